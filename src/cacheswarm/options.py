@@ -1,0 +1,270 @@
+"""Every cacheswarm option, its validation, and one Settings object.
+
+Options are declared once here and registered on Locust's own parser by the glue
+(so they work as CLI flags, LOCUST_* env vars, --config files and web UI fields) and on
+the `cacheswarm` CLI's argparse parser. Validation is plain Python: it raises BadInput
+naming the option and the fix; callers print that one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+STRATEGIES = ("db-only", "cache-only", "cache-aside")
+WRITE_POLICIES = ("invalidate", "write-through")
+DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
+DATASETS = ("products",)
+BACKENDS = ("mysql",)
+NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+
+DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class BadInput(Exception):
+    """Bad option value: str(exc) is the one line shown to the user."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(f"{option}: {message}")
+        self.option = option
+
+
+@dataclass(frozen=True)
+class Opt:
+    flag: str
+    default: object
+    help: str
+    kind: type = str
+    secret: bool = False
+    web_ui: bool = True
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def env_var(self) -> str:
+        return "LOCUST_" + self.dest.upper()
+
+
+# Connection options are shared by the locustfile and the `cacheswarm` CLI.
+CONNECTION_OPTIONS = (
+    Opt("--mysql-url", DEFAULT_MYSQL_URL, "MySQL/MariaDB URL mysql://user[:password]@host:port/db"),
+    Opt("--mysql-password", "", "MySQL password (overrides the URL's; also CACHESWARM_MYSQL_PASSWORD)", secret=True),
+    Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption)"),
+    Opt("--redis-password", "", "Redis password (overrides the URL's; also CACHESWARM_REDIS_PASSWORD)", secret=True),
+    Opt("--namespace", "cacheswarm", "prefix of every table and key cacheswarm writes"),
+    Opt("--op-timeout", 5.0, "connect and per-operation timeout in seconds", float),
+)
+
+RUN_OPTIONS = (
+    Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)),
+    Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL) or write-through (UPDATE then SET)"),
+    Opt("--dataset", "products", "dataset: " + ", ".join(DATASETS)),
+    Opt("--backend", "mysql", "database backend: " + ", ".join(BACKENDS)),
+    Opt("--read-ratio", 0.95, "fraction of operations that are reads (0..1)", float),
+    Opt("--key-distribution", "zipfian", "key chooser: " + ", ".join(DISTRIBUTIONS)),
+    Opt("--zipf-theta", 0.99, "zipfian skew θ (0 < θ < 1; YCSB default 0.99)", float),
+    Opt("--keyspace", 0, "number of keys to draw from (0 = every seeded row)", int),
+    Opt("--cache-ttl", 300, "TTL in seconds of keys cache-aside sets", int),
+    Opt("--warm-cache", False, "start cache-aside phases with the keyspace loaded (default: cold)", bool),
+    Opt("--phase-time", "30s", "duration of each phase (e.g. 30, 30s, 2m)"),
+    Opt("--warmup", "5s", "seconds at the start of each phase left out of the report"),
+    Opt("--mysql-pool-size", 32, "MySQL connections per Locust process", int),
+    Opt("--redis-pool-size", 64, "Redis connections per Locust process", int),
+    Opt("--report-dir", "reports", "root folder of report directories"),
+    Opt("--run-name", "compare", "name of the run; the report goes to <report-dir>/<run-name>-<UTC time>/"),
+)
+
+ALL_OPTIONS = CONNECTION_OPTIONS + RUN_OPTIONS
+SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
+
+
+def parse_seconds(option: str, value) -> int:
+    """'30', '30s', '2m', '1h20m' -> seconds (Locust's timespan syntax)."""
+    from locust.util.timespan import parse_timespan  # pure function, no runner needed
+
+    try:
+        return parse_timespan(str(value).strip())
+    except (ValueError, TypeError):
+        raise BadInput(option, f"{value!r} is not a duration; use seconds like 30, 30s, 2m or 1h20m") from None
+
+
+@dataclass(frozen=True)
+class MySQLTarget:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str
+
+    def redacted(self) -> str:
+        pw = ":***" if self.password else ""
+        return f"mysql://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
+
+
+def parse_mysql_url(url: str, password: str = "") -> MySQLTarget:
+    parts = urlsplit(url)
+    if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
+        raise BadInput("--mysql-url", f"{redact_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/database")
+    database = parts.path.lstrip("/")
+    if not database or "/" in database:
+        raise BadInput("--mysql-url", f"{redact_url(url)!r} names no database; end it with /<database>, e.g. /test")
+    try:
+        port = parts.port or 3306
+    except ValueError:
+        raise BadInput("--mysql-url", f"{redact_url(url)!r} has a bad port; use host:3306") from None
+    pw = password or os.environ.get("CACHESWARM_MYSQL_PASSWORD", "") or unquote(parts.password or "")
+    return MySQLTarget(parts.hostname, port, unquote(parts.username or "root"), pw, database)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced by ***."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", str(url))
+
+
+def _check_redis_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+        raise BadInput("--redis-url", f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0")
+    try:
+        parts.port
+    except ValueError:
+        raise BadInput("--redis-url", f"{redact_url(url)!r} has a bad port; use host:6379") from None
+
+
+def _choice(option: str, value: str, choices) -> str:
+    value = str(value).strip()
+    if value not in choices:
+        raise BadInput(option, f"unknown value {value!r}; choose one of {', '.join(choices)}")
+    return value
+
+
+def _ranged(option: str, value, lo, hi, kind=float, lo_open=False, hi_open=False):
+    try:
+        v = kind(value)
+    except (TypeError, ValueError):
+        raise BadInput(option, f"{value!r} is not a {'number' if kind is float else 'whole number'}") from None
+    bad_lo = v <= lo if lo_open else v < lo
+    bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
+    if bad_lo or bad_hi:
+        lo_s = f"greater than {lo}" if lo_open else f"at least {lo}"
+        hi_s = "" if hi is None else (f" and less than {hi}" if hi_open else f" and at most {hi}")
+        raise BadInput(option, f"{value} is out of range; use a value {lo_s}{hi_s}")
+    return v
+
+
+@dataclass(frozen=True)
+class Settings:
+    mysql: MySQLTarget
+    redis_url: str = field(repr=False)
+    redis_password: str = field(repr=False)
+    namespace: str
+    op_timeout: float
+    strategies: tuple[str, ...] = STRATEGIES
+    write_policy: str = "invalidate"
+    dataset: str = "products"
+    backend: str = "mysql"
+    read_ratio: float = 0.95
+    key_distribution: str = "zipfian"
+    zipf_theta: float = 0.99
+    keyspace: int = 0
+    cache_ttl: int = 300
+    warm_cache: bool = False
+    phase_time: int = 30
+    warmup: int = 5
+    mysql_pool_size: int = 32
+    redis_pool_size: int = 64
+    report_dir: str = "reports"
+    run_name: str = "compare"
+
+    def public(self) -> dict:
+        """Every setting, secrets left out and passwords in URLs redacted."""
+        d = asdict(self)
+        d.pop("redis_password")
+        d["mysql_url"] = self.mysql.redacted()
+        d.pop("mysql")
+        d["redis_url"] = redact_url(self.redis_url)
+        d["strategies"] = list(self.strategies)
+        return d
+
+
+def connection_settings(ns) -> dict:
+    """Validate the connection options of an argparse namespace."""
+    namespace = str(getattr(ns, "namespace", "cacheswarm"))
+    if not NAMESPACE_RE.match(namespace):
+        raise BadInput("--namespace", f"{namespace!r} is not allowed; use 1-30 lowercase letters, digits or _ starting with a letter")
+    redis_url = str(ns.redis_url)
+    _check_redis_url(redis_url)
+    return dict(
+        mysql=parse_mysql_url(str(ns.mysql_url), str(getattr(ns, "mysql_password", "") or "")),
+        redis_url=redis_url,
+        redis_password=str(getattr(ns, "redis_password", "") or os.environ.get("CACHESWARM_REDIS_PASSWORD", "")),
+        namespace=namespace,
+        op_timeout=_ranged("--op-timeout", getattr(ns, "op_timeout", 5.0), 0, 600, lo_open=True),
+    )
+
+
+def settings_from(ns) -> Settings:
+    """Validate a parsed namespace (Locust's or the CLI's) into Settings, or raise BadInput."""
+    strategies = tuple(s.strip() for s in str(ns.strategies).split(",") if s.strip())
+    if not strategies:
+        raise BadInput("--strategies", "is empty; list one or more of " + ", ".join(STRATEGIES))
+    for s in strategies:
+        _choice("--strategies", s, STRATEGIES)
+    if len(set(strategies)) != len(strategies):
+        raise BadInput("--strategies", f"{ns.strategies!r} lists a strategy twice; list each once")
+    phase_time = parse_seconds("--phase-time", ns.phase_time)
+    warmup = parse_seconds("--warmup", ns.warmup)
+    if phase_time <= 0:
+        raise BadInput("--phase-time", f"{ns.phase_time!r} must be longer than 0 seconds, e.g. 30s")
+    if warmup >= phase_time:
+        raise BadInput("--warmup", f"{ns.warmup!r} leaves nothing to measure in a {phase_time}s phase; use a warm-up shorter than --phase-time")
+    return Settings(
+        **connection_settings(ns),
+        strategies=strategies,
+        write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
+        dataset=_choice("--dataset", ns.dataset, DATASETS),
+        backend=_choice("--backend", ns.backend, BACKENDS),
+        read_ratio=_ranged("--read-ratio", ns.read_ratio, 0.0, 1.0),
+        key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
+        zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),
+        keyspace=_ranged("--keyspace", ns.keyspace, 0, None, kind=int),
+        cache_ttl=_ranged("--cache-ttl", ns.cache_ttl, 1, None, kind=int),
+        warm_cache=_as_bool(ns.warm_cache),
+        phase_time=phase_time,
+        warmup=warmup,
+        mysql_pool_size=_ranged("--mysql-pool-size", ns.mysql_pool_size, 1, 1000, kind=int),
+        redis_pool_size=_ranged("--redis-pool-size", ns.redis_pool_size, 1, 10000, kind=int),
+        report_dir=str(ns.report_dir),
+        run_name=_run_name(ns.run_name),
+    )
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _run_name(value) -> str:
+    value = str(value)
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", value):
+        raise BadInput("--run-name", f"{value!r} is not a usable folder name; use letters, digits, '.', '_' or '-'")
+    return value
+
+
+def add_to_parser(parser, options=ALL_OPTIONS, locust: bool = True) -> None:
+    """Register options on Locust's parser (env var, web UI, secret flags) or a plain argparse one."""
+    for o in options:
+        kwargs = dict(default=o.default, help=o.help)
+        if o.kind is bool:
+            kwargs["action"] = "store_true"
+        elif o.kind is not str:
+            kwargs["type"] = str  # validated in settings_from so errors are one clear line
+        if locust:
+            kwargs.update(env_var=o.env_var, include_in_web_ui=o.web_ui, is_secret=o.secret)
+        parser.add_argument(o.flag, **kwargs)

@@ -1,0 +1,79 @@
+"""The products dataset: deterministic rows, their JSON form and cache keys.
+
+Shape of the products table of the AWS database lab (id, name, description, price,
+quantity, category, created_at, updated_at) plus `version`, bumped by every write.
+Row `i` is a pure function of `i`, so the same --rows always seeds the same data.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+COLUMNS = ("id", "name", "description", "price", "quantity", "category", "created_at", "updated_at", "version")
+
+CATEGORIES = ("books", "electronics", "garden", "grocery", "home", "kitchen", "music", "office",
+              "outdoors", "sports", "tools", "toys")
+ADJECTIVES = ("Ergonomic", "Rustic", "Sleek", "Compact", "Durable", "Handmade", "Smart", "Classic",
+              "Portable", "Premium", "Recycled", "Modern", "Vintage", "Wireless", "Heavy-duty", "Organic")
+NOUNS = ("Chair", "Lamp", "Kettle", "Backpack", "Keyboard", "Notebook", "Speaker", "Bottle", "Jacket",
+         "Drill", "Blender", "Clock", "Desk", "Headphones", "Mug", "Tent")
+PHRASES = ("built to last", "for everyday use", "with a two-year warranty", "loved by our customers",
+           "in a gift box", "made from sustainable materials", "easy to clean", "ships in 24 hours")
+BASE_TIME = datetime(2024, 1, 1)
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def _mix(i: int) -> int:
+    """A cheap deterministic 32-bit scramble of the row id (Knuth multiplicative hash)."""
+    return (i * 2654435761) & 0xFFFFFFFF
+
+
+def row(i: int) -> tuple:
+    """Row i (1-based) as a tuple in COLUMNS order; price in cents-exact text."""
+    h = _mix(i)
+    created = (BASE_TIME + timedelta(seconds=i)).strftime(TIME_FORMAT)
+    name = f"{ADJECTIVES[h & 15]} {NOUNS[(h >> 4) & 15]} {i}"
+    description = f"{name}, {PHRASES[(h >> 8) & 7]}, {PHRASES[(h >> 11) & 7]}."
+    price = f"{1 + (h >> 14) % 99900 / 100:.2f}"
+    return (i, name, description, price, (h >> 3) % 1000, CATEGORIES[(h >> 17) % 12], created, created, 0)
+
+
+def _elt(index_sql: str, words) -> str:
+    return f"ELT({index_sql} + 1, {', '.join(repr(w) for w in words)})"
+
+
+def load_data_set_clause(var: str = "@i") -> str:
+    """The SET clause of a LOAD DATA that builds row(@i) on the server from a file of ids.
+
+    The same formulas as row(), written in SQL (MySQL 8 and MariaDB), so seeding ships only
+    ids over the wire and the server fills in the rest; a test checks both agree.
+    """
+    h = f"(({var} * 2654435761) & 4294967295)"
+    name = f"CONCAT({_elt(f'({h} & 15)', ADJECTIVES)}, ' ', {_elt(f'(({h} >> 4) & 15)', NOUNS)}, ' ', {var})"
+    return (
+        f"id = {var}, name = {name}, "
+        f"description = CONCAT({name}, ', ', {_elt(f'(({h} >> 8) & 7)', PHRASES)}, ', ', "
+        f"{_elt(f'(({h} >> 11) & 7)', PHRASES)}, '.'), "
+        f"price = 1 + (({h} >> 14) % 99900) / 100, quantity = ({h} >> 3) % 1000, "
+        f"category = {_elt(f'(({h} >> 17) % 12)', CATEGORIES)}, "
+        f"created_at = TIMESTAMP('{BASE_TIME:%Y-%m-%d}') + INTERVAL {var} SECOND, "
+        f"updated_at = TIMESTAMP('{BASE_TIME:%Y-%m-%d}') + INTERVAL {var} SECOND, version = 0"
+    )
+
+
+def encode(values: tuple) -> bytes:
+    """A row tuple (COLUMNS order, as the database returns it) -> compact JSON, the cached value."""
+    return json.dumps(dict(zip(COLUMNS, values)), separators=(",", ":"), default=str).encode()
+
+
+def cache_key(namespace: str, product_id: int) -> str:
+    return f"{namespace}:product:{product_id}"
+
+
+def fresh_value(product_id: int, price_cents: int, quantity: int) -> bytes:
+    """The value a cache-only write SETs: the row with a new price and quantity."""
+    values = list(row(product_id))
+    values[3] = f"{price_cents / 100:.2f}"
+    values[4] = quantity
+    return encode(tuple(values))

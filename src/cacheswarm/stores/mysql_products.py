@@ -1,0 +1,159 @@
+"""The products dataset on MySQL/MariaDB: read by id, update price/quantity, seeding."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import threading
+
+from pymysql.converters import escape_string
+
+from .. import products
+from .mysql import Pool, connect
+
+SELECT_COLUMNS = ", ".join(products.COLUMNS)
+
+
+def table_name(namespace: str) -> str:
+    return f"{namespace}_products"
+
+
+def create_table_sql(table: str) -> str:
+    return f"""CREATE TABLE IF NOT EXISTS `{table}` (
+  id INT UNSIGNED NOT NULL PRIMARY KEY,
+  name VARCHAR(120) NOT NULL,
+  description VARCHAR(500) NOT NULL,
+  price DECIMAL(10,2) NOT NULL,
+  quantity INT NOT NULL,
+  category VARCHAR(50) NOT NULL,
+  created_at DATETIME NOT NULL,
+  updated_at DATETIME NOT NULL,
+  version BIGINT NOT NULL DEFAULT 0
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='created by cacheswarm'"""
+
+
+class MySQLProducts:
+    dataset = "products"
+    backend = "mysql"
+
+    def __init__(self, pool: Pool, namespace: str, rng: random.Random | None = None):
+        self.pool = pool
+        self.namespace = namespace
+        self.table = table_name(namespace)
+        self._select = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id=%s"
+        self._update = (f"UPDATE `{self.table}` SET price=%s, quantity=%s, version=version+1, "
+                        "updated_at=UTC_TIMESTAMP() WHERE id=%s")
+        self.random = (rng or random.Random()).random
+
+    def cache_key(self, key: int) -> str:
+        return products.cache_key(self.namespace, key)
+
+    def read(self, key: int) -> bytes | None:
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(self._select, (key,))
+            values = cur.fetchone()
+        return None if values is None else products.encode(values)
+
+    def write(self, key: int, want_value: bool = False) -> bytes | None:
+        """UPDATE price/quantity and bump version; with want_value, return the new row's JSON."""
+        price = f"{1 + int(self.random() * 99900) / 100:.2f}"
+        quantity = int(self.random() * 1000)
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(self._update, (price, quantity, key))
+            if not want_value:
+                return None
+            cur.execute(self._select, (key,))
+            values = cur.fetchone()
+        return None if values is None else products.encode(values)
+
+    def fresh_value(self, key: int) -> bytes:
+        """A new value for cache-only writes, which never touch the database."""
+        return products.fresh_value(key, 100 + int(self.random() * 99900), int(self.random() * 1000))
+
+    def count(self) -> tuple[int, int] | None:
+        """(rows, max id), or None when the table does not exist."""
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=DATABASE() "
+                        "AND table_name=%s", (self.table,))
+            if cur.fetchone()[0] == 0:
+                return None
+            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{self.table}`")
+            rows, top = cur.fetchone()
+            return int(rows), int(top)
+
+    def iter_values(self, n: int, batch: int = 5000):
+        """(cache key, JSON) for ids 1..n, streamed in id ranges (for bulk cache loads)."""
+        for start in range(1, n + 1, batch):
+            with self.pool.connection() as conn, conn.cursor() as cur:
+                cur.execute(f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id BETWEEN %s AND %s",
+                            (start, min(n, start + batch - 1)))
+                rows = cur.fetchall()
+            for values in rows:
+                yield self.cache_key(values[0]), products.encode(values)
+
+
+def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50_000,
+         parallel: int = 2, timeout: float = 60.0, progress=None) -> dict:
+    """Load rows 1..rows deterministically; idempotent: missing rows added, rows above N removed.
+
+    Ships only ids: LOAD DATA LOCAL INFILE of one file of ids per chunk, the server computing
+    each row (products.load_data_set_clause), `parallel` connections loading chunks at once.
+    With reset, existing rows are rewritten to their seeded values (REPLACE), undoing the
+    writes of earlier runs.
+    """
+    table = table_name(namespace)
+    conn = connect(target, timeout, local_infile=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(create_table_sql(table))
+            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{table}`")
+            before, top = map(int, cur.fetchone())
+            trimmed = cur.execute(f"DELETE FROM `{table}` WHERE id > %s", (rows,)) if top > rows else 0
+            contiguous = before - trimmed == min(top, rows)
+            start = 1 if reset or not contiguous else min(top, rows) + 1
+            chunks = [(lo, min(rows + 1, lo + chunk)) for lo in range(start, rows + 1, chunk)]
+            _load_parallel(target, timeout, table, "REPLACE" if reset else "IGNORE", chunks, parallel, progress)
+            cur.execute(f"SELECT COUNT(*) FROM `{table}`")
+            after = cur.fetchone()[0]
+    finally:
+        conn.close()
+    return {"table": table, "rows": after, "before": before, "trimmed": trimmed,
+            "loaded": sum(hi - lo for lo, hi in chunks)}
+
+
+def _load_parallel(target, timeout, table, mode, chunks, parallel, progress) -> None:
+    """Each thread takes the next chunk of ids, writes it to a file and LOADs it."""
+    set_clause = products.load_data_set_clause()
+    todo = list(reversed(chunks))
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work(tmpdir: str, k: int) -> None:
+        path = os.path.join(tmpdir, f"ids-{k}.txt")
+        try:
+            conn = connect(target, timeout, local_infile=True)
+            with conn, conn.cursor() as cur:
+                while not errors:
+                    with lock:
+                        if not todo:
+                            return
+                        lo, hi = todo.pop()
+                    with open(path, "w", encoding="ascii") as f:
+                        f.write("\n".join(map(str, range(lo, hi))) + "\n")
+                    cur.execute(f"LOAD DATA LOCAL INFILE '{escape_string(path)}' {mode} INTO TABLE `{table}` "
+                                f"LINES TERMINATED BY '\\n' (@i) SET {set_clause}")
+                    if progress:
+                        with lock:
+                            progress(hi - lo)
+        except BaseException as e:  # re-raised in the caller's thread
+            errors.append(e)
+
+    with tempfile.TemporaryDirectory(prefix="cacheswarm-seed-") as tmpdir:
+        threads = [threading.Thread(target=work, args=(tmpdir, k), daemon=True) for k in range(max(1, parallel))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]

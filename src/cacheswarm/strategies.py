@@ -1,0 +1,83 @@
+"""Caching strategies, written once against "a store" and "a cache".
+
+Each operation returns (outcome, value). Outcomes: `ok` (db-only reads, every write),
+`hit` and `miss` (reads that went through the cache; a cache-aside miss includes the
+database read and the SET). Exceptions propagate: the caller counts them as `error`.
+"""
+
+from __future__ import annotations
+
+OK, HIT, MISS, ERROR = "ok", "hit", "miss", "error"
+
+
+class DbOnly:
+    name = "db-only"
+    uses_cache = False
+
+    def __init__(self, store, cache=None, ttl: int | None = None, write_policy: str = "invalidate"):
+        self.store = store
+
+    def read(self, key):
+        return OK, self.store.read(key)
+
+    def write(self, key):
+        return OK, self.store.write(key)
+
+
+class CacheOnly:
+    """Reads and writes go to Redis only: the ceiling. Keys never expire here."""
+
+    name = "cache-only"
+    uses_cache = True
+
+    def __init__(self, store, cache, ttl: int | None = None, write_policy: str = "invalidate"):
+        self.store, self.cache = store, cache
+
+    def read(self, key):
+        value = self.cache.get(self.store.cache_key(key))
+        return (MISS if value is None else HIT), value
+
+    def write(self, key):
+        value = self.store.fresh_value(key)
+        self.cache.set(self.store.cache_key(key), value, None)
+        return OK, value
+
+
+class CacheAside:
+    """Lazy loading: GET; on a miss read the database and SET with a TTL.
+
+    Writes go to the database, then invalidate (DEL) or write-through (SET the new value).
+    """
+
+    name = "cache-aside"
+    uses_cache = True
+
+    def __init__(self, store, cache, ttl: int | None = 300, write_policy: str = "invalidate"):
+        self.store, self.cache, self.ttl = store, cache, ttl
+        self.write_through = write_policy == "write-through"
+
+    def read(self, key):
+        cache_key = self.store.cache_key(key)
+        value = self.cache.get(cache_key)
+        if value is not None:
+            return HIT, value
+        value = self.store.read(key)
+        if value is not None:
+            self.cache.set(cache_key, value, self.ttl)
+        return MISS, value
+
+    def write(self, key):
+        value = self.store.write(key, want_value=self.write_through)
+        cache_key = self.store.cache_key(key)
+        if self.write_through and value is not None:
+            self.cache.set(cache_key, value, self.ttl)
+        else:
+            self.cache.delete(cache_key)
+        return OK, value
+
+
+STRATEGIES = {cls.name: cls for cls in (DbOnly, CacheOnly, CacheAside)}
+
+
+def make(name: str, store, cache, ttl: int, write_policy: str):
+    return STRATEGIES[name](store, cache, ttl, write_policy)

@@ -1,0 +1,146 @@
+"""The workload: which operation comes next and on which key.
+
+Key choosers mirror YCSB's generators (core/src/main/java/site/ycsb/generator):
+uniform, scrambled zipfian (θ 0.99, FNV-1 64 scrambling of ranks, Gray et al. SIGMOD'94),
+hotspot (0.2 of the data gets 0.8 of the operations) and latest (zipfian over recency).
+Choosers return 0-based indexes; stores map them to their own ids.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+READ = "read"
+WRITE = "write"
+
+# YCSB ScrambledZipfianGenerator draws ranks from a zipfian over 10 billion items with a
+# precomputed zeta for θ 0.99, then hashes each rank into the keyspace.
+YCSB_ITEM_COUNT = 10_000_000_000
+YCSB_ZETAN_099 = 26.46902820178302
+YCSB_THETA = 0.99
+
+_FNV_OFFSET_64 = 0xCBF29CE484222325
+_FNV_PRIME_64 = 1099511628211
+_MASK_64 = (1 << 64) - 1
+
+
+def fnv1_64(value: int) -> int:
+    """YCSB Utils.fnvhash64: FNV-1 over the 8 low bytes, as Java's signed long, then abs."""
+    h = _FNV_OFFSET_64
+    for _ in range(8):
+        h ^= value & 0xFF
+        h = (h * _FNV_PRIME_64) & _MASK_64
+        value >>= 8
+    if h >= 1 << 63:
+        h -= 1 << 64
+    return abs(h)
+
+
+@lru_cache(maxsize=16)
+def zeta(n: int, theta: float) -> float:
+    """Σ_{i=1..n} 1/i^θ (cached: large keyspaces take a moment)."""
+    total = 0.0
+    for i in range(1, n + 1):
+        total += i ** -theta
+    return total
+
+
+class Zipfian:
+    """YCSB ZipfianGenerator over ranks 0..n-1: rank 0 is the most popular."""
+
+    def __init__(self, n: int, theta: float, zetan: float | None = None, rng: random.Random | None = None):
+        self.n = n
+        self.theta = theta
+        self.zetan = zetan if zetan is not None else zeta(n, theta)
+        zeta2 = zeta(2, theta)
+        self.alpha = 1.0 / (1.0 - theta)
+        self.eta = (1 - (2.0 / n) ** (1 - theta)) / (1 - zeta2 / self.zetan)
+        self.half_pow_theta = 1 + 0.5**theta
+        self.random = (rng or random.Random()).random
+
+    def next(self) -> int:
+        u = self.random()
+        uz = u * self.zetan
+        if uz < 1.0:
+            return 0
+        if uz < self.half_pow_theta:
+            return 1
+        return int(self.n * (self.eta * u - self.eta + 1) ** self.alpha)
+
+
+class Uniform:
+    def __init__(self, n: int, rng: random.Random | None = None):
+        self.n = n
+        self.randrange = (rng or random.Random()).randrange
+
+    def next(self) -> int:
+        return self.randrange(self.n)
+
+
+class ScrambledZipfian:
+    """YCSB ScrambledZipfianGenerator: popular ranks are spread over the keyspace by FNV-1 64."""
+
+    def __init__(self, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None):
+        self.n = n
+        if theta == YCSB_THETA:
+            self.ranks = Zipfian(YCSB_ITEM_COUNT, theta, zetan=YCSB_ZETAN_099, rng=rng)
+        else:  # YCSB would sum zeta over 10^10 items; over the keyspace is the practical equivalent
+            self.ranks = Zipfian(n, theta, rng=rng)
+
+    def next(self) -> int:
+        return fnv1_64(self.ranks.next()) % self.n
+
+
+class Hotspot:
+    """YCSB HotspotIntegerGenerator: `ops_fraction` of draws fall in the first `data_fraction` of keys."""
+
+    def __init__(self, n: int, data_fraction: float = 0.2, ops_fraction: float = 0.8, rng: random.Random | None = None):
+        self.hot = max(1, int(n * data_fraction))
+        self.cold = n - self.hot
+        self.ops_fraction = ops_fraction
+        rng = rng or random.Random()
+        self.random, self.randrange = rng.random, rng.randrange
+
+    def next(self) -> int:
+        if self.cold <= 0 or self.random() < self.ops_fraction:
+            return self.randrange(self.hot)
+        return self.hot + self.randrange(self.cold)
+
+
+class Latest:
+    """YCSB SkewedLatestGenerator: the newest keys (highest index) are the most popular."""
+
+    def __init__(self, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None):
+        self.last = n - 1
+        self.ranks = Zipfian(n, theta, rng=rng)
+
+    def next(self) -> int:
+        return self.last - self.ranks.next()
+
+
+def make_chooser(distribution: str, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None):
+    if n < 1:
+        raise ValueError("keyspace must hold at least one key")
+    if distribution == "uniform":
+        return Uniform(n, rng)
+    if distribution == "zipfian":
+        return ScrambledZipfian(n, theta, rng)
+    if distribution == "hotspot":
+        return Hotspot(n, rng=rng)
+    if distribution == "latest":
+        return Latest(n, theta, rng)
+    raise ValueError(f"unknown key distribution {distribution!r}")
+
+
+class Workload:
+    """Next operation (read|write) and key index, from the read ratio and key chooser."""
+
+    def __init__(self, read_ratio: float, chooser, rng: random.Random | None = None):
+        self.read_ratio = read_ratio
+        self.chooser = chooser
+        self.random = (rng or random.Random()).random
+
+    def next(self) -> tuple[str, int]:
+        op = READ if self.random() < self.read_ratio else WRITE
+        return op, self.chooser.next()
