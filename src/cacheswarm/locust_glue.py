@@ -1,0 +1,270 @@
+"""The only Locust-aware module: options on Locust's parser, events, users, shape, reports.
+
+A locustfile needs just:  from cacheswarm.locust_glue import *  (users + shape + listeners)
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timezone
+
+import gevent
+from locust import LoadTestShape, User, constant, events, task
+from locust.html import get_html_report
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+
+from . import options, report
+from .options import BadInput
+from .phases import DRAIN, PhaseClock, PhasePlan, plan
+from .recorder import Recorder
+from .runtime import Preflight, Runtime
+
+log = logging.getLogger("cacheswarm")
+MESSAGE_KEY = "cacheswarm_histograms"
+
+
+class State:
+    """Everything this process knows about the current run."""
+
+    def __init__(self):
+        self.environment = None
+        self.settings = None
+        self.runtime: Runtime | None = None
+        self.recorder = Recorder()
+        self.clock = PhaseClock(0)
+        self.plan: PhasePlan | None = None
+        self.run_started: float | None = None
+        self.report_dir: str | None = None
+        self.written_total = -1
+        self.partial = False
+
+    def reset_run(self) -> None:
+        self.recorder.clear()
+        self.clock = PhaseClock(self.settings.warmup if self.settings else 0)
+        self.run_started = time.time()
+        self.report_dir = None
+        self.written_total = -1
+        self.partial = False
+
+
+STATE = State()
+
+
+def fail(message: str) -> None:
+    """Bad input: one line, exit code 2, before any user spawns or anything is written."""
+    sys.stderr.write(f"cacheswarm: error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(2)
+
+
+def _settings(environment):
+    return options.settings_from(environment.parsed_options)
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser):
+    options.add_to_parser(parser)  # not a group: only the parser itself takes include_in_web_ui
+
+
+@events.init.add_listener
+def _on_init(environment, runner=None, **_kwargs):
+    STATE.environment = environment
+    if isinstance(runner, WorkerRunner):  # options arrive from the master when a run starts
+        return
+    try:
+        STATE.settings = _settings(environment)
+        STATE.runtime = Runtime(STATE.settings)
+        environment.parsed_options.keyspace = STATE.runtime.preflight()  # shipped to workers with the run
+    except (BadInput, Preflight) as e:
+        fail(str(e))
+    if isinstance(runner, MasterRunner):
+        events.worker_report.add_listener(_on_worker_report)
+
+
+def _ensure_runtime(environment) -> Runtime:
+    """Build (or rebuild, after options changed) this process's runtime."""
+    settings = _settings(environment)
+    if STATE.runtime is None or STATE.settings != settings:
+        if STATE.runtime is not None:
+            STATE.runtime.close()
+        STATE.settings, STATE.runtime = settings, Runtime(settings)
+        STATE.runtime.keyspace = settings.keyspace
+    return STATE.runtime
+
+
+def begin_run(environment) -> PhasePlan | None:
+    """A run starts (master or local process): validate the options the run will use, new plan."""
+    try:  # the web UI form may have changed options since init
+        rt = _ensure_runtime(environment)
+        if not rt.keyspace or rt.keyspace != environment.parsed_options.keyspace:
+            environment.parsed_options.keyspace = rt.preflight()
+    except (BadInput, Preflight) as e:
+        log.error("cacheswarm: error: %s", e)
+        STATE.plan = None
+        return None
+    STATE.reset_run()
+    STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare)
+    return STATE.plan
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs):
+    if isinstance(environment.runner, WorkerRunner):
+        STATE.settings = None  # rebuilt from the options the master sent with this run
+        STATE.reset_run()
+
+
+def _fire(environment):
+    request = environment.events.request.fire
+
+    def fire(op, name, ms, length, exc):
+        request(request_type=op, name=name, response_time=ms, response_length=length, exception=exc, context={})
+
+    return fire
+
+
+class CacheswarmUser(User):
+    """One user class per strategy; the phase plan decides which one runs."""
+
+    abstract = True
+    strategy = ""
+    wait_time = constant(0)
+
+    def on_start(self):
+        rt = _ensure_runtime(self.environment)
+        if STATE.clock.warmup != STATE.settings.warmup:
+            STATE.clock.warmup = STATE.settings.warmup
+        phase_key = f"{STATE.settings.dataset}/{STATE.settings.backend}/{self.strategy}"
+        self.loop = rt.loop(phase_key, self.strategy, STATE.clock.measure_from(phase_key),
+                            _fire(self.environment), STATE.recorder)
+
+    @task
+    def operate(self):
+        self.loop.step()
+
+
+class DbOnlyUser(CacheswarmUser):
+    strategy = "db-only"
+
+
+class CacheOnlyUser(CacheswarmUser):
+    strategy = "cache-only"
+
+
+class CacheAsideUser(CacheswarmUser):
+    strategy = "cache-aside"
+
+
+USER_CLASSES = {cls.strategy: cls for cls in (DbOnlyUser, CacheOnlyUser, CacheAsideUser)}
+
+
+class ComparePhases(LoadTestShape):
+    """Runs each strategy as its own phase with -u users, a 0-user drain between phases."""
+
+    use_common_options = True
+    plan: PhasePlan | None = None
+
+    def reset_time(self):
+        """Locust calls this when a shape run starts, before the first tick: a new run begins."""
+        super().reset_time()
+        self.plan = begin_run(self.runner.environment)
+
+    def tick(self):
+        if self.plan is None:
+            return None
+        opts = self.runner.environment.parsed_options
+        users = max(1, int(opts.num_users or 1))
+        rate = float(opts.spawn_rate or users)
+        step = self.plan.tick(self.get_current_user_count())
+        if step is None:
+            return None
+        kind, phase = step
+        if kind == DRAIN:
+            return 0, max(users, 1), None  # stop every user at once
+        return users, rate, [USER_CLASSES[phase.strategy]]
+
+
+@events.report_to_master.add_listener
+def _on_report_to_master(client_id, data, **_kwargs):
+    data[MESSAGE_KEY] = STATE.recorder.drain()
+
+
+def _on_worker_report(client_id, data, **_kwargs):
+    encoded = data.get(MESSAGE_KEY)
+    if encoded:
+        STATE.recorder.merge(encoded)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **_kwargs):
+    if isinstance(environment.runner, WorkerRunner) or STATE.plan is None:
+        return
+    if not STATE.plan.done:
+        STATE.plan.interrupt()
+        STATE.partial = True
+    write_report(environment)
+    if isinstance(environment.runner, MasterRunner):  # workers' last histograms are up to 3 s behind
+        gevent.spawn_later(WORKER_REPORT_INTERVAL + 0.5, write_report, environment)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kwargs):
+    if isinstance(environment.runner, WorkerRunner) or STATE.plan is None:
+        return
+    if not STATE.plan.done:
+        STATE.plan.interrupt()
+        STATE.partial = True
+    path = write_report(environment)
+    if path:
+        print(f"\ncacheswarm report: {os.path.join(path, 'comparison.html')}", flush=True)
+
+
+def _run_info(environment) -> dict:
+    s, opts, runner = STATE.settings, environment.parsed_options, environment.runner
+    workers = runner.worker_count if isinstance(runner, MasterRunner) else 1
+    utc = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else None  # noqa: E731
+    return {**s.public(), "partial": STATE.partial, "model": "closed", "users": int(opts.num_users or 0),
+            "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspace,
+            "started_utc": utc(STATE.run_started), "ended_utc": utc(time.time()),
+            "locust_request_count": runner.stats.total.num_requests}
+
+
+def write_report(environment) -> str | None:
+    """Write (or refresh) this run's report directory when there is anything new to write."""
+    total = STATE.recorder.total()
+    if total == STATE.written_total and STATE.report_dir:
+        return STATE.report_dir
+    if STATE.report_dir is None:
+        stamp = datetime.fromtimestamp(STATE.run_started or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        STATE.report_dir = os.path.join(STATE.settings.report_dir, f"{STATE.settings.run_name}-{stamp}")
+    data = {"run": _run_info(environment),
+            "phases": [p.to_dict(STATE.settings.warmup) for p in STATE.plan.phases if p.started is not None],
+            "histograms": STATE.recorder.encode()}
+    try:
+        report.write_all(STATE.report_dir, data)
+        _write_locust_files(environment, STATE.report_dir)
+    except OSError as e:
+        log.error("cacheswarm: cannot write the report to %s: %s (fix --report-dir)", STATE.report_dir, e)
+        return None
+    STATE.written_total = total
+    log.info("cacheswarm: report written to %s", STATE.report_dir)
+    return STATE.report_dir
+
+
+def _write_locust_files(environment, directory: str) -> None:
+    """Locust's own CSV and HTML next to ours, whatever --csv/--html say."""
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for name, method in (("stats", writer.requests_csv), ("failures", writer.failures_csv),
+                         ("exceptions", writer.exceptions_csv)):
+        with open(os.path.join(directory, f"locust_{name}.csv"), "w", newline="", encoding="utf-8") as f:
+            method(csv.writer(f))
+    with open(os.path.join(directory, "locust_report.html"), "w", encoding="utf-8") as f:
+        f.write(get_html_report(environment, show_download_link=False))
+
+
+__all__ = ["DbOnlyUser", "CacheOnlyUser", "CacheAsideUser", "ComparePhases"]

@@ -1,0 +1,127 @@
+"""Per-process runtime: connections, the per-phase operation loop and cache preparation.
+
+Plain Python (no Locust import): the glue hands in a `fire` callback that reports each
+operation to Locust. One Runtime per process, shared by all its users.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+
+from . import strategies
+from .cache import CacheError, RedisCache
+from .options import BadInput, Settings, redact_url
+from .recorder import MEASURED, WARMUP, Recorder, series_key
+from .stores import mysql_products
+from .stores.mysql import ConnectError, Pool
+from .workload import READ, WRITE, Workload, make_chooser
+
+log = logging.getLogger("cacheswarm")
+OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR)
+
+
+class Preflight(Exception):
+    """A target is unusable before the run: str() is the one line for the user."""
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.pool = Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
+        self.cache = RedisCache(settings.redis_url, settings.redis_password, settings.redis_pool_size,
+                                settings.op_timeout)
+        self.store = mysql_products.MySQLProducts(self.pool, settings.namespace)
+        self.keyspace = settings.keyspace
+        self.loops: dict[tuple, PhaseLoop] = {}
+
+    # ---- before the run (master or local process) ----
+    def preflight(self) -> int:
+        """Check MySQL, Redis and the seeded table; return the keyspace to use."""
+        s = self.settings
+        try:
+            with self.pool.connection():
+                pass
+            counted = self.store.count()
+        except ConnectError as e:
+            raise Preflight(str(e)) from None
+        seed_cmd = f"cacheswarm seed products --rows 100000 --namespace {s.namespace} --mysql-url '{s.mysql.redacted()}'"
+        if counted is None or counted[0] == 0:
+            what = "is missing" if counted is None else "is empty"
+            raise Preflight(f"table {self.store.table} {what} in {s.mysql.redacted()}: seed it first with `{seed_cmd}`")
+        rows, top = counted
+        if rows != top:
+            raise Preflight(f"table {self.store.table} has gaps (rows {rows}, highest id {top}): re-seed with `{seed_cmd}`")
+        if s.keyspace > rows:
+            raise BadInput("--keyspace", f"{s.keyspace} is larger than the {rows} seeded rows; use at most {rows} "
+                                         "or seed more rows")
+        if any(strategies.STRATEGIES[n].uses_cache for n in s.strategies):
+            try:
+                self.cache.check(redact_url(s.redis_url))
+            except CacheError as e:
+                raise Preflight(str(e)) from None
+        self.keyspace = s.keyspace or rows
+        return self.keyspace
+
+    def prepare(self, phase) -> str:
+        """Set the cache state the phase starts from; return its description for the report."""
+        s, ns = self.settings, self.settings.namespace
+        if phase.strategy == "db-only":
+            return "not used (db-only never touches Redis)"
+        started = time.perf_counter()
+        removed = self.cache.clear(ns)
+        if phase.strategy == "cache-only" or s.warm_cache:
+            ttl = None if phase.strategy == "cache-only" else s.cache_ttl
+            log.info("cacheswarm: loading %d keys into Redis for %s ...", self.keyspace, phase.key)
+            loaded = self.cache.bulk_load(self.store.iter_values(self.keyspace), ttl)
+            took = time.perf_counter() - started
+            log.info("cacheswarm: %d keys loaded in %.1fs", loaded, took)
+            expiry = "no TTL" if ttl is None else f"TTL {ttl}s"
+            return f"warm: {loaded} keys loaded ({expiry}) after removing {removed} old keys"
+        return f"cold: {removed} keys of namespace '{ns}' removed (SCAN + UNLINK)"
+
+    # ---- during the run (every process that runs users) ----
+    def loop(self, phase_key: str, strategy: str, measure_from: float, fire, recorder: Recorder) -> "PhaseLoop":
+        key = (phase_key, measure_from)
+        lp = self.loops.get(key)
+        if lp is None:
+            lp = self.loops[key] = PhaseLoop(self, strategy, measure_from, fire, recorder)
+        return lp
+
+    def close(self) -> None:
+        self.pool.close()
+        self.cache.close()
+
+
+class PhaseLoop:
+    """One phase's operation: choose op and key, run the strategy, time it, record it."""
+
+    def __init__(self, rt: Runtime, strategy: str, measure_from: float, fire, recorder: Recorder):
+        s = rt.settings
+        self.strategy = strategies.make(strategy, rt.store, rt.cache, s.cache_ttl, s.write_policy)
+        rng = random.Random()
+        self.workload = Workload(s.read_ratio, make_chooser(s.key_distribution, rt.keyspace, s.zipf_theta, rng), rng)
+        self.measure_from_ns = int(measure_from * 1e9)
+        self.fire = fire
+        self.record = recorder.record
+        self.recorder = recorder
+        base = (rt.store.dataset, rt.store.backend, strategy)
+        self.series = {(op, out, w): series_key(*base, op, out, w)
+                       for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP)}
+        self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in (READ, WRITE) for out in OUTCOMES}
+        self.ops = {READ: self.strategy.read, WRITE: self.strategy.write}
+
+    def step(self) -> None:
+        op, index = self.workload.next()
+        call = self.ops[op]
+        exc = None
+        t0 = time.perf_counter_ns()
+        try:
+            outcome, value = call(index + 1)
+        except Exception as e:  # counted, never fatal to the user
+            outcome, value, exc = strategies.ERROR, None, e
+        micros = (time.perf_counter_ns() - t0) // 1000
+        window = MEASURED if t0 >= self.measure_from_ns else WARMUP
+        self.record(self.series[(op, outcome, window)], micros)
+        self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
