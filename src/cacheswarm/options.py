@@ -84,13 +84,16 @@ SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
 
 
 def parse_seconds(option: str, value) -> int:
-    """'30', '30s', '2m', '1h20m' -> seconds (Locust's timespan syntax)."""
-    from locust.util.timespan import parse_timespan  # pure function, no runner needed
+    """'30', '30s', '2m', '1h20m' -> seconds (Locust's timespan syntax, without importing Locust)."""
+    text = str(value).strip()
+    m = _TIMESPAN.match(text)
+    if not text or not m:
+        raise BadInput(option, f"{value!r} is not a duration; use seconds like 30, 30s, 2m or 1h20m")
+    h, mnt, sec = (int(g or 0) for g in m.groups())
+    return h * 3600 + mnt * 60 + sec
 
-    try:
-        return parse_timespan(str(value).strip())
-    except (ValueError, TypeError):
-        raise BadInput(option, f"{value!r} is not a duration; use seconds like 30, 30s, 2m or 1h20m") from None
+
+_TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 
 @dataclass(frozen=True)
@@ -260,7 +263,9 @@ def _run_name(value) -> str:
 def add_to_parser(parser, options=ALL_OPTIONS, locust: bool = True) -> None:
     """Register options on Locust's parser (env var, web UI, secret flags) or a plain argparse one."""
     for o in options:
-        kwargs = dict(default=o.default, help=o.help)
+        # the CLI honours the same LOCUST_* variables as the locustfile (Locust's parser reads them itself)
+        default = o.default if locust else os.environ.get(o.env_var, o.default)
+        kwargs = dict(default=default, help=o.help + ("" if locust else f" [env {o.env_var}]"))
         if o.kind is bool:
             kwargs["action"] = "store_true"
         elif o.kind is not str:

@@ -1,0 +1,117 @@
+"""Real headless Locust runs against MariaDB and Redis: report files, counts, config, partial runs."""
+
+import csv
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from cacheswarm import options
+
+from .conftest import BIN, MYSQL_URL, REDIS_URL, ROOT, run_locust
+
+STRATEGIES = ["db-only", "cache-only", "cache-aside"]
+
+
+def locust_like_options(namespace, **overrides):
+    """What Locust's parser would produce for our options, with overrides."""
+    values = {o.dest: o.default for o in options.ALL_OPTIONS}
+    values.update(mysql_url=MYSQL_URL, redis_url=REDIS_URL, namespace=namespace)
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def common(namespace, report_dir, phase="3s", warmup="1s", users=4):
+    return ["--headless", "-u", str(users), "-r", str(users), "--namespace", namespace, "--mysql-url", MYSQL_URL,
+            "--redis-url", REDIS_URL, "--phase-time", phase, "--warmup", warmup, "--report-dir", str(report_dir),
+            "--only-summary"]
+
+
+def only_report(report_dir: Path) -> Path:
+    dirs = list(report_dir.iterdir())
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def locust_total(report: Path) -> int:
+    with open(report / "locust_stats.csv") as f:
+        rows = {r["Name"]: r for r in csv.DictReader(f)}
+    return int(rows["Aggregated"]["Request Count"])
+
+
+def test_headless_run_writes_every_report_file(seeded, tmp_path):
+    out = run_locust(common(seeded, tmp_path / "reports"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = only_report(tmp_path / "reports")
+    assert report.name.startswith("compare-")
+    for name in ("comparison.csv", "comparison.json", "comparison.html", "histograms.json",
+                 "locust_stats.csv", "locust_failures.csv", "locust_report.html"):
+        assert (report / name).stat().st_size > 0, name
+    doc = json.loads((report / "comparison.json").read_text())
+    assert doc["run"]["partial"] is False
+    assert [p["strategy"] for p in doc["phases"]] == STRATEGIES
+    by = {(r["strategy"], r["op"], r["outcome"]): r for r in doc["rows"]}
+    for s in STRATEGIES:
+        read = by[(s, "read", "all")]
+        assert read["count"] > 0 and read["throughput_ops"] > 0
+        assert 0 < read["p50_ms"] <= read["p99_ms"] <= read["max_ms"]
+        assert read["p50_ms"] != int(read["p50_ms"])  # microsecond precision, not whole ms
+    assert by[("cache-only", "read", "hit")]["count"] == by[("cache-only", "read", "all")]["count"]
+    assert by[("cache-aside", "read", "miss")]["count"] > 0
+    assert by[("db-only", "read", "all")]["hit_ratio"] is None
+    assert 0 < by[("cache-aside", "read", "all")]["hit_ratio"] < 1
+    # warm-up ops are recorded apart, so the report counts fewer ops than Locust saw
+    assert sum(r["count"] for r in doc["rows"] if r["outcome"] == "all") < locust_total(report)
+    html = (report / "comparison.html").read_text()
+    assert "<svg" in html and "cache-aside" in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert f"cacheswarm report: {report}" in out.stdout
+
+
+def test_two_processes_report_counts_equal_locusts_own(seeded, tmp_path):
+    out = run_locust([*common(seeded, tmp_path / "r", phase="4s", warmup="0", users=6), "--processes", "2"],
+                     cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = only_report(tmp_path / "r")
+    doc = json.loads((report / "comparison.json").read_text())
+    assert doc["run"]["workers"] == 2
+    ours = sum(r["count"] for r in doc["rows"] if r["outcome"] == "all")
+    assert ours > 0
+    assert ours == locust_total(report) == doc["run"]["locust_request_count"]
+    # per request name too: each (strategy, outcome) series matches Locust's line
+    with open(report / "locust_stats.csv") as f:
+        locust_rows = {(r["Type"], r["Name"]): int(r["Request Count"]) for r in csv.DictReader(f) if r["Type"]}
+    for r in doc["rows"]:
+        if r["outcome"] != "all":
+            assert locust_rows[(r["op"], f"products/mysql/{r['strategy']}:{r['outcome']}")] == r["count"]
+
+
+def test_config_file_and_env_vars_reach_the_run(seeded, tmp_path):
+    conf = tmp_path / "my.conf"
+    conf.write_text(f"locustfile = {ROOT / 'locustfiles' / 'compare.py'}\nheadless = true\nusers = 3\n"
+                    f"spawn-rate = 3\nstrategies = cache-aside\nphase-time = 3s\nwarmup = 1s\n"
+                    f"write-policy = write-through\nnamespace = {seeded}\nrun-name = fromconf\n")
+    out = subprocess.run([str(BIN / "locust"), "--config", str(conf), "--report-dir", str(tmp_path / "r")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={"PATH": str(BIN), "LOCUST_READ_RATIO": "0.5", "LOCUST_KEY_DISTRIBUTION": "uniform"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = only_report(tmp_path / "r")
+    assert report.name.startswith("fromconf-")
+    run = json.loads((report / "comparison.json").read_text())["run"]
+    assert (run["strategies"], run["write_policy"], run["read_ratio"], run["key_distribution"]) == (
+        ["cache-aside"], "write-through", 0.5, "uniform")
+
+
+def test_sigint_writes_a_partial_report(seeded, tmp_path):
+    proc = subprocess.Popen([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"),
+                             *common(seeded, tmp_path / "r", phase="30s", warmup="1s")],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    report = only_report(tmp_path / "r")
+    doc = json.loads((report / "comparison.json").read_text())
+    assert doc["run"]["partial"] is True
+    assert doc["rows"] and doc["phases"][0]["ended"] is not None
+    assert "Partial run" in (report / "comparison.html").read_text()

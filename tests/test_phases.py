@@ -1,0 +1,44 @@
+"""The phase plan drains between phases, prepares each phase once, and knows when it is done."""
+
+from cacheswarm.phases import DRAIN, RUN, Phase, PhasePlan
+
+
+class Clock:
+    def __init__(self):
+        self.t = 1000.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_phases_run_in_turn_with_a_drain_between():
+    clock, prepared = Clock(), []
+    phases = [Phase(i, "products", "mysql", s) for i, s in enumerate(["db-only", "cache-aside"])]
+    plan = PhasePlan(phases, 10, lambda p: prepared.append(p.strategy) or f"state {p.strategy}", clock)
+    assert plan.tick(0) == (RUN, phases[0])
+    clock.t += 5
+    assert plan.tick(20) == (RUN, phases[0])
+    clock.t += 5
+    assert plan.tick(20) == (DRAIN, None)  # phase over, users still running
+    assert plan.tick(3) == (DRAIN, None)
+    assert prepared == ["db-only"]  # the next phase is not prepared while users remain
+    clock.t += 2
+    assert plan.tick(0) == (RUN, phases[1])
+    assert prepared == ["db-only", "cache-aside"]
+    assert phases[0].ended == 1010.0 and phases[1].started == 1012.0
+    assert phases[1].cache_state == "state cache-aside"
+    clock.t += 10
+    assert plan.tick(20) == (DRAIN, None)
+    assert plan.tick(0) is None and plan.done
+    assert phases[0].measured_seconds(2) == 8.0
+
+
+def test_interrupt_closes_the_running_phase():
+    clock = Clock()
+    phases = [Phase(0, "products", "mysql", "db-only")]
+    plan = PhasePlan(phases, 30, lambda p: "", clock)
+    plan.tick(0)
+    clock.t += 7
+    plan.interrupt()
+    assert not plan.done and phases[0].ended == 1007.0
+    assert phases[0].measured_seconds(5) == 2.0

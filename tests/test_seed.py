@@ -1,0 +1,68 @@
+"""Seeding: deterministic, idempotent, grows and trims; the CLI shows progress and a rate."""
+
+import subprocess
+
+import pymysql
+
+from cacheswarm import products
+from cacheswarm.stores import mysql_products
+
+from .conftest import BIN, MYSQL_URL
+
+
+def table_rows(target, namespace):
+    conn = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password,
+                           database=target.database)
+    with conn, conn.cursor() as cur:
+        cur.execute(f"SELECT {mysql_products.SELECT_COLUMNS} FROM `{mysql_products.table_name(namespace)}` ORDER BY id")
+        return cur.fetchall()
+
+
+def test_rows_match_the_python_definition(namespace, target):
+    mysql_products.seed(target, namespace, 500)
+    rows = table_rows(target, namespace)
+    assert [products.encode(r) for r in rows] == [products.encode(products.row(i)) for i in range(1, 501)]
+
+
+def test_idempotent_grow_trim_and_deterministic(namespace, target):
+    first = mysql_products.seed(target, namespace, 3000, chunk=700)
+    assert first["rows"] == 3000 and first["loaded"] == 3000
+    snapshot = table_rows(target, namespace)
+    again = mysql_products.seed(target, namespace, 3000)
+    assert again["rows"] == 3000 and again["loaded"] == 0
+    assert table_rows(target, namespace) == snapshot
+    grown = mysql_products.seed(target, namespace, 5000)
+    assert grown["rows"] == 5000 and grown["loaded"] == 2000
+    assert table_rows(target, namespace)[:3000] == snapshot
+    trimmed = mysql_products.seed(target, namespace, 1000)
+    assert trimmed["rows"] == 1000 and trimmed["trimmed"] == 4000
+    assert table_rows(target, namespace) == snapshot[:1000]
+
+
+def test_reset_undoes_writes(namespace, target, pool):
+    mysql_products.seed(target, namespace, 100)
+    store = mysql_products.MySQLProducts(pool, namespace)
+    store.write(10)
+    assert table_rows(target, namespace)[9] != products.row(10)
+    mysql_products.seed(target, namespace, 100, reset=True)
+    assert products.encode(table_rows(target, namespace)[9]) == products.encode(products.row(10))
+
+
+def test_cli_seed_reports_rows_and_rate(namespace):
+    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "2000", "--namespace", namespace,
+                          "--mysql-url", MYSQL_URL], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert f"{namespace}_products: 2000 rows (2000 loaded, 0 trimmed)" in out.stdout
+    assert "rows/s" in out.stdout
+
+
+def test_cli_seed_bad_input_is_one_line(namespace):
+    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "0", "--namespace", namespace],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0 and "--rows" in out.stderr
+    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--namespace", namespace,
+                          "--mysql-url", "mysql://root:wrong@127.0.0.1:3306/test"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "--mysql-url" in out.stderr and "wrong" not in out.stderr
