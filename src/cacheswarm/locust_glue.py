@@ -13,6 +13,7 @@ import time
 from datetime import datetime, timezone
 
 import gevent
+import psutil
 from locust import LoadTestShape, User, constant, events, task
 from locust.html import get_html_report
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
@@ -26,6 +27,7 @@ from .runtime import Preflight, Runtime
 
 log = logging.getLogger("cacheswarm")
 MESSAGE_KEY = "cacheswarm_histograms"
+OPS_PER_TASK = 50
 
 
 class State:
@@ -59,7 +61,15 @@ def fail(message: str) -> None:
     """Bad input: one line, exit code 2, before any user spawns or anything is written."""
     sys.stderr.write(f"cacheswarm: error: {message}\n")
     sys.stderr.flush()
+    _stop_forked_workers()
     sys.exit(2)
+
+
+def _stop_forked_workers() -> None:
+    """--processes forks workers before init; Locust's own exit path misses running children
+    (its waitpid(WNOHANG) loop treats 'still running' as exited), leaving them for 60 s."""
+    for child in psutil.Process().children():
+        child.kill()  # nothing to save yet; Locust's atexit handler reaps them
 
 
 def _settings(environment):
@@ -121,9 +131,10 @@ def _on_test_start(environment, **_kwargs):
 
 def _fire(environment):
     request = environment.events.request.fire
+    context: dict = {}
 
     def fire(op, name, ms, length, exc):
-        request(request_type=op, name=name, response_time=ms, response_length=length, exception=exc, context={})
+        request(request_type=op, name=name, response_time=ms, response_length=length, exception=exc, context=context)
 
     return fire
 
@@ -140,12 +151,21 @@ class CacheswarmUser(User):
         if STATE.clock.warmup != STATE.settings.warmup:
             STATE.clock.warmup = STATE.settings.warmup
         phase_key = f"{STATE.settings.dataset}/{STATE.settings.backend}/{self.strategy}"
-        self.loop = rt.loop(phase_key, self.strategy, STATE.clock.measure_from(phase_key),
-                            _fire(self.environment), STATE.recorder)
+        self.loop = rt.loop(self.strategy, STATE.clock.measure_from(phase_key), _fire(self.environment),
+                            STATE.recorder)
+
+    def on_stop(self):
+        loop = getattr(self, "loop", None)
+        if loop is not None:
+            loop.close()
 
     @task
     def operate(self):
-        self.loop.step()
+        # A batch per task: Locust's per-task bookkeeping and wait() cost more than our
+        # whole recording path; every operation still yields on its network I/O.
+        step = self.loop.step
+        for _ in range(OPS_PER_TASK):
+            step()
 
 
 class DbOnlyUser(CacheswarmUser):

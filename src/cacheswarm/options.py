@@ -74,7 +74,6 @@ RUN_OPTIONS = (
     Opt("--phase-time", "30s", "duration of each phase (e.g. 30, 30s, 2m)"),
     Opt("--warmup", "5s", "seconds at the start of each phase left out of the report"),
     Opt("--mysql-pool-size", 32, "MySQL connections per Locust process", int),
-    Opt("--redis-pool-size", 64, "Redis connections per Locust process", int),
     Opt("--report-dir", "reports", "root folder of report directories"),
     Opt("--run-name", "compare", "name of the run; the report goes to <report-dir>/<run-name>-<UTC time>/"),
 )
@@ -180,7 +179,6 @@ class Settings:
     phase_time: int = 30
     warmup: int = 5
     mysql_pool_size: int = 32
-    redis_pool_size: int = 64
     report_dir: str = "reports"
     run_name: str = "compare"
 
@@ -241,7 +239,6 @@ def settings_from(ns) -> Settings:
         phase_time=phase_time,
         warmup=warmup,
         mysql_pool_size=_ranged("--mysql-pool-size", ns.mysql_pool_size, 1, 1000, kind=int),
-        redis_pool_size=_ranged("--redis-pool-size", ns.redis_pool_size, 1, 10000, kind=int),
         report_dir=str(ns.report_dir),
         run_name=_run_name(ns.run_name),
     )

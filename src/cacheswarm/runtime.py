@@ -30,11 +30,9 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.pool = Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
-        self.cache = RedisCache(settings.redis_url, settings.redis_password, settings.redis_pool_size,
-                                settings.op_timeout)
+        self.cache = RedisCache(settings.redis_url, settings.redis_password, 8, settings.op_timeout)
         self.store = mysql_products.MySQLProducts(self.pool, settings.namespace)
         self.keyspace = settings.keyspace
-        self.loops: dict[tuple, PhaseLoop] = {}
 
     # ---- before the run (master or local process) ----
     def preflight(self) -> int:
@@ -82,12 +80,9 @@ class Runtime:
         return f"cold: {removed} keys of namespace '{ns}' removed (SCAN + UNLINK)"
 
     # ---- during the run (every process that runs users) ----
-    def loop(self, phase_key: str, strategy: str, measure_from: float, fire, recorder: Recorder) -> "PhaseLoop":
-        key = (phase_key, measure_from)
-        lp = self.loops.get(key)
-        if lp is None:
-            lp = self.loops[key] = PhaseLoop(self, strategy, measure_from, fire, recorder)
-        return lp
+    def loop(self, strategy: str, measure_from: float, fire, recorder: Recorder) -> "PhaseLoop":
+        """A user's operation loop: its own RNG and Redis connection, the process's MySQL pool."""
+        return PhaseLoop(self, strategy, measure_from, fire, recorder)
 
     def close(self) -> None:
         self.pool.close()
@@ -99,13 +94,13 @@ class PhaseLoop:
 
     def __init__(self, rt: Runtime, strategy: str, measure_from: float, fire, recorder: Recorder):
         s = rt.settings
-        self.strategy = strategies.make(strategy, rt.store, rt.cache, s.cache_ttl, s.write_policy)
+        self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
+        self.strategy = strategies.make(strategy, rt.store, self.cache, s.cache_ttl, s.write_policy)
         rng = random.Random()
         self.workload = Workload(s.read_ratio, make_chooser(s.key_distribution, rt.keyspace, s.zipf_theta, rng), rng)
         self.measure_from_ns = int(measure_from * 1e9)
         self.fire = fire
         self.record = recorder.record
-        self.recorder = recorder
         base = (rt.store.dataset, rt.store.backend, strategy)
         self.series = {(op, out, w): series_key(*base, op, out, w)
                        for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP)}
@@ -125,3 +120,7 @@ class PhaseLoop:
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
         self.record(self.series[(op, outcome, window)], micros)
         self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()

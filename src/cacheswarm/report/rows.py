@@ -81,7 +81,9 @@ def summarize(rows: list[dict]) -> list[dict]:
             continue
         s = phases.setdefault((r["dataset"], r["backend"], r["strategy"]),
                               {"dataset": r["dataset"], "backend": r["backend"], "strategy": r["strategy"],
-                               "throughput_ops": 0.0, "count": 0, "errors": 0})
+                               "throughput_ops": 0.0, "count": 0, "errors": 0, "hit_ratio": None,
+                               "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None,
+                               "write_p99_ms": None})
         s["count"] += r["count"]
         s["errors"] += r["errors"]
         s["throughput_ops"] = round(s["throughput_ops"] + (r["throughput_ops"] or 0.0), 2)

@@ -41,7 +41,7 @@ def write_csv(path: str, report: dict) -> None:
 
 
 def _fmt(value, digits=3) -> str:
-    if value is None:
+    if value is None or isinstance(value, jinja2.Undefined):
         return "–"
     if isinstance(value, float):
         return f"{value:,.{digits}f}"
