@@ -239,9 +239,14 @@ def _on_quitting(environment, **_kwargs):
     if not STATE.plan.done:
         STATE.plan.interrupt()
         STATE.partial = True
-    path = write_report(environment)
-    if path:
-        print(f"\ncacheswarm report: {os.path.join(path, 'comparison.html')}", flush=True)
+    write_report(environment)
+
+
+@events.quit.add_listener
+def _on_quit(exit_code, **_kwargs):
+    """Fired after Locust printed its own summary: the report path is the last thing shown."""
+    if STATE.report_dir and STATE.written_total >= 0:
+        print(f"\ncacheswarm report: {os.path.join(STATE.report_dir, 'comparison.html')}", flush=True)
 
 
 def _run_info(environment) -> dict:

@@ -13,11 +13,11 @@ def _color(name: str, i: int) -> str:
     return COLORS.get(name.rsplit("/", 1)[-1], EXTRA[i % len(EXTRA)])
 
 
-def latency_chart(curves: dict, width=720, height=340) -> str:
+def latency_chart(curves: dict, width=860, height=340) -> str:
     """Read latency by percentile: x = log10(1/(1-p)) (HDR 'percentile spectrum'), y = log ms."""
     if not curves:
         return "<p>No reads were measured.</p>"
-    left, right, top, bottom = 70, 170, 20, 50
+    left, right, top, bottom = 70, 300, 20, 50
     pw, ph = width - left - right, height - top - bottom
     values = [v for pts in curves.values() for _, v in pts if v and v > 0]
     lo = 10 ** math.floor(math.log10(min(values))) if values else 0.01
