@@ -6,6 +6,7 @@ A locustfile needs just:  from cacheswarm.locust_glue import *  (users + shape +
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 import sys
@@ -13,6 +14,7 @@ import time
 from datetime import datetime, timezone
 
 import gevent
+from flask import request as flask_request
 import psutil
 from locust import LoadTestShape, User, constant, events, task
 from locust.html import get_html_report
@@ -20,9 +22,10 @@ from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from . import options, report
+from .report.rows import latency_stats
 from .options import BadInput
 from .phases import DRAIN, PhaseClock, PhasePlan, plan
-from .recorder import Recorder
+from .recorder import MEASURED, Recorder, parse_key
 from .runtime import Preflight, Runtime
 
 log = logging.getLogger("cacheswarm")
@@ -94,6 +97,41 @@ def _on_init(environment, runner=None, **_kwargs):
         fail(str(e))
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
+    if environment.web_ui:
+        _install_web_tab(environment.web_ui)
+
+
+WEB_TAB = "cacheswarm"
+WEB_COLUMNS = (("name", "Series (measured window)"), ("count", "# ops"), ("p50_ms", "p50 ms"),
+               ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("p999_ms", "p99.9 ms"), ("max_ms", "max ms"))
+
+
+def _install_web_tab(web_ui) -> None:
+    """A 'cacheswarm µs' tab: our histograms, live, where Locust's own tables round to whole ms."""
+    web_ui.template_args["extended_tabs"] = [{"title": "cacheswarm (µs)", "key": WEB_TAB}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": WEB_TAB, "structure": [{"key": k, "title": t} for k, t in WEB_COLUMNS]}]
+
+    @web_ui.app.after_request
+    def _add_our_stats(response):
+        if flask_request.path != "/stats/requests" or not response.is_json:
+            return response
+        payload = response.get_json()
+        payload["extended_stats"] = [{"key": WEB_TAB, "data": live_rows()}]
+        response.set_data(json.dumps(payload))
+        return response
+
+
+def live_rows() -> list[dict]:
+    """Per series percentiles of the measured window so far (master: merged from workers)."""
+    rows = []
+    for key, h in sorted(STATE.recorder.histograms.items()):
+        k = parse_key(key)
+        if k["window"] != MEASURED or not h.get_total_count():
+            continue
+        rows.append({"name": f'{k["dataset"]}/{k["backend"]}/{k["strategy"]} {k["op"]}:{k["outcome"]}',
+                     "count": h.get_total_count(), **latency_stats(h)})
+    return rows
 
 
 def _ensure_runtime(environment) -> Runtime:
@@ -143,6 +181,7 @@ class CacheswarmUser(User):
     """One user class per strategy; the phase plan decides which one runs."""
 
     abstract = True
+    host = "cacheswarm"  # targets come from --mysql-url/--redis-url; this only silences Locust's host prompt
     strategy = ""
     wait_time = constant(0)
 
@@ -188,13 +227,19 @@ class ComparePhases(LoadTestShape):
 
     use_common_options = True
     plan: PhasePlan | None = None
+    starting = False
 
     def reset_time(self):
-        """Locust calls this when a shape run starts, before the first tick: a new run begins."""
+        """Locust calls this right after spawning the shape greenlet: a new run begins. The
+        setup (which does I/O, and so yields) happens on the first tick, in that greenlet."""
         super().reset_time()
-        self.plan = begin_run(self.runner.environment)
+        self.plan = None
+        self.starting = True
 
     def tick(self):
+        if self.starting:
+            self.starting = False
+            self.plan = begin_run(self.runner.environment)
         if self.plan is None:
             return None
         opts = self.runner.environment.parsed_options

@@ -15,7 +15,8 @@ def _ms(micros) -> float:
     return round(micros / 1000.0, 3)
 
 
-def _stats(h) -> dict:
+def latency_stats(h) -> dict:
+    """p50..p99.9, max and mean of a histogram, in ms with µs precision."""
     if not h.get_total_count():
         return {name: None for name, _ in PERCENTILES} | {"max_ms": None, "mean_ms": None}
     out = {name: _ms(h.get_value_at_percentile(p)) for name, p in PERCENTILES}
@@ -64,7 +65,7 @@ def build(data: dict) -> dict:
                 "dataset": dataset, "backend": backend, "strategy": strategy, "op": op, "outcome": outcome,
                 "count": count, "errors": errors if outcome == "all" else (count if outcome == "error" else 0),
                 "throughput_ops": round(count / secs, 2) if secs else None, "hit_ratio": hit_ratio,
-                **_stats(h), "measured_seconds": round(secs, 3),
+                **latency_stats(h), "measured_seconds": round(secs, 3),
             })
         if op == "read":
             curves[f"{dataset}/{backend}/{strategy}"] = [
