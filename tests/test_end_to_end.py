@@ -115,3 +115,15 @@ def test_sigint_writes_a_partial_report(seeded, tmp_path):
     assert doc["run"]["partial"] is True
     assert doc["rows"] and doc["phases"][0]["ended"] is not None
     assert "Partial run" in (report / "comparison.html").read_text()
+
+
+def test_many_users_share_a_small_pool_fairly_and_stop_cleanly(seeded, tmp_path):
+    """60 users on 2 MySQL connections: every user is served in turn (no starved user times out
+    after --op-timeout 2) and stopping users that wait for a connection does not hang the run."""
+    args = common(seeded, tmp_path / "r", phase="4s", warmup="1s", users=60)
+    out = run_locust([*args, "--strategies", "db-only,cache-aside", "--mysql-pool-size", "2", "--op-timeout", "2"],
+                     cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    assert [p["strategy"] for p in doc["phases"]] == ["db-only", "cache-aside"]
+    assert all(s["errors"] == 0 and s["count"] > 0 for s in doc["summary"])

@@ -7,11 +7,13 @@ returned to the pool half-read.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
+import sys
 from contextlib import contextmanager
 
 import pymysql
+from gevent import Timeout
+from gevent.event import AsyncResult
 
 from ..options import MySQLTarget
 
@@ -44,34 +46,72 @@ def connect(target: MySQLTarget, timeout: float, local_infile: bool = False) -> 
 
 
 class Pool:
-    """At most `size` connections, shared by every user of a process."""
+    """At most `size` connections shared by every user of a process, handed out first come,
+    first served.
+
+    A released connection goes straight to the longest-waiting user: with plain semaphores
+    or queues, a user that releases and asks again at once wins every time and 400 waiting
+    users time out (seen with 500 users on a 32-connection pool).
+    """
 
     def __init__(self, target: MySQLTarget, size: int, timeout: float):
-        self.target, self.timeout = target, timeout
+        self.target, self.timeout, self.size = target, timeout, size
         self._idle: deque = deque()
-        self._slots = threading.BoundedSemaphore(size)
+        self._waiters: deque = deque()
+        self._open = 0  # connections handed out or idle
+
+    def _acquire(self):
+        if self._idle and not self._waiters:
+            return self._idle.pop()
+        if self._open < self.size and not self._waiters:
+            self._open += 1
+            return self._connect_slot()
+        waiter = AsyncResult()
+        self._waiters.append(waiter)
+        try:
+            conn = waiter.get(timeout=self.timeout)
+            return conn if conn is not None else self._connect_slot()  # None: a freed slot
+        except Timeout:
+            raise TimeoutError(f"no MySQL connection free within {self.timeout}s "
+                               "(raise --mysql-pool-size or lower the user count)") from None
+        finally:
+            if not waiter.ready():
+                self._waiters.remove(waiter)
+            elif sys.exc_info()[0] is not None and waiter.successful():
+                self._release(waiter.value)  # handed one (or a slot) just as we gave up: pass it on
+
+    def _connect_slot(self):
+        """Open a connection for a slot already counted in _open; give the slot back on failure."""
+        try:
+            return connect(self.target, self.timeout)
+        except BaseException:
+            self._release(None)
+            raise
+
+    def _release(self, conn) -> None:
+        """Give a connection (or None: a closed one's slot) to the next waiter, else keep it."""
+        if self._waiters:
+            self._waiters.popleft().set(conn)
+        elif conn is None:
+            self._open -= 1
+        else:
+            self._idle.append(conn)
 
     @contextmanager
     def connection(self):
-        if not self._slots.acquire(timeout=self.timeout):
-            raise TimeoutError(f"no MySQL connection free within {self.timeout}s (raise --mysql-pool-size)")
-        conn = None
+        conn = self._acquire()
         try:
-            conn = self._idle.pop() if self._idle else connect(self.target, self.timeout)
             yield conn
-            self._idle.append(conn)
-            conn = None
-        finally:
-            if conn is not None:
-                try:
-                    conn.close()
-                except Exception:
-                    pass
-            self._slots.release()
+        except BaseException:  # failed or interrupted mid-call: never reuse half-read
+            conn._force_close()  # no goodbye round trip: this may be a user being stopped
+            self._release(None)
+            raise
+        self._release(conn)
 
     def close(self) -> None:
         while self._idle:
             try:
                 self._idle.pop().close()
+                self._open -= 1
             except Exception:
                 pass
