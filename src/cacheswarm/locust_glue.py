@@ -47,6 +47,7 @@ class State:
         self.report_dir: str | None = None
         self.written_total = -1
         self.partial = False
+        self.workers: set[str] = set()  # workers whose histograms reached this master
 
     def reset_run(self) -> None:
         self.recorder.clear()
@@ -55,6 +56,7 @@ class State:
         self.report_dir = None
         self.written_total = -1
         self.partial = False
+        self.workers = set()
 
 
 STATE = State()
@@ -263,6 +265,7 @@ def _on_worker_report(client_id, data, **_kwargs):
     encoded = data.get(MESSAGE_KEY)
     if encoded:
         STATE.recorder.merge(encoded)
+        STATE.workers.add(client_id)
 
 
 @events.test_stop.add_listener
@@ -296,7 +299,7 @@ def _on_quit(exit_code, **_kwargs):
 
 def _run_info(environment) -> dict:
     s, opts, runner = STATE.settings, environment.parsed_options, environment.runner
-    workers = runner.worker_count if isinstance(runner, MasterRunner) else 1
+    workers = len(STATE.workers) if isinstance(runner, MasterRunner) else 1
     utc = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else None  # noqa: E731
     return {**s.public(), "partial": STATE.partial, "model": "closed", "users": int(opts.num_users or 0),
             "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspace,
