@@ -268,26 +268,27 @@ def _on_worker_report(client_id, data, **_kwargs):
         STATE.workers.add(client_id)
 
 
-@events.test_stop.add_listener
-def _on_test_stop(environment, **_kwargs):
+def _finish_run(environment) -> bool:
+    """The run ends (stopped, finished or interrupted): write what was measured, partial if cut short."""
     if isinstance(environment.runner, WorkerRunner) or STATE.plan is None:
-        return
+        return False
     if not STATE.plan.done:
         STATE.plan.interrupt()
         STATE.partial = True
     write_report(environment)
-    if isinstance(environment.runner, MasterRunner):  # workers' last histograms are up to 3 s behind
+    return True
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment, **_kwargs):
+    if _finish_run(environment) and isinstance(environment.runner, MasterRunner):
+        # workers' last histograms arrive up to one report interval later: refresh then
         gevent.spawn_later(WORKER_REPORT_INTERVAL + 0.5, write_report, environment)
 
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
-    if isinstance(environment.runner, WorkerRunner) or STATE.plan is None:
-        return
-    if not STATE.plan.done:
-        STATE.plan.interrupt()
-        STATE.partial = True
-    write_report(environment)
+    _finish_run(environment)
 
 
 @events.quit.add_listener
