@@ -25,7 +25,7 @@ from . import options, report
 from .report.rows import latency_stats
 from .options import BadInput
 from .phases import DRAIN, PhaseClock, PhasePlan, plan
-from .recorder import MEASURED, Recorder, parse_key
+from .recorder import LATENCY, MEASURED, Recorder, parse_key
 from .runtime import Preflight, Runtime
 
 log = logging.getLogger("cacheswarm")
@@ -129,7 +129,7 @@ def live_rows() -> list[dict]:
     rows = []
     for key, h in sorted(STATE.recorder.histograms.items()):
         k = parse_key(key)
-        if k["window"] != MEASURED or not h.get_total_count():
+        if k["window"] != MEASURED or k["kind"] != LATENCY or not h.get_total_count():
             continue
         rows.append({"name": f'{k["dataset"]}/{k["backend"]}/{k["strategy"]} {k["op"]}:{k["outcome"]}',
                      "count": h.get_total_count(), **latency_stats(h)})
@@ -158,6 +158,9 @@ def begin_run(environment) -> PhasePlan | None:
         STATE.plan = None
         return None
     STATE.reset_run()
+    users = max(1, int(environment.parsed_options.num_users or 1))
+    # shipped to workers with the run's options: each user's share of --target-rate
+    environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / users
     STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare)
     return STATE.plan
 
@@ -192,8 +195,9 @@ class CacheswarmUser(User):
         if STATE.clock.warmup != STATE.settings.warmup:
             STATE.clock.warmup = STATE.settings.warmup
         phase_key = f"{STATE.settings.dataset}/{STATE.settings.backend}/{self.strategy}"
+        user_rate = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0
         self.loop = rt.loop(self.strategy, STATE.clock.measure_from(phase_key), _fire(self.environment),
-                            STATE.recorder)
+                            STATE.recorder, user_rate if STATE.settings.target_rate else 0.0)
 
     def on_stop(self):
         loop = getattr(self, "loop", None)
@@ -302,7 +306,7 @@ def _run_info(environment) -> dict:
     s, opts, runner = STATE.settings, environment.parsed_options, environment.runner
     workers = len(STATE.workers) if isinstance(runner, MasterRunner) else 1
     utc = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else None  # noqa: E731
-    return {**s.public(), "partial": STATE.partial, "model": "closed", "users": int(opts.num_users or 0),
+    return {**s.public(), "partial": STATE.partial, "model": "open" if s.target_rate else "closed", "users": int(opts.num_users or 0),
             "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspace,
             "started_utc": utc(STATE.run_started), "ended_utc": utc(time.time()),
             "locust_request_count": runner.stats.total.num_requests}

@@ -69,6 +69,7 @@ RUN_OPTIONS = (
     Opt("--key-distribution", "zipfian", "key chooser: " + ", ".join(DISTRIBUTIONS)),
     Opt("--zipf-theta", 0.99, "zipfian skew θ (0 < θ < 1; YCSB default 0.99)", float),
     Opt("--keyspace", 0, "number of keys to draw from (0 = every seeded row)", int),
+    Opt("--target-rate", 0.0, "open loop: ops/s for the whole run, split over all users (0 = closed loop)", float),
     Opt("--cache-ttl", 300, "TTL in seconds of keys cache-aside sets", int),
     Opt("--warm-cache", False, "start cache-aside phases with the keyspace loaded (default: cold)", bool),
     Opt("--phase-time", "30s", "duration of each phase (e.g. 30, 30s, 2m)"),
@@ -174,6 +175,7 @@ class Settings:
     key_distribution: str = "zipfian"
     zipf_theta: float = 0.99
     keyspace: int = 0
+    target_rate: float = 0.0
     cache_ttl: int = 300
     warm_cache: bool = False
     phase_time: int = 30
@@ -234,6 +236,7 @@ def settings_from(ns) -> Settings:
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
         zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),
         keyspace=_ranged("--keyspace", ns.keyspace, 0, None, kind=int),
+        target_rate=_ranged("--target-rate", ns.target_rate, 0.0, 10_000_000.0),
         cache_ttl=_ranged("--cache-ttl", ns.cache_ttl, 1, None, kind=int),
         warm_cache=_as_bool(ns.warm_cache),
         phase_time=phase_time,

@@ -1,7 +1,10 @@
 """Microsecond HDR histograms per series; encode / merge for distributed workers.
 
-A series is (dataset, backend, strategy, op, outcome, window), window being `measured`
-or `warmup`. Values are microseconds, 3 significant digits, 1 µs .. 1 hour.
+A series is (dataset, backend, strategy, op, outcome, window, kind): window is `measured`
+or `warmup`; kind is `latency` (closed loop: the operation's time; open loop: from its
+intended start, corrected for coordinated omission), `service` (open loop: from the actual
+start) or `start_delay` (open loop: how late the operation started). Values are
+microseconds, 3 significant digits, 1 µs .. 1 hour.
 """
 
 from __future__ import annotations
@@ -12,16 +15,17 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000
 SIGNIFICANT_DIGITS = 3
 SEP = "|"
-FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "window")
+FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "window", "kind")
 MEASURED, WARMUP = "measured", "warmup"
+LATENCY, SERVICE, START_DELAY = "latency", "service", "start_delay"
 
 
 def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
 
 
-def series_key(dataset, backend, strategy, op, outcome, window=MEASURED) -> str:
-    return SEP.join((dataset, backend, strategy, op, outcome, window))
+def series_key(dataset, backend, strategy, op, outcome, window=MEASURED, kind=LATENCY) -> str:
+    return SEP.join((dataset, backend, strategy, op, outcome, window, kind))
 
 
 def parse_key(key: str) -> dict:
@@ -66,8 +70,9 @@ class Recorder:
         return self._histograms
 
     def total(self, window: str | None = None) -> int:
+        """Operations recorded (latency series only, so an op counts once)."""
         return sum(h.get_total_count() for k, h in self.histograms.items()
-                   if window is None or k.endswith(SEP + window))
+                   if k.endswith(SEP + LATENCY) and (window is None or k.endswith(SEP + window + SEP + LATENCY)))
 
     def encode(self) -> dict[str, str]:
         """Every non-empty histogram, encoded (compressed, base64) by series key."""

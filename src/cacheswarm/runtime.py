@@ -13,12 +13,13 @@ import time
 from . import strategies
 from .cache import CacheError, RedisCache
 from .options import BadInput, Settings, redact_url
-from .recorder import MEASURED, WARMUP, Recorder, series_key
+from .recorder import LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key
 from .stores import mysql_products
 from .stores.mysql import ConnectError, Pool
 from .workload import READ, WRITE, Workload, make_chooser
 
 log = logging.getLogger("cacheswarm")
+TIMER_SLACK_NS = 1_000_000
 OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR)
 
 
@@ -80,9 +81,11 @@ class Runtime:
         return f"cold: {removed} keys of namespace '{ns}' removed (SCAN + UNLINK)"
 
     # ---- during the run (every process that runs users) ----
-    def loop(self, strategy: str, measure_from: float, fire, recorder: Recorder) -> "PhaseLoop":
-        """A user's operation loop: its own RNG and Redis connection, the process's MySQL pool."""
-        return PhaseLoop(self, strategy, measure_from, fire, recorder)
+    def loop(self, strategy: str, measure_from: float, fire, recorder: Recorder,
+             user_rate: float = 0.0) -> "PhaseLoop":
+        """A user's operation loop: its own RNG and Redis connection, the process's MySQL pool;
+        open loop at `user_rate` ops/s when it is above 0."""
+        return PhaseLoop(self, strategy, measure_from, fire, recorder, user_rate)
 
     def close(self) -> None:
         self.pool.close()
@@ -92,7 +95,8 @@ class Runtime:
 class PhaseLoop:
     """One phase's operation: choose op and key, run the strategy, time it, record it."""
 
-    def __init__(self, rt: Runtime, strategy: str, measure_from: float, fire, recorder: Recorder):
+    def __init__(self, rt: Runtime, strategy: str, measure_from: float, fire, recorder: Recorder,
+                 user_rate: float = 0.0):
         s = rt.settings
         self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
         self.strategy = strategies.make(strategy, rt.store, self.cache, s.cache_ttl, s.write_policy)
@@ -102,12 +106,19 @@ class PhaseLoop:
         self.fire = fire
         self.record = recorder.record
         base = (rt.store.dataset, rt.store.backend, strategy)
-        self.series = {(op, out, w): series_key(*base, op, out, w)
-                       for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP)}
+        kinds = (LATENCY, SERVICE, START_DELAY)
+        self.series = {(op, out, w, k): series_key(*base, op, out, w, k)
+                       for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
         self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in (READ, WRITE) for out in OUTCOMES}
         self.ops = {READ: self.strategy.read, WRITE: self.strategy.write}
+        if user_rate > 0:  # open loop: a schedule of intended starts, first one staggered
+            self.interval_ns = int(1e9 / user_rate)
+            self.intended_ns = time.perf_counter_ns() + int(rng.random() * self.interval_ns)
+            self.step = self.step_open
+        else:
+            self.step = self.step_closed
 
-    def step(self) -> None:
+    def step_closed(self) -> None:
         op, index = self.workload.next()
         call = self.ops[op]
         exc = None
@@ -118,8 +129,38 @@ class PhaseLoop:
             outcome, value, exc = strategies.ERROR, None, e
         micros = (time.perf_counter_ns() - t0) // 1000
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
-        self.record(self.series[(op, outcome, window)], micros)
+        self.record(self.series[(op, outcome, window, LATENCY)], micros)
         self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
+
+    def step_open(self) -> None:
+        """Wait for the intended start, run, record latency from the intended start (corrected
+        for coordinated omission), service time from the actual start, and the start delay.
+        The schedule never slips: after a stall, overdue operations start back to back."""
+        intended = self.intended_ns
+        self.intended_ns = intended + self.interval_ns
+        wait = intended - time.perf_counter_ns()
+        if wait > 0:
+            # gevent's timers fire ~1 ms late (poll granularity): sleep to 1 ms before the
+            # intended start, then yield until it (measured: start delay p50 970 µs -> 2 µs)
+            if wait > TIMER_SLACK_NS:
+                time.sleep((wait - TIMER_SLACK_NS) / 1e9)
+            while time.perf_counter_ns() < intended:
+                time.sleep(0)
+        op, index = self.workload.next()
+        call = self.ops[op]
+        exc = None
+        t0 = time.perf_counter_ns()
+        try:
+            outcome, value = call(index + 1)
+        except Exception as e:
+            outcome, value, exc = strategies.ERROR, None, e
+        t1 = time.perf_counter_ns()
+        window = MEASURED if intended >= self.measure_from_ns else WARMUP
+        latency = (t1 - intended) // 1000
+        self.record(self.series[(op, outcome, window, LATENCY)], latency)
+        self.record(self.series[(op, outcome, window, SERVICE)], (t1 - t0) // 1000)
+        self.record(self.series[(op, outcome, window, START_DELAY)], max(0, t0 - intended) // 1000)
+        self.fire(op, self.names[(op, outcome)], latency / 1000.0, len(value) if value else 0, exc)
 
     def close(self) -> None:
         if self.cache is not None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from ..recorder import MEASURED, Recorder, new_histogram, parse_key
+from ..recorder import LATENCY, MEASURED, SERVICE, START_DELAY, Recorder, new_histogram, parse_key
 
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
                ("p999_ms", 99.9))
 CHART_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
-ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "count", "errors", "throughput_ops",
-              "hit_ratio", "mean_ms", *[name for name, _ in PERCENTILES], "max_ms", "measured_seconds")
+ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "model", "count", "errors", "throughput_ops",
+              "hit_ratio", "mean_ms", *[name for name, _ in PERCENTILES], "max_ms",
+              "service_mean_ms", *[f"service_{name}" for name, _ in PERCENTILES], "service_max_ms",
+              "measured_seconds")
+LATE_US = 1000  # an open-loop operation that starts more than 1 ms after its intended time is late
 
 
 def _ms(micros) -> float:
@@ -26,31 +29,51 @@ def latency_stats(h) -> dict:
 
 
 def _group(histograms: dict) -> dict:
-    """{(dataset, backend, strategy, op): {outcome: histogram}} over the measured window."""
+    """{(dataset, backend, strategy, op): {kind: {outcome: histogram}}} over the measured window."""
     groups: dict = {}
     for key, h in histograms.items():
         k = parse_key(key)
         if k["window"] != MEASURED or not h.get_total_count():
             continue
-        groups.setdefault((k["dataset"], k["backend"], k["strategy"], k["op"]), {})[k["outcome"]] = h
+        group = groups.setdefault((k["dataset"], k["backend"], k["strategy"], k["op"]), {})
+        group.setdefault(k["kind"], {})[k["outcome"]] = h
     return groups
+
+
+def _merged(histograms) -> object:
+    merged = new_histogram()
+    for h in histograms:
+        merged.add(h)
+    return merged
+
+
+def count_above(h, micros: int) -> int:
+    """Recorded values above `micros` (HDR resolution)."""
+    return sum(item.count_at_value_iterated_to for item in h.get_recorded_iterator()
+               if item.value_iterated_to > micros)
 
 
 def build(data: dict) -> dict:
     recorder = Recorder.from_encoded(data.get("histograms", {}))
-    warmup = float(data.get("run", {}).get("warmup", 0))
-    seconds = {(p["dataset"], p["backend"], p["strategy"]): p.get("measured_seconds") or 0.0
-               for p in data.get("phases", [])}
-    order = {(p["dataset"], p["backend"], p["strategy"]): p.get("index", i)
-             for i, p in enumerate(data.get("phases", []))}
+    run = dict(data.get("run", {}))
+    warmup = float(run.get("warmup", 0))
+    phases = data.get("phases", [])
+    seconds = {(p["dataset"], p["backend"], p["strategy"]): p.get("measured_seconds") or 0.0 for p in phases}
+    order = {(p["dataset"], p["backend"], p["strategy"]): p.get("index", i) for i, p in enumerate(phases)}
+    model = run.get("model", "closed")
     groups = _group(recorder.histograms)
     rows, curves = [], {}
+    late_ops = 0
+    delays = new_histogram()
     for (dataset, backend, strategy, op) in sorted(groups, key=lambda g: (order.get(g[:3], len(order)), g)):
-        outcomes = groups[(dataset, backend, strategy, op)]
+        kinds = groups[(dataset, backend, strategy, op)]
+        outcomes = kinds.get(LATENCY, {})
+        service = kinds.get(SERVICE, {})
+        for h in kinds.get(START_DELAY, {}).values():
+            delays.add(h)
+            late_ops += count_above(h, LATE_US)
         secs = seconds.get((dataset, backend, strategy), 0.0)
-        merged = new_histogram()
-        for h in outcomes.values():
-            merged.add(h)
+        merged = _merged(outcomes.values())
         hits, misses = outcomes.get("hit"), outcomes.get("miss")
         hit_ratio = None
         if op == "read" and (hits or misses):
@@ -58,20 +81,34 @@ def build(data: dict) -> dict:
             n_miss = misses.get_total_count() if misses else 0
             hit_ratio = round(n_hit / (n_hit + n_miss), 4)
         errors = outcomes["error"].get_total_count() if "error" in outcomes else 0
-        parts = [("all", merged)] + (sorted(outcomes.items()) if op == "read" else [])
-        for outcome, h in parts:
+        parts = [("all", merged, _merged(service.values()))]
+        if op == "read":
+            parts += [(o, h, service.get(o)) for o, h in sorted(outcomes.items())]
+        for outcome, h, svc in parts:
             count = h.get_total_count()
-            rows.append({
+            row = {
                 "dataset": dataset, "backend": backend, "strategy": strategy, "op": op, "outcome": outcome,
-                "count": count, "errors": errors if outcome == "all" else (count if outcome == "error" else 0),
+                "model": model, "count": count,
+                "errors": errors if outcome == "all" else (count if outcome == "error" else 0),
                 "throughput_ops": round(count / secs, 2) if secs else None, "hit_ratio": hit_ratio,
                 **latency_stats(h), "measured_seconds": round(secs, 3),
-            })
+            }
+            if model == "open":
+                row.update({f"service_{k}": v for k, v in latency_stats(svc if svc is not None else new_histogram()).items()})
+            rows.append(row)
         if op == "read":
             curves[f"{dataset}/{backend}/{strategy}"] = [
                 (p, _ms(merged.get_value_at_percentile(p))) for p in CHART_PERCENTILES]
-    return {"run": data.get("run", {}), "phases": data.get("phases", []), "rows": rows,
-            "summary": summarize(rows), "curves": curves, "warmup": warmup}
+    if model == "open":
+        ops = sum(r["count"] for r in rows if r["outcome"] == "all")
+        total_secs = sum(seconds.values())
+        run["achieved_rate"] = round(ops / total_secs, 2) if total_secs else None
+        run["late_ops"] = late_ops
+        run["late_threshold_ms"] = LATE_US / 1000
+        run["start_delay_p99_ms"] = _ms(delays.get_value_at_percentile(99)) if delays.get_total_count() else None
+        run["start_delay_max_ms"] = _ms(delays.get_max_value()) if delays.get_total_count() else None
+    return {"run": run, "phases": phases, "rows": rows, "summary": summarize(rows), "curves": curves,
+            "warmup": warmup}
 
 
 def summarize(rows: list[dict]) -> list[dict]:

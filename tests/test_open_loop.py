@@ -1,0 +1,68 @@
+"""Open loop: a 300 ms server stall shows in the corrected tail, not in service times."""
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+
+from .helpers import free_port
+from .test_end_to_end import common, only_report
+from .conftest import run_locust
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own on a spare loopback port."""
+    port = free_port()
+    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0", client
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_stall_shows_in_corrected_p99_but_not_in_service_time(seeded, tmp_path, private_redis):
+    url, client = private_redis
+    paused = []
+
+    def stall_mid_phase():
+        deadline = time.time() + 60
+        while time.time() < deadline and client.dbsize() < 1000:  # cache-only phase loaded its keys
+            time.sleep(0.05)
+        time.sleep(3)
+        client.execute_command("CLIENT", "PAUSE", 300, "ALL")
+        paused.append(time.time())
+
+    staller = threading.Thread(target=stall_mid_phase, daemon=True)
+    staller.start()
+    args = common(seeded, tmp_path / "r", phase="8s", warmup="1s", users=10)
+    out = run_locust([*args, "--redis-url", url, "--strategies", "cache-only", "--read-ratio", "1.0",
+                      "--target-rate", "300"], cwd=tmp_path, timeout=120)
+    staller.join(timeout=5)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert paused, "the stall was never injected"
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    run = doc["run"]
+    assert run["model"] == "open" and run["target_rate"] == 300
+    assert run["achieved_rate"] == pytest.approx(300, rel=0.1)
+    assert run["late_ops"] > 20  # ~90 operations were due during the stall
+    read = next(r for r in doc["rows"] if r["op"] == "read" and r["outcome"] == "all")
+    assert read["model"] == "open"
+    assert read["p99_ms"] > 150, read  # corrected: the stall is in the tail
+    assert read["max_ms"] > 250, read
+    assert read["service_p99_ms"] < 50, read  # service time: only the few in-flight calls saw it
+    assert read["service_p50_ms"] < 5 and read["p50_ms"] < 5
+    print(f"corrected p99 {read['p99_ms']} ms, max {read['max_ms']} ms; service p99 {read['service_p99_ms']} ms; "
+          f"late ops {run['late_ops']}, achieved {run['achieved_rate']} ops/s")
