@@ -79,6 +79,8 @@ def test_two_processes_report_counts_equal_locusts_own(seeded, tmp_path):
     ours = sum(r["count"] for r in doc["rows"] if r["outcome"] == "all")
     assert ours > 0
     assert ours == locust_total(report) == doc["run"]["locust_request_count"]
+    # the workers' generator samples reached the master too
+    assert all(s["generator_cpu_p50_percent"] is not None for s in doc["summary"])
     # per request name too: each (strategy, outcome) series matches Locust's line
     with open(report / "locust_stats.csv") as f:
         locust_rows = {(r["Type"], r["Name"]): int(r["Request Count"]) for r in csv.DictReader(f) if r["Type"]}

@@ -27,9 +27,11 @@ from .options import BadInput
 from .phases import DRAIN, PhaseClock, PhasePlan, plan
 from .recorder import LATENCY, MEASURED, Recorder, parse_key
 from .runtime import Preflight, Runtime
+from .saturation import Monitor, verdict
 
 log = logging.getLogger("cacheswarm")
 MESSAGE_KEY = "cacheswarm_histograms"
+GENERATOR_KEY = "cacheswarm_generator"
 OPS_PER_TASK = 50
 
 
@@ -41,6 +43,8 @@ class State:
         self.settings = None
         self.runtime: Runtime | None = None
         self.recorder = Recorder()
+        self.generator = Recorder()  # CPU and loop-lag samples (saturation.Monitor)
+        self.monitor: Monitor | None = None
         self.clock = PhaseClock(0)
         self.plan: PhasePlan | None = None
         self.run_started: float | None = None
@@ -51,6 +55,7 @@ class State:
 
     def reset_run(self) -> None:
         self.recorder.clear()
+        self.generator.clear()
         self.clock = PhaseClock(self.settings.warmup if self.settings else 0)
         self.run_started = time.time()
         self.report_dir = None
@@ -182,6 +187,21 @@ def _fire(environment):
     return fire
 
 
+def _ensure_monitor(runner) -> None:
+    """Sample this process's CPU and loop lag while it runs users (started once per process)."""
+    if STATE.monitor is not None:
+        return
+
+    def current_phase():
+        if not runner.user_count or not STATE.clock.started:
+            return None  # between phases (draining, preparing the cache): not the generator's load
+        return next(reversed(STATE.clock.started))
+
+    STATE.monitor = Monitor(STATE.generator, current_phase)
+    gevent.spawn(STATE.monitor.run_cpu, gevent.sleep)
+    gevent.spawn(STATE.monitor.run_lag, gevent.sleep)
+
+
 class CacheswarmUser(User):
     """One user class per strategy; the phase plan decides which one runs."""
 
@@ -192,6 +212,7 @@ class CacheswarmUser(User):
 
     def on_start(self):
         rt = _ensure_runtime(self.environment)
+        _ensure_monitor(self.environment.runner)
         if STATE.clock.warmup != STATE.settings.warmup:
             STATE.clock.warmup = STATE.settings.warmup
         phase_key = f"{STATE.settings.dataset}/{STATE.settings.backend}/{self.strategy}"
@@ -263,6 +284,7 @@ class ComparePhases(LoadTestShape):
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
     data[MESSAGE_KEY] = STATE.recorder.drain()
+    data[GENERATOR_KEY] = STATE.generator.drain()
 
 
 def _on_worker_report(client_id, data, **_kwargs):
@@ -270,6 +292,7 @@ def _on_worker_report(client_id, data, **_kwargs):
     if encoded:
         STATE.recorder.merge(encoded)
         STATE.workers.add(client_id)
+    STATE.generator.merge(data.get(GENERATOR_KEY) or {})
 
 
 def _finish_run(environment) -> bool:
@@ -321,7 +344,8 @@ def write_report(environment) -> str | None:
         stamp = datetime.fromtimestamp(STATE.run_started or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         STATE.report_dir = os.path.join(STATE.settings.report_dir, f"{STATE.settings.run_name}-{stamp}")
     data = {"run": _run_info(environment),
-            "phases": [p.to_dict(STATE.settings.warmup) for p in STATE.plan.phases if p.started is not None],
+            "phases": [{**p.to_dict(STATE.settings.warmup), **verdict(STATE.generator, p.key)}
+                       for p in STATE.plan.phases if p.started is not None],
             "histograms": STATE.recorder.encode()}
     try:
         report.write_all(STATE.report_dir, data)

@@ -10,7 +10,7 @@ CHART_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
 ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "model", "count", "errors", "throughput_ops",
               "hit_ratio", "mean_ms", *[name for name, _ in PERCENTILES], "max_ms",
               "service_mean_ms", *[f"service_{name}" for name, _ in PERCENTILES], "service_max_ms",
-              "measured_seconds")
+              "measured_seconds", "generator_bound")
 LATE_US = 1000  # an open-loop operation that starts more than 1 ms after its intended time is late
 
 
@@ -61,6 +61,7 @@ def build(data: dict) -> dict:
     seconds = {(p["dataset"], p["backend"], p["strategy"]): p.get("measured_seconds") or 0.0 for p in phases}
     order = {(p["dataset"], p["backend"], p["strategy"]): p.get("index", i) for i, p in enumerate(phases)}
     model = run.get("model", "closed")
+    bound = {(p["dataset"], p["backend"], p["strategy"]): bool(p.get("generator_bound")) for p in phases}
     groups = _group(recorder.histograms)
     rows, curves = [], {}
     late_ops = 0
@@ -92,6 +93,7 @@ def build(data: dict) -> dict:
                 "errors": errors if outcome == "all" else (count if outcome == "error" else 0),
                 "throughput_ops": round(count / secs, 2) if secs else None, "hit_ratio": hit_ratio,
                 **latency_stats(h), "measured_seconds": round(secs, 3),
+                "generator_bound": bound.get((dataset, backend, strategy), False),
             }
             if model == "open":
                 row.update({f"service_{k}": v for k, v in latency_stats(svc if svc is not None else new_histogram()).items()})
@@ -107,7 +109,13 @@ def build(data: dict) -> dict:
         run["late_threshold_ms"] = LATE_US / 1000
         run["start_delay_p99_ms"] = _ms(delays.get_value_at_percentile(99)) if delays.get_total_count() else None
         run["start_delay_max_ms"] = _ms(delays.get_max_value()) if delays.get_total_count() else None
-    return {"run": run, "phases": phases, "rows": rows, "summary": summarize(rows), "curves": curves,
+    summary = summarize(rows)
+    for srow in summary:
+        phase = next((p for p in phases if (p["dataset"], p["backend"], p["strategy"]) ==
+                      (srow["dataset"], srow["backend"], srow["strategy"])), {})
+        srow.update({k: phase.get(k) for k in ("generator_bound", "generator_cpu_p50_percent",
+                                                 "generator_cpu_max_percent", "loop_lag_p99_ms")})
+    return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
             "warmup": warmup}
 
 

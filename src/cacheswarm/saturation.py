@@ -1,0 +1,67 @@
+"""Is the load generator itself the bottleneck? CPU and event-loop lag, sampled per phase.
+
+Each process that runs users samples, once a second, its own CPU use (psutil, % of one
+core) and, continuously, how late a 10 ms timer fires (event-loop lag). Samples go into a
+Recorder keyed `<phase key>|cpu` (per-mille of a core) and `<phase key>|lag` (µs), so they
+travel to the master and merge like the latency histograms.
+"""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+
+from .recorder import Recorder
+
+PROBE_S = 0.010
+CPU_LIMIT_PERCENT = 90.0
+LAG_P99_LIMIT_MS = 20.0
+FIX = ("the generator, not the server, limited these numbers: add Locust processes "
+       "(--processes N) or workers, or run fewer users per process")
+
+
+class Monitor:
+    def __init__(self, recorder: Recorder, current_phase):
+        self.recorder = recorder
+        self.current_phase = current_phase  # () -> phase key or None
+        self.process = psutil.Process()
+
+    def run_cpu(self, sleep=time.sleep) -> None:
+        """Forever: one CPU sample a second, attributed to the running phase."""
+        self.process.cpu_percent(None)
+        while True:
+            sleep(1.0)
+            cpu = self.process.cpu_percent(None)
+            phase = self.current_phase()
+            if phase:
+                self.recorder.record(f"{phase}|cpu", int(cpu * 10))
+
+    def run_lag(self, sleep=time.sleep) -> None:
+        """Forever: how much later than asked a 10 ms sleep returns."""
+        while True:
+            t0 = time.perf_counter()
+            sleep(PROBE_S)
+            lag = time.perf_counter() - t0 - PROBE_S
+            phase = self.current_phase()
+            if phase:
+                self.recorder.record(f"{phase}|lag", max(0, int(lag * 1e6)))
+
+
+def verdict(recorder: Recorder, phase_key: str) -> dict:
+    """The generator figures of one phase and whether it was generator-bound."""
+    hists = recorder.histograms
+    cpu, lag = hists.get(f"{phase_key}|cpu"), hists.get(f"{phase_key}|lag")
+    out = {"generator_cpu_p50_percent": None, "generator_cpu_max_percent": None, "loop_lag_p99_ms": None,
+           "generator_bound": False}
+    if cpu is not None and cpu.get_total_count():
+        out["generator_cpu_p50_percent"] = round(cpu.get_value_at_percentile(50) / 10, 1)
+        out["generator_cpu_max_percent"] = round(cpu.get_max_value() / 10, 1)
+    if lag is not None and lag.get_total_count():
+        out["loop_lag_p99_ms"] = round(lag.get_value_at_percentile(99) / 1000, 3)
+    out["generator_bound"] = bool(
+        (out["generator_cpu_p50_percent"] or 0) > CPU_LIMIT_PERCENT
+        or (out["loop_lag_p99_ms"] or 0) > LAG_P99_LIMIT_MS)
+    if out["generator_bound"]:
+        out["generator_fix"] = FIX
+    return out
