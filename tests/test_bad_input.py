@@ -18,15 +18,33 @@ CASES = [
     (["--redis-url", "redis://127.0.0.1:1/0"], "--redis-url"),
     (["--keyspace", "5000"], "--keyspace"),
     (["--namespace", "Bad-Name"], "--namespace"),
+    (["--zipf-theta", "1.0"], "--zipf-theta"),
+    (["--cache-ttl", "0"], "--cache-ttl"),
+    (["--target-rate", "-5"], "--target-rate"),
+    (["--run-name", "../escape"], "--run-name"),
+    (["--mysql-pool-size", "0"], "--mysql-pool-size"),
+    (["--op-timeout", "0"], "--op-timeout"),
+    (["--read-ratio", "lots"], "--read-ratio"),
+    (["--redis-url", "http://127.0.0.1:6379"], "--redis-url"),
+    (["--mysql-url", "mysql://root@127.0.0.1:3306"], "--mysql-url"),
+    (["--strategies", "db-only,db-only"], "--strategies"),
+    (["--phase-time", "ten minutes"], "--phase-time"),
+]
+
+# the same checks through Locust's other option sources: LOCUST_* variables and --config files
+ENV_CASES = [
+    ({"LOCUST_READ_RATIO": "2"}, "--read-ratio"),
+    ({"LOCUST_KEY_DISTRIBUTION": "gaussian"}, "--key-distribution"),
+    ({"LOCUST_WRITE_POLICY": "write-back"}, "--write-policy"),
+]
+CONFIG_CASES = [
+    ("zipf-theta = -1\n", "--zipf-theta"),
+    ("strategies = cache-aside,memcached\n", "--strategies"),
+    ("keyspace = -1\n", "--keyspace"),
 ]
 
 
-@pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a) for a, _ in CASES])
-def test_bad_input_is_one_line_and_exit_2(seeded, tmp_path, args, needle):
-    reports = tmp_path / "reports"
-    base = ["--headless", "-u", "2", "-r", "2", "--namespace", seeded, "--mysql-url", MYSQL_URL,
-            "--redis-url", REDIS_URL, "--report-dir", str(reports), "--phase-time", "5s", "--warmup", "1s"]
-    out = run_locust(base + args, cwd=tmp_path, timeout=60)
+def check_refused(out, needle, reports):
     errors = [line for line in out.stderr.splitlines() if line.startswith("cacheswarm: error:")]
     assert out.returncode == 2, out.stderr[-2000:]
     assert len(errors) == 1, out.stderr
@@ -35,6 +53,32 @@ def test_bad_input_is_one_line_and_exit_2(seeded, tmp_path, args, needle):
     assert "not-the-password" not in out.stderr + out.stdout
     assert "Ramping" not in out.stderr and "spawn" not in out.stderr.lower()
     assert not reports.exists()
+
+
+def base_args(namespace, reports):
+    return ["--headless", "-u", "2", "-r", "2", "--namespace", namespace, "--mysql-url", MYSQL_URL,
+            "--redis-url", REDIS_URL, "--report-dir", str(reports), "--phase-time", "5s", "--warmup", "1s"]
+
+
+@pytest.mark.parametrize("args,needle", CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_bad_input_is_one_line_and_exit_2(seeded, tmp_path, args, needle):
+    reports = tmp_path / "reports"
+    check_refused(run_locust(base_args(seeded, reports) + args, cwd=tmp_path, timeout=60), needle, reports)
+
+
+@pytest.mark.parametrize("env,needle", ENV_CASES, ids=[next(iter(e)) for e, _ in ENV_CASES])
+def test_bad_env_var_is_refused(seeded, tmp_path, env, needle):
+    reports = tmp_path / "reports"
+    check_refused(run_locust(base_args(seeded, reports), cwd=tmp_path, timeout=60, env=env), needle, reports)
+
+
+@pytest.mark.parametrize("line,needle", CONFIG_CASES, ids=[c.strip() for c, _ in CONFIG_CASES])
+def test_bad_config_file_is_refused(seeded, tmp_path, line, needle):
+    reports = tmp_path / "reports"
+    conf = tmp_path / "bad.conf"
+    conf.write_text(line)
+    check_refused(run_locust(["--config", str(conf)] + base_args(seeded, reports), cwd=tmp_path, timeout=60),
+                  needle, reports)
 
 
 def test_unseeded_table_names_the_seed_command(namespace, tmp_path):
