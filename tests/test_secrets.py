@@ -1,0 +1,70 @@
+"""Passwords never reach reports, Locust's CSV/HTML, logs or the console."""
+
+import random
+import subprocess
+
+import pymysql
+import pytest
+
+from .conftest import run_locust
+from .test_end_to_end import only_report
+from .test_open_loop import private_redis  # noqa: F401  (fixture)
+
+
+@pytest.fixture
+def mysql_user(target, seeded):
+    """A MySQL user of this test's own with a distinctive password, dropped afterwards."""
+    name = f"cswsecret{random.randrange(16**6):06x}"
+    password = f"Pw-{random.randrange(16**12):012x}-zz"
+    conn = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password,
+                           autocommit=True)
+    hosts = ("localhost", "127.0.0.1", "%")
+    with conn.cursor() as cur:
+        for host in hosts:
+            cur.execute(f"CREATE USER '{name}'@'{host.replace('%', '%%')}' IDENTIFIED BY %s", (password,))
+            cur.execute(f"GRANT SELECT, UPDATE ON `{target.database}`.* TO '{name}'@'{host}'")
+    yield name, password
+    with conn.cursor() as cur:
+        for host in hosts:
+            cur.execute(f"DROP USER IF EXISTS '{name}'@'{host}'")
+    conn.close()
+
+
+def test_passwords_appear_nowhere(seeded, tmp_path, mysql_user, private_redis):  # noqa: F811
+    user, mysql_password = mysql_user
+    redis_url, client = private_redis
+    redis_password = f"Rp-{random.randrange(16**12):012x}-qq"
+    client.config_set("requirepass", redis_password)
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    reports = tmp_path / "r"
+    out = run_locust(["--headless", "-u", "3", "-r", "3", "--namespace", seeded, "--phase-time", "3s",
+                      "--warmup", "1s", "--report-dir", str(reports), "--csv", str(tmp_path / "csv" / "run"),
+                      "--html", str(tmp_path / "run.html"), "--logfile", str(tmp_path / "locust.log"),
+                      "--mysql-url", f"mysql://{user}@127.0.0.1:3306/test",
+                      "--redis-url", f"redis://:{redis_password}@127.0.0.1:{port}/0"],
+                     cwd=tmp_path, env={"CACHESWARM_MYSQL_PASSWORD": mysql_password})
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = only_report(reports)
+    assert (report / "comparison.json").exists()
+    assert client.dbsize() > 0  # the run really used the password-protected Redis
+    texts = {"stdout": out.stdout, "stderr": out.stderr}
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            texts[str(path)] = path.read_text(errors="replace")
+    for secret in (mysql_password, redis_password):
+        leaks = [where for where, text in texts.items() if secret in text]
+        assert not leaks, f"password found in {leaks}"
+    assert "redis://:***@127.0.0.1" in (report / "comparison.json").read_text()
+
+
+def test_wrong_redis_password_is_one_line(seeded, tmp_path, private_redis):  # noqa: F811
+    redis_url, client = private_redis
+    client.config_set("requirepass", "right-one")
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    out = run_locust(["--headless", "-u", "1", "--namespace", seeded, "--report-dir", str(tmp_path / "r"),
+                      "--redis-url", f"redis://:wrong-one@127.0.0.1:{port}/0"], cwd=tmp_path, timeout=60)
+    assert out.returncode == 2
+    line = [x for x in out.stderr.splitlines() if x.startswith("cacheswarm: error:")]
+    assert len(line) == 1 and "password" in line[0] and "--redis-url" in line[0]
+    assert "wrong-one" not in out.stderr + out.stdout
+    assert not (tmp_path / "r").exists()
