@@ -6,11 +6,23 @@ Clearing uses SCAN MATCH <namespace>:* + UNLINK in batches: never FLUSHDB or FLU
 
 from __future__ import annotations
 
+import time
+
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 
 class CacheError(Exception):
     """Redis cannot be used; str() says why and what to do."""
+
+
+class CacheUnavailable(Exception):
+    """Redis did not answer (down, unreachable, timed out) during a run."""
+
+
+RETRY_AFTER_S = 1.0
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 class RedisCache:
@@ -82,31 +94,47 @@ class RedisCache:
         Checking a connection out of a shared pool costs redis-py a readiness poll per
         command; one connection per user measured ~1.5x the GETs/s of a shared pool here.
         """
-        return UserCache(lambda: redis.Redis.from_url(self.url, single_connection_client=True, **self.conn_kwargs))
+        return UserCache(lambda: redis.Redis.from_url(self.url, single_connection_client=True,
+                                                      retry=Retry(NoBackoff(), 0), **self.conn_kwargs))
 
 
 class UserCache:
     """get / set / delete over a single connection, opened on first use (so a Redis outage
-    shows as failed operations, not as a user that cannot start)."""
+    shows as failed operations, not as a user that cannot start).
+
+    When Redis does not answer, every call raises CacheUnavailable at once for the next
+    second (no connect attempt, so a black-holed host cannot freeze users for --op-timeout
+    each time); then the next call reconnects, so cache use resumes within ~1 s of Redis
+    coming back."""
 
     def __init__(self, connect):
         self._connect = connect
         self._client = None
+        self._down_until = 0.0
 
-    def _c(self):
-        client = self._client
-        if client is None:
-            client = self._client = self._connect()
-        return client
+    def _call(self, method: str, *args, **kwargs):
+        if self._down_until:
+            if time.monotonic() < self._down_until:
+                raise CacheUnavailable("Redis unavailable (retrying every second)")
+            self._down_until = 0.0
+        try:
+            client = self._client
+            if client is None:
+                client = self._client = self._connect()
+            return getattr(client, method)(*args, **kwargs)
+        except _UNREACHABLE as e:
+            self._down_until = time.monotonic() + RETRY_AFTER_S
+            self.close()
+            raise CacheUnavailable(f"Redis unavailable: {e}") from None
 
     def get(self, key: str):
-        return self._c().get(key)
+        return self._call("get", key)
 
     def set(self, key: str, value: bytes, ttl: int | None) -> None:
-        self._c().set(key, value, ex=ttl)
+        self._call("set", key, value, ex=ttl)
 
     def delete(self, key: str) -> None:
-        self._c().delete(key)
+        self._call("delete", key)
 
     def close(self) -> None:
         if self._client is not None:

@@ -2,12 +2,18 @@
 
 Each operation returns (outcome, value). Outcomes: `ok` (db-only reads, every write),
 `hit` and `miss` (reads that went through the cache; a cache-aside miss includes the
-database read and the SET). Exceptions propagate: the caller counts them as `error`.
+database read and the SET), `cache_error` (cache-aside kept working without Redis: the
+read was served by the database, or the write reached the database but its invalidation or
+write-through did not reach Redis). Other exceptions propagate: the caller counts them as
+`error` (cache-only has nothing to fall back on).
 """
+
 
 from __future__ import annotations
 
-OK, HIT, MISS, ERROR = "ok", "hit", "miss", "error"
+from .cache import CacheUnavailable
+
+OK, HIT, MISS, ERROR, CACHE_ERROR = "ok", "hit", "miss", "error", "cache_error"
 
 
 class DbOnly:
@@ -58,21 +64,30 @@ class CacheAside:
 
     def read(self, key):
         cache_key = self.store.cache_key(key)
-        value = self.cache.get(cache_key)
+        try:
+            value = self.cache.get(cache_key)
+        except CacheUnavailable:
+            return CACHE_ERROR, self.store.read(key)  # degraded: the database serves the read
         if value is not None:
             return HIT, value
         value = self.store.read(key)
         if value is not None:
-            self.cache.set(cache_key, value, self.ttl)
+            try:
+                self.cache.set(cache_key, value, self.ttl)
+            except CacheUnavailable:
+                return CACHE_ERROR, value
         return MISS, value
 
     def write(self, key):
         value = self.store.write(key, want_value=self.write_through)
         cache_key = self.store.cache_key(key)
-        if self.write_through and value is not None:
-            self.cache.set(cache_key, value, self.ttl)
-        else:
-            self.cache.delete(cache_key)
+        try:
+            if self.write_through and value is not None:
+                self.cache.set(cache_key, value, self.ttl)
+            else:
+                self.cache.delete(cache_key)
+        except CacheUnavailable:
+            return CACHE_ERROR, value  # the database has the write; Redis may now serve a stale value
         return OK, value
 
 

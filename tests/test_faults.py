@@ -1,0 +1,103 @@
+"""Faults during a run: Redis dies mid-phase and comes back; nobody crashes, nothing is lost."""
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+
+import redis
+
+from .conftest import run_locust
+from .helpers import free_port
+from .test_end_to_end import common, only_report
+
+
+def start_redis(port, tmp_path):
+    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            return proc, client
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError("private redis-server did not start")
+
+
+def test_cache_aside_survives_a_redis_outage(seeded, tmp_path):
+    port = free_port()
+    proc, client = start_redis(port, tmp_path)
+    events = {}
+
+    def outage():
+        deadline = time.time() + 60
+        while time.time() < deadline and client.dbsize() < 50:  # the phase is filling the cache
+            time.sleep(0.05)
+        time.sleep(1.5)
+        events["killed"] = time.time()
+        proc.kill()
+        proc.wait()
+        time.sleep(2)
+        events["restarted"] = start_redis(port, tmp_path)
+
+    worker = threading.Thread(target=outage, daemon=True)
+    worker.start()
+    try:
+        args = common(seeded, tmp_path / "r", phase="9s", warmup="1s", users=5)
+        out = run_locust([*args, "--redis-url", f"redis://127.0.0.1:{port}/0", "--strategies", "cache-aside",
+                          "--op-timeout", "2"], cwd=tmp_path, timeout=120)
+        worker.join(timeout=10)
+        assert "restarted" in events, "the outage was never injected"
+        # degraded operations are Locust failures (exit code 1), but the run completes and reports
+        assert out.returncode == 1, out.stderr[-3000:]
+        assert "Traceback" not in out.stderr
+        doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+        rows = {(r["op"], r["outcome"]): r for r in doc["rows"]}
+        assert rows[("read", "cache_error")]["count"] > 0  # reads served by MySQL while Redis was gone
+        assert ("read", "error") not in rows  # no read failed outright
+        assert rows[("read", "hit")]["count"] > 0
+        assert doc["run"]["partial"] is False
+        # cache use resumed after Redis came back: the new, empty server was filled again
+        new_proc, new_client = events["restarted"]
+        assert new_client.dbsize() > 0
+    finally:
+        if "restarted" in events:
+            events["restarted"][0].terminate()
+        elif proc.poll() is None:
+            proc.terminate()
+
+
+def test_user_cache_backs_off_for_a_second_then_reconnects(tmp_path):
+    from cacheswarm.cache import CacheUnavailable, RedisCache
+
+    port = free_port()
+    proc, client = start_redis(port, tmp_path)
+    cache = RedisCache(f"redis://127.0.0.1:{port}/0", timeout=2).for_user()
+    try:
+        cache.set("cswfault:k", b"v", None)
+        assert cache.get("cswfault:k") == b"v"
+        proc.kill()
+        proc.wait()
+        for _ in range(3):
+            t0 = time.monotonic()
+            try:
+                cache.get("cswfault:k")
+                raise AssertionError("a dead Redis answered")
+            except CacheUnavailable:
+                pass
+            assert time.monotonic() - t0 < 0.5  # fails fast, never hangs the user
+        proc, client = start_redis(port, tmp_path)
+        client.set("cswfault:k", b"again")
+        try:  # still inside the one-second back-off
+            cache.get("cswfault:k")
+            raise AssertionError("no back-off")
+        except CacheUnavailable:
+            pass
+        time.sleep(1.1)
+        assert cache.get("cswfault:k") == b"again"  # resumed within about a second
+    finally:
+        cache.close()
+        proc.terminate()
