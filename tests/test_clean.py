@@ -45,3 +45,26 @@ def test_clean_removes_only_our_namespace(seeded, target, cache, raw_redis):
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS `{foreign_table}`")
         conn.close()
+
+
+def test_a_table_we_did_not_create_is_never_written(namespace, target, tmp_path):
+    from .conftest import run_locust
+
+    table = mysql_products.table_name(namespace)
+    conn = pymysql.connect(host=target.host, port=target.port, user=target.user, database=target.database,
+                           autocommit=True)
+    with conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE `{table}` (id INT UNSIGNED PRIMARY KEY, note VARCHAR(20))")
+        cur.execute(f"INSERT INTO `{table}` VALUES (1, 'theirs')")
+        seed = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "10", "--namespace", namespace],
+                              capture_output=True, text=True, timeout=60)
+        assert seed.returncode == 2
+        assert "--allow-existing-table" in seed.stderr and "Traceback" not in seed.stderr
+        run = run_locust(["--headless", "-u", "1", "--namespace", namespace, "--report-dir", str(tmp_path / "r")],
+                         cwd=tmp_path, timeout=60)
+        assert run.returncode == 2 and "not created by cacheswarm" in run.stderr
+        clean = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", namespace],
+                               capture_output=True, text=True, timeout=60)
+        assert clean.returncode == 0 and "removed 0 table(s)" in clean.stdout
+        cur.execute(f"SELECT * FROM `{table}`")
+        assert cur.fetchall() == ((1, "theirs"),)  # untouched by seed, run and clean

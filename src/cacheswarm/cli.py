@@ -75,8 +75,8 @@ def _seed(args) -> int:
         try:
             result = mysql_products.seed(conn["mysql"], conn["namespace"], args.rows, reset=args.reset,
                                          parallel=args.parallel, timeout=max(conn["op_timeout"], 60),
-                                         progress=bar.update)
-        except ConnectError as e:
+                                         progress=bar.update, allow_existing=conn["allow_existing_table"])
+        except (ConnectError, mysql_products.ForeignTable) as e:
             raise _Unusable(str(e)) from None
         bar.update(args.rows - bar.n)
     took = time.perf_counter() - started
@@ -112,9 +112,7 @@ def _clean(args) -> int:
     except (ConnectError, CacheError) as e:
         raise _Unusable(str(e)) from None
     with db.cursor() as cur:
-        cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema=DATABASE() "
-                    "AND table_name=%s AND table_comment='created by cacheswarm'", (table,))
-        tables = [r[0] for r in cur.fetchall()]
+        tables = [table] if mysql_products.table_owner(cur, table) == mysql_products.OWNER_COMMENT else []
     keys = sum(1 for _ in cache.client.scan_iter(match=f"{ns}:*", count=1000))
     print(f"will remove: tables {tables or 'none'} in {target.redacted()}; {keys} Redis keys matching '{ns}:*'")
     if not args.yes:

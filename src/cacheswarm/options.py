@@ -58,6 +58,7 @@ CONNECTION_OPTIONS = (
     Opt("--redis-password", "", "Redis password (overrides the URL's; also CACHESWARM_REDIS_PASSWORD)", secret=True),
     Opt("--namespace", "cacheswarm", "prefix of every table and key cacheswarm writes"),
     Opt("--op-timeout", 5.0, "connect and per-operation timeout in seconds", float),
+    Opt("--allow-existing-table", False, "write into a <namespace>_ table cacheswarm did not create", bool),
 )
 
 RUN_OPTIONS = (
@@ -167,6 +168,7 @@ class Settings:
     redis_password: str = field(repr=False)
     namespace: str
     op_timeout: float
+    allow_existing_table: bool = False
     strategies: tuple[str, ...] = STRATEGIES
     write_policy: str = "invalidate"
     dataset: str = "products"
@@ -208,6 +210,7 @@ def connection_settings(ns) -> dict:
         redis_password=str(getattr(ns, "redis_password", "") or os.environ.get("CACHESWARM_REDIS_PASSWORD", "")),
         namespace=namespace,
         op_timeout=_ranged("--op-timeout", getattr(ns, "op_timeout", 5.0), 0, 600, lo_open=True),
+        allow_existing_table=_as_bool(getattr(ns, "allow_existing_table", False)),
     )
 
 

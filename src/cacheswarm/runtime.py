@@ -45,8 +45,9 @@ class Runtime:
         try:
             with self.pool.connection():
                 pass
+            self.store.check_owned(s.allow_existing_table)
             counted = self.store.count()
-        except ConnectError as e:
+        except (ConnectError, mysql_products.ForeignTable) as e:
             raise Preflight(str(e)) from None
         seed_cmd = f"cacheswarm seed products --rows 100000 --namespace {s.namespace} --mysql-url '{s.mysql.redacted()}'"
         if counted is None or counted[0] == 0:

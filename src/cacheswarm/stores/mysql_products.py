@@ -30,7 +30,7 @@ def create_table_sql(table: str) -> str:
   created_at DATETIME NOT NULL,
   updated_at DATETIME NOT NULL,
   version BIGINT NOT NULL DEFAULT 0
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='created by cacheswarm'"""
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='{OWNER_COMMENT}'"""
 
 
 class MySQLProducts:
@@ -74,13 +74,37 @@ class MySQLProducts:
     def count(self) -> tuple[int, int] | None:
         """(rows, max id), or None when the table does not exist."""
         with self.pool.connection() as conn, conn.cursor() as cur:
-            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema=DATABASE() "
-                        "AND table_name=%s", (self.table,))
-            if cur.fetchone()[0] == 0:
+            if table_owner(cur, self.table) is None:
                 return None
             cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{self.table}`")
             rows, top = cur.fetchone()
             return int(rows), int(top)
+
+    def check_owned(self, allow_existing: bool) -> None:
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            refuse_foreign_table(cur, self.table, allow_existing)
+
+
+OWNER_COMMENT = "created by cacheswarm"
+
+
+class ForeignTable(Exception):
+    """The table exists but cacheswarm did not create it."""
+
+
+def table_owner(cur, table: str) -> str | None:
+    """None if the table does not exist, else its comment (ours: OWNER_COMMENT)."""
+    cur.execute("SELECT table_comment FROM information_schema.tables WHERE table_schema=DATABASE() "
+                "AND table_name=%s", (table,))
+    found = cur.fetchone()
+    return None if found is None else (found[0] or "")
+
+
+def refuse_foreign_table(cur, table: str, allow_existing: bool) -> None:
+    owner = table_owner(cur, table)
+    if owner is not None and owner != OWNER_COMMENT and not allow_existing:
+        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; writing into it is refused: "
+                           "choose another --namespace, or pass --allow-existing-table if it really is for this")
 
     def iter_values(self, n: int, batch: int = 5000):
         """(cache key, JSON) for ids 1..n, streamed in id ranges (for bulk cache loads)."""
@@ -94,7 +118,7 @@ class MySQLProducts:
 
 
 def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50_000,
-         parallel: int = 2, timeout: float = 60.0, progress=None) -> dict:
+         parallel: int = 2, timeout: float = 60.0, progress=None, allow_existing: bool = False) -> dict:
     """Load rows 1..rows deterministically; idempotent: missing rows added, rows above N removed.
 
     Ships only ids: LOAD DATA LOCAL INFILE of one file of ids per chunk, the server computing
@@ -106,6 +130,7 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
     conn = connect(target, timeout, local_infile=True)
     try:
         with conn.cursor() as cur:
+            refuse_foreign_table(cur, table, allow_existing)
             cur.execute(create_table_sql(table))
             cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{table}`")
             before, top = map(int, cur.fetchone())
