@@ -73,6 +73,8 @@ def test_two_processes_report_counts_equal_locusts_own(seeded, tmp_path):
     out = run_locust([*common(seeded, tmp_path / "r", phase="4s", warmup="0", users=6), "--processes", "2"],
                      cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
+    # each phase started once (MasterRunner.start() calls the shape's reset_time() again)
+    assert out.stderr.count("Shape test updating to 6 users") == 3, out.stderr[-3000:]
     report = only_report(tmp_path / "r")
     doc = json.loads((report / "comparison.json").read_text())
     assert doc["run"]["workers"] == 2

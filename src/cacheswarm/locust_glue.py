@@ -255,11 +255,17 @@ class ComparePhases(LoadTestShape):
     use_common_options = True
     plan: PhasePlan | None = None
     starting = False
+    owner = None  # the shape greenlet of the current run
 
     def reset_time(self):
-        """Locust calls this right after spawning the shape greenlet: a new run begins. The
-        setup (which does I/O, and so yields) happens on the first tick, in that greenlet."""
+        """start_shape() calls this right after spawning the shape greenlet: a new run begins.
+        The setup (which does I/O, and so yields) happens on the first tick, in that greenlet.
+        MasterRunner.start() calls it again on the run's first spawn: same greenlet, same run."""
         super().reset_time()
+        owner = self.runner.shape_greenlet if self.runner else None
+        if owner is not None and owner is self.owner:
+            return
+        self.owner = owner
         self.plan = None
         self.starting = True
 
@@ -272,7 +278,12 @@ class ComparePhases(LoadTestShape):
         opts = self.runner.environment.parsed_options
         users = max(1, int(opts.num_users or 1))
         rate = float(opts.spawn_rate or users)
-        step = self.plan.tick(self.get_current_user_count())
+        try:
+            step = self.plan.tick(self.get_current_user_count())
+        except Exception as e:  # e.g. Redis down while loading the cache for the next phase
+            log.error("cacheswarm: preparing the next phase failed (%s); stopping, the report keeps what was "
+                      "measured", e)
+            return None
         if step is None:
             return None
         kind, phase = step

@@ -33,6 +33,28 @@ def create_table_sql(table: str) -> str:
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='{OWNER_COMMENT}'"""
 
 
+OWNER_COMMENT = "created by cacheswarm"
+
+
+class ForeignTable(Exception):
+    """The table exists but cacheswarm did not create it."""
+
+
+def table_owner(cur, table: str) -> str | None:
+    """None if the table does not exist, else its comment (ours: OWNER_COMMENT)."""
+    cur.execute("SELECT table_comment FROM information_schema.tables WHERE table_schema=DATABASE() "
+                "AND table_name=%s", (table,))
+    found = cur.fetchone()
+    return None if found is None else (found[0] or "")
+
+
+def refuse_foreign_table(cur, table: str, allow_existing: bool) -> None:
+    owner = table_owner(cur, table)
+    if owner is not None and owner != OWNER_COMMENT and not allow_existing:
+        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; writing into it is refused: "
+                           "choose another --namespace, or pass --allow-existing-table if it really is for this")
+
+
 class MySQLProducts:
     dataset = "products"
     backend = "mysql"
@@ -84,27 +106,6 @@ class MySQLProducts:
         with self.pool.connection() as conn, conn.cursor() as cur:
             refuse_foreign_table(cur, self.table, allow_existing)
 
-
-OWNER_COMMENT = "created by cacheswarm"
-
-
-class ForeignTable(Exception):
-    """The table exists but cacheswarm did not create it."""
-
-
-def table_owner(cur, table: str) -> str | None:
-    """None if the table does not exist, else its comment (ours: OWNER_COMMENT)."""
-    cur.execute("SELECT table_comment FROM information_schema.tables WHERE table_schema=DATABASE() "
-                "AND table_name=%s", (table,))
-    found = cur.fetchone()
-    return None if found is None else (found[0] or "")
-
-
-def refuse_foreign_table(cur, table: str, allow_existing: bool) -> None:
-    owner = table_owner(cur, table)
-    if owner is not None and owner != OWNER_COMMENT and not allow_existing:
-        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; writing into it is refused: "
-                           "choose another --namespace, or pass --allow-existing-table if it really is for this")
 
     def iter_values(self, n: int, batch: int = 5000):
         """(cache key, JSON) for ids 1..n, streamed in id ranges (for bulk cache loads)."""
