@@ -1,5 +1,6 @@
 """Real headless Locust runs against MariaDB and Redis: report files, counts, config, partial runs."""
 
+import calendar
 import csv
 import json
 import signal
@@ -131,3 +132,25 @@ def test_many_users_share_a_small_pool_fairly_and_stop_cleanly(seeded, tmp_path)
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     assert [p["strategy"] for p in doc["phases"]] == ["db-only", "cache-aside"]
     assert all(s["errors"] == 0 and s["count"] > 0 for s in doc["summary"])
+
+
+def test_a_killed_worker_is_named_in_the_report(seeded, tmp_path):
+    import psutil
+
+    proc = subprocess.Popen([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"),
+                             *common(seeded, tmp_path / "r", phase="6s", warmup="1s", users=6), "--processes", "2"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)
+    victim = psutil.Process(proc.pid).children()[0]
+    victim.kill()
+    killed_at = time.time()
+    stdout, stderr = proc.communicate(timeout=120)
+    report = only_report(tmp_path / "r")
+    doc = json.loads((report / "comparison.json").read_text())
+    assert [p["strategy"] for p in doc["phases"]] == STRATEGIES  # the master finished the run
+    assert doc["run"]["partial"] is True
+    lost = doc["run"]["lost_workers"]
+    assert len(lost) == 1
+    missing_from = calendar.timegm(time.strptime(lost[0]["data_missing_from_utc"], "%Y-%m-%d %H:%M:%S"))
+    assert killed_at - 5 <= missing_from <= killed_at + 1
+    assert "its data is missing from" in (report / "comparison.html").read_text()

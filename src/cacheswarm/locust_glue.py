@@ -18,7 +18,7 @@ from flask import request as flask_request
 import psutil
 from locust import LoadTestShape, User, constant, events, task
 from locust.html import get_html_report
-from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+from locust.runners import STATE_MISSING, WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from . import options, report
@@ -52,6 +52,7 @@ class State:
         self.written_total = -1
         self.partial = False
         self.workers: set[str] = set()  # workers whose histograms reached this master
+        self.last_report: dict[str, float] = {}  # worker -> when its last report arrived
 
     def reset_run(self) -> None:
         self.recorder.clear()
@@ -62,6 +63,7 @@ class State:
         self.written_total = -1
         self.partial = False
         self.workers = set()
+        self.last_report = {}
 
 
 STATE = State()
@@ -300,6 +302,7 @@ def _on_report_to_master(client_id, data, **_kwargs):
 
 def _on_worker_report(client_id, data, **_kwargs):
     encoded = data.get(MESSAGE_KEY)
+    STATE.last_report[client_id] = time.time()
     if encoded:
         STATE.recorder.merge(encoded)
         STATE.workers.add(client_id)
@@ -336,13 +339,30 @@ def _on_quit(exit_code, **_kwargs):
         print(f"\ncacheswarm report: {os.path.join(STATE.report_dir, 'comparison.html')}", flush=True)
 
 
+def _utc(t: float | None) -> str | None:
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else None
+
+
+def lost_workers(runner) -> list[dict]:
+    """Workers the master lost during the run (heartbeats stopped): their data after their
+    last report is missing from the report."""
+    if not isinstance(runner, MasterRunner):
+        return []
+    lost = []
+    for client_id, node in list(runner.clients.items()):
+        if node.state == STATE_MISSING and client_id in STATE.last_report:
+            lost.append({"worker": client_id, "data_missing_from_utc": _utc(STATE.last_report[client_id])})
+    return lost
+
+
 def _run_info(environment) -> dict:
     s, opts, runner = STATE.settings, environment.parsed_options, environment.runner
     workers = len(STATE.workers) if isinstance(runner, MasterRunner) else 1
-    utc = lambda t: datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else None  # noqa: E731
-    return {**s.public(), "partial": STATE.partial, "model": "open" if s.target_rate else "closed", "users": int(opts.num_users or 0),
+    lost = lost_workers(runner)
+    return {**s.public(), "partial": STATE.partial or bool(lost), "lost_workers": lost,
+            "model": "open" if s.target_rate else "closed", "users": int(opts.num_users or 0),
             "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspace,
-            "started_utc": utc(STATE.run_started), "ended_utc": utc(time.time()),
+            "started_utc": _utc(STATE.run_started), "ended_utc": _utc(time.time()),
             "locust_request_count": runner.stats.total.num_requests}
 
 
