@@ -26,11 +26,14 @@ _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 class RedisCache:
-    def __init__(self, url: str, password: str = "", pool_size: int = 64, timeout: float = 5.0):
+    def __init__(self, url: str, password: str = "", pool_size: int = 64, timeout: float = 5.0,
+                 ca_cert: str = ""):
         self.url = url
         self.conn_kwargs = dict(socket_timeout=timeout, socket_connect_timeout=timeout)
         if password:
             self.conn_kwargs["password"] = password
+        if ca_cert:
+            self.conn_kwargs["ssl_ca_certs"] = ca_cert
         self.pool = redis.BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=timeout,
                                                           **self.conn_kwargs)
         self.client = redis.Redis(connection_pool=self.pool)
@@ -50,6 +53,9 @@ class RedisCache:
                                  "CACHESWARM_REDIS_PASSWORD") from None
             raise CacheError(f"Redis at {where} answered {e}: fix --redis-url") from None
         except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+            if "CERTIFICATE" in str(e).upper() or "SSL" in str(e).upper():
+                raise CacheError(f"TLS with Redis at {where} failed ({e}): give the CA that signed its certificate "
+                                 "with --redis-ca-cert") from None
             raise CacheError(f"cannot reach Redis at {where} ({e}): start it or fix --redis-url") from None
 
     def set(self, key: str, value: bytes, ttl: int | None) -> None:

@@ -107,7 +107,7 @@ def _clean(args) -> int:
     table = mysql_products.table_name(ns)
     try:
         db = connect(target, conn["op_timeout"])
-        cache = RedisCache(conn["redis_url"], conn["redis_password"], 4, conn["op_timeout"])
+        cache = RedisCache(conn["redis_url"], conn["redis_password"], 4, conn["op_timeout"], conn["redis_ca_cert"])
         cache.check(options.redact_url(conn["redis_url"]))
     except (ConnectError, CacheError) as e:
         raise _Unusable(str(e)) from None

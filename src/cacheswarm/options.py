@@ -56,6 +56,7 @@ CONNECTION_OPTIONS = (
     Opt("--mysql-password", "", "MySQL password (overrides the URL's; also CACHESWARM_MYSQL_PASSWORD)", secret=True),
     Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption)"),
     Opt("--redis-password", "", "Redis password (overrides the URL's; also CACHESWARM_REDIS_PASSWORD)", secret=True),
+    Opt("--redis-ca-cert", "", "CA certificate (PEM) to verify a rediss:// server (default: the system's CAs)"),
     Opt("--namespace", "cacheswarm", "prefix of every table and key cacheswarm writes"),
     Opt("--op-timeout", 5.0, "connect and per-operation timeout in seconds", float),
     Opt("--allow-existing-table", False, "write into a <namespace>_ table cacheswarm did not create", bool),
@@ -166,6 +167,7 @@ class Settings:
     mysql: MySQLTarget
     redis_url: str = field(repr=False)
     redis_password: str = field(repr=False)
+    redis_ca_cert: str
     namespace: str
     op_timeout: float
     allow_existing_table: bool = False
@@ -204,9 +206,16 @@ def connection_settings(ns) -> dict:
         raise BadInput("--namespace", f"{namespace!r} is not allowed; use 1-30 lowercase letters, digits or _ starting with a letter")
     redis_url = str(ns.redis_url)
     _check_redis_url(redis_url)
+    ca_cert = str(getattr(ns, "redis_ca_cert", "") or "")
+    if ca_cert and not os.path.isfile(ca_cert):
+        raise BadInput("--redis-ca-cert", f"{ca_cert!r} is not a file; give the PEM file of the CA that signed the "
+                                          "Redis server's certificate")
+    if ca_cert and not redis_url.startswith("rediss://"):
+        raise BadInput("--redis-ca-cert", "is only used with TLS; write the URL as rediss://host:port/db")
     return dict(
         mysql=parse_mysql_url(str(ns.mysql_url), str(getattr(ns, "mysql_password", "") or "")),
         redis_url=redis_url,
+        redis_ca_cert=ca_cert,
         redis_password=str(getattr(ns, "redis_password", "") or os.environ.get("CACHESWARM_REDIS_PASSWORD", "")),
         namespace=namespace,
         op_timeout=_ranged("--op-timeout", getattr(ns, "op_timeout", 5.0), 0, 600, lo_open=True),

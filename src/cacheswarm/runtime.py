@@ -34,7 +34,8 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.pool = Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
-        self.cache = RedisCache(settings.redis_url, settings.redis_password, 8, settings.op_timeout)
+        self.cache = RedisCache(settings.redis_url, settings.redis_password, 8, settings.op_timeout,
+                                settings.redis_ca_cert)
         self.store = mysql_products.MySQLProducts(self.pool, settings.namespace)
         self.keyspace = settings.keyspace
 
