@@ -101,3 +101,91 @@ def test_user_cache_backs_off_for_a_second_then_reconnects(tmp_path):
     finally:
         cache.close()
         proc.terminate()
+
+
+class PrivateMariaDB:
+    """A mariadbd of the test's own (own datadir, spare port), which the test may kill and restart."""
+
+    def __init__(self, tmp_path):
+        self.dir = tmp_path / "mariadb"
+        self.port = free_port()
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.dir / 'data'}",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, capture_output=True)
+        self.proc = None
+        self.start()
+        self.sql("CREATE DATABASE IF NOT EXISTS test")
+
+    @property
+    def url(self):
+        return f"mysql://root@127.0.0.1:{self.port}/test"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}", f"--port={self.port}",
+             "--bind-address=127.0.0.1", f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
+             "--user=root", "--innodb-buffer-pool-size=64M", f"--log-error={self.dir / 'err.log'}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                self.sql("SELECT 1")
+                return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("private mariadbd did not start")
+
+    def sql(self, statement):
+        import pymysql
+
+        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root", autocommit=True, connect_timeout=2)
+        with conn, conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+
+
+def test_mysql_restart_mid_phase_is_counted_and_survived(namespace, tmp_path):
+    from cacheswarm.options import parse_mysql_url
+    from cacheswarm.stores import mysql_products
+
+    db = PrivateMariaDB(tmp_path)
+    try:
+        mysql_products.seed(parse_mysql_url(db.url), namespace, 1000)
+        events = {}
+
+        def outage():
+            time.sleep(4)  # the db-only phase is running
+            db.kill()
+            events["killed"] = time.time()
+            time.sleep(2)
+            db.start()
+            events["restarted"] = time.time()
+
+        worker = threading.Thread(target=outage, daemon=True)
+        worker.start()
+        args = common(namespace, tmp_path / "r", phase="10s", warmup="1s", users=5)
+        out = run_locust([*args, "--mysql-url", db.url, "--strategies", "db-only", "--op-timeout", "2"],
+                         cwd=tmp_path, timeout=120)
+        worker.join(timeout=10)
+        assert "restarted" in events
+        assert out.returncode == 1, out.stderr[-3000:]  # failures were counted (Locust's exit code for failures)
+        assert "Traceback" not in out.stderr
+        doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+        rows = {(r["op"], r["outcome"]): r for r in doc["rows"]}
+        assert rows[("read", "error")]["count"] > 0
+        assert rows[("read", "ok")]["count"] > rows[("read", "error")]["count"]
+        assert doc["run"]["partial"] is False
+        # users reconnected to the restarted server and kept working
+        connections = int(dict(db.sql("SHOW GLOBAL STATUS LIKE 'Connections'"))["Connections"])
+        assert connections > 4  # the start-up ping and this query, plus the pool reconnecting
+        assert db.sql(f"SELECT COUNT(*) FROM test.`{namespace}_products` WHERE version > 0")[0][0] > 0
+    finally:
+        db.stop()
