@@ -9,7 +9,9 @@ from cacheswarm.stores import mysql_products
 from .conftest import BIN, MYSQL_URL, REDIS_URL
 
 
-def test_clean_removes_only_our_namespace(seeded, target, cache, raw_redis):
+def test_seed_run_and_clean_touch_only_our_namespace(seeded, target, cache, raw_redis, tmp_path):
+    from .conftest import run_locust
+
     store_keys = [f"{seeded}:product:{i}" for i in range(1, 51)]
     for k in store_keys:
         raw_redis.set(k, b"x")
@@ -23,15 +25,28 @@ def test_clean_removes_only_our_namespace(seeded, target, cache, raw_redis):
         with conn.cursor() as cur:
             cur.execute(f"CREATE TABLE `{foreign_table}` (id INT PRIMARY KEY, v VARCHAR(10))")
             cur.execute(f"INSERT INTO `{foreign_table}` VALUES (1, 'keep')")
+            cur.execute(f"CHECKSUM TABLE `{foreign_table}`")
+            checksum = cur.fetchall()
+        raw_redis.set(f"{seeded}x:product:2", b"\x00binary\xff", ex=3600)
+        before = {k: raw_redis.dump(k) for k in (foreign_key, near_key, f"{seeded}x:product:2")}
+        seed = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "1000", "--namespace", seeded],
+                              capture_output=True, text=True, timeout=60)
+        assert seed.returncode == 0, seed.stderr
+        run = run_locust(["--headless", "-u", "3", "-r", "3", "--namespace", seeded, "--phase-time", "3s",
+                          "--warmup", "1s", "--report-dir", str(tmp_path / "r"), "--warm-cache"], cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+        for k in store_keys:
+            raw_redis.set(k, b"x")
         out = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", seeded, "--mysql-url",
                               MYSQL_URL, "--redis-url", REDIS_URL], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        assert "removed 1 table(s) and 50 key(s)" in out.stdout
+        assert "removed 1 table(s) and" in out.stdout
         assert raw_redis.exists(*store_keys) == 0
-        assert raw_redis.get(foreign_key) == b"keep" and raw_redis.get(near_key) == b"keep"
+        assert raw_redis.scan(match=f"{seeded}:*", count=10000)[1] == []
+        assert {k: raw_redis.dump(k) for k in before} == before  # byte-identical, TTL kept
         with conn.cursor() as cur:
-            cur.execute(f"SELECT v FROM `{foreign_table}`")
-            assert cur.fetchall() == (("keep",),)
+            cur.execute(f"CHECKSUM TABLE `{foreign_table}`")
+            assert cur.fetchall() == checksum
             cur.execute("SHOW TABLES LIKE %s", (mysql_products.table_name(seeded),))
             assert cur.fetchall() == ()
         # without a terminal and without --yes it refuses, exit 2, nothing removed
@@ -41,7 +56,7 @@ def test_clean_removes_only_our_namespace(seeded, target, cache, raw_redis):
         assert out.returncode == 2 and "--yes" in out.stderr
         assert raw_redis.exists(store_keys[0]) == 1
     finally:
-        raw_redis.delete(foreign_key, near_key)
+        raw_redis.delete(foreign_key, near_key, f"{seeded}x:product:2")
         with conn.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS `{foreign_table}`")
         conn.close()
