@@ -44,3 +44,72 @@ def web_ui(namespace, cwd, *extra):
         if proc.poll() is None:
             proc.terminate()
         proc.communicate(timeout=60)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_ca_and_server_cert(d):
+    """A throwaway CA (ca.pem) and a server certificate for 127.0.0.1 (server.pem, server.key) in `d`."""
+    d.mkdir(parents=True, exist_ok=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=cacheswarm test CA",
+            "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+            "-out", "server.csr", cwd=d)
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-extfile", "san.ext", "-out", "server.pem", cwd=d)
+    return d
+
+
+class PrivateMariaDB:
+    """A mariadbd of the test's own (own datadir, spare port), which the test may kill and restart."""
+
+    def __init__(self, tmp_path, *server_args):
+        self.server_args = server_args
+        self.dir = tmp_path / "mariadb"
+        self.port = free_port()
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.dir / 'data'}",
+                        "--auth-root-authentication-method=normal", "--skip-test-db"],
+                       check=True, capture_output=True)
+        self.proc = None
+        self.start()
+        self.sql("CREATE DATABASE IF NOT EXISTS test")
+
+    @property
+    def url(self):
+        return f"mysql://root@127.0.0.1:{self.port}/test"
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}", f"--port={self.port}",
+             "--bind-address=127.0.0.1", f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
+             "--user=root", "--innodb-buffer-pool-size=64M", f"--log-error={self.dir / 'err.log'}",
+             *self.server_args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                self.sql("SELECT 1")
+                return
+            except Exception:
+                time.sleep(0.05)
+        raise RuntimeError("private mariadbd did not start")
+
+    def sql(self, statement):
+        import pymysql
+
+        # over the socket: works whatever the server demands of TCP clients (e.g. TLS)
+        conn = pymysql.connect(unix_socket=str(self.dir / "sock"), user="root", autocommit=True, connect_timeout=2)
+        with conn, conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall()
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)

@@ -9,7 +9,7 @@ import time
 import redis
 
 from .conftest import run_locust
-from .helpers import free_port
+from .helpers import PrivateMariaDB, free_port
 from .test_end_to_end import common, only_report
 
 
@@ -101,55 +101,6 @@ def test_user_cache_backs_off_for_a_second_then_reconnects(tmp_path):
     finally:
         cache.close()
         proc.terminate()
-
-
-class PrivateMariaDB:
-    """A mariadbd of the test's own (own datadir, spare port), which the test may kill and restart."""
-
-    def __init__(self, tmp_path):
-        self.dir = tmp_path / "mariadb"
-        self.port = free_port()
-        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.dir / 'data'}",
-                        "--auth-root-authentication-method=normal", "--skip-test-db"],
-                       check=True, capture_output=True)
-        self.proc = None
-        self.start()
-        self.sql("CREATE DATABASE IF NOT EXISTS test")
-
-    @property
-    def url(self):
-        return f"mysql://root@127.0.0.1:{self.port}/test"
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}", f"--port={self.port}",
-             "--bind-address=127.0.0.1", f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
-             "--user=root", "--innodb-buffer-pool-size=64M", f"--log-error={self.dir / 'err.log'}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                self.sql("SELECT 1")
-                return
-            except Exception:
-                time.sleep(0.05)
-        raise RuntimeError("private mariadbd did not start")
-
-    def sql(self, statement):
-        import pymysql
-
-        conn = pymysql.connect(host="127.0.0.1", port=self.port, user="root", autocommit=True, connect_timeout=2)
-        with conn, conn.cursor() as cur:
-            cur.execute(statement)
-            return cur.fetchall()
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
 
 
 def test_mysql_restart_mid_phase_is_counted_and_survived(namespace, tmp_path):

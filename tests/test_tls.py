@@ -9,26 +9,14 @@ import pytest
 import redis
 
 from .conftest import run_locust
-from .helpers import free_port
+from .helpers import PrivateMariaDB, free_port, make_ca_and_server_cert
 from .test_end_to_end import common, only_report
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
 @pytest.fixture
 def tls_redis(tmp_path):
     """(rediss URL, CA path, plain client over TLS) for a private TLS-only redis-server."""
-    d = tmp_path / "tls"
-    d.mkdir()
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=cacheswarm test CA",
-            "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
-            "-out", "server.csr", cwd=d)
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "1", "-extfile", "san.ext", "-out", "server.pem", cwd=d)
+    d = make_ca_and_server_cert(tmp_path / "tls")
     port = free_port()
     proc = subprocess.Popen([shutil.which("redis-server"), "--port", "0", "--tls-port", str(port), "--bind",
                              "127.0.0.1", "--tls-cert-file", str(d / "server.pem"), "--tls-key-file",
@@ -66,4 +54,61 @@ def test_unverifiable_certificate_is_refused_in_one_line(seeded, tmp_path, tls_r
     assert out.returncode == 2
     line = [x for x in out.stderr.splitlines() if x.startswith("cacheswarm: error:")]
     assert len(line) == 1 and "--redis-ca-cert" in line[0], out.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_mysql_over_tls_with_our_ca(namespace, tmp_path):
+    from cacheswarm.options import MySQLTarget
+    from cacheswarm.stores import mysql_products
+
+    d = make_ca_and_server_cert(tmp_path / "tls")
+    other = make_ca_and_server_cert(tmp_path / "other")
+    db = PrivateMariaDB(tmp_path, f"--ssl-ca={d / 'ca.pem'}", f"--ssl-cert={d / 'server.pem'}",
+                        f"--ssl-key={d / 'server.key'}")
+    try:
+        for host in ("localhost", "127.0.0.1", "%"):  # a user that may only log in over TLS
+            db.sql(f"CREATE USER 'tlsuser'@'{host}' REQUIRE SSL")
+            db.sql(f"GRANT ALL ON test.* TO 'tlsuser'@'{host}'")
+        url = f"mysql://tlsuser@127.0.0.1:{db.port}/test"
+        mysql_products.seed(MySQLTarget("127.0.0.1", db.port, "root", "", "test", str(d / "ca.pem")), namespace, 500)
+        out = run_locust([*common(namespace, tmp_path / "r", phase="3s", warmup="1s", users=3),
+                          "--mysql-url", url, "--mysql-ssl-ca", str(d / "ca.pem"), "--strategies", "db-only"],
+                         cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+        assert doc["rows"][0]["count"] > 0
+        # a CA that did not sign the server's certificate: one line, exit 2
+        bad = run_locust(["--headless", "-u", "1", "--namespace", namespace, "--mysql-url", url,
+                          "--mysql-ssl-ca", str(other / "ca.pem"), "--report-dir", str(tmp_path / "r2")],
+                         cwd=tmp_path, timeout=60)
+        assert bad.returncode == 2
+        line = [x for x in bad.stderr.splitlines() if x.startswith("cacheswarm: error:")]
+        assert len(line) == 1 and "TLS" in line[0] and "--mysql-ssl-ca" in line[0], bad.stderr[-2000:]
+    finally:
+        db.stop()
+
+
+def test_iam_auth_makes_a_signed_token_offline(monkeypatch):
+    from cacheswarm.options import MySQLTarget
+    from cacheswarm.stores.mysql import iam_token
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    target = MySQLTarget("db.example.internal", 3306, "app", "", "shop", "/ca.pem", "eu-west-1")
+    token = iam_token(target)
+    assert token.startswith("db.example.internal:3306/?Action=connect")
+    assert "DBUser=app" in token and "X-Amz-Signature=" in token and "eu-west-1" in token
+
+
+def test_iam_auth_needs_tls_and_a_region(seeded, tmp_path, monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    out = run_locust(["--headless", "-u", "1", "--namespace", seeded, "--mysql-iam-auth",
+                      "--report-dir", str(tmp_path / "r")], cwd=tmp_path, timeout=60)
+    assert out.returncode == 2 and "--mysql-iam-auth" in out.stderr and "--mysql-ssl-ca" in out.stderr
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not used before the region check")
+    out = run_locust(["--headless", "-u", "1", "--namespace", seeded, "--mysql-iam-auth", "--mysql-ssl-ca", str(ca),
+                      "--report-dir", str(tmp_path / "r")], cwd=tmp_path, timeout=60)
+    assert out.returncode == 2 and "--aws-region" in out.stderr
     assert not (tmp_path / "r").exists()

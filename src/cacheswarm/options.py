@@ -54,6 +54,9 @@ class Opt:
 CONNECTION_OPTIONS = (
     Opt("--mysql-url", DEFAULT_MYSQL_URL, "MySQL/MariaDB URL mysql://user[:password]@host:port/db"),
     Opt("--mysql-password", "", "MySQL password (overrides the URL's; also CACHESWARM_MYSQL_PASSWORD)", secret=True),
+    Opt("--mysql-ssl-ca", "", "CA certificate (PEM) to connect to MySQL over TLS (e.g. the RDS CA bundle)"),
+    Opt("--mysql-iam-auth", False, "log in to RDS with an IAM token (boto3 generate_db_auth_token); needs --mysql-ssl-ca", bool),
+    Opt("--aws-region", "", "AWS region for --mysql-iam-auth (default: AWS_REGION / AWS_DEFAULT_REGION)"),
     Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption)"),
     Opt("--redis-password", "", "Redis password (overrides the URL's; also CACHESWARM_REDIS_PASSWORD)", secret=True),
     Opt("--redis-ca-cert", "", "CA certificate (PEM) to verify a rediss:// server (default: the system's CAs)"),
@@ -105,6 +108,8 @@ class MySQLTarget:
     user: str
     password: str = field(repr=False)
     database: str
+    ssl_ca: str = ""
+    iam_region: str = ""  # set: log in with an RDS IAM token made for this region
 
     def redacted(self) -> str:
         pw = ":***" if self.password else ""
@@ -212,8 +217,22 @@ def connection_settings(ns) -> dict:
                                           "Redis server's certificate")
     if ca_cert and not redis_url.startswith("rediss://"):
         raise BadInput("--redis-ca-cert", "is only used with TLS; write the URL as rediss://host:port/db")
+    mysql = parse_mysql_url(str(ns.mysql_url), str(getattr(ns, "mysql_password", "") or ""))
+    ssl_ca = str(getattr(ns, "mysql_ssl_ca", "") or "")
+    if ssl_ca and not os.path.isfile(ssl_ca):
+        raise BadInput("--mysql-ssl-ca", f"{ssl_ca!r} is not a file; give the PEM file of the CA that signed the "
+                                         "MySQL server's certificate")
+    iam_region = ""
+    if _as_bool(getattr(ns, "mysql_iam_auth", False)):
+        if not ssl_ca:
+            raise BadInput("--mysql-iam-auth", "needs TLS: add --mysql-ssl-ca with the RDS CA bundle (global-bundle.pem)")
+        iam_region = (str(getattr(ns, "aws_region", "") or "") or os.environ.get("AWS_REGION")
+                      or os.environ.get("AWS_DEFAULT_REGION") or "")
+        if not iam_region:
+            raise BadInput("--aws-region", "--mysql-iam-auth needs a region: pass --aws-region or set AWS_REGION")
+    mysql = MySQLTarget(mysql.host, mysql.port, mysql.user, mysql.password, mysql.database, ssl_ca, iam_region)
     return dict(
-        mysql=parse_mysql_url(str(ns.mysql_url), str(getattr(ns, "mysql_password", "") or "")),
+        mysql=mysql,
         redis_url=redis_url,
         redis_ca_cert=ca_cert,
         redis_password=str(getattr(ns, "redis_password", "") or os.environ.get("CACHESWARM_REDIS_PASSWORD", "")),

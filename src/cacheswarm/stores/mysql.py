@@ -19,30 +19,57 @@ from ..options import MySQLTarget
 
 ACCESS_DENIED = 1045
 UNKNOWN_DATABASE = 1049
+INSECURE_TRANSPORT = 3159
 
 
 class ConnectError(Exception):
     """The database cannot be used; str() says why and what to do."""
 
 
+def iam_token(target: MySQLTarget) -> str:
+    """An RDS IAM auth token (valid 15 minutes): made locally by signing, no network call."""
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, NoCredentialsError
+    except ImportError:
+        raise ConnectError("--mysql-iam-auth needs boto3: pip install boto3") from None
+    try:
+        rds = boto3.client("rds", region_name=target.iam_region)
+        return rds.generate_db_auth_token(DBHostname=target.host, Port=target.port, DBUsername=target.user,
+                                          Region=target.iam_region)
+    except NoCredentialsError:
+        raise ConnectError("--mysql-iam-auth found no AWS credentials: configure them (AWS_PROFILE, "
+                           "~/.aws/credentials, an instance role) or drop --mysql-iam-auth") from None
+    except BotoCoreError as e:
+        raise ConnectError(f"--mysql-iam-auth could not make a token: {e}") from None
+
+
 def connect(target: MySQLTarget, timeout: float, local_infile: bool = False) -> pymysql.Connection:
+    password = iam_token(target) if target.iam_region else target.password  # a fresh token per connection
     try:
         return pymysql.connect(
-            host=target.host, port=target.port, user=target.user, password=target.password,
+            host=target.host, port=target.port, user=target.user, password=password,
             database=target.database, autocommit=True, connect_timeout=timeout,
             read_timeout=timeout, write_timeout=timeout, local_infile=local_infile, charset="utf8mb4",
+            ssl={"ca": target.ssl_ca} if target.ssl_ca else None,
         )
     except pymysql.err.OperationalError as e:
         code = e.args[0] if e.args else 0
         where = target.redacted()
         if code == ACCESS_DENIED:
-            raise ConnectError(f"MySQL at {where} refused the login for user {target.user!r}: check the user and "
-                               "password in --mysql-url, or set CACHESWARM_MYSQL_PASSWORD") from None
+            how = ("its IAM token: check the user is created WITH AWSAuthenticationPlugin and the IAM policy allows "
+                   "rds-db:connect" if target.iam_region else
+                   "password: check the user and password in --mysql-url, or set CACHESWARM_MYSQL_PASSWORD")
+            raise ConnectError(f"MySQL at {where} refused the login for user {target.user!r} with {how}") from None
+        if code == INSECURE_TRANSPORT or "insecure transport" in str(e).lower():
+            raise ConnectError(f"MySQL at {where} requires TLS: pass --mysql-ssl-ca with its CA certificate") from None
         if code == UNKNOWN_DATABASE:
             raise ConnectError(f"MySQL at {where} has no database {target.database!r}: create it or name another "
                                "in --mysql-url") from None
-        raise ConnectError(f"cannot reach MySQL at {where} ({e.args[-1] if e.args else e}): start it or fix "
-                           "--mysql-url") from None
+        detail = e.args[-1] if e.args else e
+        if target.ssl_ca and ("SSL" in str(detail) or "certificate" in str(detail).lower()):
+            raise ConnectError(f"TLS with MySQL at {where} failed ({detail}): check --mysql-ssl-ca") from None
+        raise ConnectError(f"cannot reach MySQL at {where} ({detail}): start it or fix --mysql-url") from None
 
 
 class Pool:
