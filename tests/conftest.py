@@ -76,3 +76,15 @@ def run_locust(args, cwd, timeout=180, env=None):
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"), *args],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of this test's own on a spare loopback port."""
+    from .helpers import free_port, start_redis
+
+    port = free_port()
+    proc, client = start_redis(port, tmp_path)
+    yield f"redis://127.0.0.1:{port}/0", client
+    proc.terminate()
+    proc.wait(timeout=10)

@@ -46,6 +46,28 @@ def web_ui(namespace, cwd, *extra):
         proc.communicate(timeout=60)
 
 
+def start_redis(port, directory, *args):
+    """A private redis-server on `port` (extra args e.g. TLS); returns (process, client)."""
+    import shutil
+
+    import redis
+
+    tls = "--tls-port" in args
+    cmd = [shutil.which("redis-server"), "--port", "0" if tls else str(port), "--bind", "127.0.0.1",
+           "--save", "", "--appendonly", "no", "--dir", str(directory), *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    kwargs = {"ssl": True, "ssl_ca_certs": args[args.index("--tls-ca-cert-file") + 1]} if tls else {}
+    client = redis.Redis(host="127.0.0.1", port=port, **kwargs)
+    for _ in range(100):
+        try:
+            client.ping()
+            return proc, client
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("private redis-server did not start")
+
+
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 

@@ -1,30 +1,12 @@
 """Faults during a run: Redis dies mid-phase and comes back; nobody crashes, nothing is lost."""
 
 import json
-import shutil
-import subprocess
 import threading
 import time
 
-import redis
-
 from .conftest import run_locust
-from .helpers import PrivateMariaDB, free_port
+from .helpers import PrivateMariaDB, free_port, start_redis
 from .test_end_to_end import common, only_report
-
-
-def start_redis(port, tmp_path):
-    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return proc, client
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError("private redis-server did not start")
 
 
 def test_cache_aside_survives_a_redis_outage(seeded, tmp_path):

@@ -1,36 +1,13 @@
 """Open loop: a 300 ms server stall shows in the corrected tail, not in service times."""
 
 import json
-import shutil
-import subprocess
 import threading
 import time
 
 import pytest
-import redis
 
-from .helpers import free_port
 from .test_end_to_end import common, only_report
 from .conftest import run_locust
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    """A redis-server of this test's own on a spare loopback port."""
-    port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0", client
-    proc.terminate()
-    proc.wait(timeout=10)
 
 
 def test_stall_shows_in_corrected_p99_but_not_in_service_time(seeded, tmp_path, private_redis):

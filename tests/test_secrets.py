@@ -1,14 +1,12 @@
 """Passwords never reach reports, Locust's CSV/HTML, logs or the console."""
 
 import random
-import subprocess
 
 import pymysql
 import pytest
 
 from .conftest import run_locust
 from .test_end_to_end import only_report
-from .test_open_loop import private_redis  # noqa: F401  (fixture)
 
 
 @pytest.fixture
@@ -30,7 +28,7 @@ def mysql_user(target, seeded):
     conn.close()
 
 
-def test_passwords_appear_nowhere(seeded, tmp_path, mysql_user, private_redis):  # noqa: F811
+def test_passwords_appear_nowhere(seeded, tmp_path, mysql_user, private_redis):
     user, mysql_password = mysql_user
     redis_url, client = private_redis
     redis_password = f"Rp-{random.randrange(16**12):012x}-qq"
@@ -57,7 +55,7 @@ def test_passwords_appear_nowhere(seeded, tmp_path, mysql_user, private_redis): 
     assert "redis://:***@127.0.0.1" in (report / "comparison.json").read_text()
 
 
-def test_wrong_redis_password_is_one_line(seeded, tmp_path, private_redis):  # noqa: F811
+def test_wrong_redis_password_is_one_line(seeded, tmp_path, private_redis):
     redis_url, client = private_redis
     client.config_set("requirepass", "right-one")
     port = redis_url.rsplit(":", 1)[1].split("/")[0]

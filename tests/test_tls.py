@@ -1,15 +1,11 @@
 """TLS to Redis for real: a throwaway CA, a private `redis-server --tls-port`, rediss:// URLs."""
 
 import json
-import shutil
-import subprocess
-import time
 
 import pytest
-import redis
 
 from .conftest import run_locust
-from .helpers import PrivateMariaDB, free_port, make_ca_and_server_cert
+from .helpers import PrivateMariaDB, free_port, make_ca_and_server_cert, start_redis
 from .test_end_to_end import common, only_report
 
 
@@ -18,18 +14,9 @@ def tls_redis(tmp_path):
     """(rediss URL, CA path, plain client over TLS) for a private TLS-only redis-server."""
     d = make_ca_and_server_cert(tmp_path / "tls")
     port = free_port()
-    proc = subprocess.Popen([shutil.which("redis-server"), "--port", "0", "--tls-port", str(port), "--bind",
-                             "127.0.0.1", "--tls-cert-file", str(d / "server.pem"), "--tls-key-file",
-                             str(d / "server.key"), "--tls-ca-cert-file", str(d / "ca.pem"),
-                             "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", str(d)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = redis.Redis(host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(d / "ca.pem"))
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
+    proc, client = start_redis(port, d, "--tls-port", str(port), "--tls-cert-file", str(d / "server.pem"),
+                               "--tls-key-file", str(d / "server.key"), "--tls-ca-cert-file", str(d / "ca.pem"),
+                               "--tls-auth-clients", "no")
     yield f"rediss://127.0.0.1:{port}/0", str(d / "ca.pem"), client
     proc.terminate()
     proc.wait(timeout=10)

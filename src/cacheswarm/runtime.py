@@ -123,7 +123,8 @@ class PhaseLoop:
         else:
             self.step = self.step_closed
 
-    def step_closed(self) -> None:
+    def timed(self):
+        """Choose and run the next operation: (op, outcome, value, exception, t0, t1) in ns."""
         op, index = self.workload.next()
         call = self.ops[op]
         exc = None
@@ -132,9 +133,14 @@ class PhaseLoop:
             outcome, value = call(index + 1)
         except Exception as e:  # counted, never fatal to the user
             outcome, value, exc = strategies.ERROR, None, e
+        t1 = time.perf_counter_ns()
         if outcome == strategies.CACHE_ERROR:
             exc = DEGRADED
-        micros = (time.perf_counter_ns() - t0) // 1000
+        return op, outcome, value, exc, t0, t1
+
+    def step_closed(self) -> None:
+        op, outcome, value, exc, t0, t1 = self.timed()
+        micros = (t1 - t0) // 1000
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
         self.record(self.series[(op, outcome, window, LATENCY)], micros)
         self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
@@ -153,17 +159,7 @@ class PhaseLoop:
                 time.sleep((wait - TIMER_SLACK_NS) / 1e9)
             while time.perf_counter_ns() < intended:
                 time.sleep(0)
-        op, index = self.workload.next()
-        call = self.ops[op]
-        exc = None
-        t0 = time.perf_counter_ns()
-        try:
-            outcome, value = call(index + 1)
-        except Exception as e:
-            outcome, value, exc = strategies.ERROR, None, e
-        t1 = time.perf_counter_ns()
-        if outcome == strategies.CACHE_ERROR:
-            exc = DEGRADED
+        op, outcome, value, exc, t0, t1 = self.timed()
         window = MEASURED if intended >= self.measure_from_ns else WARMUP
         latency = (t1 - intended) // 1000
         self.record(self.series[(op, outcome, window, LATENCY)], latency)
