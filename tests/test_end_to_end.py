@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from cacheswarm import options
 
 from .conftest import BIN, MYSQL_URL, REDIS_URL, ROOT, run_locust
@@ -108,13 +110,16 @@ def test_config_file_and_env_vars_reach_the_run(seeded, tmp_path):
         ["cache-aside"], "write-through", 0.5, "uniform")
 
 
-def test_sigint_writes_a_partial_report(seeded, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_writes_a_partial_report(seeded, tmp_path, sig):
     proc = subprocess.Popen([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"),
                              *common(seeded, tmp_path / "r", phase="30s", warmup="1s")],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(6)
-    proc.send_signal(signal.SIGINT)
+    started = time.time()
+    proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
+    assert time.time() - started < 15  # exits promptly
     report = only_report(tmp_path / "r")
     doc = json.loads((report / "comparison.json").read_text())
     assert doc["run"]["partial"] is True

@@ -9,6 +9,7 @@ import csv
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -77,6 +78,19 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
+def _stop_on_sigterm() -> None:
+    """Headless Locust installs its SIGTERM handler only after a shape run returns, so until then
+    SIGTERM would kill the process with nothing written. Treat it like Ctrl-C: Locust stops the
+    run, and our quitting listener writes what was measured, marked partial."""
+    main = gevent.getcurrent()
+
+    def on_sigterm():
+        log.info("cacheswarm: SIGTERM: stopping and writing what was measured")
+        main.throw(KeyboardInterrupt)
+
+    gevent.signal_handler(signal.SIGTERM, on_sigterm)
+
+
 def _stop_forked_workers() -> None:
     """--processes forks workers before init; Locust's own exit path misses running children
     (its waitpid(WNOHANG) loop treats 'still running' as exited), leaving them for 60 s."""
@@ -106,6 +120,8 @@ def _on_init(environment, runner=None, **_kwargs):
         fail(str(e))
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
+    if environment.parsed_options.headless:  # with the web UI, Locust's own SIGTERM handler is in place
+        _stop_on_sigterm()
     if environment.web_ui:
         _install_web_tab(environment.web_ui)
 
