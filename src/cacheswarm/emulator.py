@@ -1,0 +1,80 @@
+"""The embedded DynamoDB emulator: a moto server child process on a free loopback port.
+
+Groundwork for `--dynamodb-endpoint embedded` (issue 3): start it, wait until it answers,
+stop it at exit. It is a real HTTP server speaking the DynamoDB API, so the suite talks to
+it over real connections with boto3, like it would to DynamoDB Local or AWS.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+
+class EmulatorError(Exception):
+    """The emulator could not be started; str() says why and what to do."""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DynamoDBEmulator:
+    def __init__(self, port: int | None = None, startup_timeout: float = 30.0):
+        self.port = port or _free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.startup_timeout = startup_timeout
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "DynamoDBEmulator":
+        try:
+            import moto.server  # noqa: F401  (the package that serves the API)
+        except ImportError:
+            raise EmulatorError("the embedded DynamoDB emulator needs moto's server: pip install 'moto[server]' "
+                                "or point --dynamodb-endpoint at DynamoDB Local") from None
+        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, "MOTO_ENABLE_RECORDING": "False"})
+        atexit.register(self.stop)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() or "").strip().splitlines()[-1:] if self.proc.stderr else []
+                raise EmulatorError(f"the DynamoDB emulator exited at start ({' '.join(err) or 'no output'})")
+            if self.answers():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise EmulatorError(f"the DynamoDB emulator did not answer on {self.endpoint} within "
+                            f"{self.startup_timeout:.0f}s")
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> "DynamoDBEmulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

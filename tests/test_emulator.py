@@ -1,0 +1,23 @@
+"""The embedded DynamoDB emulator is a real server process on loopback, started and stopped by us."""
+
+import boto3
+
+from cacheswarm.emulator import DynamoDBEmulator
+
+
+def test_emulator_serves_dynamodb_and_stops(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with DynamoDBEmulator() as emu:
+        assert emu.endpoint.startswith("http://127.0.0.1:")
+        ddb = boto3.client("dynamodb", endpoint_url=emu.endpoint, region_name="us-east-1")
+        ddb.create_table(TableName="cswtest-emu", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+                         BillingMode="PAY_PER_REQUEST")
+        ddb.put_item(TableName="cswtest-emu", Item={"id": {"N": "1"}, "name": {"S": "kettle"}})
+        got = ddb.get_item(TableName="cswtest-emu", Key={"id": {"N": "1"}}, ReturnConsumedCapacity="TOTAL")
+        assert got["Item"]["name"]["S"] == "kettle"
+        assert got["ConsumedCapacity"]["CapacityUnits"] > 0
+        proc = emu.proc
+    assert proc.poll() is not None  # the child is gone
+    assert not emu.answers()
