@@ -8,6 +8,7 @@ it over real connections with boto3, like it would to DynamoDB Local or AWS.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import socket
 import subprocess
@@ -35,11 +36,9 @@ class DynamoDBEmulator:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "DynamoDBEmulator":
-        try:
-            import moto.server  # noqa: F401  (the package that serves the API)
-        except ImportError:
+        if importlib.util.find_spec("moto") is None or importlib.util.find_spec("moto.server") is None:
             raise EmulatorError("the embedded DynamoDB emulator needs moto's server: pip install 'moto[server]' "
-                                "or point --dynamodb-endpoint at DynamoDB Local") from None
+                                "or point --dynamodb-endpoint at DynamoDB Local")
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, "MOTO_ENABLE_RECORDING": "False"})

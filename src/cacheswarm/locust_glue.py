@@ -23,10 +23,10 @@ from locust.runners import STATE_MISSING, WORKER_REPORT_INTERVAL, MasterRunner, 
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from . import options, report
-from .report.rows import latency_stats
+from .report.rows import LIVE_COLUMNS, live_rows
 from .options import BadInput
 from .phases import DRAIN, PhaseClock, PhasePlan, plan
-from .recorder import LATENCY, MEASURED, Recorder, parse_key
+from .recorder import Recorder
 from .runtime import Preflight, Runtime
 from .saturation import Monitor, verdict
 
@@ -127,36 +127,22 @@ def _on_init(environment, runner=None, **_kwargs):
 
 
 WEB_TAB = "cacheswarm"
-WEB_COLUMNS = (("name", "Series (measured window)"), ("count", "# ops"), ("p50_ms", "p50 ms"),
-               ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("p999_ms", "p99.9 ms"), ("max_ms", "max ms"))
 
 
 def _install_web_tab(web_ui) -> None:
     """A 'cacheswarm µs' tab: our histograms, live, where Locust's own tables round to whole ms."""
     web_ui.template_args["extended_tabs"] = [{"title": "cacheswarm (µs)", "key": WEB_TAB}]
     web_ui.template_args["extended_tables"] = [
-        {"key": WEB_TAB, "structure": [{"key": k, "title": t} for k, t in WEB_COLUMNS]}]
+        {"key": WEB_TAB, "structure": [{"key": k, "title": t} for k, t in LIVE_COLUMNS]}]
 
     @web_ui.app.after_request
     def _add_our_stats(response):
         if flask_request.path != "/stats/requests" or not response.is_json:
             return response
         payload = response.get_json()
-        payload["extended_stats"] = [{"key": WEB_TAB, "data": live_rows()}]
+        payload["extended_stats"] = [{"key": WEB_TAB, "data": live_rows(STATE.recorder)}]
         response.set_data(json.dumps(payload))
         return response
-
-
-def live_rows() -> list[dict]:
-    """Per series percentiles of the measured window so far (master: merged from workers)."""
-    rows = []
-    for key, h in sorted(STATE.recorder.histograms.items()):
-        k = parse_key(key)
-        if k["window"] != MEASURED or k["kind"] != LATENCY or not h.get_total_count():
-            continue
-        rows.append({"name": f'{k["dataset"]}/{k["backend"]}/{k["strategy"]} {k["op"]}:{k["outcome"]}',
-                     "count": h.get_total_count(), **latency_stats(h)})
-    return rows
 
 
 def _ensure_runtime(environment) -> Runtime:

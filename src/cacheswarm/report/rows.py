@@ -146,3 +146,19 @@ def summarize(rows: list[dict]) -> list[dict]:
         s["speedup_read_p99"] = (round(base["read_p99_ms"] / s["read_p99_ms"], 2)
                                  if base and base.get("read_p99_ms") and s.get("read_p99_ms") else None)
     return out
+
+
+LIVE_COLUMNS = (("name", "Series (measured window)"), ("count", "# ops"), ("p50_ms", "p50 ms"),
+                ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("p999_ms", "p99.9 ms"), ("max_ms", "max ms"))
+
+
+def live_rows(recorder) -> list[dict]:
+    """Per series percentiles of the measured window so far (the web UI's live tab)."""
+    rows = []
+    for key, h in sorted(recorder.histograms.items()):
+        k = parse_key(key)
+        if k["window"] != MEASURED or k["kind"] != LATENCY or not h.get_total_count():
+            continue
+        rows.append({"name": f'{k["dataset"]}/{k["backend"]}/{k["strategy"]} {k["op"]}:{k["outcome"]}',
+                     "count": h.get_total_count(), **latency_stats(h)})
+    return rows
