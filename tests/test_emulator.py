@@ -5,7 +5,8 @@ import boto3
 from cacheswarm.emulator import DynamoDBEmulator
 
 
-def test_emulator_serves_dynamodb_and_stops(monkeypatch):
+def test_emulator_serves_dynamodb_and_stops(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with DynamoDBEmulator() as emu:
@@ -21,3 +22,4 @@ def test_emulator_serves_dynamodb_and_stops(monkeypatch):
         proc = emu.proc
     assert proc.poll() is not None  # the child is gone
     assert not emu.answers()
+    assert list(tmp_path.iterdir()) == []  # it wrote nothing where it was started

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -34,14 +34,17 @@ class DynamoDBEmulator:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
+        self.workdir: tempfile.TemporaryDirectory | None = None
 
     def start(self) -> "DynamoDBEmulator":
         if importlib.util.find_spec("moto") is None or importlib.util.find_spec("moto.server") is None:
             raise EmulatorError("the embedded DynamoDB emulator needs moto's server: pip install 'moto[server]' "
                                 "or point --dynamodb-endpoint at DynamoDB Local")
+        # moto's server may write files (e.g. moto_recording) into its working directory: give it its own
+        self.workdir = tempfile.TemporaryDirectory(prefix="cacheswarm-dynamodb-")
         self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, "MOTO_ENABLE_RECORDING": "False"})
+                                     cwd=self.workdir.name)
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
@@ -71,6 +74,9 @@ class DynamoDBEmulator:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        if self.workdir is not None:
+            self.workdir.cleanup()
+            self.workdir = None
 
     def __enter__(self) -> "DynamoDBEmulator":
         return self.start()
