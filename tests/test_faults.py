@@ -122,3 +122,47 @@ def test_mysql_restart_mid_phase_is_counted_and_survived(namespace, tmp_path):
         assert db.sql(f"SELECT COUNT(*) FROM test.`{namespace}_products` WHERE version > 0")[0][0] > 0
     finally:
         db.stop()
+
+
+def test_a_hung_redis_shows_as_timeouts_not_a_frozen_run(seeded, tmp_path, private_redis):
+    """Redis accepts connections but answers nothing for 4 s: with --op-timeout 1 the users time
+    out, cache-aside falls back to MySQL, and the phase ends on time."""
+    url, client = private_redis
+    events = {}
+
+    def hang():
+        deadline = time.time() + 60
+        while time.time() < deadline and client.dbsize() < 50:
+            time.sleep(0.05)
+        time.sleep(1)
+        events["paused"] = time.time()
+        client.execute_command("CLIENT", "PAUSE", 4000, "ALL")
+
+    worker = threading.Thread(target=hang, daemon=True)
+    worker.start()
+    started = time.time()
+    out = run_locust([*common(seeded, tmp_path / "r", phase="8s", warmup="1s", users=4), "--redis-url", url,
+                      "--strategies", "cache-aside", "--op-timeout", "1"], cwd=tmp_path, timeout=120)
+    worker.join(timeout=10)
+    assert "paused" in events
+    assert time.time() - started < 40  # not frozen behind the hung server
+    assert out.returncode == 1, out.stderr[-3000:]
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    rows = {(r["op"], r["outcome"]): r for r in doc["rows"]}
+    degraded = rows[("read", "cache_error")]
+    assert degraded["count"] > 0
+    assert 900 <= degraded["max_ms"] < 2500  # the slowest degraded read waited about one --op-timeout
+    assert doc["phases"][0]["measured_seconds"] < 9
+
+
+def test_redis_acl_user_and_password_in_the_url(seeded, tmp_path, private_redis):
+    url, client = private_redis
+    client.execute_command("ACL", "SETUSER", "swarm", "on", ">acl-Secret-1", "~cswtest*", "+@all")
+    acl_url = url.replace("redis://", "redis://swarm:acl-Secret-1@")
+    out = run_locust([*common(seeded, tmp_path / "r", phase="3s", warmup="1s", users=2), "--redis-url", acl_url,
+                      "--strategies", "cache-aside"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    assert any(r["outcome"] == "hit" and r["count"] > 0 for r in doc["rows"])
+    assert "acl-Secret-1" not in (only_report(tmp_path / "r") / "comparison.json").read_text()
+    assert "redis://swarm:***@" in (only_report(tmp_path / "r") / "comparison.json").read_text()
