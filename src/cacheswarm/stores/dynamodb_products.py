@@ -8,12 +8,12 @@ emulator, DynamoDB Local, AWS); wiring `--backend dynamodb` into runs is still t
 from __future__ import annotations
 
 import random
-import threading
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from .. import products
+from .parallel import in_threads
 
 BATCH = 25  # BatchWriteItem's limit
 
@@ -134,36 +134,18 @@ def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None) ->
     extra = list(range(rows + 1, before[1] + 1))
     puts = [{"PutRequest": {"Item": to_item(products.row(i))}} for i in range(1, rows + 1)]
     deletes = [{"DeleteRequest": {"Key": {"id": {"N": str(i)}}}} for i in extra]
-    work = [chunk for reqs in (puts, deletes) for chunk in (reqs[k:k + BATCH] for k in range(0, len(reqs), BATCH))]
-    work.reverse()
-    lock = threading.Lock()
-    errors: list[BaseException] = []
+    chunks = [reqs[k:k + BATCH] for reqs in (puts, deletes) for k in range(0, len(reqs), BATCH)]
 
-    def run() -> None:
-        try:
-            while not errors:
-                with lock:
-                    if not work:
-                        return
-                    chunk = work.pop()
-                pending, delay = {table: chunk}, 0.05
-                while pending:
-                    r = client.batch_write_item(RequestItems=pending)
-                    pending = r.get("UnprocessedItems") or {}
-                    if pending:
-                        time.sleep(delay)
-                        delay = min(delay * 2, 2.0)
-                if progress:
-                    with lock:
-                        progress(sum(1 for req in chunk if "PutRequest" in req))
-        except BaseException as e:  # re-raised in the caller's thread
-            errors.append(e)
+    def work(take, done, _k: int) -> None:
+        while (chunk := take()) is not None:
+            pending, delay = {table: chunk}, 0.05
+            while pending:
+                r = client.batch_write_item(RequestItems=pending)
+                pending = r.get("UnprocessedItems") or {}
+                if pending:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            done(sum(1 for req in chunk if "PutRequest" in req))
 
-    threads = [threading.Thread(target=run, daemon=True) for _ in range(max(1, parallel))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    in_threads(chunks, parallel, work, progress)
     return {"table": table, "rows": rows, "before": before[0], "trimmed": len(extra), "loaded": rows}

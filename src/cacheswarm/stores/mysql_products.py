@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-import threading
 
 from pymysql.converters import escape_string
 
 from .. import products
 from .mysql import Pool, connect
+from .parallel import in_threads
 
 SELECT_COLUMNS = ", ".join(products.COLUMNS)
 
@@ -151,35 +151,18 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
 def _load_parallel(target, timeout, table, mode, chunks, parallel, progress) -> None:
     """Each thread takes the next chunk of ids, writes it to a file and LOADs it."""
     set_clause = products.load_data_set_clause()
-    todo = list(reversed(chunks))
-    lock = threading.Lock()
-    errors: list[BaseException] = []
 
-    def work(tmpdir: str, k: int) -> None:
+    def work(take, done, k: int) -> None:
         path = os.path.join(tmpdir, f"ids-{k}.txt")
-        try:
-            conn = connect(target, timeout, local_infile=True)
-            with conn, conn.cursor() as cur:
-                while not errors:
-                    with lock:
-                        if not todo:
-                            return
-                        lo, hi = todo.pop()
-                    with open(path, "w", encoding="ascii") as f:
-                        f.write("\n".join(map(str, range(lo, hi))) + "\n")
-                    cur.execute(f"LOAD DATA LOCAL INFILE '{escape_string(path)}' {mode} INTO TABLE `{table}` "
-                                f"LINES TERMINATED BY '\\n' (@i) SET {set_clause}")
-                    if progress:
-                        with lock:
-                            progress(hi - lo)
-        except BaseException as e:  # re-raised in the caller's thread
-            errors.append(e)
+        conn = connect(target, timeout, local_infile=True)
+        with conn, conn.cursor() as cur:
+            while (chunk := take()) is not None:
+                lo, hi = chunk
+                with open(path, "w", encoding="ascii") as f:
+                    f.write("\n".join(map(str, range(lo, hi))) + "\n")
+                cur.execute(f"LOAD DATA LOCAL INFILE '{escape_string(path)}' {mode} INTO TABLE `{table}` "
+                            f"LINES TERMINATED BY '\\n' (@i) SET {set_clause}")
+                done(hi - lo)
 
     with tempfile.TemporaryDirectory(prefix="cacheswarm-seed-") as tmpdir:
-        threads = [threading.Thread(target=work, args=(tmpdir, k), daemon=True) for k in range(max(1, parallel))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    if errors:
-        raise errors[0]
+        in_threads(chunks, parallel, work, progress)
