@@ -40,7 +40,6 @@ class State:
     """Everything this process knows about the current run."""
 
     def __init__(self):
-        self.environment = None
         self.settings = None
         self.runtime: Runtime | None = None
         self.recorder = Recorder()
@@ -109,7 +108,6 @@ def _add_options(parser):
 
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs):
-    STATE.environment = environment
     if isinstance(runner, WorkerRunner):  # options arrive from the master when a run starts
         return
     try:
@@ -152,26 +150,23 @@ def _ensure_runtime(environment) -> Runtime:
         if STATE.runtime is not None:
             STATE.runtime.close()
         STATE.settings, STATE.runtime = settings, Runtime(settings)
-        STATE.runtime.keyspace = settings.keyspace
     return STATE.runtime
 
 
-def begin_run(environment) -> PhasePlan | None:
-    """A run starts (master or local process): validate the options the run will use, new plan."""
+def begin_run(environment) -> None:
+    """A run starts (master or local process): validate the options the run will use, new STATE.plan."""
     try:  # the web UI form may have changed options since init
         rt = _ensure_runtime(environment)
         if not rt.keyspace or rt.keyspace != environment.parsed_options.keyspace:
             environment.parsed_options.keyspace = rt.preflight()
     except (BadInput, Preflight) as e:
-        log.error("cacheswarm: error: %s", e)
-        STATE.plan = None
-        return None
+        log.error("cacheswarm: error: %s", e)  # STATE.plan stays None: the shape ends the run
+        return
     STATE.reset_run()
     users = max(1, int(environment.parsed_options.num_users or 1))
     # shipped to workers with the run's options: each user's share of --target-rate
     environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / users
     STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare)
-    return STATE.plan
 
 
 @events.test_start.add_listener
@@ -217,12 +212,11 @@ class CacheswarmUser(User):
     def on_start(self):
         rt = _ensure_runtime(self.environment)
         _ensure_monitor(self.environment.runner)
-        if STATE.clock.warmup != STATE.settings.warmup:
-            STATE.clock.warmup = STATE.settings.warmup
+        STATE.clock.warmup = STATE.settings.warmup  # workers learn it with the run's options
         phase_key = f"{STATE.settings.dataset}/{STATE.settings.backend}/{self.strategy}"
-        user_rate = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0
+        user_rate = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
         self.loop = rt.loop(self.strategy, STATE.clock.measure_from(phase_key), _fire(self.environment),
-                            STATE.recorder, user_rate if STATE.settings.target_rate else 0.0)
+                            STATE.recorder, user_rate)
 
     def on_stop(self):
         loop = getattr(self, "loop", None)
@@ -257,7 +251,6 @@ class ComparePhases(LoadTestShape):
     """Runs each strategy as its own phase with -u users, a 0-user drain between phases."""
 
     use_common_options = True
-    plan: PhasePlan | None = None
     starting = False
     owner = None  # the shape greenlet of the current run
 
@@ -270,20 +263,20 @@ class ComparePhases(LoadTestShape):
         if owner is not None and owner is self.owner:
             return
         self.owner = owner
-        self.plan = None
+        STATE.plan = None
         self.starting = True
 
     def tick(self):
         if self.starting:
             self.starting = False
-            self.plan = begin_run(self.runner.environment)
-        if self.plan is None:
+            begin_run(self.runner.environment)
+        if STATE.plan is None:
             return None
         opts = self.runner.environment.parsed_options
         users = max(1, int(opts.num_users or 1))
         rate = float(opts.spawn_rate or users)
         try:
-            step = self.plan.tick(self.get_current_user_count())
+            step = STATE.plan.tick(self.get_current_user_count())
         except Exception as e:  # e.g. Redis down while loading the cache for the next phase
             log.error("cacheswarm: preparing the next phase failed (%s); stopping, the report keeps what was "
                       "measured", e)
@@ -292,7 +285,7 @@ class ComparePhases(LoadTestShape):
             return None
         kind, phase = step
         if kind == DRAIN:
-            return 0, max(users, 1), None  # stop every user at once
+            return 0, users, None  # stop every user at once
         return users, rate, [USER_CLASSES[phase.strategy]]
 
 

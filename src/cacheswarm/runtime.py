@@ -43,9 +43,7 @@ class Runtime:
     def preflight(self) -> int:
         """Check MySQL, Redis and the seeded table; return the keyspace to use."""
         s = self.settings
-        try:
-            with self.pool.connection():
-                pass
+        try:  # the first query also proves the login
             self.store.check_owned(s.allow_existing_table)
             counted = self.store.count()
         except (ConnectError, mysql_products.ForeignTable) as e:
