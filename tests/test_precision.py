@@ -18,12 +18,14 @@ def test_redis_hit_p50_is_sub_millisecond_and_matches_a_bare_loop(seeded, cache)
     settings = settings_from(locust_like_options(seeded, strategies="cache-only", read_ratio=1.0,
                                                  key_distribution="uniform", warmup="0"))
     rt = Runtime(settings)
-    rt.keyspace = rt.preflight()
-    cache.bulk_load(rt.store.iter_values(rt.keyspace), None)
+    keyspace = rt.preflight()["products"]
+    store = rt.stores[("products", "mysql")]
+    cache.bulk_load(store.iter_values(keyspace), None)
     fired = []
     recorder = Recorder()
-    loop = rt.loop("cache-only", PhaseClock(0).measure_from("p"), lambda *a: fired.append(a[2]), recorder)
-    key = rt.store.cache_key(1)
+    loop = rt.loop("products/mysql/cache-only", PhaseClock(0).measure_from("p"), lambda *a: fired.append(a[2]),
+                   recorder)
+    key = store.cache_key(1)
     bare_client = redis.Redis.from_url(REDIS_URL, single_connection_client=True)  # same connection model
     bare = []
     for _ in range(4):  # interleave so both see the same machine state

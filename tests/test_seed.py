@@ -52,8 +52,8 @@ def test_cli_seed_reports_rows_and_rate(namespace):
     out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "2000", "--namespace", namespace,
                           "--mysql-url", MYSQL_URL], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert f"{namespace}_products: 2000 rows (2000 loaded, 0 trimmed)" in out.stdout
-    assert "rows/s" in out.stdout
+    assert f"{namespace}_products: 2000 products (2000 items loaded) in" in out.stdout
+    assert "items/s" in out.stdout
 
 
 def test_cli_seed_bad_input_is_one_line(namespace):

@@ -11,6 +11,7 @@ import sys
 import time
 
 from . import options
+from .restaurants import DEFAULT_REVIEWS
 from .options import BadInput
 
 
@@ -25,9 +26,18 @@ def _parser() -> argparse.ArgumentParser:
 
     seed = sub.add_parser("seed", help="create and load a dataset's tables (deterministic, idempotent)")
     seed.add_argument("dataset", choices=options.DATASETS)
-    seed.add_argument("--rows", type=int, default=100_000, help="number of products (default 100000)")
-    seed.add_argument("--reset", action="store_true", help="rewrite existing rows to their seeded values")
-    seed.add_argument("--parallel", type=int, default=2, help="loader connections (default 2)")
+    seed.add_argument("--backend", default="mysql", help="where to seed: mysql (default) or dynamodb")
+    seed.add_argument("--rows", type=int, default=100_000, help="products: how many (default 100000)")
+    seed.add_argument("--restaurants", type=int, default=1000, help="restaurants: how many (default 1000)")
+    seed.add_argument("--reviews-per-restaurant", type=int, default=DEFAULT_REVIEWS,
+                      help=f"restaurants: seeded reviews per restaurant (default {DEFAULT_REVIEWS}; changing it "
+                           "needs --reset)")
+    seed.add_argument("--items-file", default="", help="restaurants: load this JSON-lines file of the tutorial's "
+                                                       "items (one DynamoDB item per line) instead of generated data")
+    seed.add_argument("--reset", action="store_true", help="rewrite everything to its seeded values (removes what "
+                                                           "runs wrote)")
+    seed.add_argument("--parallel", type=int, default=0,
+                      help="loader connections/threads (default: 2 for MySQL, 8 for DynamoDB)")
     options.add_to_parser(seed, options.CONNECTION_OPTIONS, locust=False)
 
     rep = sub.add_parser("report", help="render comparison.* again from a report directory's histograms")
@@ -61,29 +71,75 @@ class _Unusable(Exception):
 def _seed(args) -> int:
     from tqdm import tqdm
 
-    from .stores import mysql_products
+    from .stores import ForeignTable, dynamodb
+    from .stores.items_file import ItemsFileError
     from .stores.mysql import ConnectError
 
-    if args.rows < 1:
-        raise BadInput("--rows", f"{args.rows} must be at least 1")
-    if args.parallel < 1:
+    backend = options._choice("--backend", args.backend, options.BACKENDS)
+    for flag, value in (("--rows", args.rows), ("--restaurants", args.restaurants),
+                        ("--reviews-per-restaurant", args.reviews_per_restaurant)):
+        if value < 1:
+            raise BadInput(flag, f"{value} must be at least 1")
+    if args.reviews_per_restaurant > 1000:
+        raise BadInput("--reviews-per-restaurant", f"{args.reviews_per_restaurant} is too many; use at most 1000")
+    if args.parallel < 0:
         raise BadInput("--parallel", f"{args.parallel} must be at least 1")
+    if args.items_file and args.dataset != "restaurants":
+        raise BadInput("--items-file", "holds restaurants and reviews; use it with `cacheswarm seed restaurants`")
     conn = options.connection_settings(args)
-    started = time.perf_counter()
-    with tqdm(total=args.rows, unit="rows", unit_scale=True, desc=f"seeding {args.dataset}",
-              disable=None) as bar:
+    if backend == "dynamodb":
+        options.check_dynamodb(conn)
+        if conn["dynamodb_endpoint"] == "embedded":
+            raise BadInput("--dynamodb-endpoint", "the embedded emulator lives for one run and the run seeds it "
+                                                  "itself; to seed a lasting table give http://host:8000 "
+                                                  "(DynamoDB Local) or aws")
+    items = None
+    if args.items_file:
+        from .stores import items_file
         try:
-            result = mysql_products.seed(conn["mysql"], conn["namespace"], args.rows, reset=args.reset,
-                                         parallel=args.parallel, timeout=max(conn["op_timeout"], 60),
-                                         progress=bar.update, allow_existing=conn["allow_existing_table"])
-        except (ConnectError, mysql_products.ForeignTable) as e:
-            raise _Unusable(str(e)) from None
-        bar.update(args.rows - bar.n)
+            items = items_file.read(args.items_file)
+        except ItemsFileError as e:
+            raise BadInput("--items-file", str(e)) from None
+    started = time.perf_counter()
+    try:
+        seeder, total = _seeder(args, backend, conn, items)
+        with tqdm(total=total, unit="items", unit_scale=True, desc=f"seeding {args.dataset} on {backend}",
+                  disable=None) as bar:
+            result = seeder(bar.update)
+            bar.update(max(0, total - bar.n))
+    except (ConnectError, ForeignTable, dynamodb.DynamoDBError) as e:
+        raise _Unusable(str(e)) from None
     took = time.perf_counter() - started
     rate = result["loaded"] / took if took and result["loaded"] else 0
-    print(f"{result['table']}: {result['rows']} rows ({result['loaded']} loaded, {result['trimmed']} trimmed) "
-          f"in {took:.1f}s" + (f", {rate:,.0f} rows/s" if rate else ""))
+    unit = "products" if args.dataset == "products" else "restaurants"
+    print(f"{result['table']}: {result['rows']} {unit} ({result['loaded']} items loaded"
+          + (f", {result['trimmed']} trimmed" if result.get("trimmed") else "") + f") in {took:.1f}s"
+          + (f", {rate:,.0f} items/s" if rate else ""))
     return 0
+
+
+def _seeder(args, backend: str, conn: dict, items):
+    """(seed(progress) -> result, total items) for the dataset and backend."""
+    from .stores import dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
+
+    ns, reset, allow = conn["namespace"], args.reset, conn["allow_existing_table"]
+    n, m = args.restaurants, args.reviews_per_restaurant
+    if backend == "mysql":
+        kw = dict(parallel=args.parallel or 2, timeout=max(conn["op_timeout"], 60), reset=reset,
+                  allow_existing=allow)
+        if args.dataset == "products":
+            return (lambda p: mysql_products.seed(conn["mysql"], ns, args.rows, progress=p, **kw)), args.rows
+        if items is not None:
+            return (lambda p: mysql_restaurants.load_items(conn["mysql"], ns, items, progress=p, **kw)), len(items)
+        return (lambda p: mysql_restaurants.seed(conn["mysql"], ns, n, m, progress=p, **kw)), n * (m + 1)
+    client = dynamodb.make_client(conn["dynamodb_endpoint"], conn["aws_region"], 5, 32, max(conn["op_timeout"], 30))
+    dynamodb.check_reachable(client, conn["dynamodb_endpoint"])
+    kw = dict(parallel=args.parallel or 8, reset=reset, allow_existing=allow)
+    if args.dataset == "products":
+        return (lambda p: dynamodb_products.seed(client, ns, args.rows, progress=p, **kw)), args.rows
+    if items is not None:
+        return (lambda p: dynamodb_restaurants.load_items(client, ns, items, progress=p, **kw)), len(items)
+    return (lambda p: dynamodb_restaurants.seed(client, ns, n, m, progress=p, **kw)), n * (m + 1)
 
 
 def _report(args) -> int:
@@ -99,22 +155,32 @@ def _report(args) -> int:
 
 def _clean(args) -> int:
     from .cache import CacheError, RedisCache
-    from .stores import mysql_products
+    from .stores import dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
     from .stores.mysql import ConnectError, connect
 
     conn = options.connection_settings(args)
-    ns, target = conn["namespace"], conn["mysql"]
-    table = mysql_products.table_name(ns)
+    ns, target, endpoint = conn["namespace"], conn["mysql"], conn["dynamodb_endpoint"]
+    candidates = [mysql_products.table_name(ns), *mysql_restaurants.table_names(ns)]
     try:
         db = connect(target, conn["op_timeout"])
         cache = RedisCache(conn["redis_url"], conn["redis_password"], 4, conn["op_timeout"], conn["redis_ca_cert"])
         cache.check(options.redact_url(conn["redis_url"]))
-    except (ConnectError, CacheError) as e:
+        client, ddb_tables = None, []
+        if endpoint != "embedded":  # the embedded emulator keeps nothing after its run
+            options.check_dynamodb(conn)
+            client = dynamodb.make_client(endpoint, conn["aws_region"], 2, 10, conn["op_timeout"])
+            dynamodb.check_reachable(client, endpoint)
+            for t in (dynamodb_products.table_name(ns), dynamodb_restaurants.table_name(ns)):
+                desc = dynamodb.table_status(client, t)
+                if desc is not None and dynamodb.owned(client, desc):
+                    ddb_tables.append(t)
+    except (ConnectError, CacheError, dynamodb.DynamoDBError) as e:
         raise _Unusable(str(e)) from None
     with db.cursor() as cur:
-        tables = [table] if mysql_products.table_owner(cur, table) == mysql_products.OWNER_COMMENT else []
+        tables = [t for t in candidates if mysql_products.table_owner(cur, t) == mysql_products.OWNER_COMMENT]
     keys = sum(1 for _ in cache.client.scan_iter(match=f"{ns}:*", count=1000))
-    print(f"will remove: tables {tables or 'none'} in {target.redacted()}; {keys} Redis keys matching '{ns}:*'")
+    ddb_note = f"; DynamoDB tables {ddb_tables or 'none'} at {dynamodb.describe(endpoint)}" if client else ""
+    print(f"will remove: tables {tables or 'none'} in {target.redacted()}{ddb_note}; {keys} Redis keys matching '{ns}:*'")
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput("--yes", "no terminal to confirm on; add --yes to remove without asking")
@@ -124,8 +190,10 @@ def _clean(args) -> int:
     with db.cursor() as cur:
         for t in tables:
             cur.execute(f"DROP TABLE `{t}`")
+    for t in ddb_tables:
+        dynamodb.delete_table(client, t)
     removed = cache.clear(ns)
-    print(f"removed {len(tables)} table(s) and {removed} key(s)")
+    print(f"removed {len(tables) + len(ddb_tables)} table(s) and {removed} key(s)")
     return 0
 
 

@@ -112,8 +112,8 @@ def _on_init(environment, runner=None, **_kwargs):
         return
     try:
         STATE.settings = _settings(environment)
-        STATE.runtime = Runtime(STATE.settings)
-        environment.parsed_options.keyspace = STATE.runtime.preflight()  # shipped to workers with the run
+        STATE.runtime = Runtime(STATE.settings, _users(environment))
+        STATE.runtime.preflight()
     except (BadInput, Preflight) as e:
         fail(str(e))
     if isinstance(runner, MasterRunner):
@@ -143,13 +143,24 @@ def _install_web_tab(web_ui) -> None:
         return response
 
 
+def _users(environment) -> int:
+    return max(1, int(getattr(environment.parsed_options, "num_users", 1) or 1))
+
+
 def _ensure_runtime(environment) -> Runtime:
-    """Build (or rebuild, after options changed) this process's runtime."""
+    """Build (or rebuild, after options changed) this process's runtime. Workers use the
+    DynamoDB endpoint and keyspaces the master resolved (shipped with the run's options)."""
     settings = _settings(environment)
-    if STATE.runtime is None or STATE.settings != settings:
-        if STATE.runtime is not None:
-            STATE.runtime.close()
-        STATE.settings, STATE.runtime = settings, Runtime(settings)
+    users = _users(environment)
+    rt = STATE.runtime
+    if rt is None or STATE.settings != settings or users > rt.users:
+        if rt is not None:
+            rt.close()
+        opts = environment.parsed_options
+        shipped = isinstance(environment.runner, WorkerRunner)
+        url = getattr(opts, "cacheswarm_dynamodb_url", None) if shipped else None
+        keyspaces = json.loads(getattr(opts, "cacheswarm_keyspaces", "") or "{}") if shipped else None
+        STATE.settings, STATE.runtime = settings, Runtime(settings, users, url or None, keyspaces)
     return STATE.runtime
 
 
@@ -157,8 +168,8 @@ def begin_run(environment) -> None:
     """A run starts (master or local process): validate the options the run will use, new STATE.plan."""
     try:  # the web UI form may have changed options since init
         rt = _ensure_runtime(environment)
-        if not rt.keyspace or rt.keyspace != environment.parsed_options.keyspace:
-            environment.parsed_options.keyspace = rt.preflight()
+        if not rt.keyspaces:
+            rt.preflight()
     except (BadInput, Preflight) as e:
         log.error("cacheswarm: error: %s", e)  # STATE.plan stays None: the shape ends the run
         return
@@ -166,6 +177,8 @@ def begin_run(environment) -> None:
     users = max(1, int(environment.parsed_options.num_users or 1))
     # shipped to workers with the run's options: each user's share of --target-rate
     environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / users
+    environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
+    environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
     STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare)
 
 
@@ -202,20 +215,19 @@ def _ensure_monitor(runner) -> None:
 
 
 class CacheswarmUser(User):
-    """One user class per strategy; the phase plan decides which one runs."""
+    """One user class per dataset x backend x strategy; the phase plan decides which one runs."""
 
     abstract = True
     host = "cacheswarm"  # targets come from --mysql-url/--redis-url; this only silences Locust's host prompt
-    strategy = ""
+    phase_key = ""  # dataset/backend/strategy
     wait_time = constant(0)
 
     def on_start(self):
         rt = _ensure_runtime(self.environment)
         _ensure_monitor(self.environment.runner)
         STATE.clock.warmup = STATE.settings.warmup  # workers learn it with the run's options
-        phase_key = f"{STATE.settings.dataset}/{STATE.settings.backend}/{self.strategy}"
         user_rate = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
-        self.loop = rt.loop(self.strategy, STATE.clock.measure_from(phase_key), _fire(self.environment),
+        self.loop = rt.loop(self.phase_key, STATE.clock.measure_from(self.phase_key), _fire(self.environment),
                             STATE.recorder, user_rate)
 
     def on_stop(self):
@@ -232,19 +244,15 @@ class CacheswarmUser(User):
             step()
 
 
-class DbOnlyUser(CacheswarmUser):
-    strategy = "db-only"
+def _class_name(dataset: str, backend: str, strategy: str) -> str:
+    words = [dataset, "on", backend, *strategy.split("-"), "user"]
+    return "".join(w.capitalize() for w in words).replace("Dynamodb", "DynamoDB").replace("Mysql", "MySQL")
 
 
-class CacheOnlyUser(CacheswarmUser):
-    strategy = "cache-only"
-
-
-class CacheAsideUser(CacheswarmUser):
-    strategy = "cache-aside"
-
-
-USER_CLASSES = {cls.strategy: cls for cls in (DbOnlyUser, CacheOnlyUser, CacheAsideUser)}
+# e.g. ProductsOnMySQLCacheAsideUser: Locust keeps each phase's users (and stats names) apart
+USER_CLASSES = {f"{d}/{b}/{s}": type(_class_name(d, b, s), (CacheswarmUser,), {"phase_key": f"{d}/{b}/{s}"})
+                for d in options.DATASETS for b in options.BACKENDS for s in options.STRATEGIES}
+globals().update({cls.__name__: cls for cls in USER_CLASSES.values()})
 
 
 class ComparePhases(LoadTestShape):
@@ -286,7 +294,7 @@ class ComparePhases(LoadTestShape):
         kind, phase = step
         if kind == DRAIN:
             return 0, users, None  # stop every user at once
-        return users, rate, [USER_CLASSES[phase.strategy]]
+        return users, rate, [USER_CLASSES[phase.key]]
 
 
 @events.report_to_master.add_listener
@@ -356,7 +364,7 @@ def _run_info(environment) -> dict:
     lost = lost_workers(runner)
     return {**s.public(), "partial": STATE.partial or bool(lost), "lost_workers": lost,
             "model": "open" if s.target_rate else "closed", "users": int(opts.num_users or 0),
-            "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspace,
+            "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspaces,
             "started_utc": _utc(STATE.run_started), "ended_utc": _utc(time.time()),
             "locust_request_count": runner.stats.total.num_requests}
 
@@ -395,4 +403,4 @@ def _write_locust_files(environment, directory: str) -> None:
         f.write(get_html_report(environment, show_download_link=False))
 
 
-__all__ = ["DbOnlyUser", "CacheOnlyUser", "CacheAsideUser", "ComparePhases"]
+__all__ = [*(cls.__name__ for cls in USER_CLASSES.values()), "ComparePhases"]

@@ -16,8 +16,9 @@ from urllib.parse import quote, unquote, urlsplit
 STRATEGIES = ("db-only", "cache-only", "cache-aside")
 WRITE_POLICIES = ("invalidate", "write-through")
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
-DATASETS = ("products",)
-BACKENDS = ("mysql",)
+DATASETS = ("products", "restaurants")
+BACKENDS = ("mysql", "dynamodb")
+DYNAMODB_MODES = ("embedded", "aws")
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
@@ -56,7 +57,10 @@ CONNECTION_OPTIONS = (
     Opt("--mysql-password", "", "MySQL password (overrides the URL's; also CACHESWARM_MYSQL_PASSWORD)", secret=True),
     Opt("--mysql-ssl-ca", "", "CA certificate (PEM) to connect to MySQL over TLS (e.g. the RDS CA bundle)"),
     Opt("--mysql-iam-auth", False, "log in to RDS with an IAM token (boto3 generate_db_auth_token); needs --mysql-ssl-ca", bool),
-    Opt("--aws-region", "", "AWS region for --mysql-iam-auth (default: AWS_REGION / AWS_DEFAULT_REGION)"),
+    Opt("--aws-region", "", "AWS region for --mysql-iam-auth and --dynamodb-endpoint aws (default: AWS_REGION / AWS_DEFAULT_REGION)"),
+    Opt("--dynamodb-endpoint", "embedded", "DynamoDB: embedded (an emulator the run starts and seeds), "
+                                           "http://host:port (e.g. DynamoDB Local) or aws (real AWS)"),
+    Opt("--dynamodb-retries", 0, "botocore retries per DynamoDB call (0: throttling shows as it happens)", int),
     Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption)"),
     Opt("--redis-password", "", "Redis password (overrides the URL's; also CACHESWARM_REDIS_PASSWORD)", secret=True),
     Opt("--redis-ca-cert", "", "CA certificate (PEM) to verify a rediss:// server (default: the system's CAs)"),
@@ -68,8 +72,9 @@ CONNECTION_OPTIONS = (
 RUN_OPTIONS = (
     Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)),
     Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL) or write-through (UPDATE then SET)"),
-    Opt("--dataset", "products", "dataset: " + ", ".join(DATASETS)),
-    Opt("--backend", "mysql", "database backend: " + ", ".join(BACKENDS)),
+    Opt("--dataset", "products", "comma list of datasets: " + ", ".join(DATASETS)),
+    Opt("--backend", "mysql", "comma list of database backends: " + ", ".join(BACKENDS)
+        + " (every dataset x backend x strategy is its own phase)"),
     Opt("--read-ratio", 0.95, "fraction of operations that are reads (0..1)", float),
     Opt("--key-distribution", "zipfian", "key chooser: " + ", ".join(DISTRIBUTIONS)),
     Opt("--zipf-theta", 0.99, "zipfian skew θ (0 < θ < 1; YCSB default 0.99)", float),
@@ -176,10 +181,13 @@ class Settings:
     namespace: str
     op_timeout: float
     allow_existing_table: bool = False
+    dynamodb_endpoint: str = "embedded"
+    aws_region: str = ""
+    dynamodb_retries: int = 0
     strategies: tuple[str, ...] = STRATEGIES
     write_policy: str = "invalidate"
-    dataset: str = "products"
-    backend: str = "mysql"
+    datasets: tuple[str, ...] = ("products",)
+    backends: tuple[str, ...] = ("mysql",)
     read_ratio: float = 0.95
     key_distribution: str = "zipfian"
     zipf_theta: float = 0.99
@@ -200,7 +208,9 @@ class Settings:
         d["mysql_url"] = self.mysql.redacted()
         d.pop("mysql")
         d["redis_url"] = redact_url(self.redis_url)
-        d["strategies"] = list(self.strategies)
+        for name in ("strategies", "datasets", "backends"):
+            d[name] = list(d[name])
+        d["dynamodb_endpoint"] = redact_url(self.dynamodb_endpoint)
         return d
 
 
@@ -226,12 +236,15 @@ def connection_settings(ns) -> dict:
     if _as_bool(getattr(ns, "mysql_iam_auth", False)):
         if not ssl_ca:
             raise BadInput("--mysql-iam-auth", "needs TLS: add --mysql-ssl-ca with the RDS CA bundle (global-bundle.pem)")
-        iam_region = (str(getattr(ns, "aws_region", "") or "") or os.environ.get("AWS_REGION")
-                      or os.environ.get("AWS_DEFAULT_REGION") or "")
+        iam_region = _region(ns)
         if not iam_region:
             raise BadInput("--aws-region", "--mysql-iam-auth needs a region: pass --aws-region or set AWS_REGION")
     mysql = MySQLTarget(mysql.host, mysql.port, mysql.user, mysql.password, mysql.database, ssl_ca, iam_region)
+    endpoint = _dynamodb_endpoint(str(getattr(ns, "dynamodb_endpoint", "embedded") or "embedded"))
     return dict(
+        dynamodb_endpoint=endpoint,
+        aws_region=_region(ns),
+        dynamodb_retries=_ranged("--dynamodb-retries", getattr(ns, "dynamodb_retries", 0), 0, 20, kind=int),
         mysql=mysql,
         redis_url=redis_url,
         redis_ca_cert=ca_cert,
@@ -242,15 +255,50 @@ def connection_settings(ns) -> dict:
     )
 
 
+def _region(ns) -> str:
+    return (str(getattr(ns, "aws_region", "") or "") or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION") or "")
+
+
+def _dynamodb_endpoint(value: str) -> str:
+    value = value.strip()
+    if value in DYNAMODB_MODES:
+        return value
+    parts = urlsplit(value)
+    try:
+        parts.port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput("--dynamodb-endpoint", f"{redact_url(value)!r} is not usable; use embedded, aws, "
+                                              "or the URL of DynamoDB Local such as http://127.0.0.1:8000")
+    return value.rstrip("/")
+
+
+def check_dynamodb(conn: dict) -> None:
+    """DynamoDB on real AWS needs a region (credentials are checked when connecting)."""
+    if conn["dynamodb_endpoint"] == "aws" and not conn["aws_region"]:
+        raise BadInput("--aws-region", "--dynamodb-endpoint aws needs a region: pass --aws-region or set AWS_REGION")
+
+
+def _comma_list(option: str, value, choices) -> tuple[str, ...]:
+    items = tuple(s.strip() for s in str(value).split(",") if s.strip())
+    if not items:
+        raise BadInput(option, "is empty; list one or more of " + ", ".join(choices))
+    for item in items:
+        _choice(option, item, choices)
+    if len(set(items)) != len(items):
+        raise BadInput(option, f"{value!r} lists a value twice; list each once")
+    return items
+
+
 def settings_from(ns) -> Settings:
     """Validate a parsed namespace (Locust's or the CLI's) into Settings, or raise BadInput."""
-    strategies = tuple(s.strip() for s in str(ns.strategies).split(",") if s.strip())
-    if not strategies:
-        raise BadInput("--strategies", "is empty; list one or more of " + ", ".join(STRATEGIES))
-    for s in strategies:
-        _choice("--strategies", s, STRATEGIES)
-    if len(set(strategies)) != len(strategies):
-        raise BadInput("--strategies", f"{ns.strategies!r} lists a strategy twice; list each once")
+    strategies = _comma_list("--strategies", ns.strategies, STRATEGIES)
+    backends = _comma_list("--backend", ns.backend, BACKENDS)
+    conn = connection_settings(ns)
+    if "dynamodb" in backends:
+        check_dynamodb(conn)
     phase_time = parse_seconds("--phase-time", ns.phase_time)
     warmup = parse_seconds("--warmup", ns.warmup)
     if phase_time <= 0:
@@ -258,11 +306,11 @@ def settings_from(ns) -> Settings:
     if warmup >= phase_time:
         raise BadInput("--warmup", f"{ns.warmup!r} leaves nothing to measure in a {phase_time}s phase; use a warm-up shorter than --phase-time")
     return Settings(
-        **connection_settings(ns),
+        **conn,
         strategies=strategies,
         write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
-        dataset=_choice("--dataset", ns.dataset, DATASETS),
-        backend=_choice("--backend", ns.backend, BACKENDS),
+        datasets=_comma_list("--dataset", ns.dataset, DATASETS),
+        backends=backends,
         read_ratio=_ranged("--read-ratio", ns.read_ratio, 0.0, 1.0),
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
         zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),

@@ -42,7 +42,9 @@ class Phase:
 
 
 def plan(settings) -> list[Phase]:
-    return [Phase(i, settings.dataset, settings.backend, s) for i, s in enumerate(settings.strategies)]
+    """Every dataset x backend x strategy, datasets outermost (the report groups the same way)."""
+    combos = [(d, b, s) for d in settings.datasets for b in settings.backends for s in settings.strategies]
+    return [Phase(i, *combo) for i, combo in enumerate(combos)]
 
 
 @dataclass

@@ -3,8 +3,9 @@
 A series is (dataset, backend, strategy, op, outcome, window, kind): window is `measured`
 or `warmup`; kind is `latency` (closed loop: the operation's time; open loop: from its
 intended start, corrected for coordinated omission), `service` (open loop: from the actual
-start) or `start_delay` (open loop: how late the operation started). Values are
-microseconds, 3 significant digits, 1 µs .. 1 hour.
+start) or `start_delay` (open loop: how late the operation started), all in microseconds
+(3 significant digits, 1 µs .. 1 hour); or `capacity` (DynamoDB: the capacity units each
+operation consumed, in hundredths, so the sum over the histogram is the phase's RCU/WCU).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ SEP = "|"
 FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "window", "kind")
 MEASURED, WARMUP = "measured", "warmup"
 LATENCY, SERVICE, START_DELAY = "latency", "service", "start_delay"
+CAPACITY = "capacity"  # DynamoDB capacity units per operation, in hundredths (not a time)
 
 
 def new_histogram() -> HdrHistogram:

@@ -10,61 +10,143 @@ import logging
 import random
 import time
 
-from . import strategies
+from . import restaurants, strategies
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .options import BadInput, Settings, redact_url
-from .recorder import LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key
-from .stores import mysql_products
+from .recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key
+from .stores import ForeignTable, NotSeeded, dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products
+from .stores import mysql_restaurants
 from .stores.mysql import ConnectError, Pool
 from .workload import READ, WRITE, Workload, make_chooser
 
 log = logging.getLogger("cacheswarm")
 TIMER_SLACK_NS = 1_000_000
-OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR, strategies.CACHE_ERROR)
+OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR, strategies.CACHE_ERROR,
+            strategies.THROTTLED)
 # what Locust is told for a cache_error: a failure (shown in its Failures tab), though the
 # operation completed through the database
 DEGRADED = CacheUnavailable("Redis unavailable: cache-aside fell back to the database")
+STORES = {("products", "mysql"): mysql_products.MySQLProducts,
+          ("restaurants", "mysql"): mysql_restaurants.MySQLRestaurants,
+          ("products", "dynamodb"): dynamodb_products.DynamoDBProducts,
+          ("restaurants", "dynamodb"): dynamodb_restaurants.DynamoDBRestaurants}
+# what a run seeds into the embedded emulator (it lives for one run), unless --keyspace says
+# otherwise or another backend in the run has fewer rows
+EMBEDDED_ROWS = {"products": 10_000, "restaurants": 1_000}
+EMBEDDED_REVIEWS = 10
 
 
 class Preflight(Exception):
     """A target is unusable before the run: str() is the one line for the user."""
 
 
+def _dynamodb_failures():
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return BotoCoreError, ClientError, dynamodb.DynamoDBError
+
+
 class Runtime:
-    def __init__(self, settings: Settings):
+    """Connections and stores of one process. On workers, `dynamodb_url` (the endpoint the
+    master resolved, e.g. its embedded emulator) and `keyspaces` arrive with the run."""
+
+    def __init__(self, settings: Settings, users: int = 1, dynamodb_url: str | None = None,
+                 keyspaces: dict | None = None):
         self.settings = settings
-        self.pool = Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
+        self.users = users
+        self.pool = (Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
+                     if "mysql" in settings.backends else None)
         self.cache = RedisCache(settings.redis_url, settings.redis_password, 8, settings.op_timeout,
                                 settings.redis_ca_cert)
-        self.store = mysql_products.MySQLProducts(self.pool, settings.namespace)
-        self.keyspace = settings.keyspace
+        self.embedded = settings.dynamodb_endpoint == "embedded"
+        self.dynamodb_url = dynamodb_url or (None if self.embedded else settings.dynamodb_endpoint)
+        self.client = None
+        self.stores: dict = {}
+        self.keyspaces = dict(keyspaces or {})
+        if self.dynamodb_url or "dynamodb" not in settings.backends:
+            self._open_stores()
+
+    def _open_stores(self) -> None:
+        s = self.settings
+        if "dynamodb" in s.backends and self.client is None:
+            self.client = dynamodb.make_client(self.dynamodb_url, s.aws_region, s.dynamodb_retries,
+                                               max(self.users, s.mysql_pool_size), s.op_timeout)
+        for dataset in s.datasets:
+            for backend in s.backends:
+                handle = self.pool if backend == "mysql" else self.client
+                self.stores[(dataset, backend)] = STORES[(dataset, backend)](handle, s.namespace)
 
     # ---- before the run (master or local process) ----
-    def preflight(self) -> int:
-        """Check MySQL, Redis and the seeded table; return the keyspace to use."""
+    def preflight(self) -> dict:
+        """Check every target and table (seeding the embedded emulator); return the keyspace per dataset."""
         s = self.settings
-        try:  # the first query also proves the login
-            self.store.check_owned(s.allow_existing_table)
-            counted = self.store.count()
-        except (ConnectError, mysql_products.ForeignTable) as e:
+        failures = (ConnectError, ForeignTable, *_dynamodb_failures())
+        try:
+            if "dynamodb" in s.backends and self.client is None:
+                self.dynamodb_url = dynamodb.embedded_endpoint()
+                log.info("cacheswarm: embedded DynamoDB emulator on %s", self.dynamodb_url)
+                self._open_stores()
+            if self.client is not None:
+                dynamodb.check_reachable(self.client, self.dynamodb_url)
+            keyspaces = {d: self._dataset_rows(d) for d in s.datasets}
+        except failures as e:
             raise Preflight(str(e)) from None
-        seed_cmd = f"cacheswarm seed products --rows 100000 --namespace {s.namespace} --mysql-url '{s.mysql.redacted()}'"
-        if counted is None or counted[0] == 0:
-            what = "is missing" if counted is None else "is empty"
-            raise Preflight(f"table {self.store.table} {what} in {s.mysql.redacted()}: seed it first with `{seed_cmd}`")
-        rows, top = counted
-        if rows != top:
-            raise Preflight(f"table {self.store.table} has gaps (rows {rows}, highest id {top}): re-seed with `{seed_cmd}`")
-        if s.keyspace > rows:
-            raise BadInput("--keyspace", f"{s.keyspace} is larger than the {rows} seeded rows; use at most {rows} "
-                                         "or seed more rows")
         if any(strategies.STRATEGIES[n].uses_cache for n in s.strategies):
             try:
                 self.cache.check(redact_url(s.redis_url))
             except CacheError as e:
                 raise Preflight(str(e)) from None
-        self.keyspace = s.keyspace or rows
-        return self.keyspace
+        self.keyspaces = keyspaces
+        return keyspaces
+
+    def _dataset_rows(self, dataset: str) -> int:
+        s = self.settings
+        found = {}
+        for backend in s.backends:
+            store = self.stores[(dataset, backend)]
+            store.check_owned(s.allow_existing_table)
+            try:
+                found[backend] = store.seeded()
+            except NotSeeded as e:
+                if not (backend == "dynamodb" and self.embedded):
+                    raise Preflight(f"{e} in {self._where(backend)}: seed it first with "
+                                    f"`{self.seed_command(dataset, backend)}`") from None
+        if self.embedded and "dynamodb" in s.backends:
+            others = [n for b, n in found.items() if b != "dynamodb"]
+            want = s.keyspace or min([EMBEDDED_ROWS[dataset], *others])
+            if found.get("dynamodb", 0) < want:
+                found["dynamodb"] = self._seed_embedded(dataset, want)
+        rows = min(found.values())
+        if s.keyspace > rows:
+            raise BadInput("--keyspace", f"{s.keyspace} is larger than the {rows} seeded {dataset}; use at most "
+                                         f"{rows} or seed more")
+        return s.keyspace or rows
+
+    def _seed_embedded(self, dataset: str, rows: int) -> int:
+        what = f"{rows} products" if dataset == "products" else f"{rows} restaurants x {EMBEDDED_REVIEWS} reviews"
+        log.info("cacheswarm: seeding the embedded DynamoDB emulator with %s ...", what)
+        started = time.perf_counter()
+        if dataset == "products":
+            result = dynamodb_products.seed(self.client, self.settings.namespace, rows)
+        else:
+            result = dynamodb_restaurants.seed(self.client, self.settings.namespace, rows, EMBEDDED_REVIEWS)
+        took = time.perf_counter() - started
+        log.info("cacheswarm: %d items seeded in %.1fs (%.0f items/s)", result["loaded"], took,
+                 result["loaded"] / took if took else 0)
+        return self.stores[(dataset, "dynamodb")].seeded()
+
+    def _where(self, backend: str) -> str:
+        if backend == "mysql":
+            return self.settings.mysql.redacted()
+        return dynamodb.describe(self.settings.dynamodb_endpoint)
+
+    def seed_command(self, dataset: str, backend: str) -> str:
+        s = self.settings
+        size = "--rows 100000" if dataset == "products" else \
+            f"--restaurants 1000 --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}"
+        where = (f"--mysql-url '{s.mysql.redacted()}'" if backend == "mysql"
+                 else f"--backend dynamodb --dynamodb-endpoint {s.dynamodb_endpoint}")
+        return f"cacheswarm seed {dataset} {size} --namespace {s.namespace} {where}"
 
     def prepare(self, phase) -> str:
         """Set the cache state the phase starts from; return its description for the report."""
@@ -75,8 +157,10 @@ class Runtime:
         removed = self.cache.clear(ns)
         if phase.strategy == "cache-only" or s.warm_cache:
             ttl = None if phase.strategy == "cache-only" else s.cache_ttl
-            log.info("cacheswarm: loading %d keys into Redis for %s ...", self.keyspace, phase.key)
-            loaded = self.cache.bulk_load(self.store.iter_values(self.keyspace), ttl)
+            keyspace = self.keyspaces[phase.dataset]
+            log.info("cacheswarm: loading %d keys into Redis for %s ...", keyspace, phase.key)
+            store = self.stores[(phase.dataset, phase.backend)]
+            loaded = self.cache.bulk_load(store.iter_values(keyspace), ttl)
             took = time.perf_counter() - started
             log.info("cacheswarm: %d keys loaded in %.1fs", loaded, took)
             expiry = "no TTL" if ttl is None else f"TTL {ttl}s"
@@ -84,32 +168,41 @@ class Runtime:
         return f"cold: {removed} keys of namespace '{ns}' removed (SCAN + UNLINK)"
 
     # ---- during the run (every process that runs users) ----
-    def loop(self, strategy: str, measure_from: float, fire, recorder: Recorder,
+    def loop(self, phase_key: str, measure_from: float, fire, recorder: Recorder,
              user_rate: float = 0.0) -> "PhaseLoop":
-        """A user's operation loop: its own RNG and Redis connection, the process's MySQL pool;
-        open loop at `user_rate` ops/s when it is above 0."""
-        return PhaseLoop(self, strategy, measure_from, fire, recorder, user_rate)
+        """A user's operation loop for phase `dataset/backend/strategy`: its own RNG, Redis
+        connection and store handle, the process's MySQL pool and DynamoDB client; open loop
+        at `user_rate` ops/s when it is above 0."""
+        if not self.stores:
+            self._open_stores()
+        return PhaseLoop(self, *phase_key.split("/"), measure_from, fire, recorder, user_rate)
 
     def close(self) -> None:
-        self.pool.close()
+        if self.pool is not None:
+            self.pool.close()
         self.cache.close()
+        if self.client is not None:
+            self.client.close()
 
 
 class PhaseLoop:
     """One phase's operation: choose op and key, run the strategy, time it, record it."""
 
-    def __init__(self, rt: Runtime, strategy: str, measure_from: float, fire, recorder: Recorder,
-                 user_rate: float = 0.0):
+    def __init__(self, rt: Runtime, dataset: str, backend: str, strategy: str, measure_from: float, fire,
+                 recorder: Recorder, user_rate: float = 0.0):
         s = rt.settings
+        store = rt.stores[(dataset, backend)].for_user()
         self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
-        self.strategy = strategies.make(strategy, rt.store, self.cache, s.cache_ttl, s.write_policy)
+        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy)
+        self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
         rng = random.Random()
-        self.workload = Workload(s.read_ratio, make_chooser(s.key_distribution, rt.keyspace, s.zipf_theta, rng), rng)
+        chooser = make_chooser(s.key_distribution, rt.keyspaces[dataset], s.zipf_theta, rng)
+        self.workload = Workload(s.read_ratio, chooser, rng)
         self.measure_from_ns = int(measure_from * 1e9)
         self.fire = fire
         self.record = recorder.record
-        base = (rt.store.dataset, rt.store.backend, strategy)
-        kinds = (LATENCY, SERVICE, START_DELAY)
+        base = (dataset, backend, strategy)
+        kinds = (LATENCY, SERVICE, START_DELAY, CAPACITY)
         self.series = {(op, out, w, k): series_key(*base, op, out, w, k)
                        for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
         self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in (READ, WRITE) for out in OUTCOMES}
@@ -130,17 +223,25 @@ class PhaseLoop:
         try:
             outcome, value = call(index + 1)
         except Exception as e:  # counted, never fatal to the user
-            outcome, value, exc = strategies.ERROR, None, e
+            outcome = strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR
+            value, exc = None, e
         t1 = time.perf_counter_ns()
         if outcome == strategies.CACHE_ERROR:
             exc = DEGRADED
         return op, outcome, value, exc, t0, t1
+
+    def count_capacity(self, op: str, outcome: str, window: str) -> None:
+        units = self.take_capacity()
+        if units:
+            self.record(self.series[(op, outcome, window, CAPACITY)], round(units * 100))
 
     def step_closed(self) -> None:
         op, outcome, value, exc, t0, t1 = self.timed()
         micros = (t1 - t0) // 1000
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
         self.record(self.series[(op, outcome, window, LATENCY)], micros)
+        if self.take_capacity is not None:
+            self.count_capacity(op, outcome, window)
         self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
 
     def step_open(self) -> None:
@@ -163,6 +264,8 @@ class PhaseLoop:
         self.record(self.series[(op, outcome, window, LATENCY)], latency)
         self.record(self.series[(op, outcome, window, SERVICE)], (t1 - t0) // 1000)
         self.record(self.series[(op, outcome, window, START_DELAY)], max(0, t0 - intended) // 1000)
+        if self.take_capacity is not None:
+            self.count_capacity(op, outcome, window)
         self.fire(op, self.names[(op, outcome)], latency / 1000.0, len(value) if value else 0, exc)
 
     def close(self) -> None:

@@ -5,7 +5,8 @@ Each operation returns (outcome, value). Outcomes: `ok` (db-only reads, every wr
 database read and the SET), `cache_error` (cache-aside kept working without Redis: the
 read was served by the database, or the write reached the database but its invalidation or
 write-through did not reach Redis). Other exceptions propagate: the caller counts them as
-`error` (cache-only has nothing to fall back on).
+`error`, or `throttled` when DynamoDB refused it for capacity (cache-only has nothing to fall
+back on).
 """
 
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from .cache import CacheUnavailable
 
-OK, HIT, MISS, ERROR, CACHE_ERROR = "ok", "hit", "miss", "error", "cache_error"
+OK, HIT, MISS, ERROR, CACHE_ERROR, THROTTLED = "ok", "hit", "miss", "error", "cache_error", "throttled"
 
 
 class DbOnly:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from ..recorder import LATENCY, MEASURED, SERVICE, START_DELAY, Recorder, new_histogram, parse_key
+from ..recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, Recorder, new_histogram, parse_key
 
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
                ("p999_ms", 99.9))
 CHART_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
-ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "model", "count", "errors", "throughput_ops",
+ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "model", "count", "errors", "throttled",
+              "capacity_units", "throughput_ops",
               "hit_ratio", *[name for name, _ in PERCENTILES], "max_ms",
               *[f"service_{name}" for name, _ in PERCENTILES], "service_max_ms",
               "measured_seconds", "generator_bound")
@@ -53,6 +54,15 @@ def count_above(h, micros: int) -> int:
                if item.value_iterated_to > micros)
 
 
+def capacity_units(histograms) -> float | None:
+    """Capacity units summed over `capacity` histograms (values in hundredths); None if none."""
+    if not histograms:
+        return None
+    total = sum(item.value_iterated_to * item.count_at_value_iterated_to
+                for h in histograms for item in h.get_recorded_iterator())
+    return round(total / 100, 2)
+
+
 def build(data: dict) -> dict:
     recorder = Recorder.from_encoded(data.get("histograms", {}))
     run = dict(data.get("run", {}))
@@ -82,15 +92,20 @@ def build(data: dict) -> dict:
             n_miss = misses.get_total_count() if misses else 0
             hit_ratio = round(n_hit / (n_hit + n_miss), 4)
         errors = outcomes["error"].get_total_count() if "error" in outcomes else 0
-        parts = [("all", merged, _merged(service.values()))]
+        throttled = outcomes["throttled"].get_total_count() if "throttled" in outcomes else 0
+        capacity = kinds.get(CAPACITY, {})
+        dynamo = backend == "dynamodb"
+        parts = [("all", merged, _merged(service.values()), list(capacity.values()))]
         if op == "read":
-            parts += [(o, h, service.get(o)) for o, h in sorted(outcomes.items())]
-        for outcome, h, svc in parts:
+            parts += [(o, h, service.get(o), [capacity[o]] if o in capacity else []) for o, h in sorted(outcomes.items())]
+        for outcome, h, svc, used in parts:
             count = h.get_total_count()
             row = {
                 "dataset": dataset, "backend": backend, "strategy": strategy, "op": op, "outcome": outcome,
                 "model": model, "count": count,
                 "errors": errors if outcome == "all" else (count if outcome == "error" else 0),
+                "throttled": (throttled if outcome == "all" else (count if outcome == "throttled" else 0)) if dynamo else None,
+                "capacity_units": (capacity_units(used) or 0.0) if dynamo else None,
                 "throughput_ops": round(count / secs, 2) if secs else None, "hit_ratio": hit_ratio,
                 **latency_stats(h), "measured_seconds": round(secs, 3),
                 "generator_bound": bound.get((dataset, backend, strategy), False),
@@ -127,11 +142,15 @@ def summarize(rows: list[dict]) -> list[dict]:
             continue
         s = phases.setdefault((r["dataset"], r["backend"], r["strategy"]),
                               {"dataset": r["dataset"], "backend": r["backend"], "strategy": r["strategy"],
-                               "throughput_ops": 0.0, "count": 0, "errors": 0, "hit_ratio": None,
+                               "throughput_ops": 0.0, "count": 0, "errors": 0, "throttled": None,
+                               "rcu": None, "wcu": None, "hit_ratio": None,
                                "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None,
                                "write_p99_ms": None})
         s["count"] += r["count"]
         s["errors"] += r["errors"]
+        if r["throttled"] is not None:
+            s["throttled"] = (s["throttled"] or 0) + r["throttled"]
+            s["rcu" if r["op"] == "read" else "wcu"] = r["capacity_units"]
         s["throughput_ops"] = round(s["throughput_ops"] + (r["throughput_ops"] or 0.0), 2)
         if r["op"] == "read":
             s.update(hit_ratio=r["hit_ratio"], read_p50_ms=r["p50_ms"], read_p99_ms=r["p99_ms"],

@@ -1,21 +1,22 @@
 """The products dataset on DynamoDB: table `<namespace>-products` (PK id), same attributes and
 the same cached JSON as the MySQL store, so strategies run unchanged on it.
 
-Groundwork for issue 3: the store and its seeding work against any endpoint (the embedded
-emulator, DynamoDB Local, AWS); wiring `--backend dynamodb` into runs is still to do.
+Item id 0 is the seeding record (how many products were seeded): runs read it instead of
+scanning the table to learn the keyspace.
 """
 
 from __future__ import annotations
 
 import random
-import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
 from .. import products
-from .parallel import in_threads
+from . import dynamodb
+from . import NotSeeded
+from .dynamodb import capacity
 
-BATCH = 25  # BatchWriteItem's limit
+META_KEY = {"id": {"N": "0"}}
 
 
 def table_name(namespace: str) -> str:
@@ -57,9 +58,28 @@ class DynamoDBProducts:
         return products.cache_key(self.namespace, key)
 
     def _count_capacity(self, response: dict) -> None:
-        used = response.get("ConsumedCapacity")
-        if used:
-            self.consumed += used.get("CapacityUnits", 0.0)
+        self.consumed += capacity(response)
+
+    def take_capacity(self) -> float:
+        """Capacity units used since the last call (per user: see for_user)."""
+        used, self.consumed = self.consumed, 0.0
+        return used
+
+    def for_user(self) -> "DynamoDBProducts":
+        """The same client and table, its own capacity count and random numbers."""
+        return DynamoDBProducts(self.client, self.namespace)
+
+    def check_owned(self, allow_existing: bool) -> None:
+        dynamodb.refuse_foreign_table(self.client, self.table, allow_existing)
+
+    def seeded(self) -> int:
+        """Products seeded (ids 1..n), from the seeding record; or NotSeeded."""
+        if dynamodb.table_status(self.client, self.table) is None:
+            raise NotSeeded(f"table {self.table} is missing")
+        meta = self.client.get_item(TableName=self.table, Key=META_KEY, ConsistentRead=True).get("Item")
+        if not meta or int(meta["seeded_rows"]["N"]) == 0:
+            raise NotSeeded(f"table {self.table} is empty (no seeding record)")
+        return int(meta["seeded_rows"]["N"])
 
     def read(self, key: int) -> bytes | None:
         r = self.client.get_item(TableName=self.table, Key={"id": {"N": str(key)}}, ReturnConsumedCapacity="TOTAL")
@@ -94,8 +114,9 @@ class DynamoDBProducts:
         kwargs = {"TableName": self.table, "ProjectionExpression": "id"}
         while True:
             page = self.client.scan(**kwargs)
-            items += page["Count"]
-            top = max([top, *(int(i["id"]["N"]) for i in page["Items"])])
+            ids = [int(i["id"]["N"]) for i in page["Items"] if i["id"]["N"] != "0"]
+            items += len(ids)
+            top = max([top, *ids])
             if "LastEvaluatedKey" not in page:
                 return items, top
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -113,39 +134,26 @@ class DynamoDBProducts:
 
 
 def create_table(client, namespace: str) -> None:
+    dynamodb.create_table(client, table_name(namespace), [{"AttributeName": "id", "KeyType": "HASH"}],
+                          [{"AttributeName": "id", "AttributeType": "N"}])
+
+
+def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, reset: bool = False,
+         allow_existing: bool = False) -> dict:
+    """Put items 1..rows (deterministic: products.row) with parallel BatchWriteItem, delete items
+    above `rows` that an earlier seeding put there, then write the seeding record. Idempotent:
+    every seeded item is rewritten to its seeded value. With reset the table is recreated."""
     table = table_name(namespace)
-    try:
-        client.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
-                            BillingMode="PAY_PER_REQUEST",
-                            Tags=[{"Key": "created-by", "Value": "cacheswarm"}])
-    except client.exceptions.ResourceInUseException:
-        return
-    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-
-
-def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None) -> dict:
-    """Put items 1..rows (deterministic: products.row) with BatchWriteItem, `parallel` threads,
-    retrying UnprocessedItems with backoff; delete items above `rows`. Idempotent."""
+    desc = dynamodb.refuse_foreign_table(client, table, allow_existing)
+    if reset and desc is not None:
+        dynamodb.delete_table(client, table)
     create_table(client, namespace)
-    table = table_name(namespace)
-    store = DynamoDBProducts(client, namespace)
-    before = store.count() or (0, 0)
-    extra = list(range(rows + 1, before[1] + 1))
-    puts = [{"PutRequest": {"Item": to_item(products.row(i))}} for i in range(1, rows + 1)]
-    deletes = [{"DeleteRequest": {"Key": {"id": {"N": str(i)}}}} for i in extra]
-    chunks = [reqs[k:k + BATCH] for reqs in (puts, deletes) for k in range(0, len(reqs), BATCH)]
-
-    def work(take, done, _k: int) -> None:
-        while (chunk := take()) is not None:
-            pending, delay = {table: chunk}, 0.05
-            while pending:
-                r = client.batch_write_item(RequestItems=pending)
-                pending = r.get("UnprocessedItems") or {}
-                if pending:
-                    time.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-            done(sum(1 for req in chunk if "PutRequest" in req))
-
-    in_threads(chunks, parallel, work, progress)
-    return {"table": table, "rows": rows, "before": before[0], "trimmed": len(extra), "loaded": rows}
+    meta = client.get_item(TableName=table, Key=META_KEY, ConsistentRead=True).get("Item")
+    before = int(meta["seeded_rows"]["N"]) if meta else 0
+    client.delete_item(TableName=table, Key=META_KEY)  # until the load completes, the table is not seeded
+    extra = range(rows + 1, before + 1)
+    requests = [{"PutRequest": {"Item": to_item(products.row(i))}} for i in range(1, rows + 1)]
+    requests += [{"DeleteRequest": {"Key": {"id": {"N": str(i)}}}} for i in extra]
+    dynamodb.batch_write(client, table, requests, parallel, progress)
+    client.put_item(TableName=table, Item={**META_KEY, "seeded_rows": {"N": str(rows)}})
+    return {"table": table, "rows": rows, "before": before, "trimmed": len(extra), "loaded": rows}

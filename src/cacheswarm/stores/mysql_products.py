@@ -9,6 +9,7 @@ import tempfile
 from pymysql.converters import escape_string
 
 from .. import products
+from . import FOREIGN_HINT, ForeignTable, NotSeeded
 from .mysql import Pool, connect
 from .parallel import in_threads
 
@@ -36,10 +37,6 @@ def create_table_sql(table: str) -> str:
 OWNER_COMMENT = "created by cacheswarm"
 
 
-class ForeignTable(Exception):
-    """The table exists but cacheswarm did not create it."""
-
-
 def table_owner(cur, table: str) -> str | None:
     """None if the table does not exist, else its comment (ours: OWNER_COMMENT)."""
     cur.execute("SELECT table_comment FROM information_schema.tables WHERE table_schema=DATABASE() "
@@ -51,8 +48,7 @@ def table_owner(cur, table: str) -> str | None:
 def refuse_foreign_table(cur, table: str, allow_existing: bool) -> None:
     owner = table_owner(cur, table)
     if owner is not None and owner != OWNER_COMMENT and not allow_existing:
-        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; writing into it is refused: "
-                           "choose another --namespace, or pass --allow-existing-table if it really is for this")
+        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; {FOREIGN_HINT}")
 
 
 class MySQLProducts:
@@ -106,6 +102,18 @@ class MySQLProducts:
         with self.pool.connection() as conn, conn.cursor() as cur:
             refuse_foreign_table(cur, self.table, allow_existing)
 
+    def seeded(self) -> int:
+        """Rows to draw keys from (ids 1..n), or NotSeeded."""
+        counted = self.count()
+        if counted is None or counted[0] == 0:
+            raise NotSeeded(f"table {self.table} {'is missing' if counted is None else 'is empty'}")
+        rows, top = counted
+        if rows != top:
+            raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})")
+        return rows
+
+    def for_user(self) -> "MySQLProducts":
+        return self  # nothing per user: the pool is the process's
 
     def iter_values(self, n: int, batch: int = 5000):
         """(cache key, JSON) for ids 1..n, streamed in id ranges (for bulk cache loads)."""

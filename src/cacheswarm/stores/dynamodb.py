@@ -1,0 +1,174 @@
+"""DynamoDB plumbing shared by its stores: the client, the embedded emulator, tables we own,
+parallel BatchWriteItem, and what counts as throttling.
+
+One client per process, shared by every user (botocore clients are thread- and
+greenlet-safe): `max_pool_connections` at least the user count so no user waits for a
+connection, retries as --dynamodb-retries says (default 0, so throttling is seen, not hidden
+behind backoff), and parameter validation off (client-side work on the hot path).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from . import FOREIGN_HINT, ForeignTable
+from .parallel import in_threads
+
+OWNER_TAG = {"Key": "created-by", "Value": "cacheswarm"}
+BATCH = 25  # BatchWriteItem's limit
+THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
+                            "RequestLimitExceeded", "ThrottlingError"})
+LOCAL_CREDENTIALS = {"aws_access_key_id": "cacheswarm", "aws_secret_access_key": "cacheswarm"}
+_embedded = None  # this process's emulator (started by the master / local process only)
+
+
+class DynamoDBError(Exception):
+    """DynamoDB cannot be used; str() says why and what to do."""
+
+
+def is_throttle(exc: BaseException) -> bool:
+    """True for DynamoDB's throttling errors, including a transaction cancelled by throttling."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    error = response.get("Error") or {}
+    if error.get("Code") in THROTTLE_CODES:
+        return True
+    reasons = response.get("CancellationReasons") or []
+    return any((r or {}).get("Code") in THROTTLE_CODES for r in reasons)
+
+
+def embedded_endpoint(startup_timeout: float = 30.0) -> str:
+    """Start this process's emulator once (stopped at exit); its http:// endpoint."""
+    global _embedded
+    from ..emulator import DynamoDBEmulator, EmulatorError
+
+    if _embedded is None or _embedded.proc is None or _embedded.proc.poll() is not None:
+        try:
+            _embedded = DynamoDBEmulator(startup_timeout=startup_timeout).start()
+        except EmulatorError as e:
+            raise DynamoDBError(f"--dynamodb-endpoint embedded: {e}") from None
+    return _embedded.endpoint
+
+
+def describe(endpoint: str) -> str:
+    return "AWS DynamoDB" if endpoint == "aws" else f"DynamoDB at {endpoint}"
+
+
+def make_client(endpoint: str, region: str, retries: int = 0, pool: int = 10, timeout: float = 5.0):
+    """A low-level client for an http(s) endpoint (emulator, DynamoDB Local) or `aws`."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(max_pool_connections=max(10, pool), connect_timeout=timeout, read_timeout=timeout,
+                    retries={"total_max_attempts": 1 + retries, "mode": "standard"},
+                    parameter_validation=False, tcp_keepalive=True)
+    if endpoint == "aws":
+        return boto3.session.Session().client("dynamodb", region_name=region, config=config)
+    # local endpoints accept any credentials: use the configured ones if any, else placeholders
+    session = boto3.session.Session()
+    creds = {} if session.get_credentials() is not None else LOCAL_CREDENTIALS
+    return session.client("dynamodb", endpoint_url=endpoint, region_name=region or "us-east-1",
+                          config=config, **creds)
+
+
+def check_reachable(client, endpoint: str) -> None:
+    """One cheap call that proves the endpoint answers and the credentials work."""
+    from botocore.exceptions import (BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError,
+                                     NoRegionError)
+
+    try:
+        client.list_tables(Limit=1)
+    except NoCredentialsError:
+        raise DynamoDBError("--dynamodb-endpoint aws found no AWS credentials: configure them (AWS_PROFILE, "
+                            "~/.aws/credentials, an instance role) or use --dynamodb-endpoint embedded") from None
+    except NoRegionError:
+        raise DynamoDBError("--aws-region: DynamoDB needs a region: pass --aws-region or set AWS_REGION") from None
+    except EndpointConnectionError:
+        raise DynamoDBError(f"cannot reach {describe(endpoint)}: start it or fix --dynamodb-endpoint") from None
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        raise DynamoDBError(f"{describe(endpoint)} refused the request ({code}): check the credentials and "
+                            "their permissions, or fix --dynamodb-endpoint") from None
+    except (BotoCoreError, OSError) as e:
+        raise DynamoDBError(f"cannot reach {describe(endpoint)} ({e}): start it or fix --dynamodb-endpoint") from None
+
+
+def table_status(client, table: str) -> dict | None:
+    """DescribeTable's Table, or None when the table does not exist."""
+    try:
+        return client.describe_table(TableName=table)["Table"]
+    except client.exceptions.ResourceNotFoundException:
+        return None
+
+
+def owned(client, desc: dict) -> bool:
+    try:
+        tags = client.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags", [])
+    except Exception:  # DynamoDB Local answers UnknownOperation: a local table is ours to use
+        return True
+    return OWNER_TAG in tags
+
+
+def refuse_foreign_table(client, table: str, allow_existing: bool) -> dict | None:
+    desc = table_status(client, table)
+    if desc is not None and not allow_existing and not owned(client, desc):
+        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; {FOREIGN_HINT}")
+    return desc
+
+
+def create_table(client, table: str, key_schema: list, attributes: list, gsis: list | None = None) -> None:
+    """Create an on-demand table tagged as ours (if missing) and wait until it is active."""
+    kwargs = dict(TableName=table, KeySchema=key_schema, AttributeDefinitions=attributes,
+                  BillingMode="PAY_PER_REQUEST", Tags=[OWNER_TAG])
+    if gsis:
+        kwargs["GlobalSecondaryIndexes"] = gsis
+    try:
+        client.create_table(**kwargs)
+    except client.exceptions.ResourceInUseException:
+        return
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+def delete_table(client, table: str) -> bool:
+    """Delete a table we created; False if it was not there."""
+    try:
+        client.delete_table(TableName=table)
+    except client.exceptions.ResourceNotFoundException:
+        return False
+    client.get_waiter("table_not_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    return True
+
+
+def batch_write(client, table: str, requests: list, parallel: int = 8, progress=None) -> None:
+    """BatchWriteItem in chunks of 25 from `parallel` threads, retrying UnprocessedItems with
+    exponential backoff; progress(n) counts the requests written."""
+    chunks = [requests[k:k + BATCH] for k in range(0, len(requests), BATCH)]
+
+    def work(take, done, _k: int) -> None:
+        while (chunk := take()) is not None:
+            pending, delay = {table: chunk}, 0.05
+            while pending:
+                r = client.batch_write_item(RequestItems=pending)
+                pending = r.get("UnprocessedItems") or {}
+                if pending:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            done(len(chunk))
+
+    in_threads(chunks, parallel, work, progress)
+
+
+def capacity(response: dict) -> float:
+    """Capacity units of a response made with ReturnConsumedCapacity=TOTAL (a list for transactions)."""
+    used = response.get("ConsumedCapacity")
+    if not used:
+        return 0.0
+    if isinstance(used, list):
+        return sum(u.get("CapacityUnits", 0.0) for u in used)
+    return used.get("CapacityUnits", 0.0)
+
+
+def seed_parallelism() -> int:
+    return max(4, min(16, 4 * (os.cpu_count() or 2)))
