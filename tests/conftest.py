@@ -73,8 +73,10 @@ def seeded(namespace, target):
 
 
 def run_locust(args, cwd, timeout=180, env=None):
-    """Run Locust as a user would; returns CompletedProcess with text output."""
+    """Run Locust as a user would; returns CompletedProcess with text output. In `env`, None
+    removes a variable."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    full_env = {k: v for k, v in full_env.items() if v is not None}
     return subprocess.run([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"), *args],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
@@ -89,3 +91,13 @@ def private_redis(tmp_path):
     yield f"redis://127.0.0.1:{port}/0", client
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_client():
+    """A boto3 client on an emulator server process of this test session (loopback)."""
+    from cacheswarm.emulator import DynamoDBEmulator
+    from cacheswarm.stores import dynamodb
+
+    with DynamoDBEmulator() as emu:
+        yield dynamodb.make_client(emu.endpoint, "us-east-1", 0, 10, 10.0)

@@ -29,6 +29,10 @@ CASES = [
     (["--mysql-url", "mysql://root@127.0.0.1:3306"], "--mysql-url"),
     (["--strategies", "db-only,db-only"], "--strategies"),
     (["--phase-time", "ten minutes"], "--phase-time"),
+    (["--backend", "mysql,cassandra"], "--backend"),
+    (["--dataset", "orders"], "--dataset"),
+    (["--backend", "dynamodb", "--dynamodb-endpoint", "ftp://127.0.0.1:8000"], "--dynamodb-endpoint"),
+    (["--backend", "dynamodb", "--dynamodb-retries", "-1"], "--dynamodb-retries"),
 ]
 
 # the same checks through Locust's other option sources: LOCUST_* variables and --config files
@@ -96,3 +100,42 @@ def test_bad_input_with_processes_exits_2_without_spawning(seeded, tmp_path):
     assert out.returncode == 2
     assert "--read-ratio" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_unseeded_restaurants_name_the_seed_command(seeded, tmp_path):
+    out = run_locust([*base_args(seeded, tmp_path / "r"), "--dataset", "restaurants"], cwd=tmp_path, timeout=60)
+    check_refused(out, f"{seeded}_restaurants is missing", tmp_path / "r")
+    assert f"cacheswarm seed restaurants --restaurants 1000" in out.stderr
+
+
+def test_unreachable_dynamodb_endpoint_is_refused(seeded, tmp_path):
+    from .helpers import free_port
+
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    out = run_locust([*base_args(seeded, tmp_path / "r"), "--backend", "mysql,dynamodb", "--dynamodb-endpoint",
+                      endpoint], cwd=tmp_path, timeout=90)
+    check_refused(out, f"cannot reach DynamoDB at {endpoint}", tmp_path / "r")
+
+
+NO_AWS = {"AWS_ACCESS_KEY_ID": None, "AWS_SECRET_ACCESS_KEY": None, "AWS_SESSION_TOKEN": None, "AWS_PROFILE": None,
+          "AWS_REGION": None, "AWS_DEFAULT_REGION": None, "AWS_CONFIG_FILE": "/nonexistent",
+          "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true",
+          "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": None, "AWS_CONTAINER_CREDENTIALS_FULL_URI": None}
+
+
+def test_aws_mode_needs_a_region(seeded, tmp_path):
+    out = run_locust([*base_args(seeded, tmp_path / "r"), "--backend", "dynamodb", "--dynamodb-endpoint", "aws"],
+                     cwd=tmp_path, timeout=60, env=NO_AWS)
+    check_refused(out, "--aws-region", tmp_path / "r")
+
+
+def test_aws_mode_without_credentials_is_refused(seeded, tmp_path):
+    out = run_locust([*base_args(seeded, tmp_path / "r"), "--backend", "dynamodb", "--dynamodb-endpoint", "aws",
+                      "--aws-region", "eu-west-1"], cwd=tmp_path, timeout=60, env=NO_AWS)
+    check_refused(out, "found no AWS credentials", tmp_path / "r")
+
+
+def test_aws_mode_with_an_unknown_profile_is_refused(seeded, tmp_path):
+    out = run_locust([*base_args(seeded, tmp_path / "r"), "--backend", "dynamodb", "--dynamodb-endpoint", "aws",
+                      "--aws-region", "eu-west-1"], cwd=tmp_path, timeout=60, env={**NO_AWS, "AWS_PROFILE": "nope"})
+    check_refused(out, "AWS_PROFILE", tmp_path / "r")

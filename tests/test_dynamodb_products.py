@@ -2,22 +2,15 @@
 
 import json
 
-import boto3
 import pytest
 
 from cacheswarm import products, strategies
-from cacheswarm.emulator import DynamoDBEmulator
 from cacheswarm.stores import dynamodb_products as ddb
 
 
-@pytest.fixture(scope="module")
-def client():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with DynamoDBEmulator() as emu:
-        yield boto3.client("dynamodb", endpoint_url=emu.endpoint, region_name="us-east-1")
-    mp.undo()
+@pytest.fixture
+def client(dynamodb_client):
+    return dynamodb_client
 
 
 def test_seed_is_deterministic_idempotent_and_trims(client):
@@ -25,14 +18,18 @@ def test_seed_is_deterministic_idempotent_and_trims(client):
     first = ddb.seed(client, ns, 120)
     assert first["rows"] == 120
     store = ddb.DynamoDBProducts(client, ns)
-    assert store.count() == (120, 120)
+    assert store.count() == (120, 120) and store.seeded() == 120
     # the same JSON the MySQL store caches for the same row
     assert store.read(77) == products.encode(products.row(77))
     ddb.seed(client, ns, 120)
     assert store.count() == (120, 120)
     trimmed = ddb.seed(client, ns, 50)
-    assert trimmed["trimmed"] == 70 and store.count() == (50, 50)
+    assert trimmed["trimmed"] == 70 and store.count() == (50, 50) and store.seeded() == 50
     assert store.read(51) is None
+    store.write(7)
+    assert store.read(7) != products.encode(products.row(7))
+    ddb.seed(client, ns, 50, reset=True)  # the table is recreated: the write is gone
+    assert store.read(7) == products.encode(products.row(7)) and store.count() == (50, 50)
 
 
 def test_strategies_run_unchanged_on_dynamodb(client, cache, raw_redis):

@@ -23,3 +23,17 @@ def test_emulator_serves_dynamodb_and_stops(monkeypatch, tmp_path):
     assert proc.poll() is not None  # the child is gone
     assert not emu.answers()
     assert list(tmp_path.iterdir()) == []  # it wrote nothing where it was started
+
+
+def test_emulator_keeps_answering_past_a_pipe_full_of_logs(dynamodb_client):
+    """Its output once went to a pipe nobody read: after ~800 requests the server blocked on
+    logging and every call timed out. Now 2,000 calls in a row all answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def calls(n):
+        for _ in range(n):
+            dynamodb_client.list_tables(Limit=1)
+        return n
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(pool.map(calls, [500] * 4)) == 2000

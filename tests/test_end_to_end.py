@@ -159,3 +159,33 @@ def test_a_killed_worker_is_named_in_the_report(seeded, tmp_path):
     missing_from = calendar.timegm(time.strptime(lost[0]["data_missing_from_utc"], "%Y-%m-%d %H:%M:%S"))
     assert killed_at - 5 <= missing_from <= killed_at + 1
     assert "its data is missing from" in (report / "comparison.html").read_text()
+
+
+def test_mysql_and_dynamodb_restaurants_in_one_run(namespace, target, tmp_path):
+    from cacheswarm.stores import mysql_restaurants
+
+    mysql_restaurants.seed(target, namespace, 40, 6)
+    out = run_locust([*common(namespace, tmp_path / "r", phase="3s", warmup="1s"), "--dataset", "restaurants",
+                      "--backend", "mysql,dynamodb", "--write-policy", "write-through"], cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "seeding the embedded DynamoDB emulator with 40 restaurants" in out.stderr  # as many as MySQL has
+    report = only_report(tmp_path / "r")
+    doc = json.loads((report / "comparison.json").read_text())
+    assert doc["run"]["partial"] is False and doc["run"]["keyspace_used"] == {"restaurants": 40}
+    phases = [(p["dataset"], p["backend"], p["strategy"]) for p in doc["phases"]]
+    assert phases == [("restaurants", b, s) for b in ("mysql", "dynamodb") for s in STRATEGIES]
+    by = {(r["backend"], r["strategy"], r["op"], r["outcome"]): r for r in doc["rows"]}
+    for backend in ("mysql", "dynamodb"):
+        for s in STRATEGIES:
+            assert by[(backend, s, "read", "all")]["count"] > 0, (backend, s)
+            assert by[(backend, s, "read", "all")]["errors"] == 0
+            assert by[(backend, s, "write", "all")]["errors"] == 0  # concurrent transactions included
+    # DynamoDB rows carry consumed capacity and throttles; MySQL rows do not
+    assert by[("dynamodb", "db-only", "read", "all")]["capacity_units"] > 0
+    assert by[("dynamodb", "db-only", "read", "all")]["throttled"] == 0
+    assert by[("mysql", "db-only", "read", "all")]["capacity_units"] is None
+    summary = {(s["backend"], s["strategy"]): s for s in doc["summary"]}
+    assert summary[("dynamodb", "db-only")]["rcu"] > 0 and summary[("mysql", "db-only")]["rcu"] is None
+    html = (report / "comparison.html").read_text()
+    assert "restaurants on mysql" in html and "restaurants on dynamodb" in html and "RCU" in html
+    assert html.index("restaurants on mysql") < html.index("restaurants on dynamodb")

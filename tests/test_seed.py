@@ -1,5 +1,6 @@
 """Seeding: deterministic, idempotent, grows and trims; the CLI shows progress and a rate."""
 
+import os
 import subprocess
 
 import pymysql
@@ -66,3 +67,37 @@ def test_cli_seed_bad_input_is_one_line(namespace):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "--mysql-url" in out.stderr and "wrong" not in out.stderr
+
+
+def test_cli_seeds_restaurants_on_both_backends_and_clean_removes_them(namespace, dynamodb_client, tmp_path):
+    from cacheswarm.stores import dynamodb, dynamodb_restaurants
+
+    endpoint = dynamodb_client.meta.endpoint_url
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    for backend in ("mysql", "dynamodb"):
+        out = subprocess.run([str(BIN / "cacheswarm"), "seed", "restaurants", "--restaurants", "30",
+                              "--reviews-per-restaurant", "4", "--backend", backend, "--namespace", namespace,
+                              "--mysql-url", MYSQL_URL, "--dynamodb-endpoint", endpoint],
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert out.returncode == 0, out.stderr
+        assert "30 restaurants (150 items loaded" in out.stdout, out.stdout
+    assert dynamodb_restaurants.DynamoDBRestaurants(dynamodb_client, namespace).seeded() == 30
+    out = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", namespace, "--mysql-url",
+                          MYSQL_URL, "--dynamodb-endpoint", endpoint], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert f"{namespace}_restaurants" in out.stdout and f"{namespace}-restaurants" in out.stdout
+    assert "removed 3 table(s)" in out.stdout
+    assert dynamodb.table_status(dynamodb_client, dynamodb_restaurants.table_name(namespace)) is None
+
+
+def test_cli_seed_refuses_the_embedded_emulator_and_bad_items_files(namespace, tmp_path):
+    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--backend", "dynamodb", "--namespace",
+                          namespace], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--dynamodb-endpoint" in out.stderr and "lives for one run" in out.stderr
+    bad = tmp_path / "items.jsonl"
+    bad.write_text("not json\n")
+    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "restaurants", "--items-file", str(bad), "--namespace",
+                          namespace, "--mysql-url", MYSQL_URL], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "--items-file" in out.stderr and "items.jsonl:1 is not JSON" in out.stderr

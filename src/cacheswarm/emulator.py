@@ -1,7 +1,6 @@
 """The embedded DynamoDB emulator: a moto server child process on a free loopback port.
 
-Groundwork for `--dynamodb-endpoint embedded` (issue 3): start it, wait until it answers,
-stop it at exit. It is a real HTTP server speaking the DynamoDB API, so the suite talks to
+`--dynamodb-endpoint embedded`: start it, wait until it answers, stop it at exit. It is a real HTTP server speaking the DynamoDB API, so the suite talks to
 it over real connections with boto3, like it would to DynamoDB Local or AWS.
 """
 
@@ -9,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import os
 import socket
 import subprocess
 import sys
@@ -42,14 +42,18 @@ class DynamoDBEmulator:
                                 "or point --dynamodb-endpoint at DynamoDB Local")
         # moto's server may write files (e.g. moto_recording) into its working directory: give it its own
         self.workdir = tempfile.TemporaryDirectory(prefix="cacheswarm-dynamodb-")
-        self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     cwd=self.workdir.name)
+        # its log goes to a file: a pipe nobody reads fills up (64 KiB of request lines) and then
+        # blocks every request the server handles
+        self.log_path = os.path.join(self.workdir.name, "emulator.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "cacheswarm._emulator_server", "127.0.0.1", str(self.port)],
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir.name)
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() or "").strip().splitlines()[-1:] if self.proc.stderr else []
+                with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                    err = f.read().strip().splitlines()[-1:]
                 raise EmulatorError(f"the DynamoDB emulator exited at start ({' '.join(err) or 'no output'})")
             if self.answers():
                 return self

@@ -60,7 +60,17 @@ def make_client(endpoint: str, region: str, retries: int = 0, pool: int = 10, ti
     """A low-level client for an http(s) endpoint (emulator, DynamoDB Local) or `aws`."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
 
+    try:
+        return _client(boto3, Config, endpoint, region, retries, pool, timeout)
+    except ProfileNotFound as e:
+        raise DynamoDBError(f"{e}: fix AWS_PROFILE or ~/.aws/config") from None
+    except BotoCoreError as e:
+        raise DynamoDBError(f"cannot make a DynamoDB client for {describe(endpoint)}: {e}") from None
+
+
+def _client(boto3, Config, endpoint, region, retries, pool, timeout):
     config = Config(max_pool_connections=max(10, pool), connect_timeout=timeout, read_timeout=timeout,
                     retries={"total_max_attempts": 1 + retries, "mode": "standard"},
                     parameter_validation=False, tcp_keepalive=True)

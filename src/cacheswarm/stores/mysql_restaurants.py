@@ -86,16 +86,14 @@ class MySQLRestaurants:
         """Post a review: INSERT it and increment the star counter, one transaction."""
         review = restaurants.new_review("", self.rng)  # the name is the restaurant row's, joined on read
         with self.pool.connection() as conn, conn.cursor() as cur:
+            # on any exception (or a user stopped mid-call) the pool closes the connection: the server
+            # rolls the transaction back; never a rollback round trip here, which would swallow the stop
             conn.begin()
-            try:
-                cur.execute(self._insert, (key, review["id"], review["username"], review["rating"],
-                                           review["review"], restaurants.parse_time(review["created_at"])))
-                if not cur.execute(self._bump[restaurants.STARS[review["rating"] - 1]], (key,)):
-                    raise LookupError(f"restaurant {key} is not in {self.table}")
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
+            cur.execute(self._insert, (key, review["id"], review["username"], review["rating"],
+                                       review["review"], restaurants.parse_time(review["created_at"])))
+            if not cur.execute(self._bump[restaurants.STARS[review["rating"] - 1]], (key,)):
+                raise LookupError(f"restaurant {key} is not in {self.table}")
+            conn.commit()
             return self._read(cur, key) if want_value else None
 
     def fresh_value(self, key: int) -> bytes:
@@ -157,11 +155,11 @@ def _prepare(target, namespace: str, timeout: float, reset: bool, allow_existing
     return before
 
 
-def _insert_chunks(target, namespace, timeout, rest_rows, review_rows, parallel, progress, mode="IGNORE"):
+def _insert_chunks(target, namespace, timeout, rest_rows, review_rows, parallel, progress, verb="INSERT IGNORE"):
     rest, rev = table_names(namespace)
     cols = ", ".join(("id", *restaurants.RESTAURANT_FIELDS))
-    rest_sql = f"INSERT {mode} INTO `{rest}` ({cols}) VALUES ({', '.join(['%s'] * 9)})"
-    rev_sql = (f"INSERT {mode} INTO `{rev}` (restaurant_id, id, username, rating, review, created_at) "
+    rest_sql = f"{verb} INTO `{rest}` ({cols}) VALUES ({', '.join(['%s'] * 9)})"
+    rev_sql = (f"{verb} INTO `{rev}` (restaurant_id, id, username, rating, review, created_at) "
                "VALUES (%s, %s, %s, %s, %s, %s)")
     chunks = [(rest_sql, rest_rows[k:k + 1000]) for k in range(0, len(rest_rows), 1000)]
     chunks += [(rev_sql, review_rows[k:k + 2000]) for k in range(0, len(review_rows), 2000)]
@@ -204,7 +202,7 @@ def load_items(target, namespace: str, items: list[dict], parallel: int = 2, tim
     ids = {r["name"]: i for i, r in enumerate(rests, 1)}
     rest_rows = [_rest_row(i, r) for i, r in enumerate(rests, 1)]
     review_rows = [_review_row(ids[v["restaurant"]], v) for v in reviews if v["restaurant"] in ids]
-    _insert_chunks(target, namespace, timeout, rest_rows, review_rows, parallel, progress, mode="REPLACE")
+    _insert_chunks(target, namespace, timeout, rest_rows, review_rows, parallel, progress, verb="REPLACE")
     rest, rev = table_names(namespace)
     return {"table": f"{rest} + {rev}", "rows": len(rests), "items": len(rest_rows) + len(review_rows),
             "before": before, "trimmed": 0, "loaded": len(rest_rows) + len(review_rows)}

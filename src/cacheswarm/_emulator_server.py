@@ -1,0 +1,33 @@
+"""The embedded emulator's server process: moto's DynamoDB app behind werkzeug, one request
+at a time, without a log line per request.
+
+moto's server handles requests in threads, but its backend is not thread-safe: concurrent
+TransactWriteItems answer 500 (seen with 4 users). A lock around the app keeps keep-alive
+connections and concurrent I/O while moto's own work runs serially (it is bound by the GIL
+anyway). Usage: python -m cacheswarm._emulator_server HOST PORT
+"""
+
+import logging
+import signal
+import sys
+import threading
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import run_simple
+
+
+def main(host: str, port: int) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def serial(environ, start_response):
+        with lock:
+            return app(environ, start_response)
+
+    run_simple(host, port, serial, threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
