@@ -105,7 +105,7 @@ def test_bad_input_with_processes_exits_2_without_spawning(seeded, tmp_path):
 def test_unseeded_restaurants_name_the_seed_command(seeded, tmp_path):
     out = run_locust([*base_args(seeded, tmp_path / "r"), "--dataset", "restaurants"], cwd=tmp_path, timeout=60)
     check_refused(out, f"{seeded}_restaurants is missing", tmp_path / "r")
-    assert f"cacheswarm seed restaurants --restaurants 1000" in out.stderr
+    assert "cacheswarm seed restaurants --restaurants 1000" in out.stderr
 
 
 def test_unreachable_dynamodb_endpoint_is_refused(seeded, tmp_path):

@@ -52,3 +52,23 @@ def test_strategies_run_unchanged_on_dynamodb(client, cache, raw_redis):
         assert len(loaded) == 30 and loaded[store.cache_key(5)] == store.read(5)
     finally:
         cache.clear(ns)
+
+
+def test_a_table_cacheswarm_did_not_create_is_refused(client):
+    from cacheswarm.stores import ForeignTable, dynamodb
+
+    ns = "cswtestddbforeign"
+    table = ddb.table_name(ns)
+    client.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+                        BillingMode="PAY_PER_REQUEST")
+    client.put_item(TableName=table, Item={"id": {"N": "1"}, "theirs": {"S": "keep me"}})
+    try:
+        with pytest.raises(ForeignTable, match="not created by cacheswarm"):
+            ddb.seed(client, ns, 10)
+        with pytest.raises(ForeignTable):
+            ddb.DynamoDBProducts(client, ns).check_owned(False)
+        assert client.get_item(TableName=table, Key={"id": {"N": "1"}})["Item"]["theirs"]["S"] == "keep me"
+        ddb.DynamoDBProducts(client, ns).check_owned(True)  # --allow-existing-table
+    finally:
+        dynamodb.delete_table(client, table)

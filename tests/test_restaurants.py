@@ -116,7 +116,7 @@ def test_dynamodb_seed_is_idempotent_and_reset_recreates(namespace, dynamodb_cli
     ddb.seed(client, namespace, 6, 5)
     assert store.read(2) == first
     total = client.scan(TableName=ddb.table_name(namespace), Select="COUNT")["Count"]
-    assert total == 6 * 6 + 1  # restaurants + reviews + the seeding record: nothing twice
+    assert total == 6 * 6 + 2  # restaurants + reviews + the seeding record + the owner item: nothing twice
     store.write(2)
     ddb.seed(client, namespace, 6, 5, reset=True)
     assert store.read(2) == first

@@ -170,9 +170,9 @@ def _clean(args) -> int:
             options.check_dynamodb(conn)
             client = dynamodb.make_client(endpoint, conn["aws_region"], 2, 10, conn["op_timeout"])
             dynamodb.check_reachable(client, endpoint)
-            for t in (dynamodb_products.table_name(ns), dynamodb_restaurants.table_name(ns)):
-                desc = dynamodb.table_status(client, t)
-                if desc is not None and dynamodb.owned(client, desc):
+            for mod in (dynamodb_products, dynamodb_restaurants):
+                t = mod.table_name(ns)
+                if dynamodb.table_status(client, t) is not None and dynamodb.owned(client, t, mod.OWNER_KEY):
                     ddb_tables.append(t)
     except (ConnectError, CacheError, dynamodb.DynamoDBError) as e:
         raise _Unusable(str(e)) from None

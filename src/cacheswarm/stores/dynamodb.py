@@ -16,6 +16,7 @@ from . import FOREIGN_HINT, ForeignTable
 from .parallel import in_threads
 
 OWNER_TAG = {"Key": "created-by", "Value": "cacheswarm"}
+OWNER_ATTR = "created_by"  # on the owner item every table we create holds
 BATCH = 25  # BatchWriteItem's limit
 THROTTLE_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                             "RequestLimitExceeded", "ThrottlingError"})
@@ -113,32 +114,37 @@ def table_status(client, table: str) -> dict | None:
         return None
 
 
-def owned(client, desc: dict) -> bool:
-    try:
-        tags = client.list_tags_of_resource(ResourceArn=desc["TableArn"]).get("Tags", [])
-    except Exception:  # DynamoDB Local answers UnknownOperation: a local table is ours to use
-        return True
-    return OWNER_TAG in tags
+def owned(client, table: str, owner_key: dict) -> bool:
+    """Ours if it holds the owner item create_table() put there (a tag would do, but DynamoDB
+    Local has no tagging and AWS reads tags eventually consistently)."""
+    got = client.get_item(TableName=table, Key=owner_key, ConsistentRead=True).get("Item")
+    return bool(got) and got.get(OWNER_ATTR) == {"S": "cacheswarm"}
 
 
-def refuse_foreign_table(client, table: str, allow_existing: bool) -> dict | None:
+def refuse_foreign_table(client, table: str, allow_existing: bool, owner_key: dict) -> dict | None:
     desc = table_status(client, table)
-    if desc is not None and not allow_existing and not owned(client, desc):
+    if desc is not None and not allow_existing and not owned(client, table, owner_key):
         raise ForeignTable(f"table {table} exists but was not created by cacheswarm; {FOREIGN_HINT}")
     return desc
 
 
-def create_table(client, table: str, key_schema: list, attributes: list, gsis: list | None = None) -> None:
-    """Create an on-demand table tagged as ours (if missing) and wait until it is active."""
+def create_table(client, table: str, key_schema: list, attributes: list, owner_key: dict,
+                 gsis: list | None = None) -> None:
+    """Create an on-demand table (if missing), wait until it is active, mark it as ours."""
     kwargs = dict(TableName=table, KeySchema=key_schema, AttributeDefinitions=attributes,
-                  BillingMode="PAY_PER_REQUEST", Tags=[OWNER_TAG])
+                  BillingMode="PAY_PER_REQUEST")
     if gsis:
         kwargs["GlobalSecondaryIndexes"] = gsis
     try:
-        client.create_table(**kwargs)
+        desc = client.create_table(**kwargs)["TableDescription"]
     except client.exceptions.ResourceInUseException:
         return
     client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    client.put_item(TableName=table, Item={**owner_key, OWNER_ATTR: {"S": "cacheswarm"}})
+    try:  # for cost allocation on AWS; DynamoDB Local has no tagging
+        client.tag_resource(ResourceArn=desc["TableArn"], Tags=[OWNER_TAG])
+    except Exception:
+        pass
 
 
 def delete_table(client, table: str) -> bool:

@@ -16,7 +16,8 @@ from . import dynamodb
 from . import NotSeeded
 from .dynamodb import capacity
 
-META_KEY = {"id": {"N": "0"}}
+META_KEY = {"id": {"N": "0"}}  # the seeding record
+OWNER_KEY = {"id": {"N": "-1"}}  # marks the table as created by cacheswarm
 
 
 def table_name(namespace: str) -> str:
@@ -70,7 +71,7 @@ class DynamoDBProducts:
         return DynamoDBProducts(self.client, self.namespace)
 
     def check_owned(self, allow_existing: bool) -> None:
-        dynamodb.refuse_foreign_table(self.client, self.table, allow_existing)
+        dynamodb.refuse_foreign_table(self.client, self.table, allow_existing, OWNER_KEY)
 
     def seeded(self) -> int:
         """Products seeded (ids 1..n), from the seeding record; or NotSeeded."""
@@ -114,7 +115,7 @@ class DynamoDBProducts:
         kwargs = {"TableName": self.table, "ProjectionExpression": "id"}
         while True:
             page = self.client.scan(**kwargs)
-            ids = [int(i["id"]["N"]) for i in page["Items"] if i["id"]["N"] != "0"]
+            ids = [int(i["id"]["N"]) for i in page["Items"] if int(i["id"]["N"]) > 0]
             items += len(ids)
             top = max([top, *ids])
             if "LastEvaluatedKey" not in page:
@@ -135,7 +136,7 @@ class DynamoDBProducts:
 
 def create_table(client, namespace: str) -> None:
     dynamodb.create_table(client, table_name(namespace), [{"AttributeName": "id", "KeyType": "HASH"}],
-                          [{"AttributeName": "id", "AttributeType": "N"}])
+                          [{"AttributeName": "id", "AttributeType": "N"}], OWNER_KEY)
 
 
 def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, reset: bool = False,
@@ -144,7 +145,7 @@ def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, re
     above `rows` that an earlier seeding put there, then write the seeding record. Idempotent:
     every seeded item is rewritten to its seeded value. With reset the table is recreated."""
     table = table_name(namespace)
-    desc = dynamodb.refuse_foreign_table(client, table, allow_existing)
+    desc = dynamodb.refuse_foreign_table(client, table, allow_existing, OWNER_KEY)
     if reset and desc is not None:
         dynamodb.delete_table(client, table)
     create_table(client, namespace)

@@ -20,7 +20,8 @@ from . import dynamodb, items_file
 from . import NotSeeded
 from .dynamodb import capacity
 
-META_KEY = {"PK": {"S": "META#cacheswarm"}, "SK": {"S": "META#cacheswarm"}}
+META_KEY = {"PK": {"S": "META#cacheswarm"}, "SK": {"S": "META#cacheswarm"}}  # the seeding record
+OWNER_KEY = {"PK": {"S": "OWNER#cacheswarm"}, "SK": {"S": "OWNER#cacheswarm"}}  # marks the table as ours
 INDEX = "GSI1"
 REVIEW_PREFIX = "#REVIEW#"
 
@@ -120,7 +121,7 @@ class DynamoDBRestaurants:
         return DynamoDBRestaurants(self.client, self.namespace, names=self.names)
 
     def check_owned(self, allow_existing: bool) -> None:
-        dynamodb.refuse_foreign_table(self.client, self.table, allow_existing)
+        dynamodb.refuse_foreign_table(self.client, self.table, allow_existing, OWNER_KEY)
 
     def seeded(self) -> int:
         """Restaurants seeded (keys 1..n), from the seeding record; or NotSeeded."""
@@ -154,12 +155,12 @@ def create_table(client, namespace: str) -> None:
            "KeySchema": [{"AttributeName": "GSI1PK", "KeyType": "HASH"},
                          {"AttributeName": "GSI1SK", "KeyType": "RANGE"}]}
     dynamodb.create_table(client, table_name(namespace), [{"AttributeName": "PK", "KeyType": "HASH"},
-                                                          {"AttributeName": "SK", "KeyType": "RANGE"}], s, [gsi])
+                                                          {"AttributeName": "SK", "KeyType": "RANGE"}], s, OWNER_KEY, [gsi])
 
 
 def _prepare(client, namespace: str, reset: bool, allow_existing: bool) -> tuple[str, dict | None]:
     table = table_name(namespace)
-    desc = dynamodb.refuse_foreign_table(client, table, allow_existing)
+    desc = dynamodb.refuse_foreign_table(client, table, allow_existing, OWNER_KEY)
     if reset and desc is not None:
         dynamodb.delete_table(client, table)
     create_table(client, namespace)
