@@ -1,80 +1,124 @@
-"""Throttling is its own outcome. The emulator cannot throttle, so botocore's Stubber stands in
-for DynamoDB's throttling answers (the only stubbed path in the suite)."""
+"""Throttling is its own outcome, and the hot path signs requests as botocore does.
 
-from botocore.stub import Stubber
+The emulator cannot throttle: a small HTTP server on loopback answers the way DynamoDB does
+when it throttles (HTTP 400, `__type` ...#ProvisionedThroughputExceededException), so the
+real client path (HTTP, error parsing, retries, classification) is exercised end to end."""
+
+import json
+import threading
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import botocore.auth
+import pytest
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from cacheswarm.options import settings_from
 from cacheswarm.phases import PhaseClock
 from cacheswarm.recorder import Recorder, series_key
 from cacheswarm.runtime import Runtime
-from cacheswarm.stores import dynamodb, dynamodb_products, dynamodb_restaurants
+from cacheswarm.stores import dynamodb, dynamodb_http, dynamodb_restaurants
 
 from .test_end_to_end import locust_like_options
 
+ERR = "com.amazonaws.dynamodb.v20120810#"
+ITEM = {"id": {"N": "1"}, "name": {"S": "n"}, "description": {"S": "d"}, "price": {"N": "1.00"},
+        "quantity": {"N": "1"}, "category": {"S": "c"}, "created_at": {"S": "2024-01-01 00:00:00"},
+        "updated_at": {"S": "2024-01-01 00:00:00"}, "version": {"N": "0"}}
 
-def stubbed_runtime(namespace, dataset):
-    settings = settings_from(locust_like_options(namespace, backend="dynamodb", dataset=dataset,
-                                                 strategies="db-only", dynamodb_endpoint="http://127.0.0.1:9",
-                                                 read_ratio=0.5, warmup="0"))
-    rt = Runtime(settings)  # no request is sent until the stubbed calls below
+
+class FakeDynamoDB(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.targets.append(self.headers["X-Amz-Target"].split(".")[-1])
+        status, doc = self.server.answers.pop(0) if self.server.answers else (500, {})
+        body = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), FakeDynamoDB)
+    srv.answers, srv.targets = [], []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+
+
+def throttle(code="ProvisionedThroughputExceededException"):
+    return 400, {"__type": ERR + code, "message": "Rate of requests exceeds the allowed throughput."}
+
+
+def runtime(namespace, server, dataset="products", retries=0):
+    settings = settings_from(locust_like_options(
+        namespace, backend="dynamodb", dataset=dataset, strategies="db-only", read_ratio=1.0, warmup="0",
+        dynamodb_endpoint=f"http://127.0.0.1:{server.server_address[1]}", dynamodb_retries=retries))
+    rt = Runtime(settings)
     rt.keyspaces = {dataset: 10}
     return rt
 
 
-def test_throttling_errors_are_counted_as_throttled_not_errors(namespace):
-    rt = stubbed_runtime(namespace, "products")
-    stub = Stubber(rt.client)
-    for _ in range(5):
-        stub.add_client_error("get_item", service_error_code="ProvisionedThroughputExceededException")
-    for _ in range(5):
-        stub.add_client_error("update_item", service_error_code="ThrottlingException")
-    stub.add_client_error("get_item", service_error_code="ResourceNotFoundException")
-    with stub:
-        loop = rt.loop("products/dynamodb/db-only", PhaseClock(0).measure_from("x"), lambda *a: None, Recorder())
-        loop.workload.read_ratio = 1.0
-        reads = [loop.timed()[:2] for _ in range(5)]
-        loop.workload.read_ratio = 0.0
-        writes = [loop.timed()[:2] for _ in range(5)]
-        loop.workload.read_ratio = 1.0
-        other = loop.timed()[:2]
-    assert reads == [("read", "throttled")] * 5
-    assert writes == [("write", "throttled")] * 5
-    assert other == ("read", "error")  # anything else stays a plain error
-
-
-def test_a_transaction_cancelled_by_throttling_is_throttled(namespace):
-    rt = stubbed_runtime(namespace, "restaurants")
-    stub = Stubber(rt.client)
-    stub.add_client_error("transact_write_items", service_error_code="TransactionCanceledException",
-                          modeled_fields={"CancellationReasons": [{"Code": "None"}, {"Code": "ThrottlingError"}]})
-    stub.add_client_error("transact_write_items", service_error_code="TransactionCanceledException",
-                          modeled_fields={"CancellationReasons": [{"Code": "ConditionalCheckFailed"}]})
-    store = dynamodb_restaurants.DynamoDBRestaurants(rt.client, namespace)
-    with stub:
-        for expected in (True, False):
-            try:
-                store.write(1)
-            except Exception as e:
-                assert dynamodb.is_throttle(e) is expected
-            else:
-                raise AssertionError("the stubbed transaction did not fail")
-
-
-def test_throttled_operations_are_recorded_in_their_own_series(namespace):
-    rt = stubbed_runtime(namespace, "products")
-    stub = Stubber(rt.client)
-    stub.add_client_error("get_item", service_error_code="RequestLimitExceeded")
-    stub.add_response("get_item", {"Item": dynamodb_products.to_item(
-        ("1", "n", "d", "1.00", "1", "c", "2024-01-01 00:00:00", "2024-01-01 00:00:00", "0")),
-        "ConsumedCapacity": {"TableName": "t", "CapacityUnits": 0.5}})
+def test_throttling_errors_are_counted_as_throttled_not_errors(namespace, server):
+    server.answers += [throttle()] * 3 + [throttle("ThrottlingException"), throttle("RequestLimitExceeded")]
+    server.answers += [(400, {"__type": ERR + "ResourceNotFoundException", "message": "no table"})]
     recorder = Recorder()
-    with stub:
-        loop = rt.loop("products/dynamodb/db-only", PhaseClock(0).measure_from("y"), lambda *a: None, recorder)
-        loop.workload.read_ratio = 1.0
-        loop.step()
-        loop.step()
+    loop = runtime(namespace, server).loop("products/dynamodb/db-only", PhaseClock(0).measure_from("x"),
+                                           lambda *a: None, recorder)
+    outcomes = [loop.timed()[1] for _ in range(5)]
+    loop.workload.read_ratio = 0.0  # a write: anything that is not throttling stays a plain error
+    assert outcomes == ["throttled"] * 5
+    assert loop.timed()[:2] == ("write", "error")
+    assert server.targets == ["GetItem"] * 5 + ["UpdateItem"]
+
+
+def test_retries_absorb_throttling_when_asked(namespace, server):
+    server.answers += [throttle(), throttle(), (200, {"Item": ITEM, "ConsumedCapacity": {"CapacityUnits": 0.5}})]
+    recorder = Recorder()
+    loop = runtime(namespace, server, retries=2).loop("products/dynamodb/db-only", PhaseClock(0).measure_from("y"),
+                                                      lambda *a: None, recorder)
+    loop.step()
+    assert server.targets == ["GetItem"] * 3
     h = recorder.histograms
-    assert h[series_key("products", "dynamodb", "db-only", "read", "throttled")].get_total_count() == 1
     assert h[series_key("products", "dynamodb", "db-only", "read", "ok")].get_total_count() == 1
     capacity = h[series_key("products", "dynamodb", "db-only", "read", "ok", kind="capacity")]
     assert capacity.get_total_count() == 1 and capacity.get_max_value() == 50  # 0.5 RCU, in hundredths
+
+
+def test_a_transaction_cancelled_by_throttling_is_throttled(namespace, server):
+    rt = runtime(namespace, server, "restaurants")
+    cancelled = {"__type": ERR + "TransactionCanceledException", "message": "cancelled"}
+    server.answers += [(400, {**cancelled, "CancellationReasons": [{"Code": "None"}, {"Code": "ThrottlingError"}]}),
+                       (400, {**cancelled, "CancellationReasons": [{"Code": "ConditionalCheckFailed"}]})]
+    store = dynamodb_restaurants.DynamoDBRestaurants(rt.client, namespace)
+    for expected in (True, False):
+        with pytest.raises(Exception) as caught:
+            store.write(1)
+        assert dynamodb.is_throttle(caught.value) is expected
+    assert server.targets == ["TransactWriteItems"] * 2
+
+
+@pytest.mark.parametrize("token", [None, "session-token"])
+def test_hot_path_signs_exactly_as_botocore(namespace, server, monkeypatch, token):
+    """The emulator does not check signatures; AWS does. Same request, same time: same Authorization."""
+    rt = runtime(namespace, server)
+    path = dynamodb_http.for_client(rt.client)
+    creds = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token)
+    path.credentials = creds
+    now = datetime(2026, 11, 22, 15, 4, 5, tzinfo=timezone.utc)
+    body = b'{"TableName":"t","Key":{"id":{"N":"1"}}}'
+    ours = path.headers("GetItem", body, now)
+    request = AWSRequest(method="POST", url=rt.client.meta.endpoint_url + "/", data=body,
+                         headers={"Content-Type": "application/x-amz-json-1.0",
+                                  "X-Amz-Target": "DynamoDB_20120810.GetItem"})
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now.replace(tzinfo=None))
+    botocore.auth.SigV4Auth(creds, "dynamodb", rt.client.meta.region_name).add_auth(request)
+    assert ours["Authorization"] == request.headers["Authorization"]
+    assert ours.get("X-Amz-Security-Token") == token

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from .. import products
-from . import dynamodb
+from . import dynamodb, dynamodb_http
 from . import NotSeeded
 from .dynamodb import capacity
 
@@ -50,6 +50,7 @@ class DynamoDBProducts:
 
     def __init__(self, client, namespace: str, rng: random.Random | None = None):
         self.client = client
+        self.api = dynamodb_http.for_client(client).call  # reads and writes: the hot path
         self.namespace = namespace
         self.table = table_name(namespace)
         self.random = (rng or random.Random()).random
@@ -83,7 +84,8 @@ class DynamoDBProducts:
         return int(meta["seeded_rows"]["N"])
 
     def read(self, key: int) -> bytes | None:
-        r = self.client.get_item(TableName=self.table, Key={"id": {"N": str(key)}}, ReturnConsumedCapacity="TOTAL")
+        r = self.api("GetItem", {"TableName": self.table, "Key": {"id": {"N": str(key)}},
+                                 "ReturnConsumedCapacity": "TOTAL"})
         self._count_capacity(r)
         item = r.get("Item")
         return None if item is None else encode_item(item)
@@ -91,14 +93,14 @@ class DynamoDBProducts:
     def write(self, key: int, want_value: bool = False) -> bytes | None:
         """Update price/quantity, bump version; with want_value return the new item's JSON."""
         now = datetime.now(timezone.utc).strftime(products.TIME_FORMAT)
-        r = self.client.update_item(
-            TableName=self.table, Key={"id": {"N": str(key)}},
-            UpdateExpression="SET price = :p, quantity = :q, updated_at = :u ADD version :one",
-            ConditionExpression="attribute_exists(id)",
-            ExpressionAttributeValues={":p": {"N": f"{1 + int(self.random() * 99900) / 100:.2f}"},
-                                       ":q": {"N": str(int(self.random() * 1000))}, ":u": {"S": now},
-                                       ":one": {"N": "1"}},
-            ReturnValues="ALL_NEW" if want_value else "NONE", ReturnConsumedCapacity="TOTAL")
+        r = self.api("UpdateItem", {
+            "TableName": self.table, "Key": {"id": {"N": str(key)}},
+            "UpdateExpression": "SET price = :p, quantity = :q, updated_at = :u ADD version :one",
+            "ConditionExpression": "attribute_exists(id)",
+            "ExpressionAttributeValues": {":p": {"N": f"{1 + int(self.random() * 99900) / 100:.2f}"},
+                                          ":q": {"N": str(int(self.random() * 1000))}, ":u": {"S": now},
+                                          ":one": {"N": "1"}},
+            "ReturnValues": "ALL_NEW" if want_value else "NONE", "ReturnConsumedCapacity": "TOTAL"})
         self._count_capacity(r)
         return encode_item(r["Attributes"]) if want_value else None
 
