@@ -157,16 +157,24 @@ def delete_table(client, table: str) -> bool:
     return True
 
 
-def batch_write(client, table: str, requests: list, parallel: int = 8, progress=None) -> None:
-    """BatchWriteItem in chunks of 25 from `parallel` threads, retrying UnprocessedItems with
-    exponential backoff; progress(n) counts the requests written."""
+def batch_write(client, table: str, requests: list, parallel: int = 8, progress=None, build=None) -> None:
+    """BatchWriteItem in chunks of 25 from `parallel` threads (over the hot path: botocore's
+    per-call CPU would make the client, not the server, the limit), retrying UnprocessedItems
+    with exponential backoff; progress(n) counts the requests written. With `build`, `requests`
+    holds arguments of build(), which makes each chunk's requests in the worker thread (so
+    generating items overlaps with other threads' waits)."""
+    from .dynamodb_http import for_client
+
+    call = for_client(client).call
     chunks = [requests[k:k + BATCH] for k in range(0, len(requests), BATCH)]
 
     def work(take, done, _k: int) -> None:
         while (chunk := take()) is not None:
+            if build is not None:
+                chunk = [build(arg) for arg in chunk]
             pending, delay = {table: chunk}, 0.05
             while pending:
-                r = client.batch_write_item(RequestItems=pending)
+                r = call("BatchWriteItem", {"RequestItems": pending})
                 pending = r.get("UnprocessedItems") or {}
                 if pending:
                     time.sleep(delay)

@@ -141,6 +141,12 @@ def create_table(client, namespace: str) -> None:
                           [{"AttributeName": "id", "AttributeType": "N"}], OWNER_KEY)
 
 
+def _request(i: int) -> dict:
+    if i > 0:
+        return {"PutRequest": {"Item": to_item(products.row(i))}}
+    return {"DeleteRequest": {"Key": {"id": {"N": str(-i)}}}}
+
+
 def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, reset: bool = False,
          allow_existing: bool = False) -> dict:
     """Put items 1..rows (deterministic: products.row) with parallel BatchWriteItem, delete items
@@ -155,8 +161,7 @@ def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, re
     before = int(meta["seeded_rows"]["N"]) if meta else 0
     client.delete_item(TableName=table, Key=META_KEY)  # until the load completes, the table is not seeded
     extra = range(rows + 1, before + 1)
-    requests = [{"PutRequest": {"Item": to_item(products.row(i))}} for i in range(1, rows + 1)]
-    requests += [{"DeleteRequest": {"Key": {"id": {"N": str(i)}}}} for i in extra]
-    dynamodb.batch_write(client, table, requests, parallel, progress)
+    ids = [*range(1, rows + 1), *(-i for i in extra)]  # > 0: put row i; < 0: delete item -i
+    dynamodb.batch_write(client, table, ids, parallel, progress, build=_request)
     client.put_item(TableName=table, Item={**META_KEY, "seeded_rows": {"N": str(rows)}})
     return {"table": table, "rows": rows, "before": before, "trimmed": len(extra), "loaded": rows}
