@@ -1,4 +1,5 @@
-"""Faults during a run: Redis dies mid-phase and comes back; nobody crashes, nothing is lost."""
+"""Faults during a run: Redis, MySQL or the DynamoDB emulator dies mid-phase and comes back;
+nobody crashes, nothing is lost."""
 
 import json
 import threading
@@ -166,3 +167,47 @@ def test_redis_acl_user_and_password_in_the_url(seeded, tmp_path, private_redis)
     assert any(r["outcome"] == "hit" and r["count"] > 0 for r in doc["rows"])
     assert "acl-Secret-1" not in (only_report(tmp_path / "r") / "comparison.json").read_text()
     assert "redis://swarm:***@" in (only_report(tmp_path / "r") / "comparison.json").read_text()
+
+
+def test_dynamodb_emulator_stopped_mid_phase_is_counted_and_survived(namespace, tmp_path):
+    from cacheswarm.emulator import DynamoDBEmulator
+    from cacheswarm.stores import dynamodb, dynamodb_products
+
+    port = free_port()
+    emu = DynamoDBEmulator(port=port).start()
+    endpoint = emu.endpoint
+    client = dynamodb.make_client(endpoint, "us-east-1", 2, 10, 10.0)
+    dynamodb_products.seed(client, namespace, 500)
+    events = {}
+
+    def outage():
+        time.sleep(4)  # the db-only phase is running
+        emu.stop()
+        events["stopped"] = time.time()
+        time.sleep(2)
+        emu.start()  # the same port, empty: seed it again, as an operator would
+        dynamodb_products.seed(dynamodb.make_client(endpoint, "us-east-1", 2, 10, 10.0), namespace, 500)
+        events["restarted"] = time.time()
+
+    worker = threading.Thread(target=outage, daemon=True)
+    worker.start()
+    try:
+        args = common(namespace, tmp_path / "r", phase="12s", warmup="1s", users=4)
+        out = run_locust([*args, "--backend", "dynamodb", "--dynamodb-endpoint", endpoint, "--strategies", "db-only",
+                          "--read-ratio", "0.8", "--op-timeout", "2"], cwd=tmp_path, timeout=120)
+        worker.join(timeout=30)
+        assert "restarted" in events
+        assert out.returncode == 1, out.stderr[-3000:]  # failures were counted
+        assert "Traceback" not in out.stderr
+        doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+        rows = {(r["op"], r["outcome"]): r for r in doc["rows"]}
+        assert rows[("read", "error")]["count"] > 0  # refused connections fail fast: many, all counted
+        assert rows[("read", "ok")]["count"] > 0 and rows[("write", "all")]["errors"] > 0
+        assert doc["run"]["partial"] is False
+        # users went back to the restarted emulator: its (re-seeded) items took writes
+        fresh = dynamodb.make_client(endpoint, "us-east-1", 2, 10, 10.0)
+        written = fresh.scan(TableName=dynamodb_products.table_name(namespace), FilterExpression="version > :z",
+                             ExpressionAttributeValues={":z": {"N": "0"}}, Select="COUNT")["Count"]
+        assert written > 0
+    finally:
+        emu.stop()
