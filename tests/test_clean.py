@@ -1,5 +1,6 @@
 """`cacheswarm clean` removes this namespace's table and keys and nothing else."""
 
+import os
 import subprocess
 
 import pymysql
@@ -83,3 +84,42 @@ def test_a_table_we_did_not_create_is_never_written(namespace, target, tmp_path)
         assert clean.returncode == 0 and "removed 0 table(s)" in clean.stdout
         cur.execute(f"SELECT * FROM `{table}`")
         assert cur.fetchall() == ((1, "theirs"),)  # untouched by seed, run and clean
+
+
+def test_a_foreign_dynamodb_table_is_byte_identical_after_seed_run_and_clean(namespace, dynamodb_client, tmp_path):
+    from cacheswarm.stores import dynamodb, dynamodb_products
+
+    from .conftest import run_locust
+
+    endpoint = dynamodb_client.meta.endpoint_url
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    foreign = f"{namespace}-theirs"  # same endpoint, same prefix text, not ours
+    dynamodb_client.create_table(TableName=foreign, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                                 AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],
+                                 BillingMode="PAY_PER_REQUEST")
+    for i in range(1, 6):
+        dynamodb_client.put_item(TableName=foreign, Item={"id": {"N": str(i)}, "v": {"B": bytes([i, 0, 255])}})
+
+    def snapshot():
+        return sorted(map(str, dynamodb_client.scan(TableName=foreign, ConsistentRead=True)["Items"]))
+
+    before = snapshot()
+    try:
+        seed = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "300", "--backend", "dynamodb",
+                               "--dynamodb-endpoint", endpoint, "--namespace", namespace],
+                              capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+        assert seed.returncode == 0, seed.stderr
+        run = run_locust(["--headless", "-u", "2", "-r", "2", "--namespace", namespace, "--phase-time", "3s",
+                          "--warmup", "1s", "--report-dir", str(tmp_path / "r"), "--backend", "dynamodb",
+                          "--dynamodb-endpoint", endpoint, "--strategies", "db-only,cache-aside"],
+                         cwd=tmp_path, env=env)
+        assert run.returncode == 0, run.stderr[-2000:]
+        clean = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", namespace,
+                                "--dynamodb-endpoint", endpoint], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, **env})
+        assert clean.returncode == 0, clean.stderr
+        assert f"{namespace}-products" in clean.stdout and foreign not in clean.stdout
+        assert dynamodb.table_status(dynamodb_client, dynamodb_products.table_name(namespace)) is None
+        assert snapshot() == before  # byte-identical
+    finally:
+        dynamodb.delete_table(dynamodb_client, foreign)

@@ -1,5 +1,6 @@
-"""Passwords never reach reports, Locust's CSV/HTML, logs or the console."""
+"""Passwords and AWS secret keys never reach reports, Locust's CSV/HTML, logs or the console."""
 
+import json
 import random
 
 import pymysql
@@ -35,12 +36,15 @@ def test_passwords_appear_nowhere(seeded, tmp_path, mysql_user, private_redis):
     client.config_set("requirepass", redis_password)
     port = redis_url.rsplit(":", 1)[1].split("/")[0]
     reports = tmp_path / "r"
+    aws_secret = f"Aws-{random.randrange(16**12):012x}-kk"
     out = run_locust(["--headless", "-u", "3", "-r", "3", "--namespace", seeded, "--phase-time", "3s",
+                      "--backend", "mysql,dynamodb", "--strategies", "db-only,cache-aside",
                       "--warmup", "1s", "--report-dir", str(reports), "--csv", str(tmp_path / "csv" / "run"),
                       "--html", str(tmp_path / "run.html"), "--logfile", str(tmp_path / "locust.log"),
                       "--mysql-url", f"mysql://{user}@127.0.0.1:3306/test",
                       "--redis-url", f"redis://:{redis_password}@127.0.0.1:{port}/0"],
-                     cwd=tmp_path, env={"CACHESWARM_MYSQL_PASSWORD": mysql_password})
+                     cwd=tmp_path, env={"CACHESWARM_MYSQL_PASSWORD": mysql_password,
+                                        "AWS_ACCESS_KEY_ID": "AKIDCSWTEST", "AWS_SECRET_ACCESS_KEY": aws_secret})
     assert out.returncode == 0, out.stderr[-3000:]
     report = only_report(reports)
     assert (report / "comparison.json").exists()
@@ -49,7 +53,9 @@ def test_passwords_appear_nowhere(seeded, tmp_path, mysql_user, private_redis):
     for path in tmp_path.rglob("*"):
         if path.is_file():
             texts[str(path)] = path.read_text(errors="replace")
-    for secret in (mysql_password, redis_password):
+    assert {(p["backend"], p["strategy"]) for p in json.loads((report / "comparison.json").read_text())["phases"]} == {
+        (b, s) for b in ("mysql", "dynamodb") for s in ("db-only", "cache-aside")}
+    for secret in (mysql_password, redis_password, aws_secret):
         leaks = [where for where, text in texts.items() if secret in text]
         assert not leaks, f"password found in {leaks}"
     assert "redis://:***@127.0.0.1" in (report / "comparison.json").read_text()
