@@ -86,6 +86,22 @@ def test_user_cache_backs_off_for_a_second_then_reconnects(tmp_path):
         proc.terminate()
 
 
+def outage(stop, start, events: dict, after: float = 4, down: float = 2) -> threading.Thread:
+    """In a thread: `after` seconds into the run (the phase is running) stop a server, start it
+    again `down` seconds later; events records when."""
+    def run():
+        time.sleep(after)
+        stop()
+        events["stopped"] = time.time()
+        time.sleep(down)
+        start()
+        events["restarted"] = time.time()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    return worker
+
+
 def test_mysql_restart_mid_phase_is_counted_and_survived(namespace, tmp_path):
     from cacheswarm.options import parse_mysql_url
     from cacheswarm.stores import mysql_products
@@ -94,17 +110,7 @@ def test_mysql_restart_mid_phase_is_counted_and_survived(namespace, tmp_path):
     try:
         mysql_products.seed(parse_mysql_url(db.url), namespace, 1000)
         events = {}
-
-        def outage():
-            time.sleep(4)  # the db-only phase is running
-            db.kill()
-            events["killed"] = time.time()
-            time.sleep(2)
-            db.start()
-            events["restarted"] = time.time()
-
-        worker = threading.Thread(target=outage, daemon=True)
-        worker.start()
+        worker = outage(db.kill, db.start, events)
         args = common(namespace, tmp_path / "r", phase="10s", warmup="1s", users=5)
         out = run_locust([*args, "--mysql-url", db.url, "--strategies", "db-only", "--op-timeout", "2"],
                          cwd=tmp_path, timeout=120)
@@ -180,17 +186,11 @@ def test_dynamodb_emulator_stopped_mid_phase_is_counted_and_survived(namespace, 
     dynamodb_products.seed(client, namespace, 500)
     events = {}
 
-    def outage():
-        time.sleep(4)  # the db-only phase is running
-        emu.stop()
-        events["stopped"] = time.time()
-        time.sleep(2)
+    def restart():
         emu.start()  # the same port, empty: seed it again, as an operator would
         dynamodb_products.seed(dynamodb.make_client(endpoint, "us-east-1", 2, 10, 10.0), namespace, 500)
-        events["restarted"] = time.time()
 
-    worker = threading.Thread(target=outage, daemon=True)
-    worker.start()
+    worker = outage(emu.stop, restart, events)
     try:
         args = common(namespace, tmp_path / "r", phase="12s", warmup="1s", users=4)
         out = run_locust([*args, "--backend", "dynamodb", "--dynamodb-endpoint", endpoint, "--strategies", "db-only",
