@@ -174,9 +174,8 @@ def begin_run(environment) -> None:
         log.error("cacheswarm: error: %s", e)  # STATE.plan stays None: the shape ends the run
         return
     STATE.reset_run()
-    users = max(1, int(environment.parsed_options.num_users or 1))
     # shipped to workers with the run's options: each user's share of --target-rate
-    environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / users
+    environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / _users(environment)
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
     STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare)
@@ -190,13 +189,9 @@ def _on_test_start(environment, **_kwargs):
 
 
 def _fire(environment):
-    request = environment.events.request.fire
-    context: dict = {}
-
-    def fire(op, name, ms, length, exc):
-        request(request_type=op, name=name, response_time=ms, response_length=length, exception=exc, context=context)
-
-    return fire
+    request, context = environment.events.request.fire, {}
+    return lambda op, name, ms, length, exc: request(request_type=op, name=name, response_time=ms,
+                                                     response_length=length, exception=exc, context=context)
 
 
 def _ensure_monitor(runner) -> None:
@@ -280,9 +275,8 @@ class ComparePhases(LoadTestShape):
             begin_run(self.runner.environment)
         if STATE.plan is None:
             return None
-        opts = self.runner.environment.parsed_options
-        users = max(1, int(opts.num_users or 1))
-        rate = float(opts.spawn_rate or users)
+        users = _users(self.runner.environment)
+        rate = float(self.runner.environment.parsed_options.spawn_rate or users)
         try:
             step = STATE.plan.tick(self.get_current_user_count())
         except Exception as e:  # e.g. Redis down while loading the cache for the next phase
