@@ -12,13 +12,19 @@ import signal
 import sys
 import threading
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
 
 def main(host: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:  # moto's own server module, minus its per-thread free-for-all (checked with moto 5)
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    except ImportError:  # a moto that moved these: its plain server (requests not serialised)
+        from moto.server import main as moto_main
+
+        moto_main(["-H", host, "-p", str(port)])
+        return
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
