@@ -122,3 +122,11 @@ def test_hot_path_signs_exactly_as_botocore(namespace, server, monkeypatch, toke
     botocore.auth.SigV4Auth(creds, "dynamodb", rt.client.meta.region_name).add_auth(request)
     assert ours["Authorization"] == request.headers["Authorization"]
     assert ours.get("X-Amz-Security-Token") == token
+
+
+def test_the_aws_hot_path_is_https_with_certificate_checks():
+    client = dynamodb.make_client("aws", "eu-west-1", 0, 10, 5.0)  # nothing is sent
+    path = dynamodb_http.for_client(client)
+    assert client.meta.endpoint_url == "https://dynamodb.eu-west-1.amazonaws.com"
+    assert path.host == "dynamodb.eu-west-1.amazonaws.com"  # the signed Host header: no default port
+    assert path.pool.scheme == "https" and path.pool.cert_reqs == "CERT_REQUIRED" and path.pool.ca_certs

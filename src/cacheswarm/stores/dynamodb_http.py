@@ -46,9 +46,14 @@ class DynamoDBHTTP:
         default_port = 443 if url.scheme == "https" else 80
         self.host = url.host if url.port in (None, default_port) else f"{url.host}:{url.port}"
         timeout = urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout)
-        pool_cls = urllib3.HTTPSConnectionPool if url.scheme == "https" else urllib3.HTTPConnectionPool
-        self.pool = pool_cls(url.host, url.port or default_port, maxsize=config.max_pool_connections,
-                             timeout=timeout, retries=False, block=False)
+        kwargs = dict(maxsize=config.max_pool_connections, timeout=timeout, retries=False, block=False)
+        if url.scheme == "https":  # verified against the CA bundle botocore itself uses
+            from botocore.httpsession import get_cert_path
+
+            self.pool = urllib3.HTTPSConnectionPool(url.host, url.port or default_port, cert_reqs="CERT_REQUIRED",
+                                                    ca_certs=get_cert_path(True), **kwargs)
+        else:
+            self.pool = urllib3.HTTPConnectionPool(url.host, url.port or default_port, **kwargs)
         self.retries = max(0, int((config.retries or {}).get("total_max_attempts", 1)) - 1)
         self._key_scope = (None, None)  # (day, access key) the cached signing key is for
         self._key = b""
