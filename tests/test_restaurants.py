@@ -182,3 +182,14 @@ def test_items_file_errors_name_the_line(tmp_path):
     bad.write_text('{"name": "no keys"}\n')
     with pytest.raises(items_file.ItemsFileError, match="PK and SK"):
         items_file.read(str(bad))
+
+
+def test_an_items_file_too_big_for_the_seeding_record_is_refused_before_writing(namespace, dynamodb_client):
+    from cacheswarm.stores import dynamodb
+
+    long_name = "R" * 200
+    items = [{"PK": {"S": f"REST#{long_name}{i}"}, "SK": {"S": f"REST#{long_name}{i}"}, "name": {"S": f"{long_name}{i}"}}
+             for i in range(2000)]
+    with pytest.raises(dynamodb.DynamoDBError, match="--items-file"):
+        ddb.load_items(dynamodb_client, namespace, items)
+    assert dynamodb.table_status(dynamodb_client, ddb.table_name(namespace)) is None  # nothing written

@@ -23,6 +23,7 @@ from .dynamodb import capacity
 META_KEY = {"PK": {"S": "META#cacheswarm"}, "SK": {"S": "META#cacheswarm"}}  # the seeding record
 OWNER_KEY = {"PK": {"S": "OWNER#cacheswarm"}, "SK": {"S": "OWNER#cacheswarm"}}  # marks the table as ours
 INDEX = "GSI1"
+META_NAMES_LIMIT = 380_000  # bytes of restaurant names the seeding record holds (DynamoDB items: 400 KB)
 REVIEW_PREFIX = "#REVIEW#"
 
 
@@ -191,8 +192,13 @@ def load_items(client, namespace: str, items: list[dict], parallel: int = 8, pro
                reset: bool = False, allow_existing: bool = False) -> dict:
     """Load items of the tutorial's format (low-level DynamoDB items) as they are; restaurants
     become keys 1..n in file order (their names kept in the seeding record)."""
-    table, _ = _prepare(client, namespace, reset, allow_existing)
     names = [r["name"] for r in items_file.split(items)[0]]
+    size = sum(len(n.encode()) + 3 for n in names)
+    if size > META_NAMES_LIMIT:  # checked before anything is written
+        raise dynamodb.DynamoDBError(
+            f"--items-file: the names of its {len(names)} restaurants take {size:,} bytes, more than the seeding record "
+            f"can hold on DynamoDB (an item is at most 400 KB); load fewer restaurants, or load this file into MySQL")
+    table, _ = _prepare(client, namespace, reset, allow_existing)
     dynamodb.batch_write(client, table, [{"PutRequest": {"Item": i}} for i in items], parallel, progress)
     client.put_item(TableName=table, Item={**META_KEY, "restaurants": {"N": str(len(names))},
                                            "names": {"L": [{"S": n} for n in names]}})
