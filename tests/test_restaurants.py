@@ -107,21 +107,31 @@ def test_mysql_seed_is_idempotent_trims_and_resets(namespace, target, pool):
     assert store.read(3) == first  # --reset puts it back
 
 
-def test_dynamodb_seed_is_idempotent_and_reset_recreates(namespace, dynamodb_client):
+def test_dynamodb_seed_is_idempotent_trims_and_reset_recreates(namespace, dynamodb_client):
     client = dynamodb_client
+    table = ddb.table_name(namespace)
+
+    def count():
+        return client.scan(TableName=table, Select="COUNT", ConsistentRead=True)["Count"]
+
     ddb.seed(client, namespace, 6, 5)
     store = ddb.DynamoDBRestaurants(client, namespace)
     first = store.read(2)
     assert store.seeded() == 6
-    ddb.seed(client, namespace, 6, 5)
-    assert store.read(2) == first
-    total = client.scan(TableName=ddb.table_name(namespace), Select="COUNT")["Count"]
-    assert total == 6 * 6 + 2  # restaurants + reviews + the seeding record + the owner item: nothing twice
+    assert count() == 6 * 6 + 2  # restaurants + reviews + the seeding record + the owner item: nothing twice
+    again = ddb.seed(client, namespace, 6, 5)
+    assert again["loaded"] == 0 and store.read(2) == first and count() == 6 * 6 + 2
     store.write(2)
-    ddb.seed(client, namespace, 6, 5, reset=True)
-    assert store.read(2) == first
+    after_write = store.read(2)
+    ddb.seed(client, namespace, 6, 5)
+    assert store.read(2) == after_write  # a plain re-seed keeps what runs wrote, counters matching reviews
+    trimmed = ddb.seed(client, namespace, 4, 5)
+    assert trimmed["trimmed"] == 2 and store.seeded() == 4 and store.read(5) is None
+    assert count() == 4 * 6 + 2 + 1  # the review a run posted to restaurant 2 stays
+    ddb.seed(client, namespace, 4, 5, reset=True)
+    assert store.read(2) == first and count() == 4 * 6 + 2
     from cacheswarm.stores import dynamodb
-    dynamodb.delete_table(client, ddb.table_name(namespace))
+    dynamodb.delete_table(client, table)
 
 
 ITEMS = [
@@ -193,3 +203,30 @@ def test_an_items_file_too_big_for_the_seeding_record_is_refused_before_writing(
     with pytest.raises(dynamodb.DynamoDBError, match="--items-file"):
         ddb.load_items(dynamodb_client, namespace, items)
     assert dynamodb.table_status(dynamodb_client, ddb.table_name(namespace)) is None  # nothing written
+
+
+@pytest.mark.parametrize("backend", ["mysql", "dynamodb"])
+def test_changing_reviews_per_restaurant_needs_reset(backend, namespace, target, pool, dynamodb_client):
+    from cacheswarm.options import BadInput
+    from cacheswarm.stores import dynamodb
+
+    if backend == "mysql":
+        def seed(m, reset=False):
+            return my.seed(target, namespace, 5, m, reset=reset)
+        store = my.MySQLRestaurants(pool, namespace)
+    else:
+        def seed(m, reset=False):
+            return ddb.seed(dynamodb_client, namespace, 5, m, reset=reset)
+        store = ddb.DynamoDBRestaurants(dynamodb_client, namespace)
+    try:
+        seed(6)
+        store.for_user().write(1)  # a review posted by a run does not count as seeded
+        seed(6)  # the same m again: fine
+        with pytest.raises(BadInput, match="seeded with 6 reviews per restaurant.*--reset"):
+            seed(8)
+        assert star_total(json.loads(store.read(1))) == 7  # nothing was changed
+        seed(8, reset=True)
+        assert star_total(json.loads(store.read(1))) == 8
+    finally:
+        if backend == "dynamodb":
+            dynamodb.delete_table(dynamodb_client, ddb.table_name(namespace))

@@ -32,6 +32,7 @@ PHRASES = ("Great food", "Friendly staff", "A bit slow", "Would come back", "Too
            "Best in town", "Fair prices", "Tiny portions", "Lovely terrace", "Fresh and tasty")
 BASE_TIME = datetime(2024, 1, 1, tzinfo=timezone.utc)
 BASE_MS = int(BASE_TIME.timestamp() * 1000)
+MAX_SEEDED_REVIEWS = 1000
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # ascending in ASCII: string order = numeric order
 
 
@@ -88,6 +89,19 @@ def restaurant(i: int, m: int) -> dict:
            "address": f"{1 + (h >> 12) % 999} {STREETS[(h >> 22) & 7]}"}
     out.update({field: stars[4 - k] for k, field in enumerate(RESTAURANT_FIELDS[3:])})
     return out
+
+
+def seeded_ids_below() -> str:
+    """Every seeded review id of restaurant 1 sorts below this (run-time reviews, stamped with the
+    current time, sort above): counting them tells which --reviews-per-restaurant seeded a table."""
+    return ulid(BASE_MS + MAX_SEEDED_REVIEWS * 3_600_000, 0)
+
+
+def mismatch(table: str, seeded: int, wanted: int) -> str:
+    how = f"seeded with {seeded} reviews per restaurant" if seeded else "loaded from an --items-file"
+    return (f"{table} was {how}; to seed {wanted}, add --reset (rewrites the table and removes what runs wrote), "
+            f"or keep --reviews-per-restaurant {seeded}" if seeded else
+            f"{table} was {how}; to seed generated data instead, add --reset (rewrites the table)")
 
 
 def new_review(restaurant_name: str, rng: random.Random) -> dict:

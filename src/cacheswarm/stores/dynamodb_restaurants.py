@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 
 from .. import restaurants
+from ..options import BadInput
 from . import dynamodb, dynamodb_http, items_file
 from . import NotSeeded
 from .dynamodb import capacity
@@ -160,31 +161,42 @@ def create_table(client, namespace: str) -> None:
                                                           {"AttributeName": "SK", "KeyType": "RANGE"}], s, OWNER_KEY, [gsi])
 
 
-def _prepare(client, namespace: str, reset: bool, allow_existing: bool) -> tuple[str, dict | None]:
+def _prepare(client, namespace: str, reset: bool, allow_existing: bool,
+             m: int | None = None) -> tuple[str, dict | None]:
     table = table_name(namespace)
     desc = dynamodb.refuse_foreign_table(client, table, allow_existing, OWNER_KEY)
     if reset and desc is not None:
         dynamodb.delete_table(client, table)
     create_table(client, namespace)
     before = read_meta(client, table)
+    if m is not None and before and before["reviews_per_restaurant"] != m:  # reset: the table is new
+        raise BadInput("--reviews-per-restaurant",
+                       restaurants.mismatch(f"table {table}", before["reviews_per_restaurant"], m))
     client.delete_item(TableName=table, Key=META_KEY)  # until the load completes, the table is not seeded
     return table, before
 
 
 def seed(client, namespace: str, n: int, m: int = restaurants.DEFAULT_REVIEWS, parallel: int = 8,
          progress=None, reset: bool = False, allow_existing: bool = False) -> dict:
-    """Put restaurants 1..n with m reviews each (deterministic), then the seeding record.
-    Idempotent: seeded items are rewritten to their seeded values (counters included);
-    reviews posted by runs stay unless --reset recreates the table."""
-    table, before = _prepare(client, namespace, reset, allow_existing)
+    """Restaurants 1..n with m reviews each (deterministic), then the seeding record.
+    Idempotent, like the MySQL seeding: restaurants already seeded are left as runs left them
+    (their counters match their reviews), missing ones are added, those above n removed with
+    their seeded reviews; --reset recreates the table."""
+    table, before = _prepare(client, namespace, reset, allow_existing, m)
+    had = before["restaurants"] if before else 0  # no record (none, or an interrupted seeding): write all
     requests = []
-    for i in range(1, n + 1):
+    for i in range(had + 1, n + 1):
         requests.append({"PutRequest": {"Item": restaurant_item(restaurants.restaurant(i, m))}})
         requests += [{"PutRequest": {"Item": review_item(v)}} for v in restaurants.reviews(i, m)]
+    for i in range(n + 1, had + 1):
+        key = f"REST#{restaurants.name(i)}"
+        requests.append({"DeleteRequest": {"Key": {"PK": {"S": key}, "SK": {"S": key}}}})
+        requests += [{"DeleteRequest": {"Key": {"PK": {"S": f"USER#{v['username']}"}, "SK": {"S": key}}}}
+                     for v in restaurants.reviews(i, m)]
     dynamodb.batch_write(client, table, requests, parallel, progress)
     client.put_item(TableName=table, Item={**META_KEY, "restaurants": {"N": str(n)},
                                            "reviews_per_restaurant": {"N": str(m)}})
-    return {"table": table, "rows": n, "items": len(requests), "before": (before or {}).get("restaurants", 0),
+    return {"table": table, "rows": n, "items": len(requests), "before": had, "trimmed": max(0, had - n),
             "loaded": len(requests)}
 
 

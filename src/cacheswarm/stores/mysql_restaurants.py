@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from .. import restaurants
+from ..options import BadInput
 from . import NotSeeded
 from .mysql import Pool, connect
 from .mysql_products import OWNER_COMMENT, refuse_foreign_table, table_owner
@@ -138,8 +139,9 @@ def _review_row(rid: int, v: dict) -> tuple:
     return (rid, v["id"], v["username"], int(v["rating"]), v["review"], restaurants.parse_time(v["created_at"]))
 
 
-def _prepare(target, namespace: str, timeout: float, reset: bool, allow_existing: bool) -> int:
-    """Create the tables (emptied with reset); returns restaurants there before."""
+def _prepare(target, namespace: str, timeout: float, reset: bool, allow_existing: bool, m: int | None = None) -> int:
+    """Create the tables (emptied with reset); returns restaurants there before. With m, refuse
+    (BadInput) to add to tables seeded with another number of reviews per restaurant."""
     conn = connect(target, timeout)
     with conn, conn.cursor() as cur:
         for t in table_names(namespace):
@@ -149,6 +151,12 @@ def _prepare(target, namespace: str, timeout: float, reset: bool, allow_existing
         rest, rev = table_names(namespace)
         cur.execute(f"SELECT COUNT(*) FROM `{rest}`")
         before = int(cur.fetchone()[0])
+        if m is not None and before and not reset:
+            cur.execute(f"SELECT COUNT(*) FROM `{rev}` WHERE restaurant_id = 1 AND id < %s",
+                        (restaurants.seeded_ids_below(),))
+            seeded = int(cur.fetchone()[0])
+            if seeded != m:
+                raise BadInput("--reviews-per-restaurant", restaurants.mismatch(f"table {rev}", seeded, m))
         if reset:
             cur.execute(f"DELETE FROM `{rev}`")
             cur.execute(f"DELETE FROM `{rest}`")
@@ -179,7 +187,7 @@ def seed(target, namespace: str, n: int, m: int = restaurants.DEFAULT_REVIEWS, p
     """Restaurants 1..n with m reviews each (deterministic). Idempotent: missing rows added,
     restaurants above n (and their reviews) removed; --reset also removes reviews posted by runs
     and puts the counters back."""
-    before = _prepare(target, namespace, timeout, reset, allow_existing)
+    before = _prepare(target, namespace, timeout, reset, allow_existing, m)
     rest, rev = table_names(namespace)
     conn = connect(target, timeout)
     with conn, conn.cursor() as cur:
