@@ -139,3 +139,10 @@ def test_aws_mode_with_an_unknown_profile_is_refused(seeded, tmp_path):
     out = run_locust([*base_args(seeded, tmp_path / "r"), "--backend", "dynamodb", "--dynamodb-endpoint", "aws",
                       "--aws-region", "eu-west-1"], cwd=tmp_path, timeout=60, env={**NO_AWS, "AWS_PROFILE": "nope"})
     check_refused(out, "AWS_PROFILE", tmp_path / "r")
+
+
+def test_too_large_keyspace_is_refused_before_seeding_the_emulator(seeded, tmp_path):
+    out = run_locust([*base_args(seeded, tmp_path / "r"), "--backend", "mysql,dynamodb", "--keyspace", "5000"],
+                     cwd=tmp_path, timeout=90)
+    check_refused(out, "--keyspace", tmp_path / "r")
+    assert "seeding the embedded DynamoDB emulator" not in out.stderr

@@ -114,16 +114,16 @@ class Runtime:
                 if not (backend == "dynamodb" and self.embedded):
                     raise Preflight(f"{e} in {self._where(backend)}: seed it first with "
                                     f"`{self.seed_command(dataset, backend)}`") from None
-        if self.embedded and "dynamodb" in s.backends:
-            others = [n for b, n in found.items() if b != "dynamodb"]
+        embedded = self.embedded and "dynamodb" in s.backends
+        others = [n for b, n in found.items() if not (embedded and b == "dynamodb")]
+        if others and s.keyspace > min(others):  # before seeding the emulator for nothing
+            raise BadInput("--keyspace", f"{s.keyspace} is larger than the {min(others)} seeded {dataset}; use at "
+                                         f"most {min(others)} or seed more")
+        if embedded:
             want = s.keyspace or min([EMBEDDED_ROWS[dataset], *others])
             if found.get("dynamodb", 0) < want:
                 found["dynamodb"] = self._seed_embedded(dataset, want)
-        rows = min(found.values())
-        if s.keyspace > rows:
-            raise BadInput("--keyspace", f"{s.keyspace} is larger than the {rows} seeded {dataset}; use at most "
-                                         f"{rows} or seed more")
-        return s.keyspace or rows
+        return s.keyspace or min(found.values())
 
     def _seed_embedded(self, dataset: str, rows: int) -> int:
         what = f"{rows} products" if dataset == "products" else f"{rows} restaurants x {EMBEDDED_REVIEWS} reviews"
