@@ -14,8 +14,8 @@ from . import restaurants, strategies
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .options import BadInput, Settings, redact_url
 from .recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key
-from .stores import ForeignTable, NotSeeded, dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products
-from .stores import mysql_restaurants
+from .stores import ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
+from .stores import mysql_products, mysql_restaurants
 from .stores.mysql import ConnectError, Pool
 from .workload import READ, WRITE, Workload, make_chooser
 
@@ -185,6 +185,7 @@ class Runtime:
             self.pool.close()
         self.cache.close()
         if self.client is not None:
+            dynamodb_http.close(self.client)
             self.client.close()
 
 

@@ -37,6 +37,13 @@ def for_client(client) -> "DynamoDBHTTP":
     return path
 
 
+def close(client) -> None:
+    """Close the hot path's connections of a client (if it has one)."""
+    path = _paths.pop(client, None)
+    if path is not None:
+        path.pool.close()
+
+
 class DynamoDBHTTP:
     def __init__(self, client):
         config = client.meta.config
