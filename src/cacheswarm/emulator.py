@@ -1,7 +1,8 @@
 """The embedded DynamoDB emulator: a moto server child process on a free loopback port.
 
-`--dynamodb-endpoint embedded`: start it, wait until it answers, stop it at exit. It is a real HTTP server speaking the DynamoDB API, so the suite talks to
-it over real connections with boto3, like it would to DynamoDB Local or AWS.
+`--dynamodb-endpoint embedded`: start it, wait until it answers, stop it at exit. It is a real
+HTTP server speaking the DynamoDB API, so the suite talks to it over real connections, as it
+would to DynamoDB Local or AWS.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ class DynamoDBEmulator:
         # blocks every request the server handles
         self.log_path = os.path.join(self.workdir.name, "emulator.log")
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "cacheswarm._emulator_server", "127.0.0.1", str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir.name)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "cacheswarm._emulator_server", "127.0.0.1", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir.name)
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

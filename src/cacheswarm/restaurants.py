@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 SUMMARY_REVIEWS = 5
 DEFAULT_REVIEWS = 20
@@ -98,10 +98,11 @@ def seeded_ids_below() -> str:
 
 
 def mismatch(table: str, seeded: int, wanted: int) -> str:
-    how = f"seeded with {seeded} reviews per restaurant" if seeded else "loaded from an --items-file"
-    return (f"{table} was {how}; to seed {wanted}, add --reset (rewrites the table and removes what runs wrote), "
-            f"or keep --reviews-per-restaurant {seeded}" if seeded else
-            f"{table} was {how}; to seed generated data instead, add --reset (rewrites the table)")
+    if not seeded:
+        return (f"{table} was loaded from an --items-file; to seed generated data instead, add --reset "
+                "(rewrites the table)")
+    return (f"{table} was seeded with {seeded} reviews per restaurant; to seed {wanted}, add --reset (rewrites the "
+            f"table and removes what runs wrote), or keep --reviews-per-restaurant {seeded}")
 
 
 def new_review(restaurant_name: str, rng: random.Random) -> dict:
@@ -146,7 +147,7 @@ def parse_time(text: str) -> datetime:
             return datetime.strptime(text, fmt)
         except ValueError:
             continue
-    return BASE_TIME.replace(tzinfo=None) + timedelta(0)
+    return BASE_TIME.replace(tzinfo=None)
 
 
 def mysql_time(dt: datetime) -> str:

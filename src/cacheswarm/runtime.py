@@ -10,6 +10,8 @@ import logging
 import random
 import time
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from . import restaurants, strategies
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .options import BadInput, Settings, redact_url
@@ -38,12 +40,6 @@ EMBEDDED_REVIEWS = 10
 
 class Preflight(Exception):
     """A target is unusable before the run: str() is the one line for the user."""
-
-
-def _dynamodb_failures():
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return BotoCoreError, ClientError, dynamodb.DynamoDBError
 
 
 class Runtime:
@@ -83,7 +79,7 @@ class Runtime:
     def preflight(self) -> dict:
         """Check every target and table (seeding the embedded emulator); return the keyspace per dataset."""
         s = self.settings
-        failures = (ConnectError, ForeignTable, *_dynamodb_failures())
+        failures = (ConnectError, ForeignTable, BotoCoreError, ClientError, dynamodb.DynamoDBError)
         try:
             if "dynamodb" in s.backends and self.client is None:
                 self.dynamodb_url = dynamodb.embedded_endpoint()
@@ -176,8 +172,6 @@ class Runtime:
         """A user's operation loop for phase `dataset/backend/strategy`: its own RNG, Redis
         connection and store handle, the process's MySQL pool and DynamoDB client; open loop
         at `user_rate` ops/s when it is above 0."""
-        if not self.stores:
-            self._open_stores()
         return PhaseLoop(self, *phase_key.split("/"), measure_from, fire, recorder, user_rate)
 
     def close(self) -> None:

@@ -9,10 +9,10 @@ behind backoff), and parameter validation off (client-side work on the hot path)
 
 from __future__ import annotations
 
-import os
 import time
 
 from . import FOREIGN_HINT, ForeignTable
+from .dynamodb_http import for_client
 from .parallel import in_threads
 
 OWNER_TAG = {"Key": "created-by", "Value": "cacheswarm"}
@@ -63,25 +63,21 @@ def make_client(endpoint: str, region: str, retries: int = 0, pool: int = 10, ti
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ProfileNotFound
 
+    config = Config(max_pool_connections=max(10, pool), connect_timeout=timeout, read_timeout=timeout,
+                    retries={"total_max_attempts": 1 + retries, "mode": "standard"},
+                    parameter_validation=False, tcp_keepalive=True)
     try:
-        return _client(boto3, Config, endpoint, region, retries, pool, timeout)
+        session = boto3.session.Session()
+        if endpoint == "aws":
+            return session.client("dynamodb", region_name=region, config=config)
+        # local endpoints accept any credentials: use the configured ones if any, else placeholders
+        creds = {} if session.get_credentials() is not None else LOCAL_CREDENTIALS
+        return session.client("dynamodb", endpoint_url=endpoint, region_name=region or "us-east-1",
+                              config=config, **creds)
     except ProfileNotFound as e:
         raise DynamoDBError(f"{e}: fix AWS_PROFILE or ~/.aws/config") from None
     except BotoCoreError as e:
         raise DynamoDBError(f"cannot make a DynamoDB client for {describe(endpoint)}: {e}") from None
-
-
-def _client(boto3, Config, endpoint, region, retries, pool, timeout):
-    config = Config(max_pool_connections=max(10, pool), connect_timeout=timeout, read_timeout=timeout,
-                    retries={"total_max_attempts": 1 + retries, "mode": "standard"},
-                    parameter_validation=False, tcp_keepalive=True)
-    if endpoint == "aws":
-        return boto3.session.Session().client("dynamodb", region_name=region, config=config)
-    # local endpoints accept any credentials: use the configured ones if any, else placeholders
-    session = boto3.session.Session()
-    creds = {} if session.get_credentials() is not None else LOCAL_CREDENTIALS
-    return session.client("dynamodb", endpoint_url=endpoint, region_name=region or "us-east-1",
-                          config=config, **creds)
 
 
 def check_reachable(client, endpoint: str) -> None:
@@ -163,8 +159,6 @@ def batch_write(client, table: str, requests: list, parallel: int = 8, progress=
     with exponential backoff; progress(n) counts the requests written. With `build`, `requests`
     holds arguments of build(), which makes each chunk's requests in the worker thread (so
     generating items overlaps with other threads' waits)."""
-    from .dynamodb_http import for_client
-
     call = for_client(client).call
     chunks = [requests[k:k + BATCH] for k in range(0, len(requests), BATCH)]
 
@@ -192,7 +186,3 @@ def capacity(response: dict) -> float:
     if isinstance(used, list):
         return sum(u.get("CapacityUnits", 0.0) for u in used)
     return used.get("CapacityUnits", 0.0)
-
-
-def seed_parallelism() -> int:
-    return max(4, min(16, 4 * (os.cpu_count() or 2)))

@@ -59,9 +59,6 @@ class DynamoDBProducts:
     def cache_key(self, key: int) -> str:
         return products.cache_key(self.namespace, key)
 
-    def _count_capacity(self, response: dict) -> None:
-        self.consumed += capacity(response)
-
     def take_capacity(self) -> float:
         """Capacity units used since the last call (per user: see for_user)."""
         used, self.consumed = self.consumed, 0.0
@@ -86,7 +83,7 @@ class DynamoDBProducts:
     def read(self, key: int) -> bytes | None:
         r = self.api("GetItem", {"TableName": self.table, "Key": {"id": {"N": str(key)}},
                                  "ReturnConsumedCapacity": "TOTAL"})
-        self._count_capacity(r)
+        self.consumed += capacity(r)
         item = r.get("Item")
         return None if item is None else encode_item(item)
 
@@ -101,7 +98,7 @@ class DynamoDBProducts:
                                           ":q": {"N": str(int(self.random() * 1000))}, ":u": {"S": now},
                                           ":one": {"N": "1"}},
             "ReturnValues": "ALL_NEW" if want_value else "NONE", "ReturnConsumedCapacity": "TOTAL"})
-        self._count_capacity(r)
+        self.consumed += capacity(r)
         return encode_item(r["Attributes"]) if want_value else None
 
     def fresh_value(self, key: int) -> bytes:

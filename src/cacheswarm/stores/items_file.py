@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+_deserializer = TypeDeserializer()
 TYPE_KEYS = frozenset({"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"})
 
 
@@ -23,8 +26,6 @@ def _typed(value) -> bool:
 
 def read(path: str) -> list[dict]:
     """Every item of the file as a low-level DynamoDB item."""
-    from boto3.dynamodb.types import TypeSerializer
-
     serializer = TypeSerializer()
     items = []
     try:
@@ -56,10 +57,7 @@ def read(path: str) -> list[dict]:
 
 
 def plain(item: dict) -> dict:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    d = TypeDeserializer()
-    out = {k: d.deserialize(v) for k, v in item.items()}
+    out = {k: _deserializer.deserialize(v) for k, v in item.items()}
     return {k: (int(v) if isinstance(v, Decimal) and v == v.to_integral_value() else v) for k, v in out.items()}
 
 
