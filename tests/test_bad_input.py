@@ -33,6 +33,23 @@ CASES = [
     (["--dataset", "orders"], "--dataset"),
     (["--backend", "dynamodb", "--dynamodb-endpoint", "ftp://127.0.0.1:8000"], "--dynamodb-endpoint"),
     (["--backend", "dynamodb", "--dynamodb-retries", "-1"], "--dynamodb-retries"),
+    # not-a-number and infinity are refused for every numeric option (nan ran with KeyError tracebacks)
+    (["--read-ratio", "nan"], "--read-ratio"),
+    (["--read-ratio", "inf"], "--read-ratio"),
+    (["--zipf-theta", "nan"], "--zipf-theta"),
+    (["--target-rate", "inf"], "--target-rate"),
+    (["--target-rate", "nan"], "--target-rate"),
+    (["--op-timeout", "nan"], "--op-timeout"),
+    (["--op-timeout", "inf"], "--op-timeout"),
+    (["--phase-time", "99999999999h"], "--phase-time"),
+    (["--warmup", "99999999999h"], "--warmup"),
+    (["--redis-url", "redis://127.0.0.1:6379/abc"], "--redis-url"),
+    (["-u", "0"], "-u/--users"),
+    # a password holding '/' (not percent-encoded) is refused without echoing it
+    (["--mysql-url", "mysql://root:not/the-password@127.0.0.1:3306/test"], "percent-encode"),
+    (["--redis-url", "redis://:not/the-password@127.0.0.1:6379/0"], "percent-encode"),
+    (["--backend", "dynamodb", "--dynamodb-endpoint", "http://AKID:not-the-password@127.0.0.1:8000"],
+     "--dynamodb-endpoint"),
 ]
 
 # the same checks through Locust's other option sources: LOCUST_* variables and --config files
@@ -54,7 +71,7 @@ def check_refused(out, needle, reports):
     assert len(errors) == 1, out.stderr
     assert needle in errors[0]
     assert "Traceback" not in out.stderr + out.stdout
-    assert "not-the-password" not in out.stderr + out.stdout
+    assert "not-the-password" not in out.stderr + out.stdout and "the-password" not in out.stderr + out.stdout
     assert "Ramping" not in out.stderr and "spawn" not in out.stderr.lower()
     assert not reports.exists()
 
@@ -146,3 +163,14 @@ def test_too_large_keyspace_is_refused_before_seeding_the_emulator(seeded, tmp_p
                      cwd=tmp_path, timeout=90)
     check_refused(out, "--keyspace", tmp_path / "r")
     assert "seeding the embedded DynamoDB emulator" not in out.stderr
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_report_dir_that_cannot_be_a_folder_is_refused_before_the_run(seeded, tmp_path, where):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file, not a folder\n")
+    report_dir = blocker if where == "file" else blocker / "reports"
+    args = base_args(seeded, tmp_path / "unused") + ["--report-dir", str(report_dir)]
+    out = run_locust(args, cwd=tmp_path, timeout=60)
+    check_refused(out, "--report-dir", tmp_path / "unused")
+    assert blocker.read_text() == "a file, not a folder\n"

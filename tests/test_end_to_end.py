@@ -120,6 +120,8 @@ def test_interrupt_writes_a_partial_report(seeded, tmp_path, sig):
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert time.time() - started < 15  # exits promptly
+    assert proc.returncode == 3, stderr[-3000:]  # incomplete, whichever signal
+    assert "Traceback" not in stdout + stderr
     report = only_report(tmp_path / "r")
     doc = json.loads((report / "comparison.json").read_text())
     assert doc["run"]["partial"] is True
@@ -150,6 +152,7 @@ def test_a_killed_worker_is_named_in_the_report(seeded, tmp_path):
     victim.kill()
     killed_at = time.time()
     stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr[-3000:]  # a worker's data is missing: incomplete
     report = only_report(tmp_path / "r")
     doc = json.loads((report / "comparison.json").read_text())
     assert [p["strategy"] for p in doc["phases"]] == STRATEGIES  # the master finished the run

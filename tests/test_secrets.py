@@ -2,6 +2,7 @@
 
 import json
 import random
+import time
 
 import pymysql
 import pytest
@@ -72,3 +73,57 @@ def test_wrong_redis_password_is_one_line(seeded, tmp_path, private_redis):
     assert len(line) == 1 and "password" in line[0] and "--redis-url" in line[0]
     assert "wrong-one" not in out.stderr + out.stdout
     assert not (tmp_path / "r").exists()
+
+
+def _template_args(page: str) -> dict:
+    start = page.index("templateArgs = ") + len("templateArgs = ")
+    return json.JSONDecoder().raw_decode(page[start:])[0]
+
+
+def test_web_ui_page_shows_no_password_and_the_redacted_form_still_logs_in(seeded, tmp_path, mysql_user,
+                                                                           private_redis):
+    """Locust serialises every web-UI option's value into the start page: our URLs show *** there,
+    secret fields are empty, and the form sent back as shown keeps the real passwords."""
+    import urllib.request
+
+    from .helpers import http, web_ui
+
+    user, mysql_password = mysql_user
+    redis_url, client = private_redis
+    redis_password = f"Rw/{random.randrange(16**12):012x}@:q"  # '/', '@' and ':' percent-encoded below
+    client.config_set("requirepass", redis_password)
+    port = redis_url.rsplit(":", 1)[1].split("/")[0]
+    from urllib.parse import quote
+
+    mysql_url = f"mysql://{user}:{quote(mysql_password, safe='')}@127.0.0.1:3306/test"
+    reports = tmp_path / "r"
+    # web_ui() passes the test's own URLs first; these later flags override them
+    with web_ui(seeded, tmp_path, "--phase-time", "2s", "--warmup", "0s", "--report-dir", str(reports),
+                "--strategies", "db-only,cache-aside", "--mysql-url", mysql_url,
+                "--redis-url", f"redis://:{quote(redis_password, safe='')}@127.0.0.1:{port}/0",
+                "--redis-password", "") as (base, proc):
+        page = urllib.request.urlopen(base + "/", timeout=10).read().decode()
+        for secret in (mysql_password, quote(mysql_password, safe=""), redis_password,
+                       quote(redis_password, safe="")):
+            assert secret not in page
+        extra = _template_args(page)["extra_options"]
+        assert extra["mysql_url"]["default_value"] == f"mysql://{user}:***@127.0.0.1:3306/test"
+        assert extra["redis_url"]["default_value"] == f"redis://:***@127.0.0.1:{port}/0"
+        form = {k: ("true" if v["default_value"] is True else "false" if v["default_value"] is False
+                    else str(v["default_value"])) for k, v in extra.items()}
+        started = http(base + "/swarm", {**form, "user_count": "2", "spawn_rate": "2", "host": ""})
+        assert started["success"], started
+        deadline = time.time() + 60
+        while time.time() < deadline and not list(reports.glob("*/comparison.json")):
+            time.sleep(0.5)
+        time.sleep(1)
+        for path in ("/stats/requests", "/stats/report", "/"):
+            body = urllib.request.urlopen(base + path, timeout=10).read().decode(errors="replace")
+            assert mysql_password not in body and redis_password not in body, path
+        proc.terminate()
+        output = proc.communicate(timeout=60)[0]
+    doc = json.loads(next(reports.glob("*/comparison.json")).read_text())
+    assert {r["strategy"] for r in doc["rows"]} == {"db-only", "cache-aside"}
+    assert all(r["errors"] == 0 for r in doc["rows"]), doc["rows"]  # the real passwords were used
+    assert client.dbsize() > 0
+    assert mysql_password not in output and redis_password not in output

@@ -4,10 +4,16 @@ at a time, without a log line per request.
 moto's server handles requests in threads, but its backend is not thread-safe: concurrent
 TransactWriteItems answer 500 (seen with 4 users). A lock around the app keeps keep-alive
 connections and concurrent I/O while moto's own work runs serially (it is bound by the GIL
-anyway). Usage: python -m cacheswarm._emulator_server HOST PORT
+anyway). Usage: python -m cacheswarm._emulator_server HOST PORT [WORKDIR]
+
+WORKDIR (its working directory, created by the parent) is removed when this process exits, so
+it goes with the emulator even if the parent was killed (the parent asks the kernel to SIGTERM
+this process when it dies).
 """
 
 import logging
+import os
+import shutil
 import signal
 import sys
 import threading
@@ -17,7 +23,6 @@ from werkzeug.serving import run_simple
 
 def main(host: str, port: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:  # moto's own server module, minus its per-thread free-for-all (checked with moto 5)
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     except ImportError:  # a moto that moved these: its plain server (requests not serialised)
@@ -36,4 +41,16 @@ def main(host: str, port: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    # before moto's slow imports: SIGTERM (from the parent, or the kernel when the parent dies)
+    # exits through the finally below; Ctrl-C at a terminal is the parent's to handle
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    if len(sys.argv) > 3 and parent == 1:  # the parent died before the death signal was armed
+        shutil.rmtree(sys.argv[3], ignore_errors=True)
+        sys.exit(0)
+    try:
+        main(sys.argv[1], int(sys.argv[2]))
+    finally:
+        if len(sys.argv) > 3:
+            shutil.rmtree(sys.argv[3], ignore_errors=True)

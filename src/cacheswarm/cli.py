@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -49,8 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+MAX_PARALLEL = 64
+EXIT_INCOMPLETE = 3  # interrupted: what was done stays (seeding is idempotent), temp files are removed
+
+
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: unwind, so temp files and connections go
     try:
         return {"seed": _seed, "report": _report, "clean": _clean}[args.command](args)
     except BadInput as e:
@@ -60,8 +70,10 @@ def main(argv=None) -> int:
         sys.stderr.write(f"cacheswarm: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("cacheswarm: interrupted\n")
-        return 130
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stderr.write("cacheswarm: interrupted; what was loaded stays, run the command again to finish\n")
+        return EXIT_INCOMPLETE
 
 
 class _Unusable(Exception):
@@ -82,8 +94,9 @@ def _seed(args) -> int:
             raise BadInput(flag, f"{value} must be at least 1")
     if args.reviews_per_restaurant > 1000:
         raise BadInput("--reviews-per-restaurant", f"{args.reviews_per_restaurant} is too many; use at most 1000")
-    if args.parallel < 0:
-        raise BadInput("--parallel", f"{args.parallel} must be at least 1")
+    if args.parallel < 0 or args.parallel > MAX_PARALLEL:
+        raise BadInput("--parallel", f"{args.parallel} is out of range; use 1 to {MAX_PARALLEL} loader threads "
+                                     "(more only queue up on the server)")
     if args.items_file and args.dataset != "restaurants":
         raise BadInput("--items-file", "holds restaurants and reviews; use it with `cacheswarm seed restaurants`")
     conn = options.connection_settings(args)
@@ -148,7 +161,10 @@ def _report(args) -> int:
     path = os.path.join(args.directory, report.RAW_FILE)
     if not os.path.isfile(path):
         raise BadInput("directory", f"{args.directory!r} holds no {report.RAW_FILE}; give a cacheswarm report directory")
-    report.render(args.directory)
+    try:
+        report.render(args.directory)
+    except report.BadRawFile as e:
+        raise BadInput("directory", f"{path}: {e}; give the directory of a cacheswarm run") from None
     print(f"cacheswarm report: {os.path.join(args.directory, 'comparison.html')}")
     return 0
 

@@ -8,8 +8,11 @@ would to DynamoDB Local or AWS.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.util
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +24,15 @@ import urllib.request
 
 class EmulatorError(Exception):
     """The emulator could not be started; str() says why and what to do."""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies, however that
+    process ends (even SIGKILL), so an emulator is never left listening on its own."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: atexit and the signal handlers still stop it
+        pass
 
 
 def _free_port() -> int:
@@ -35,22 +47,24 @@ class DynamoDBEmulator:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
-        self.workdir: tempfile.TemporaryDirectory | None = None
+        self.workdir: str | None = None
 
     def start(self) -> "DynamoDBEmulator":
         if importlib.util.find_spec("moto") is None or importlib.util.find_spec("moto.server") is None:
             raise EmulatorError("the embedded DynamoDB emulator needs moto's server: pip install 'moto[server]' "
                                 "or point --dynamodb-endpoint at DynamoDB Local")
         # moto's server may write files (e.g. moto_recording) into its working directory: give it its own
-        self.workdir = tempfile.TemporaryDirectory(prefix="cacheswarm-dynamodb-")
+        # The child removes this directory itself when it exits (see _emulator_server), so it goes
+        # with the emulator even when this process is killed.
+        self.workdir = tempfile.mkdtemp(prefix="cacheswarm-dynamodb-")
         # its log goes to a file: a pipe nobody reads fills up (64 KiB of request lines) and then
         # blocks every request the server handles
-        self.log_path = os.path.join(self.workdir.name, "emulator.log")
+        self.log_path = os.path.join(self.workdir, "emulator.log")
+        atexit.register(self.stop)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cacheswarm._emulator_server", "127.0.0.1", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir.name)
-        atexit.register(self.stop)
+                [sys.executable, "-m", "cacheswarm._emulator_server", "127.0.0.1", str(self.port), self.workdir],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -81,7 +95,7 @@ class DynamoDBEmulator:
                 self.proc.wait()
         self.proc = None
         if self.workdir is not None:
-            self.workdir.cleanup()
+            shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
 
     def __enter__(self) -> "DynamoDBEmulator":

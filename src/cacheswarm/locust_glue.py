@@ -34,6 +34,7 @@ log = logging.getLogger("cacheswarm")
 MESSAGE_KEY = "cacheswarm_histograms"
 GENERATOR_KEY = "cacheswarm_generator"
 OPS_PER_TASK = 50
+EXIT_INCOMPLETE = 3  # interrupted, a phase could not be prepared, a worker lost, or the report not written
 
 
 class State:
@@ -53,6 +54,11 @@ class State:
         self.partial = False
         self.workers: set[str] = set()  # workers whose histograms reached this master
         self.last_report: dict[str, float] = {}  # worker -> when its last report arrived
+        self.stopping = False  # a signal asked this process to stop: later signals are ignored
+        self.finished = False  # the run's final report was written (or failed)
+        self.report_failed = False
+        self.incomplete_reason = ""
+        self.startup_options: dict = {}  # URL and secret options as given at start (the web form shows them redacted)
 
     def reset_run(self) -> None:
         self.recorder.clear()
@@ -64,6 +70,9 @@ class State:
         self.partial = False
         self.workers = set()
         self.last_report = {}
+        self.finished = False
+        self.report_failed = False
+        self.incomplete_reason = ""
 
 
 STATE = State()
@@ -77,17 +86,26 @@ def fail(message: str) -> None:
     sys.exit(2)
 
 
-def _stop_on_sigterm() -> None:
-    """Headless Locust installs its SIGTERM handler only after a shape run returns, so until then
-    SIGTERM would kill the process with nothing written. Treat it like Ctrl-C: Locust stops the
-    run, and our quitting listener writes what was measured, marked partial."""
+def _stop_on_signals(signals) -> None:
+    """Ctrl-C (and, headless, SIGTERM: Locust installs its own handler only after a shape run
+    returns) stop the run the way Locust's Ctrl-C path does: KeyboardInterrupt in the main
+    greenlet, never in whichever user greenlet happened to run (Python's default handler), so no
+    traceback; our quitting listener writes what was measured, marked partial. A second signal
+    while stopping is ignored: it would otherwise break off the report being written."""
     main = gevent.getcurrent()
 
-    def on_sigterm():
-        log.info("cacheswarm: SIGTERM: stopping and writing what was measured")
-        main.throw(KeyboardInterrupt)
+    def handler(name):
+        def on_signal():
+            if STATE.stopping:
+                log.warning("cacheswarm: %s: already stopping; writing the report of what was measured", name)
+                return
+            STATE.stopping = True
+            log.info("cacheswarm: %s: stopping and writing what was measured", name)
+            main.throw(KeyboardInterrupt)
+        return on_signal
 
-    gevent.signal_handler(signal.SIGTERM, on_sigterm)
+    for sig in signals:
+        gevent.signal_handler(sig, handler(sig.name))
 
 
 def _stop_forked_workers() -> None:
@@ -98,7 +116,26 @@ def _stop_forked_workers() -> None:
 
 
 def _settings(environment):
+    _restore_redacted(environment.parsed_options)
     return options.settings_from(environment.parsed_options)
+
+
+def _restore_redacted(ns) -> None:
+    """The web form shows URLs with the password as *** and secret fields empty; a form sent back
+    with those values keeps the passwords the process started with."""
+    if not STATE.startup_options:
+        STATE.startup_options = {d: getattr(ns, d, "") for d in (*options.URL_DESTS, *options.SECRET_DESTS)}
+        return
+    for dest, original in STATE.startup_options.items():
+        value = getattr(ns, dest, "")
+        if dest in options.SECRET_DESTS:
+            if not value and original:
+                setattr(ns, dest, original)
+        elif value != original and value == options.redact_for_display(dest, original):
+            setattr(ns, dest, original)
+        elif options.REDACTED + "@" in str(value):
+            raise BadInput("--" + dest.replace("_", "-"), "the password shows as *** on the web form; type it in "
+                                                          "the URL again or give it with the password option")
 
 
 @events.init_command_line_parser.add_listener
@@ -108,20 +145,59 @@ def _add_options(parser):
 
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs):
+    headless = environment.parsed_options.headless
+    # with the web UI, Locust's own SIGTERM handler is in place
+    _stop_on_signals((signal.SIGINT, signal.SIGTERM) if headless and not isinstance(runner, WorkerRunner)
+                     else (signal.SIGINT,))
+    if environment.web_ui:
+        _redact_web_form(environment.web_ui)
     if isinstance(runner, WorkerRunner):  # options arrive from the master when a run starts
         return
     try:
         STATE.settings = _settings(environment)
+        options.check_users(environment.parsed_options.num_users)
+        options.check_report_dir(STATE.settings.report_dir)
         STATE.runtime = Runtime(STATE.settings, _users(environment))
         STATE.runtime.preflight()
     except (BadInput, Preflight) as e:
+        _close_runtime()
         fail(str(e))
+    except KeyboardInterrupt:  # a signal during the preflight (e.g. while the emulator starts or seeds)
+        _close_runtime()
+        sys.stderr.write("cacheswarm: interrupted before the run started; nothing was measured\n")
+        _stop_forked_workers()
+        sys.exit(EXIT_INCOMPLETE)
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
-    if environment.parsed_options.headless:  # with the web UI, Locust's own SIGTERM handler is in place
-        _stop_on_sigterm()
     if environment.web_ui:
         _install_web_tab(environment.web_ui)
+
+
+def _close_runtime() -> None:
+    """Close connections and stop the embedded emulator (and remove its files) now, not at exit."""
+    if STATE.runtime is not None:
+        STATE.runtime.close()
+        STATE.runtime = None
+
+
+def _redact_web_form(web_ui) -> None:
+    """Locust serialises every web-UI option's value into the start page (secret ones too): show
+    URLs with the password as *** and secret fields empty (_restore_redacted puts them back)."""
+    update = web_ui.update_template_args
+
+    def redact():
+        for dest, field in (web_ui.template_args.get("extra_options") or {}).items():
+            if dest in options.SECRET_DESTS:
+                field["default_value"] = ""
+            elif dest in options.URL_DESTS:
+                field["default_value"] = options.redact_for_display(dest, field.get("default_value"))
+
+    def update_and_redact():
+        update()
+        redact()
+
+    web_ui.update_template_args = update_and_redact
+    redact()
 
 
 WEB_TAB = "cacheswarm"
@@ -167,7 +243,9 @@ def _ensure_runtime(environment) -> Runtime:
 def begin_run(environment) -> None:
     """A run starts (master or local process): validate the options the run will use, new STATE.plan."""
     try:  # the web UI form may have changed options since init
+        options.check_users(environment.parsed_options.num_users)
         rt = _ensure_runtime(environment)
+        options.check_report_dir(STATE.settings.report_dir)
         if not rt.keyspaces:
             rt.preflight()
     except (BadInput, Preflight) as e:
@@ -280,6 +358,8 @@ class ComparePhases(LoadTestShape):
         try:
             step = STATE.plan.tick(self.get_current_user_count())
         except Exception as e:  # e.g. Redis down while loading the cache for the next phase
+            STATE.incomplete_reason = (f"preparing {STATE.plan.phases[STATE.plan.current].key} failed: "
+                                       f"{options.redact_url(str(e))}")
             log.error("cacheswarm: preparing the next phase failed (%s); stopping, the report keeps what was "
                       "measured", e)
             return None
@@ -310,9 +390,10 @@ def _finish_run(environment) -> bool:
     """The run ends (stopped, finished or interrupted): write what was measured, partial if cut short."""
     if isinstance(environment.runner, WorkerRunner) or STATE.plan is None:
         return False
-    if not STATE.plan.done:
+    if not STATE.plan.done and not STATE.finished:
         STATE.plan.interrupt()
         STATE.partial = True
+    STATE.finished = True
     write_report(environment)
     return True
 
@@ -326,7 +407,26 @@ def _on_test_stop(environment, **_kwargs):
 
 @events.quitting.add_listener
 def _on_quitting(environment, **_kwargs):
+    # from here a signal must not break off the report, nor Locust's exit after it (a Ctrl-C
+    # then ends the process by the signal, exit code -2, with the report already written)
+    STATE.stopping = True
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     _finish_run(environment)
+    if STATE.plan is not None and not isinstance(environment.runner, WorkerRunner):
+        if STATE.partial or STATE.report_failed or lost_workers(environment.runner):
+            environment.process_exit_code = EXIT_INCOMPLETE
+            log.warning("cacheswarm: the run is incomplete (%s): exit code %d", _why_incomplete(environment),
+                        EXIT_INCOMPLETE)
+    _close_runtime()
+
+
+def _why_incomplete(environment) -> str:
+    if STATE.report_failed:
+        return "the report could not be written"
+    if lost_workers(environment.runner):
+        return "a worker was lost"
+    return STATE.incomplete_reason or "stopped before every phase ran"
 
 
 @events.quit.add_listener
@@ -357,6 +457,7 @@ def _run_info(environment) -> dict:
     workers = len(STATE.workers) if isinstance(runner, MasterRunner) else 1
     lost = lost_workers(runner)
     return {**s.public(), "partial": STATE.partial or bool(lost), "lost_workers": lost,
+            "incomplete_reason": STATE.incomplete_reason or None,
             "model": "open" if s.target_rate else "closed", "users": int(opts.num_users or 0),
             "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspaces,
             "started_utc": _utc(STATE.run_started), "ended_utc": _utc(time.time()),
@@ -380,7 +481,9 @@ def write_report(environment) -> str | None:
         _write_locust_files(environment, STATE.report_dir)
     except OSError as e:
         log.error("cacheswarm: cannot write the report to %s: %s (fix --report-dir)", STATE.report_dir, e)
+        STATE.report_failed = True
         return None
+    STATE.report_failed = False
     STATE.written_total = total
     log.info("cacheswarm: report written to %s", STATE.report_dir)
     return STATE.report_dir

@@ -8,6 +8,7 @@ naming the option and the fix; callers print that one line and exit with code 2.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import asdict, dataclass, field
@@ -91,6 +92,12 @@ RUN_OPTIONS = (
 
 ALL_OPTIONS = CONNECTION_OPTIONS + RUN_OPTIONS
 SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
+URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint")
+
+
+def redact_for_display(dest: str, value) -> str:
+    """How a URL option may be shown (web form, logs): password, or for DynamoDB any userinfo, as ***."""
+    return redact_url(str(value or ""), whole_userinfo=dest == "dynamodb_endpoint")
 
 
 def parse_seconds(option: str, value) -> int:
@@ -100,7 +107,13 @@ def parse_seconds(option: str, value) -> int:
     if not text or not m:
         raise BadInput(option, f"{value!r} is not a duration; use seconds like 30, 30s, 2m or 1h20m")
     h, mnt, sec = (int(g or 0) for g in m.groups())
-    return h * 3600 + mnt * 60 + sec
+    seconds = h * 3600 + mnt * 60 + sec
+    if seconds > MAX_SECONDS:
+        raise BadInput(option, f"{value!r} is longer than {MAX_SECONDS // 86400} days; use a shorter duration")
+    return seconds
+
+
+MAX_SECONDS = 7 * 86400  # a week: longer phases are a typo (and overflow gevent's timers)
 
 
 _TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
@@ -123,6 +136,7 @@ class MySQLTarget:
 
 def parse_mysql_url(url: str, password: str = "") -> MySQLTarget:
     parts = urlsplit(url)
+    _check_userinfo("--mysql-url", url, parts, "--mysql-password or CACHESWARM_MYSQL_PASSWORD")
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
         raise BadInput("--mysql-url", f"{redact_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/database")
     database = parts.path.lstrip("/")
@@ -136,19 +150,48 @@ def parse_mysql_url(url: str, password: str = "") -> MySQLTarget:
     return MySQLTarget(parts.hostname, port, unquote(parts.username or "root"), pw, database)
 
 
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", str(url))
+REDACTED = "***"
+# scheme://userinfo@rest, userinfo up to the LAST '@' (so a password holding '/', '?', '#' or '@'
+# that was not percent-encoded is still covered)
+_USERINFO_GREEDY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@")
+
+
+def redact_url(url: str, whole_userinfo: bool = False) -> str:
+    """The URL with any password (or, with whole_userinfo, everything before '@') replaced by ***."""
+    text = str(url)
+    m = _USERINFO_GREEDY.match(text)
+    if not m:
+        return text
+    user, colon, _ = m.group(2).partition(":")
+    if whole_userinfo or (not colon and "/" in user):
+        shown = REDACTED
+    elif colon:
+        shown = f"{user.split('/')[0]}:{REDACTED}"
+    else:
+        return text  # a user name alone is no secret
+    return f"{m.group(1)}{shown}@{text[m.end():]}"
+
+
+def _check_userinfo(option: str, url: str, parts, password_option: str) -> None:
+    """A password holding '/', '?' or '#' ends the URL's host part early: say how to give it."""
+    if "@" in (parts.path + parts.query + parts.fragment):
+        raise BadInput(option, f"{redact_url(url)!r}: the password holds '/', '?' or '#'; percent-encode them "
+                               f"(%2F, %3F, %23) or give the password with {password_option}")
 
 
 def _check_redis_url(url: str) -> None:
     parts = urlsplit(url)
+    _check_userinfo("--redis-url", url, parts, "--redis-password or CACHESWARM_REDIS_PASSWORD")
     if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
         raise BadInput("--redis-url", f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0")
     try:
         parts.port
     except ValueError:
         raise BadInput("--redis-url", f"{redact_url(url)!r} has a bad port; use host:6379") from None
+    db = parts.path.lstrip("/")
+    if parts.scheme != "unix" and db and not (db.isdigit() and int(db) < 1_000_000):
+        raise BadInput("--redis-url", f"{redact_url(url)!r} names database {db!r}; a Redis database is a number: "
+                                      "end the URL with /0 (or /1, /2 ...)")
 
 
 def _choice(option: str, value: str, choices) -> str:
@@ -161,8 +204,10 @@ def _choice(option: str, value: str, choices) -> str:
 def _ranged(option: str, value, lo, hi, kind=float, lo_open=False, hi_open=False):
     try:
         v = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise BadInput(option, f"{value!r} is not a {'number' if kind is float else 'whole number'}") from None
+    if kind is float and not math.isfinite(v):
+        raise BadInput(option, f"{value!r} is not a finite number; give a plain number such as 0.5")
     bad_lo = v <= lo if lo_open else v < lo
     bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
     if bad_lo or bad_hi:
@@ -210,7 +255,7 @@ class Settings:
         d["redis_url"] = redact_url(self.redis_url)
         for name in ("strategies", "datasets", "backends"):
             d[name] = list(d[name])
-        d["dynamodb_endpoint"] = redact_url(self.dynamodb_endpoint)
+        d["dynamodb_endpoint"] = redact_url(self.dynamodb_endpoint, whole_userinfo=True)
         return d
 
 
@@ -269,6 +314,10 @@ def _dynamodb_endpoint(value: str) -> str:
         parts.port
     except ValueError:
         parts = None
+    if "@" in value:
+        raise BadInput("--dynamodb-endpoint", f"{redact_url(value, whole_userinfo=True)!r} holds credentials; "
+                                              "leave them out of the URL and use AWS_ACCESS_KEY_ID / "
+                                              "AWS_SECRET_ACCESS_KEY or AWS_PROFILE")
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput("--dynamodb-endpoint", f"{redact_url(value)!r} is not usable; use embedded, aws, "
                                               "or the URL of DynamoDB Local such as http://127.0.0.1:8000")
@@ -324,6 +373,35 @@ def settings_from(ns) -> Settings:
         report_dir=str(ns.report_dir),
         run_name=_run_name(ns.run_name),
     )
+
+
+def check_report_dir(path: str) -> None:
+    """--report-dir must be a folder we can create and write in; checked before anything runs, and
+    nothing is created here (a refused run writes nothing)."""
+    option = "--report-dir"
+    probe = os.path.abspath(path or ".")
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise BadInput(option, f"{path!r} cannot be a folder: {probe!r} is a file; give a folder path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise BadInput(option, f"{path!r} is not writable ({probe!r} does not let this user write); give a folder "
+                               "you can write to")
+
+
+def check_users(value) -> None:
+    """-u/--users: Locust would run 1 user for 0 and report 0; refuse it instead."""
+    if value is None:
+        return
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise BadInput("-u/--users", f"{value!r} is not a whole number; give at least 1 user") from None
+    if n < 1:
+        raise BadInput("-u/--users", f"{value} users would run nothing; give at least 1 (e.g. -u 10)")
 
 
 def _as_bool(value) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..recorder import Recorder
 from .rows import build
 from .writers import write_csv, write_html, write_json
 
@@ -23,11 +24,45 @@ def write_all(directory: str, data: dict) -> dict:
     return render(directory, data)
 
 
+class BadRawFile(Exception):
+    """histograms.json is not what a run writes: str() says what is wrong."""
+
+
+def load_raw(path: str) -> dict:
+    """Read and check a histograms.json; BadRawFile if it is corrupt or of another shape."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise BadRawFile(f"not readable JSON ({type(e).__name__}: {str(e)[:80]})") from None
+    if not isinstance(data, dict):
+        raise BadRawFile("not a JSON object with run, phases and histograms")
+    shapes = (("run", dict), ("phases", list), ("histograms", dict))
+    for name, kind in shapes:
+        if not isinstance(data.get(name), kind):
+            raise BadRawFile(f"'{name}' is missing or not a JSON {'object' if kind is dict else 'list'}")
+    for key, blob in data["histograms"].items():
+        if not isinstance(blob, str) or len(key.split("|")) not in (2, 7):
+            raise BadRawFile(f"histogram {key[:60]!r} is not a cacheswarm series")
+    for p in data["phases"]:
+        if not isinstance(p, dict) or not all(isinstance(p.get(k), str) for k in ("dataset", "backend", "strategy")):
+            raise BadRawFile("a phase lacks dataset, backend or strategy")
+    try:
+        Recorder.from_encoded(data["histograms"])
+    except Exception as e:  # hdrh raises assorted errors (zlib, struct, base64) on damaged blobs
+        raise BadRawFile(f"a histogram does not decode ({type(e).__name__})") from None
+    return data
+
+
 def render(directory: str, data: dict | None = None) -> dict:
     if data is None:
-        with open(os.path.join(directory, RAW_FILE), encoding="utf-8") as f:
-            data = json.load(f)
-    report = build(data)
+        data = load_raw(os.path.join(directory, RAW_FILE))
+        try:
+            report = build(data)
+        except (TypeError, ValueError, KeyError, AttributeError) as e:
+            raise BadRawFile(f"a field has the wrong type ({type(e).__name__}: {str(e)[:80]})") from None
+    else:
+        report = build(data)
     write_json(os.path.join(directory, "comparison.json"), report)
     write_csv(os.path.join(directory, "comparison.csv"), report)
     write_html(os.path.join(directory, "comparison.html"), report)

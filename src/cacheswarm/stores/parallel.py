@@ -30,7 +30,13 @@ def in_threads(chunks: list, parallel: int, work, progress=None) -> None:
     threads = [threading.Thread(target=run, args=(k,), daemon=True) for k in range(max(1, parallel))]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except BaseException as e:  # Ctrl-C / SIGTERM in the caller: let each thread finish its chunk
+        errors.append(e)
+        for t in threads:
+            t.join()
+        raise
     if errors:
         raise errors[0]
