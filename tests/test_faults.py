@@ -5,6 +5,8 @@ import json
 import threading
 import time
 
+import pytest
+
 from .conftest import run_locust
 from .helpers import PrivateMariaDB, free_port, start_redis
 from .test_end_to_end import common, only_report
@@ -40,6 +42,8 @@ def test_cache_aside_survives_a_redis_outage(seeded, tmp_path):
         doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
         rows = {(r["op"], r["outcome"]): r for r in doc["rows"]}
         assert rows[("read", "cache_error")]["count"] > 0  # reads served by MySQL while Redis was gone
+        assert rows[("write", "cache_error")]["count"] > 0  # writes reached MySQL; each has its own row
+        assert rows[("write", "all")]["errors"] == 0  # and they completed: counted in `all`, not as errors
         assert ("read", "error") not in rows  # no read failed outright
         assert rows[("read", "hit")]["count"] > 0
         assert doc["run"]["partial"] is False
@@ -211,3 +215,48 @@ def test_dynamodb_emulator_stopped_mid_phase_is_counted_and_survived(namespace, 
         assert written > 0
     finally:
         emu.stop()
+
+
+def test_cache_only_with_redis_down_counts_failures_apart_and_flags_the_lost_keys(seeded, tmp_path):
+    """Redis dies mid-phase and comes back empty: throughput and percentiles are of completed
+    operations only (failures were half of a 25.8k ops/s figure before), errors have their own
+    count and rate, and the report says the warm start did not hold."""
+    port = free_port()
+    proc, client = start_redis(port, tmp_path)
+    events, servers = {}, {"proc": proc}
+
+    def stop():
+        servers["proc"].kill()
+        servers["proc"].wait()
+
+    def start():
+        servers["proc"], _ = start_redis(port, tmp_path)
+
+    worker = outage(stop, start, events, after=3, down=2)
+    try:
+        args = common(seeded, tmp_path / "r", phase="8s", warmup="0s", users=4)
+        out = run_locust([*args, "--redis-url", f"redis://127.0.0.1:{port}/0", "--strategies", "cache-only",
+                          "--op-timeout", "1"], cwd=tmp_path, timeout=120)
+        worker.join(timeout=30)
+        assert "restarted" in events
+        assert out.returncode == 1, out.stderr[-3000:]
+        doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+        rows = {(r["op"], r["outcome"]): r for r in doc["rows"]}
+        read_all, errors = rows[("read", "all")], rows[("read", "error")]
+        completed = sum(rows[("read", o)]["count"] for o in ("hit", "miss") if ("read", o) in rows)
+        assert errors["count"] > 0 and read_all["errors"] == errors["count"]
+        assert read_all["count"] == completed  # failures are not in `all`
+        secs = doc["phases"][0]["measured_seconds"]
+        assert read_all["throughput_ops"] == pytest.approx(completed / secs, rel=0.01)
+        assert errors["throughput_ops"] is None
+        assert read_all["error_rate"] == pytest.approx(errors["count"] / (completed + errors["count"]), abs=1e-4)
+        assert ("write", "error") in rows and ("write", "ok") in rows  # every outcome has its row, writes too
+        summary = doc["summary"][0]
+        assert summary["count"] == read_all["count"] + rows[("write", "all")]["count"]
+        # the restarted Redis is empty: reads missed, so the warm start did not hold and the report says so
+        assert rows[("read", "miss")]["count"] > 0
+        assert summary["start_state_held"] is False and "lost keys" in summary["start_state_note"]
+        html = (only_report(tmp_path / "r") / "comparison.html").read_text()
+        assert "lost keys during the phase" in html
+    finally:
+        servers["proc"].terminate()

@@ -17,6 +17,7 @@ from .recorder import Recorder
 PROBE_S = 0.010
 CPU_LIMIT_PERCENT = 90.0
 LAG_P99_LIMIT_MS = 20.0
+BUSY_PERCENT = 50.0  # loop lag counts as saturation only on a core at least this busy
 FIX = ("the generator, not the server, limited these numbers: add Locust processes "
        "(--processes N) or workers, or run fewer users per process")
 
@@ -59,9 +60,19 @@ def verdict(recorder: Recorder, phase_key: str) -> dict:
         out["generator_cpu_max_percent"] = round(cpu.get_max_value() / 10, 1)
     if lag is not None and lag.get_total_count():
         out["loop_lag_p99_ms"] = round(lag.get_value_at_percentile(99) / 1000, 3)
-    out["generator_bound"] = bool(
-        (out["generator_cpu_p50_percent"] or 0) > CPU_LIMIT_PERCENT
-        or (out["loop_lag_p99_ms"] or 0) > LAG_P99_LIMIT_MS)
+    cpu_p50, lag_p99 = out["generator_cpu_p50_percent"] or 0, out["loop_lag_p99_ms"] or 0
+    lagging = lag_p99 > LAG_P99_LIMIT_MS
+    reasons = []
+    if cpu_p50 > CPU_LIMIT_PERCENT:
+        reasons.append(f"CPU p50 {cpu_p50}% of a core > {CPU_LIMIT_PERCENT:.0f}%")
+    if lagging and cpu_p50 > BUSY_PERCENT:  # a late loop on a busy core: the generator is the limit
+        reasons.append(f"event-loop lag p99 {lag_p99} ms > {LAG_P99_LIMIT_MS:.0f} ms at CPU p50 {cpu_p50}%")
+    out["generator_bound"] = bool(reasons)
+    out["generator_bound_reason"] = "; ".join(reasons) or None
+    # a late loop on an idle core is not saturation: a call blocked the loop without yielding to gevent
+    out["loop_blocked"] = (f"event-loop lag p99 {lag_p99} ms at CPU p50 {cpu_p50}%: something blocked the "
+                           "event loop (a call that does not yield to gevent); latencies may include that wait"
+                           if lagging and not reasons else None)
     if out["generator_bound"]:
         out["generator_fix"] = FIX
     return out

@@ -7,11 +7,13 @@ from ..recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, Record
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
                ("p999_ms", 99.9))
 CHART_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
-ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "model", "count", "errors", "throttled",
+ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "model", "count", "errors", "error_rate",
+              "throttled",
               "capacity_units", "throughput_ops",
               "hit_ratio", *[name for name, _ in PERCENTILES], "max_ms",
               *[f"service_{name}" for name, _ in PERCENTILES], "service_max_ms",
               "measured_seconds", "generator_bound")
+FAILED = ("error", "throttled")  # outcomes that did not complete: counted apart, never in throughput or latency
 LATE_US = 1000  # an open-loop operation that starts more than 1 ms after its intended time is late
 
 
@@ -84,7 +86,9 @@ def build(data: dict) -> dict:
             delays.add(h)
             late_ops += count_above(h, LATE_US)
         secs = seconds.get((dataset, backend, strategy), 0.0)
-        merged = _merged(outcomes.values())
+        # `all` is the operations that completed (a cache_error completed through the database);
+        # failures are their own figure next to it, never in the throughput or the percentiles
+        merged = _merged(h for o, h in outcomes.items() if o not in FAILED)
         hits, misses = outcomes.get("hit"), outcomes.get("miss")
         hit_ratio = None
         if op == "read" and (hits or misses):
@@ -93,20 +97,24 @@ def build(data: dict) -> dict:
             hit_ratio = round(n_hit / (n_hit + n_miss), 4)
         errors = outcomes["error"].get_total_count() if "error" in outcomes else 0
         throttled = outcomes["throttled"].get_total_count() if "throttled" in outcomes else 0
+        failed = errors + throttled
         capacity = kinds.get(CAPACITY, {})
         dynamo = backend == "dynamodb"
-        parts = [("all", merged, _merged(service.values()), list(capacity.values()))]
-        if op == "read":
-            parts += [(o, h, service.get(o), [capacity[o]] if o in capacity else []) for o, h in sorted(outcomes.items())]
+        parts = [("all", merged, _merged(h for o, h in service.items() if o not in FAILED), list(capacity.values()))]
+        parts += [(o, h, service.get(o), [capacity[o]] if o in capacity else []) for o, h in sorted(outcomes.items())]
         for outcome, h, svc, used in parts:
             count = h.get_total_count()
+            row_failed = failed if outcome == "all" else (count if outcome in FAILED else 0)
+            attempted = merged.get_total_count() + failed if outcome == "all" else count
             row = {
                 "dataset": dataset, "backend": backend, "strategy": strategy, "op": op, "outcome": outcome,
                 "model": model, "count": count,
                 "errors": errors if outcome == "all" else (count if outcome == "error" else 0),
+                "error_rate": round(row_failed / attempted, 4) if attempted else None,
                 "throttled": (throttled if outcome == "all" else (count if outcome == "throttled" else 0)) if dynamo else None,
                 "capacity_units": (capacity_units(used) or 0.0) if dynamo else None,
-                "throughput_ops": round(count / secs, 2) if secs else None, "hit_ratio": hit_ratio,
+                "throughput_ops": round(count / secs, 2) if secs and outcome not in FAILED else None,
+                "hit_ratio": hit_ratio,
                 **latency_stats(h), "measured_seconds": round(secs, 3),
                 "generator_bound": bound.get((dataset, backend, strategy), False),
             }
@@ -128,10 +136,25 @@ def build(data: dict) -> dict:
     for srow in summary:
         phase = next((p for p in phases if (p["dataset"], p["backend"], p["strategy"]) ==
                       (srow["dataset"], srow["backend"], srow["strategy"])), {})
-        srow.update({k: phase.get(k) for k in ("generator_bound", "generator_cpu_p50_percent",
-                                                 "generator_cpu_max_percent", "loop_lag_p99_ms")})
+        srow.update({k: phase.get(k) for k in ("generator_bound", "generator_bound_reason",
+                                                 "generator_cpu_p50_percent", "generator_cpu_max_percent",
+                                                 "loop_lag_p99_ms", "loop_blocked")})
+        srow["start_state_held"], srow["start_state_note"] = _start_state(srow, rows)
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
             "warmup": warmup}
+
+
+def _start_state(srow: dict, rows: list[dict]) -> tuple[bool, str | None]:
+    """A cache-only phase starts with every key loaded and no TTL: a miss means the cache lost keys
+    during the phase (restart, eviction, another client), so its figures are not a warm cache's."""
+    if srow["strategy"] != "cache-only":
+        return True, None
+    misses = sum(r["count"] for r in rows if (r["dataset"], r["backend"], r["strategy"], r["op"], r["outcome"]) ==
+                 (srow["dataset"], srow["backend"], "cache-only", "read", "miss"))
+    if not misses:
+        return True, None
+    return False, (f"the phase started with every key loaded, yet {misses:,} reads missed (hit ratio "
+                   f"{srow['hit_ratio']}): Redis lost keys during the phase (restart, eviction or another client)")
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -142,7 +165,8 @@ def summarize(rows: list[dict]) -> list[dict]:
             continue
         s = phases.setdefault((r["dataset"], r["backend"], r["strategy"]),
                               {"dataset": r["dataset"], "backend": r["backend"], "strategy": r["strategy"],
-                               "throughput_ops": 0.0, "count": 0, "errors": 0, "throttled": None,
+                               "throughput_ops": 0.0, "count": 0, "errors": 0, "error_rate": None,
+                               "throttled": None,
                                "rcu": None, "wcu": None, "hit_ratio": None,
                                "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None,
                                "write_p99_ms": None})
@@ -159,6 +183,8 @@ def summarize(rows: list[dict]) -> list[dict]:
             s["write_p99_ms"] = r["p99_ms"]
     out = list(phases.values())
     for s in out:
+        failed = s["errors"] + (s["throttled"] or 0)
+        s["error_rate"] = round(failed / (s["count"] + failed), 4) if s["count"] + failed else None
         base = phases.get((s["dataset"], s["backend"], "db-only"))
         s["speedup_throughput"] = (round(s["throughput_ops"] / base["throughput_ops"], 2)
                                    if base and base["throughput_ops"] else None)
