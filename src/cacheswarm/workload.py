@@ -9,6 +9,7 @@ Choosers return 0-based indexes; stores map them to their own ids.
 from __future__ import annotations
 
 import random
+import math
 from functools import lru_cache
 
 READ = "read"
@@ -26,7 +27,8 @@ _MASK_64 = (1 << 64) - 1
 
 
 def fnv1_64(value: int) -> int:
-    """YCSB Utils.fnvhash64: FNV-1 over the 8 low bytes, as Java's signed long, then abs."""
+    """YCSB Utils.fnvhash64: over the 8 low bytes, lowest first, xor then multiply (the FNV-1a order,
+    though YCSB calls it FNV), as Java's signed long, then abs."""
     h = _FNV_OFFSET_64
     for _ in range(8):
         h ^= value & 0xFF
@@ -37,13 +39,33 @@ def fnv1_64(value: int) -> int:
     return abs(h)
 
 
-@lru_cache(maxsize=16)
+EXACT_TERMS = 1000  # terms summed one by one; Euler–Maclaurin gives the rest
+
+
+@lru_cache(maxsize=64)
 def zeta(n: int, theta: float) -> float:
-    """Σ_{i=1..n} 1/i^θ (cached: large keyspaces take a moment)."""
-    total = 0.0
-    for i in range(1, n + 1):
-        total += i ** -theta
-    return total
+    """Σ_{i=1..n} 1/i^θ. Summed directly up to EXACT_TERMS; beyond, the Euler–Maclaurin formula for
+    the tail (integral, end-point halves, two Bernoulli corrections), accurate to ~1e-15 relative,
+    so YCSB's zeta over 10^10 items costs microseconds instead of a loop of 10^10 terms."""
+    if n <= 2 * EXACT_TERMS:
+        return sum(i ** -theta for i in range(1, n + 1))
+    m = EXACT_TERMS
+    head = sum(i ** -theta for i in range(1, m))  # 1 .. m-1
+
+    def f(x):
+        return x ** -theta
+
+    def d1(x):
+        return -theta * x ** (-theta - 1)
+
+    def d3(x):
+        return -theta * (theta + 1) * (theta + 2) * x ** (-theta - 3)
+
+    if theta == 1.0:
+        integral = math.log(n / m)
+    else:
+        integral = (n ** (1 - theta) - m ** (1 - theta)) / (1 - theta)
+    return head + integral + (f(m) + f(n)) / 2 + (d1(n) - d1(m)) / 12 - (d3(n) - d3(m)) / 720
 
 
 class Zipfian:
@@ -83,10 +105,10 @@ class ScrambledZipfian:
 
     def __init__(self, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None):
         self.n = n
-        if theta == YCSB_THETA:
-            self.ranks = Zipfian(YCSB_ITEM_COUNT, theta, zetan=YCSB_ZETAN_099, rng=rng)
-        else:  # YCSB would sum zeta over 10^10 items; over the keyspace is the practical equivalent
-            self.ranks = Zipfian(n, theta, rng=rng)
+        # as YCSB: ranks from a zipfian over 10^10 items (its precomputed zeta for θ 0.99, the same
+        # sum in closed form for any other θ), hashed into the keyspace
+        zetan = YCSB_ZETAN_099 if theta == YCSB_THETA else zeta(YCSB_ITEM_COUNT, theta)
+        self.ranks = Zipfian(YCSB_ITEM_COUNT, theta, zetan=zetan, rng=rng)
 
     def next(self) -> int:
         return fnv1_64(self.ranks.next()) % self.n
