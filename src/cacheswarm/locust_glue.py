@@ -33,6 +33,7 @@ from .saturation import Monitor, verdict
 log = logging.getLogger("cacheswarm")
 MESSAGE_KEY = "cacheswarm_histograms"
 GENERATOR_KEY = "cacheswarm_generator"
+WINDOWS_KEY = "cacheswarm_windows"
 OPS_PER_TASK = 50
 EXIT_INCOMPLETE = 3  # interrupted, a phase could not be prepared, a worker lost, or the report not written
 
@@ -54,6 +55,7 @@ class State:
         self.partial = False
         self.workers: set[str] = set()  # workers whose histograms reached this master
         self.last_report: dict[str, float] = {}  # worker -> when its last report arrived
+        self.windows: dict[str, dict] = {}  # worker -> {phase key: measured seconds there}
         self.stopping = False  # a signal asked this process to stop: later signals are ignored
         self.finished = False  # the run's final report was written (or failed)
         self.report_failed = False
@@ -70,6 +72,7 @@ class State:
         self.partial = False
         self.workers = set()
         self.last_report = {}
+        self.windows = {}
         self.finished = False
         self.report_failed = False
         self.incomplete_reason = ""
@@ -256,7 +259,7 @@ def begin_run(environment) -> None:
     environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / _users(environment)
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
-    STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare)
+    STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare, sleep=gevent.sleep)
 
 
 @events.test_start.add_listener
@@ -298,12 +301,14 @@ class CacheswarmUser(User):
     def on_start(self):
         rt = _ensure_runtime(self.environment)
         _ensure_monitor(self.environment.runner)
-        STATE.clock.warmup = STATE.settings.warmup  # workers learn it with the run's options
+        # workers learn these with the run's options
+        STATE.clock.warmup, STATE.clock.phase_time = STATE.settings.warmup, STATE.settings.phase_time
         user_rate = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
         self.loop = rt.loop(self.phase_key, STATE.clock.measure_from(self.phase_key), _fire(self.environment),
-                            STATE.recorder, user_rate)
+                            STATE.recorder, user_rate, STATE.clock.measure_until(self.phase_key))
 
     def on_stop(self):
+        STATE.clock.stop(self.phase_key)
         loop = getattr(self, "loop", None)
         if loop is not None:
             loop.close()
@@ -375,6 +380,7 @@ class ComparePhases(LoadTestShape):
 def _on_report_to_master(client_id, data, **_kwargs):
     data[MESSAGE_KEY] = STATE.recorder.drain()
     data[GENERATOR_KEY] = STATE.generator.drain()
+    data[WINDOWS_KEY] = STATE.clock.windows()
 
 
 def _on_worker_report(client_id, data, **_kwargs):
@@ -384,6 +390,20 @@ def _on_worker_report(client_id, data, **_kwargs):
         STATE.recorder.merge(encoded)
         STATE.workers.add(client_id)
     STATE.generator.merge(data.get(GENERATOR_KEY) or {})
+    if data.get(WINDOWS_KEY):
+        STATE.windows[client_id] = data[WINDOWS_KEY]
+
+
+def measured_seconds(environment) -> dict:
+    """{phase key: seconds measured}: this process's own windows, or with workers the mean of
+    theirs (each counts operations in its own window, so their sum / mean window is the rate)."""
+    if not isinstance(environment.runner, MasterRunner):
+        return STATE.clock.windows()
+    per_phase: dict = {}
+    for windows in STATE.windows.values():
+        for key, secs in windows.items():
+            per_phase.setdefault(key, []).append(secs)
+    return {key: sum(v) / len(v) for key, v in per_phase.items()}
 
 
 def _finish_run(environment) -> bool:
@@ -472,8 +492,9 @@ def write_report(environment) -> str | None:
     if STATE.report_dir is None:
         stamp = datetime.fromtimestamp(STATE.run_started or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         STATE.report_dir = os.path.join(STATE.settings.report_dir, f"{STATE.settings.run_name}-{stamp}")
+    windows = measured_seconds(environment)
     data = {"run": _run_info(environment),
-            "phases": [{**p.to_dict(STATE.settings.warmup), **verdict(STATE.generator, p.key)}
+            "phases": [{**p.to_dict(STATE.settings.warmup), **_window(windows, p), **verdict(STATE.generator, p.key)}
                        for p in STATE.plan.phases if p.started is not None],
             "histograms": STATE.recorder.encode()}
     try:
@@ -487,6 +508,15 @@ def write_report(environment) -> str | None:
     STATE.written_total = total
     log.info("cacheswarm: report written to %s", STATE.report_dir)
     return STATE.report_dir
+
+
+def _window(windows: dict, phase) -> dict:
+    """The phase's measured seconds: the processes' own windows (ended at --phase-time or when its
+    users stopped), not the master's timeline (which ticks on a one-second grid)."""
+    if phase.key not in windows:
+        return {}
+    return {"measured_seconds": round(windows[phase.key], 3),
+            "timeline_seconds": round(phase.measured_seconds(STATE.settings.warmup), 3)}
 
 
 def _write_locust_files(environment, directory: str) -> None:

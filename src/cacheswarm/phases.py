@@ -59,6 +59,8 @@ class PhasePlan:
     phase_time: float
     prepare: callable
     clock: callable = time.time
+    sleep: callable = time.sleep  # under Locust, gevent's: the shape greenlet waits, nothing else does
+    tick_interval: float = 1.0  # Locust ticks the shape once a second
     current: int = 0
     state: str = DRAIN
     done: bool = False
@@ -66,8 +68,11 @@ class PhasePlan:
     def tick(self, active_users: int):
         if self.state == RUN:
             phase = self.phases[self.current]
-            if self.clock() - phase.started < self.phase_time:
+            left = self.phase_time - (self.clock() - phase.started)
+            if left >= self.tick_interval:
                 return RUN, phase
+            if left > 0:  # the next tick would come up to a second late: end the phase on time
+                self.sleep(left)
             phase.ended = self.clock()
             self.current += 1
             self.state = DRAIN
@@ -90,10 +95,15 @@ class PhasePlan:
 
 @dataclass
 class PhaseClock:
-    """Per process: when each phase's first user started here, so warm-up is measured locally."""
+    """Per process: when each phase's first user started here, so warm-up and the end of the
+    measured window are timed locally. An operation counts if it starts in
+    [start + warmup, start + phase_time) and before this process's users of the phase stopped;
+    windows() gives each phase's measured seconds on this process."""
 
     warmup: float
+    phase_time: float = 0.0  # 0: no end (a plan that ends phases itself)
     started: dict = field(default_factory=dict)
+    stopped: dict = field(default_factory=dict)
 
     def measure_from(self, phase_key: str) -> float:
         """perf_counter() value from which this process's ops in the phase are measured."""
@@ -102,5 +112,27 @@ class PhaseClock:
             start = self.started[phase_key] = time.perf_counter()
         return start + self.warmup
 
+    def measure_until(self, phase_key: str) -> float:
+        """perf_counter() value from which operations of the phase are no longer counted here."""
+        start = self.started.get(phase_key)
+        if start is None or not self.phase_time:
+            return float("inf")
+        return start + self.phase_time
+
+    def stop(self, phase_key: str) -> None:
+        """The phase's users are stopping on this process: its window ends now at the latest."""
+        if phase_key in self.started:
+            self.stopped.setdefault(phase_key, time.perf_counter())
+
+    def windows(self, now: float | None = None) -> dict:
+        """{phase key: measured seconds so far on this process}."""
+        now = time.perf_counter() if now is None else now
+        out = {}
+        for key, start in self.started.items():
+            end = min(self.measure_until(key), self.stopped.get(key, now))
+            out[key] = round(max(0.0, end - (start + self.warmup)), 6)
+        return out
+
     def reset(self) -> None:
         self.started.clear()
+        self.stopped.clear()

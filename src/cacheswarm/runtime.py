@@ -24,6 +24,7 @@ from .workload import READ, WRITE, Workload, make_chooser
 
 log = logging.getLogger("cacheswarm")
 TIMER_SLACK_NS = 1_000_000
+PAST_END_SLEEP_S = 0.05  # how a user idles between its phase's end and the shape stopping it
 OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR, strategies.CACHE_ERROR,
             strategies.THROTTLED)
 # what Locust is told for a cache_error: a failure (shown in its Failures tab), though the
@@ -169,11 +170,11 @@ class Runtime:
 
     # ---- during the run (every process that runs users) ----
     def loop(self, phase_key: str, measure_from: float, fire, recorder: Recorder,
-             user_rate: float = 0.0) -> "PhaseLoop":
+             user_rate: float = 0.0, measure_until: float = float("inf")) -> "PhaseLoop":
         """A user's operation loop for phase `dataset/backend/strategy`: its own RNG, Redis
         connection and store handle, the process's MySQL pool and DynamoDB client; open loop
         at `user_rate` ops/s when it is above 0."""
-        return PhaseLoop(self, *phase_key.split("/"), measure_from, fire, recorder, user_rate)
+        return PhaseLoop(self, *phase_key.split("/"), measure_from, fire, recorder, user_rate, measure_until)
 
     def close(self) -> None:
         if self.pool is not None:
@@ -188,7 +189,7 @@ class PhaseLoop:
     """One phase's operation: choose op and key, run the strategy, time it, record it."""
 
     def __init__(self, rt: Runtime, dataset: str, backend: str, strategy: str, measure_from: float, fire,
-                 recorder: Recorder, user_rate: float = 0.0):
+                 recorder: Recorder, user_rate: float = 0.0, measure_until: float = float("inf")):
         s = rt.settings
         store = rt.stores[(dataset, backend)].for_user()
         self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
@@ -198,6 +199,9 @@ class PhaseLoop:
         chooser = make_chooser(s.key_distribution, rt.keyspaces[dataset], s.zipf_theta, rng)
         self.workload = Workload(s.read_ratio, chooser, rng)
         self.measure_from_ns = int(measure_from * 1e9)
+        # the phase's window ends here: later operations are not started (the user idles until the
+        # shape stops it), so none is counted past --phase-time and the server sees the phase end
+        self.measure_until_ns = int(measure_until * 1e9) if measure_until != float("inf") else 1 << 62
         self.fire = fire
         self.record = recorder.record
         base = (dataset, backend, strategy)
@@ -234,7 +238,15 @@ class PhaseLoop:
         if units:
             self.record(self.series[(op, outcome, window, CAPACITY)], round(units * 100))
 
+    def past_the_end(self, start_ns: int) -> bool:
+        if start_ns < self.measure_until_ns:
+            return False
+        time.sleep(PAST_END_SLEEP_S)
+        return True
+
     def step_closed(self) -> None:
+        if self.past_the_end(time.perf_counter_ns()):
+            return
         op, outcome, value, exc, t0, t1 = self.timed()
         micros = (t1 - t0) // 1000
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
@@ -248,6 +260,8 @@ class PhaseLoop:
         for coordinated omission), service time from the actual start, and the start delay.
         The schedule never slips: after a stall, overdue operations start back to back."""
         intended = self.intended_ns
+        if self.past_the_end(intended):
+            return
         self.intended_ns = intended + self.interval_ns
         wait = intended - time.perf_counter_ns()
         if wait > 0:

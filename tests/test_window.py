@@ -1,0 +1,44 @@
+"""The measured window ends at --phase-time on every process: nothing started later is counted, and
+the report states the seconds actually measured."""
+
+import json
+
+import pytest
+
+from .conftest import run_locust
+from .test_end_to_end import common, only_report
+
+
+def test_window_ends_at_phase_time_with_two_processes(seeded, tmp_path, private_redis):
+    url, client = private_redis
+    args = common(seeded, tmp_path / "r", phase="3s", warmup="0s", users=6)
+    out = run_locust([*args, "--redis-url", url, "--strategies", "cache-only", "--read-ratio", "1.0",
+                      "--processes", "2"], cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    phase = doc["phases"][0]
+    # each process measured exactly its 3 s (before: the master's 1 s tick grid, up to 4 s)
+    assert phase["measured_seconds"] == pytest.approx(3.0, abs=0.05)
+    assert phase["ended"] - phase["started"] < 3.3
+    read = next(r for r in doc["rows"] if r["op"] == "read" and r["outcome"] == "all")
+    # Redis saw exactly the GETs we counted: none ran after the window (users idle until stopped)
+    gets = client.info("commandstats")["cmdstat_get"]["calls"]
+    assert gets == read["count"] + read["errors"]
+    assert read["throughput_ops"] == pytest.approx(read["count"] / phase["measured_seconds"], rel=0.01)
+
+
+def test_an_interrupted_phase_reports_the_seconds_it_ran(seeded, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import BIN, ROOT
+
+    proc = subprocess.Popen([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"),
+                             *common(seeded, tmp_path / "r", phase="30s", warmup="1s"), "--strategies", "db-only"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    phase = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())["phases"][0]
+    assert 1.5 < phase["measured_seconds"] < 4.5  # about 5 s minus start-up and the 1 s warm-up, not 29
