@@ -79,10 +79,13 @@ class RedisCache:
         return count
 
     def clear(self, namespace: str, batch: int = 1000) -> int:
-        """UNLINK every key under `<namespace>:`; returns how many were removed."""
+        """UNLINK every key under `<namespace>:` but the run's lease; returns how many were removed."""
         removed = 0
         keys = []
+        lease = f"{namespace}:lease".encode()
         for key in self.client.scan_iter(match=f"{namespace}:*", count=batch):
+            if key == lease:
+                continue
             keys.append(key)
             if len(keys) >= batch:
                 removed += self.client.unlink(*keys)

@@ -171,6 +171,7 @@ def _report(args) -> int:
 
 def _clean(args) -> int:
     from .cache import CacheError, RedisCache
+    from .lease import lease_key
     from .stores import dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
     from .stores.mysql import ConnectError, connect
 
@@ -181,6 +182,10 @@ def _clean(args) -> int:
         db = connect(target, conn["op_timeout"])
         cache = RedisCache(conn["redis_url"], conn["redis_password"], 4, conn["op_timeout"], conn["redis_ca_cert"])
         cache.check(options.redact_url(conn["redis_url"]))
+        holder = cache.client.get(lease_key(ns))
+        if holder:
+            raise _Unusable(f"namespace '{ns}' is in use by {holder.decode(errors='replace')}; wait for that run "
+                            "to end before cleaning it")
         client, ddb_tables = None, []
         if endpoint != "embedded":  # the embedded emulator keeps nothing after its run
             options.check_dynamodb(conn)

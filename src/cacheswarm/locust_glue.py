@@ -22,7 +22,8 @@ from locust.html import get_html_report
 from locust.runners import STATE_MISSING, WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from . import options, report
+from . import options, report, strategies
+from .lease import NamespaceBusy, NamespaceLease, describe_holder
 from .report.rows import LIVE_COLUMNS, live_rows
 from .options import BadInput
 from .phases import DRAIN, PhaseClock, PhasePlan, plan
@@ -56,6 +57,7 @@ class State:
         self.workers: set[str] = set()  # workers whose histograms reached this master
         self.last_report: dict[str, float] = {}  # worker -> when its last report arrived
         self.windows: dict[str, dict] = {}  # worker -> {phase key: measured seconds there}
+        self.lease: NamespaceLease | None = None  # this run's hold on its namespace (runs that use Redis)
         self.stopping = False  # a signal asked this process to stop: later signals are ignored
         self.finished = False  # the run's final report was written (or failed)
         self.report_failed = False
@@ -162,7 +164,9 @@ def _on_init(environment, runner=None, **_kwargs):
         options.check_report_dir(STATE.settings.report_dir)
         STATE.runtime = Runtime(STATE.settings, _users(environment))
         STATE.runtime.preflight()
-    except (BadInput, Preflight) as e:
+        if headless:
+            _take_lease()
+    except (BadInput, Preflight, NamespaceBusy) as e:
         _close_runtime()
         fail(str(e))
     except KeyboardInterrupt:  # a signal during the preflight (e.g. while the emulator starts or seeds)
@@ -174,6 +178,29 @@ def _on_init(environment, runner=None, **_kwargs):
         events.worker_report.add_listener(_on_worker_report)
     if environment.web_ui:
         _install_web_tab(environment.web_ui)
+
+
+def _take_lease() -> None:
+    """Hold the namespace for the run (runs that use Redis): a second run on it is refused."""
+    s = STATE.settings
+    if not any(strategies.STRATEGIES[n].uses_cache for n in s.strategies):
+        return
+    if STATE.lease is not None and STATE.lease.held and STATE.lease.namespace == s.namespace:
+        return
+    _release_lease()
+    lease = NamespaceLease(STATE.runtime.cache.client, s.namespace, describe_holder(s.run_name))
+    lease.acquire()
+    STATE.lease = lease
+    gevent.spawn(lease.keep, gevent.sleep)
+
+
+def _release_lease() -> None:
+    if STATE.lease is not None:
+        try:
+            STATE.lease.release()
+        except Exception as e:  # Redis gone: the lease expires by itself
+            log.warning("cacheswarm: could not release the namespace lease (%s); it expires by itself", e)
+        STATE.lease = None
 
 
 def _close_runtime() -> None:
@@ -251,7 +278,8 @@ def begin_run(environment) -> None:
         options.check_report_dir(STATE.settings.report_dir)
         if not rt.keyspaces:
             rt.preflight()
-    except (BadInput, Preflight) as e:
+        _take_lease()
+    except (BadInput, Preflight, NamespaceBusy) as e:
         log.error("cacheswarm: error: %s", e)  # STATE.plan stays None: the shape ends the run
         return
     STATE.reset_run()
@@ -414,6 +442,7 @@ def _finish_run(environment) -> bool:
         STATE.plan.interrupt()
         STATE.partial = True
     STATE.finished = True
+    _release_lease()
     write_report(environment)
     return True
 
@@ -438,6 +467,7 @@ def _on_quitting(environment, **_kwargs):
             environment.process_exit_code = EXIT_INCOMPLETE
             log.warning("cacheswarm: the run is incomplete (%s): exit code %d", _why_incomplete(environment),
                         EXIT_INCOMPLETE)
+    _release_lease()
     _close_runtime()
 
 
@@ -491,7 +521,13 @@ def write_report(environment) -> str | None:
         return STATE.report_dir
     if STATE.report_dir is None:
         stamp = datetime.fromtimestamp(STATE.run_started or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        STATE.report_dir = os.path.join(STATE.settings.report_dir, f"{STATE.settings.run_name}-{stamp}")
+        try:
+            STATE.report_dir = report.new_directory(STATE.settings.report_dir, f"{STATE.settings.run_name}-{stamp}")
+        except OSError as e:
+            log.error("cacheswarm: cannot create a report directory in %s: %s (fix --report-dir)",
+                      STATE.settings.report_dir, e)
+            STATE.report_failed = True
+            return None
     windows = measured_seconds(environment)
     data = {"run": _run_info(environment),
             "phases": [{**p.to_dict(STATE.settings.warmup), **_window(windows, p), **verdict(STATE.generator, p.key)}

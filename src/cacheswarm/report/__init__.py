@@ -16,6 +16,20 @@ from .writers import write_csv, write_html, write_json
 RAW_FILE = "histograms.json"
 
 
+def new_directory(root: str, name: str) -> str:
+    """Create and return <root>/<name>, or <name>-2, -3 ... if taken: a report directory is never
+    reused (two runs started in the same second wrote into one and overwrote each other)."""
+    os.makedirs(root, exist_ok=True)
+    for n in range(1, 10_000):
+        path = os.path.join(root, name if n == 1 else f"{name}-{n}")
+        try:
+            os.mkdir(path)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free report directory name like {name} in {root}")
+
+
 def write_all(directory: str, data: dict) -> dict:
     """Write the raw histograms and every comparison file into `directory`; return the report."""
     os.makedirs(directory, exist_ok=True)
