@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from .conftest import BIN, MYSQL_URL, REDIS_URL, ROOT, run_locust
+from .conftest import BIN, ROOT, run_locust
 from .test_end_to_end import common, only_report
 
 INCOMPLETE = 3
@@ -130,7 +130,7 @@ def test_failed_preparation_of_a_phase_exits_incomplete(seeded, tmp_path, privat
     assert "preparing the next phase failed" in out.stderr
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     assert doc["run"]["partial"] is True
-    assert doc["run"]["incomplete_reason"].startswith(f"preparing products/mysql/cache-only failed")
+    assert doc["run"]["incomplete_reason"].startswith("preparing products/mysql/cache-only failed")
     assert [p["strategy"] for p in doc["phases"]] == ["db-only"] and doc["summary"][0]["count"] > 0
 
 

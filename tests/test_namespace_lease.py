@@ -4,7 +4,6 @@ import json
 import subprocess
 import time
 
-import pytest
 
 from cacheswarm.lease import TTL_S, lease_key
 

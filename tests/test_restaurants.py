@@ -68,9 +68,38 @@ def test_posting_a_review_stores_it_and_counts_its_star_in_one_transaction(store
     assert after["restaurant"][star] == before["restaurant"][star] + 1
     assert star_total(after) == star_total(before) + 1
     assert [r["id"] for r in after["reviews"][1:]] == [r["id"] for r in before["reviews"][:4]]
-    with pytest.raises(Exception):  # no restaurant: the transaction fails, nothing is stored
+
+
+
+def test_a_failed_review_transaction_leaves_nothing_on_mysql(stores, namespace, target):
+    """The review is INSERTed before the counter UPDATE finds no restaurant: the transaction must
+    roll the INSERT back (the pool closes the connection; the server undoes it)."""
+    import pymysql
+
+    store = stores["mysql"].for_user()
+    with pytest.raises(LookupError):
         store.write(N + 50)
-    assert store.read(N + 50) is None
+    conn = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password,
+                           database=target.database)
+    with conn, conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM `{my.table_names(namespace)[1]}` WHERE restaurant_id = %s", (N + 50,))
+        assert cur.fetchone()[0] == 0
+        cur.execute(f"SELECT COUNT(*) FROM `{my.table_names(namespace)[1]}`")
+        assert cur.fetchone()[0] == N * M  # and no other review appeared
+    assert json.loads(store.read(4))["restaurant"] == json.loads(stores["mysql"].read(4))["restaurant"]
+
+
+def test_a_failed_review_transaction_leaves_nothing_on_dynamodb(stores, namespace, dynamodb_client):
+    """TransactWriteItems: the review Put is cancelled with the counter Update whose restaurant is
+    missing; no review item of that restaurant exists afterwards."""
+    store = stores["dynamodb"].for_user()
+    store.name = lambda key: "Nowhere Diner"  # a restaurant that was never seeded
+    with pytest.raises(Exception) as failed:
+        store.write(1)
+    assert "TransactionCanceled" in repr(failed.value) or "ConditionalCheckFailed" in repr(failed.value)
+    found = dynamodb_client.scan(TableName=ddb.table_name(namespace), FilterExpression="GSI1PK = :r",
+                                 ExpressionAttributeValues={":r": {"S": "REST#Nowhere Diner"}}, Select="COUNT")
+    assert found["Count"] == 0
 
 
 @pytest.mark.parametrize("backend", ["mysql", "dynamodb"])

@@ -19,6 +19,7 @@ def test_overloaded_generator_is_flagged(seeded, tmp_path):
     doc, s = summary_of(report)
     assert s["generator_bound"] is True, s
     assert s["generator_cpu_p50_percent"] > 90 or s["loop_lag_p99_ms"] > 20
+    assert s["generator_bound_reason"] and "CPU p50" in s["generator_bound_reason"]  # which signal tripped
     assert all(r["generator_bound"] for r in doc["rows"])
     assert "load generator saturated" in (report / "comparison.html").read_text()
 
@@ -33,3 +34,27 @@ def test_light_run_is_not_flagged(seeded, tmp_path):
     assert s["generator_cpu_p50_percent"] is not None and s["generator_cpu_p50_percent"] < 50
     assert s["loop_lag_p99_ms"] is not None and s["loop_lag_p99_ms"] < 20
     assert "load generator saturated" not in (report / "comparison.html").read_text()
+
+
+def _verdict(cpu_percent, lag_ms, samples=50):
+    from cacheswarm.recorder import Recorder
+    from cacheswarm.saturation import verdict
+
+    r = Recorder()
+    for _ in range(samples):
+        r.record("p|cpu", int(cpu_percent * 10))
+        r.record("p|lag", int(lag_ms * 1000))
+    return verdict(r, "p")
+
+
+def test_loop_lag_on_an_idle_core_is_a_blocked_loop_not_saturation():
+    """The demo flagged a DynamoDB phase 'saturated' at 3% CPU from its loop lag alone: an idle
+    generator is not the limit. Lag on an idle core is reported as a blocked loop instead."""
+    idle = _verdict(3, 46)
+    assert idle["generator_bound"] is False and idle["generator_bound_reason"] is None
+    assert "blocked the event loop" in idle["loop_blocked"]
+    busy = _verdict(70, 46)
+    assert busy["generator_bound"] is True and "event-loop lag p99 46.0" in busy["generator_bound_reason"]
+    assert busy["loop_blocked"] is None
+    calm = _verdict(30, 2)
+    assert calm["generator_bound"] is False and calm["loop_blocked"] is None

@@ -43,10 +43,14 @@ def test_idempotent_grow_trim_and_deterministic(namespace, target):
 def test_reset_undoes_writes(namespace, target, pool):
     mysql_products.seed(target, namespace, 100)
     store = mysql_products.MySQLProducts(pool, namespace)
-    store.write(10)
-    assert table_rows(target, namespace)[9] != products.row(10)
+    seeded = products.encode(products.row(10))
+    assert products.encode(table_rows(target, namespace)[9]) == seeded  # compared as the cached JSON, not
+    store.write(10)                                                    # Decimal/datetime against strings
+    written = table_rows(target, namespace)[9]
+    assert products.encode(written) != seeded and written[-1] == 1  # the write changed it: version 1
     mysql_products.seed(target, namespace, 100, reset=True)
-    assert products.encode(table_rows(target, namespace)[9]) == products.encode(products.row(10))
+    assert products.encode(table_rows(target, namespace)[9]) == seeded
+    assert table_rows(target, namespace)[9][-1] == 0
 
 
 def test_cli_seed_reports_rows_and_rate(namespace):

@@ -5,31 +5,26 @@ A locustfile needs just:  from cacheswarm.locust_glue import *  (users + shape +
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
 import signal
 import sys
 import time
-from datetime import datetime, timezone
 
 import gevent
-from flask import request as flask_request
 import psutil
 from locust import LoadTestShape, User, constant, events, task
-from locust.html import get_html_report
-from locust.runners import STATE_MISSING, WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
-from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
+from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
-from . import options, report, strategies
+from . import options, strategies, web_form
+from .glue_report import lost_workers, write_report
 from .lease import NamespaceBusy, NamespaceLease, describe_holder
-from .report.rows import LIVE_COLUMNS, live_rows
 from .options import BadInput
 from .phases import DRAIN, PhaseClock, PhasePlan, plan
 from .recorder import Recorder
 from .runtime import Preflight, Runtime
-from .saturation import Monitor, verdict
+from .saturation import Monitor
 
 log = logging.getLogger("cacheswarm")
 MESSAGE_KEY = "cacheswarm_histograms"
@@ -121,26 +116,8 @@ def _stop_forked_workers() -> None:
 
 
 def _settings(environment):
-    _restore_redacted(environment.parsed_options)
+    web_form.restore_redacted(environment.parsed_options, STATE.startup_options)
     return options.settings_from(environment.parsed_options)
-
-
-def _restore_redacted(ns) -> None:
-    """The web form shows URLs with the password as *** and secret fields empty; a form sent back
-    with those values keeps the passwords the process started with."""
-    if not STATE.startup_options:
-        STATE.startup_options = {d: getattr(ns, d, "") for d in (*options.URL_DESTS, *options.SECRET_DESTS)}
-        return
-    for dest, original in STATE.startup_options.items():
-        value = getattr(ns, dest, "")
-        if dest in options.SECRET_DESTS:
-            if not value and original:
-                setattr(ns, dest, original)
-        elif value != original and value == options.redact_for_display(dest, original):
-            setattr(ns, dest, original)
-        elif options.REDACTED + "@" in str(value):
-            raise BadInput("--" + dest.replace("_", "-"), "the password shows as *** on the web form; type it in "
-                                                          "the URL again or give it with the password option")
 
 
 @events.init_command_line_parser.add_listener
@@ -155,7 +132,7 @@ def _on_init(environment, runner=None, **_kwargs):
     _stop_on_signals((signal.SIGINT, signal.SIGTERM) if headless and not isinstance(runner, WorkerRunner)
                      else (signal.SIGINT,))
     if environment.web_ui:
-        _redact_web_form(environment.web_ui)
+        web_form.redact_web_form(environment.web_ui)
     if isinstance(runner, WorkerRunner):  # options arrive from the master when a run starts
         return
     try:
@@ -177,7 +154,7 @@ def _on_init(environment, runner=None, **_kwargs):
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
     if environment.web_ui:
-        _install_web_tab(environment.web_ui)
+        web_form.install_web_tab(environment.web_ui, lambda: STATE.recorder)
 
 
 def _take_lease() -> None:
@@ -208,45 +185,6 @@ def _close_runtime() -> None:
     if STATE.runtime is not None:
         STATE.runtime.close()
         STATE.runtime = None
-
-
-def _redact_web_form(web_ui) -> None:
-    """Locust serialises every web-UI option's value into the start page (secret ones too): show
-    URLs with the password as *** and secret fields empty (_restore_redacted puts them back)."""
-    update = web_ui.update_template_args
-
-    def redact():
-        for dest, field in (web_ui.template_args.get("extra_options") or {}).items():
-            if dest in options.SECRET_DESTS:
-                field["default_value"] = ""
-            elif dest in options.URL_DESTS:
-                field["default_value"] = options.redact_for_display(dest, field.get("default_value"))
-
-    def update_and_redact():
-        update()
-        redact()
-
-    web_ui.update_template_args = update_and_redact
-    redact()
-
-
-WEB_TAB = "cacheswarm"
-
-
-def _install_web_tab(web_ui) -> None:
-    """A 'cacheswarm µs' tab: our histograms, live, where Locust's own tables round to whole ms."""
-    web_ui.template_args["extended_tabs"] = [{"title": "cacheswarm (µs)", "key": WEB_TAB}]
-    web_ui.template_args["extended_tables"] = [
-        {"key": WEB_TAB, "structure": [{"key": k, "title": t} for k, t in LIVE_COLUMNS]}]
-
-    @web_ui.app.after_request
-    def _add_our_stats(response):
-        if flask_request.path != "/stats/requests" or not response.is_json:
-            return response
-        payload = response.get_json()
-        payload["extended_stats"] = [{"key": WEB_TAB, "data": live_rows(STATE.recorder)}]
-        response.set_data(json.dumps(payload))
-        return response
 
 
 def _users(environment) -> int:
@@ -422,18 +360,6 @@ def _on_worker_report(client_id, data, **_kwargs):
         STATE.windows[client_id] = data[WINDOWS_KEY]
 
 
-def measured_seconds(environment) -> dict:
-    """{phase key: seconds measured}: this process's own windows, or with workers the mean of
-    theirs (each counts operations in its own window, so their sum / mean window is the rate)."""
-    if not isinstance(environment.runner, MasterRunner):
-        return STATE.clock.windows()
-    per_phase: dict = {}
-    for windows in STATE.windows.values():
-        for key, secs in windows.items():
-            per_phase.setdefault(key, []).append(secs)
-    return {key: sum(v) / len(v) for key, v in per_phase.items()}
-
-
 def _finish_run(environment) -> bool:
     """The run ends (stopped, finished or interrupted): write what was measured, partial if cut short."""
     if isinstance(environment.runner, WorkerRunner) or STATE.plan is None:
@@ -443,7 +369,7 @@ def _finish_run(environment) -> bool:
         STATE.partial = True
     STATE.finished = True
     _release_lease()
-    write_report(environment)
+    write_report(environment, STATE)
     return True
 
 
@@ -451,7 +377,7 @@ def _finish_run(environment) -> bool:
 def _on_test_stop(environment, **_kwargs):
     if _finish_run(environment) and isinstance(environment.runner, MasterRunner):
         # workers' last histograms arrive up to one report interval later: refresh then
-        gevent.spawn_later(WORKER_REPORT_INTERVAL + 0.5, write_report, environment)
+        gevent.spawn_later(WORKER_REPORT_INTERVAL + 0.5, write_report, environment, STATE)
 
 
 @events.quitting.add_listener
@@ -463,7 +389,7 @@ def _on_quitting(environment, **_kwargs):
         signal.signal(sig, signal.SIG_IGN)
     _finish_run(environment)
     if STATE.plan is not None and not isinstance(environment.runner, WorkerRunner):
-        if STATE.partial or STATE.report_failed or lost_workers(environment.runner):
+        if STATE.partial or STATE.report_failed or lost_workers(environment.runner, STATE):
             environment.process_exit_code = EXIT_INCOMPLETE
             log.warning("cacheswarm: the run is incomplete (%s): exit code %d", _why_incomplete(environment),
                         EXIT_INCOMPLETE)
@@ -474,7 +400,7 @@ def _on_quitting(environment, **_kwargs):
 def _why_incomplete(environment) -> str:
     if STATE.report_failed:
         return "the report could not be written"
-    if lost_workers(environment.runner):
+    if lost_workers(environment.runner, STATE):
         return "a worker was lost"
     return STATE.incomplete_reason or "stopped before every phase ran"
 
@@ -484,86 +410,6 @@ def _on_quit(exit_code, **_kwargs):
     """Fired after Locust printed its own summary: the report path is the last thing shown."""
     if STATE.report_dir and STATE.written_total >= 0:
         print(f"\ncacheswarm report: {os.path.join(STATE.report_dir, 'comparison.html')}", flush=True)
-
-
-def _utc(t: float | None) -> str | None:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else None
-
-
-def lost_workers(runner) -> list[dict]:
-    """Workers the master lost during the run (heartbeats stopped): their data after their
-    last report is missing from the report."""
-    if not isinstance(runner, MasterRunner):
-        return []
-    lost = []
-    for client_id, node in list(runner.clients.items()):
-        if node.state == STATE_MISSING and client_id in STATE.last_report:
-            lost.append({"worker": client_id, "data_missing_from_utc": _utc(STATE.last_report[client_id])})
-    return lost
-
-
-def _run_info(environment) -> dict:
-    s, opts, runner = STATE.settings, environment.parsed_options, environment.runner
-    workers = len(STATE.workers) if isinstance(runner, MasterRunner) else 1
-    lost = lost_workers(runner)
-    return {**s.public(), "partial": STATE.partial or bool(lost), "lost_workers": lost,
-            "incomplete_reason": STATE.incomplete_reason or None,
-            "model": "open" if s.target_rate else "closed", "users": int(opts.num_users or 0),
-            "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspaces,
-            "started_utc": _utc(STATE.run_started), "ended_utc": _utc(time.time()),
-            "locust_request_count": runner.stats.total.num_requests}
-
-
-def write_report(environment) -> str | None:
-    """Write (or refresh) this run's report directory when there is anything new to write."""
-    total = STATE.recorder.total()
-    if total == STATE.written_total and STATE.report_dir:
-        return STATE.report_dir
-    if STATE.report_dir is None:
-        stamp = datetime.fromtimestamp(STATE.run_started or time.time(), timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        try:
-            STATE.report_dir = report.new_directory(STATE.settings.report_dir, f"{STATE.settings.run_name}-{stamp}")
-        except OSError as e:
-            log.error("cacheswarm: cannot create a report directory in %s: %s (fix --report-dir)",
-                      STATE.settings.report_dir, e)
-            STATE.report_failed = True
-            return None
-    windows = measured_seconds(environment)
-    data = {"run": _run_info(environment),
-            "phases": [{**p.to_dict(STATE.settings.warmup), **_window(windows, p), **verdict(STATE.generator, p.key)}
-                       for p in STATE.plan.phases if p.started is not None],
-            "histograms": STATE.recorder.encode()}
-    try:
-        report.write_all(STATE.report_dir, data)
-        _write_locust_files(environment, STATE.report_dir)
-    except OSError as e:
-        log.error("cacheswarm: cannot write the report to %s: %s (fix --report-dir)", STATE.report_dir, e)
-        STATE.report_failed = True
-        return None
-    STATE.report_failed = False
-    STATE.written_total = total
-    log.info("cacheswarm: report written to %s", STATE.report_dir)
-    return STATE.report_dir
-
-
-def _window(windows: dict, phase) -> dict:
-    """The phase's measured seconds: the processes' own windows (ended at --phase-time or when its
-    users stopped), not the master's timeline (which ticks on a one-second grid)."""
-    if phase.key not in windows:
-        return {}
-    return {"measured_seconds": round(windows[phase.key], 3),
-            "timeline_seconds": round(phase.measured_seconds(STATE.settings.warmup), 3)}
-
-
-def _write_locust_files(environment, directory: str) -> None:
-    """Locust's own CSV and HTML next to ours, whatever --csv/--html say."""
-    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
-    for name, method in (("stats", writer.requests_csv), ("failures", writer.failures_csv),
-                         ("exceptions", writer.exceptions_csv)):
-        with open(os.path.join(directory, f"locust_{name}.csv"), "w", newline="", encoding="utf-8") as f:
-            method(csv.writer(f))
-    with open(os.path.join(directory, "locust_report.html"), "w", encoding="utf-8") as f:
-        f.write(get_html_report(environment, show_download_link=False))
 
 
 __all__ = [*(cls.__name__ for cls in USER_CLASSES.values()), "ComparePhases"]
