@@ -81,6 +81,12 @@ def run_locust(args, cwd, timeout=180, env=None):
                           cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 
+def cli(*args, timeout=120, env=None, **kwargs):
+    """Run `cacheswarm ARGS` as a user would; CompletedProcess with text output. `env` adds variables."""
+    return subprocess.run([str(BIN / "cacheswarm"), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, **kwargs)
+
+
 @pytest.fixture
 def private_redis(tmp_path):
     """A redis-server of this test's own on a spare loopback port."""

@@ -1,8 +1,9 @@
-"""Starting a Locust web UI process for tests."""
+"""Test scaffolding: a Locust web UI process, private servers, fault injection."""
 
 import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -135,3 +136,21 @@ class PrivateMariaDB:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=30)
+
+
+def fault(events: dict, steps, when=None, timeout: float = 60) -> threading.Thread:
+    """In a thread: wait until `when()` holds (e.g. the phase has filled the cache; at most
+    `timeout` s), then run each (delay seconds, event name, action) in turn; events[name] records
+    when each action ran (or what it returned, if anything)."""
+    def run():
+        deadline = time.time() + timeout
+        while when is not None and time.time() < deadline and not when():
+            time.sleep(0.05)
+        for delay, name, action in steps:
+            time.sleep(delay)
+            result = action()
+            events[name] = result if result is not None else time.time()
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    return worker

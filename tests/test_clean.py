@@ -1,13 +1,12 @@
 """`cacheswarm clean` removes this namespace's table and keys and nothing else."""
 
-import os
 import subprocess
 
 import pymysql
 
 from cacheswarm.stores import mysql_products
 
-from .conftest import BIN, MYSQL_URL, REDIS_URL
+from .conftest import MYSQL_URL, REDIS_URL, cli
 
 
 def test_seed_run_and_clean_touch_only_our_namespace(seeded, target, cache, raw_redis, tmp_path):
@@ -30,16 +29,15 @@ def test_seed_run_and_clean_touch_only_our_namespace(seeded, target, cache, raw_
             checksum = cur.fetchall()
         raw_redis.set(f"{seeded}x:product:2", b"\x00binary\xff", ex=3600)
         before = {k: raw_redis.dump(k) for k in (foreign_key, near_key, f"{seeded}x:product:2")}
-        seed = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "1000", "--namespace", seeded],
-                              capture_output=True, text=True, timeout=60)
+        seed = cli("seed", "products", "--rows", "1000", "--namespace", seeded, timeout=60)
         assert seed.returncode == 0, seed.stderr
         run = run_locust(["--headless", "-u", "3", "-r", "3", "--namespace", seeded, "--phase-time", "3s",
                           "--warmup", "1s", "--report-dir", str(tmp_path / "r"), "--warm-cache"], cwd=tmp_path)
         assert run.returncode == 0, run.stderr[-2000:]
         for k in store_keys:
             raw_redis.set(k, b"x")
-        out = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", seeded, "--mysql-url",
-                              MYSQL_URL, "--redis-url", REDIS_URL], capture_output=True, text=True, timeout=60)
+        out = cli("clean", "--yes", "--namespace", seeded, "--mysql-url",
+                              MYSQL_URL, "--redis-url", REDIS_URL, timeout=60)
         assert out.returncode == 0, out.stderr
         assert "removed 1 table(s) and" in out.stdout
         assert raw_redis.exists(*store_keys) == 0
@@ -52,8 +50,7 @@ def test_seed_run_and_clean_touch_only_our_namespace(seeded, target, cache, raw_
             assert cur.fetchall() == ()
         # without a terminal and without --yes it refuses, exit 2, nothing removed
         raw_redis.set(store_keys[0], b"x")
-        out = subprocess.run([str(BIN / "cacheswarm"), "clean", "--namespace", seeded], capture_output=True,
-                             text=True, timeout=60, stdin=subprocess.DEVNULL)
+        out = cli("clean", "--namespace", seeded, timeout=60, stdin=subprocess.DEVNULL)
         assert out.returncode == 2 and "--yes" in out.stderr
         assert raw_redis.exists(store_keys[0]) == 1
     finally:
@@ -72,15 +69,13 @@ def test_a_table_we_did_not_create_is_never_written(namespace, target, tmp_path)
     with conn, conn.cursor() as cur:
         cur.execute(f"CREATE TABLE `{table}` (id INT UNSIGNED PRIMARY KEY, note VARCHAR(20))")
         cur.execute(f"INSERT INTO `{table}` VALUES (1, 'theirs')")
-        seed = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "10", "--namespace", namespace],
-                              capture_output=True, text=True, timeout=60)
+        seed = cli("seed", "products", "--rows", "10", "--namespace", namespace, timeout=60)
         assert seed.returncode == 2
         assert "--allow-existing-table" in seed.stderr and "Traceback" not in seed.stderr
         run = run_locust(["--headless", "-u", "1", "--namespace", namespace, "--report-dir", str(tmp_path / "r")],
                          cwd=tmp_path, timeout=60)
         assert run.returncode == 2 and "not created by cacheswarm" in run.stderr
-        clean = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", namespace],
-                               capture_output=True, text=True, timeout=60)
+        clean = cli("clean", "--yes", "--namespace", namespace, timeout=60)
         assert clean.returncode == 0 and "removed 0 table(s)" in clean.stdout
         cur.execute(f"SELECT * FROM `{table}`")
         assert cur.fetchall() == ((1, "theirs"),)  # untouched by seed, run and clean
@@ -105,18 +100,17 @@ def test_a_foreign_dynamodb_table_is_byte_identical_after_seed_run_and_clean(nam
 
     before = snapshot()
     try:
-        seed = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "300", "--backend", "dynamodb",
-                               "--dynamodb-endpoint", endpoint, "--namespace", namespace],
-                              capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+        seed = cli("seed", "products", "--rows", "300", "--backend", "dynamodb",
+                               "--dynamodb-endpoint", endpoint, "--namespace", namespace, timeout=120, env=env)
         assert seed.returncode == 0, seed.stderr
         run = run_locust(["--headless", "-u", "2", "-r", "2", "--namespace", namespace, "--phase-time", "3s",
                           "--warmup", "1s", "--report-dir", str(tmp_path / "r"), "--backend", "dynamodb",
                           "--dynamodb-endpoint", endpoint, "--strategies", "db-only,cache-aside"],
                          cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stderr[-2000:]
-        clean = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", namespace,
-                                "--dynamodb-endpoint", endpoint], capture_output=True, text=True, timeout=120,
-                               env={**os.environ, **env})
+        clean = cli("clean", "--yes", "--namespace", namespace,
+                                "--dynamodb-endpoint", endpoint, timeout=120,
+                               env=env)
         assert clean.returncode == 0, clean.stderr
         assert f"{namespace}-products" in clean.stdout and foreign not in clean.stdout
         assert dynamodb.table_status(dynamodb_client, dynamodb_products.table_name(namespace)) is None

@@ -10,11 +10,7 @@ import time
 
 import pytest
 
-from .conftest import BIN, MYSQL_URL
-
-
-def cli(*args, timeout=120):
-    return subprocess.run([str(BIN / "cacheswarm"), *args], capture_output=True, text=True, timeout=timeout)
+from .conftest import BIN, MYSQL_URL, cli
 
 
 def one_error_line(out, needle):

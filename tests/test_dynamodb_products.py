@@ -13,8 +13,18 @@ def client(dynamodb_client):
     return dynamodb_client
 
 
-def test_seed_is_deterministic_idempotent_and_trims(client):
-    ns = "cswtestddbseed"
+@pytest.fixture
+def ns(namespace, dynamodb_client):
+    """The test's own namespace; its DynamoDB tables are removed afterwards, pass or fail."""
+    from cacheswarm.stores import dynamodb, dynamodb_restaurants
+
+    yield namespace
+    for table in (ddb.table_name(namespace), dynamodb_restaurants.table_name(namespace)):
+        if dynamodb.table_status(dynamodb_client, table) is not None:
+            dynamodb.delete_table(dynamodb_client, table)
+
+
+def test_seed_is_deterministic_idempotent_and_trims(client, ns):
     first = ddb.seed(client, ns, 120)
     assert first["rows"] == 120
     store = ddb.DynamoDBProducts(client, ns)
@@ -32,8 +42,7 @@ def test_seed_is_deterministic_idempotent_and_trims(client):
     assert store.read(7) == products.encode(products.row(7)) and store.count() == (50, 50)
 
 
-def test_strategies_run_unchanged_on_dynamodb(client, cache, raw_redis):
-    ns = "cswtestddbstrat"
+def test_strategies_run_unchanged_on_dynamodb(client, ns, cache, raw_redis):
     ddb.seed(client, ns, 30)
     store = ddb.DynamoDBProducts(client, ns)
     try:
@@ -54,10 +63,9 @@ def test_strategies_run_unchanged_on_dynamodb(client, cache, raw_redis):
         cache.clear(ns)
 
 
-def test_a_table_cacheswarm_did_not_create_is_refused(client):
+def test_a_table_cacheswarm_did_not_create_is_refused(client, ns):
     from cacheswarm.stores import ForeignTable, dynamodb
 
-    ns = "cswtestddbforeign"
     table = ddb.table_name(ns)
     client.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}],

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from .conftest import run_locust
-from .helpers import PrivateMariaDB, free_port, start_redis
+from .helpers import PrivateMariaDB, fault, free_port, start_redis
 from .test_end_to_end import common, only_report
 
 
@@ -17,19 +17,9 @@ def test_cache_aside_survives_a_redis_outage(seeded, tmp_path):
     proc, client = start_redis(port, tmp_path)
     events = {}
 
-    def outage():
-        deadline = time.time() + 60
-        while time.time() < deadline and client.dbsize() < 50:  # the phase is filling the cache
-            time.sleep(0.05)
-        time.sleep(1.5)
-        events["killed"] = time.time()
-        proc.kill()
-        proc.wait()
-        time.sleep(2)
-        events["restarted"] = start_redis(port, tmp_path)
-
-    worker = threading.Thread(target=outage, daemon=True)
-    worker.start()
+    worker = fault(events, [(1.5, "killed", lambda: (proc.kill(), proc.wait()) and None),
+                            (2, "restarted", lambda: start_redis(port, tmp_path))],
+                   when=lambda: client.dbsize() >= 50)  # the phase is filling the cache
     try:
         args = common(seeded, tmp_path / "r", phase="9s", warmup="1s", users=5)
         out = run_locust([*args, "--redis-url", f"redis://127.0.0.1:{port}/0", "--strategies", "cache-aside",
@@ -91,19 +81,9 @@ def test_user_cache_backs_off_for_a_second_then_reconnects(tmp_path):
 
 
 def outage(stop, start, events: dict, after: float = 4, down: float = 2) -> threading.Thread:
-    """In a thread: `after` seconds into the run (the phase is running) stop a server, start it
-    again `down` seconds later; events records when."""
-    def run():
-        time.sleep(after)
-        stop()
-        events["stopped"] = time.time()
-        time.sleep(down)
-        start()
-        events["restarted"] = time.time()
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    return worker
+    """`after` seconds into the run (the phase is running) stop a server, start it again `down`
+    seconds later; events records when."""
+    return fault(events, [(after, "stopped", lambda: stop() and None), (down, "restarted", lambda: start() and None)])
 
 
 def test_mysql_restart_mid_phase_is_counted_and_survived(namespace, tmp_path):
@@ -143,16 +123,8 @@ def test_a_hung_redis_shows_as_timeouts_not_a_frozen_run(seeded, tmp_path, priva
     url, client = private_redis
     events = {}
 
-    def hang():
-        deadline = time.time() + 60
-        while time.time() < deadline and client.dbsize() < 50:
-            time.sleep(0.05)
-        time.sleep(1)
-        events["paused"] = time.time()
-        client.execute_command("CLIENT", "PAUSE", 4000, "ALL")
-
-    worker = threading.Thread(target=hang, daemon=True)
-    worker.start()
+    worker = fault(events, [(1, "paused", lambda: client.execute_command("CLIENT", "PAUSE", 4000, "ALL") and None)],
+                   when=lambda: client.dbsize() >= 50)
     started = time.time()
     out = run_locust([*common(seeded, tmp_path / "r", phase="8s", warmup="1s", users=4), "--redis-url", url,
                       "--strategies", "cache-aside", "--op-timeout", "1"], cwd=tmp_path, timeout=120)

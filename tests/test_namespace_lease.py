@@ -7,7 +7,7 @@ import time
 
 from cacheswarm.lease import TTL_S, lease_key
 
-from .conftest import BIN, MYSQL_URL, REDIS_URL, ROOT, run_locust
+from .conftest import BIN, MYSQL_URL, REDIS_URL, ROOT, cli, run_locust
 from .test_end_to_end import common, only_report
 
 
@@ -37,8 +37,8 @@ def test_a_second_run_on_the_same_namespace_is_refused(seeded, tmp_path, raw_red
     assert f"pid {first.pid}" in line[0] and "--namespace" in line[0]
     assert not (tmp_path / "b").exists()
     # cleaning a namespace in use is refused too
-    clean = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", seeded, "--mysql-url",
-                            MYSQL_URL, "--redis-url", REDIS_URL], capture_output=True, text=True, timeout=60)
+    clean = cli("clean", "--yes", "--namespace", seeded, "--mysql-url",
+                            MYSQL_URL, "--redis-url", REDIS_URL, timeout=60)
     assert clean.returncode == 2 and "is in use by" in clean.stderr
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err[-3000:]

@@ -1,35 +1,25 @@
 """Open loop: a 300 ms server stall shows in the corrected tail, not in service times."""
 
 import json
-import threading
-import time
 
 import pytest
 
 from .test_end_to_end import common, only_report
 from .conftest import run_locust
+from .helpers import fault
 
 
 def test_stall_shows_in_corrected_p99_but_not_in_service_time(seeded, tmp_path, private_redis):
     url, client = private_redis
-    paused = []
-
-    def stall_mid_phase():
-        deadline = time.time() + 60
-        while time.time() < deadline and client.dbsize() < 1000:  # cache-only phase loaded its keys
-            time.sleep(0.05)
-        time.sleep(3)
-        client.execute_command("CLIENT", "PAUSE", 300, "ALL")
-        paused.append(time.time())
-
-    staller = threading.Thread(target=stall_mid_phase, daemon=True)
-    staller.start()
+    events = {}
+    staller = fault(events, [(3, "paused", lambda: client.execute_command("CLIENT", "PAUSE", 300, "ALL") and None)],
+                    when=lambda: client.dbsize() >= 1000)  # the cache-only phase loaded its keys
     args = common(seeded, tmp_path / "r", phase="8s", warmup="1s", users=10)
     out = run_locust([*args, "--redis-url", url, "--strategies", "cache-only", "--read-ratio", "1.0",
                       "--target-rate", "300"], cwd=tmp_path, timeout=120)
     staller.join(timeout=5)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert paused, "the stall was never injected"
+    assert "paused" in events, "the stall was never injected"
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     run = doc["run"]
     assert run["model"] == "open" and run["target_rate"] == 300

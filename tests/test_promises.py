@@ -3,11 +3,10 @@ WCU, the password variables, and throughput against a known rate."""
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
-from .conftest import BIN, run_locust
+from .conftest import cli, run_locust
 from .helpers import PrivateMariaDB
 from .test_end_to_end import common, only_report
 
@@ -21,7 +20,7 @@ def test_report_command_renders_the_same_numbers_again(seeded, tmp_path):
     copy = tmp_path / "copy"
     copy.mkdir()
     shutil.copy(report / "histograms.json", copy / "histograms.json")
-    again = subprocess.run([str(BIN / "cacheswarm"), "report", str(copy)], capture_output=True, text=True, timeout=60)
+    again = cli("report", str(copy), timeout=60)
     assert again.returncode == 0, again.stderr
     second = json.loads((copy / "comparison.json").read_text())
     assert second["rows"] == first["rows"] and second["summary"] == first["summary"]

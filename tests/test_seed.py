@@ -1,14 +1,13 @@
 """Seeding: deterministic, idempotent, grows and trims; the CLI shows progress and a rate."""
 
 import os
-import subprocess
 
 import pymysql
 
 from cacheswarm import products
 from cacheswarm.stores import mysql_products
 
-from .conftest import BIN, MYSQL_URL
+from .conftest import MYSQL_URL, cli
 
 
 def table_rows(target, namespace):
@@ -54,21 +53,19 @@ def test_reset_undoes_writes(namespace, target, pool):
 
 
 def test_cli_seed_reports_rows_and_rate(namespace):
-    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "2000", "--namespace", namespace,
-                          "--mysql-url", MYSQL_URL], capture_output=True, text=True, timeout=120)
+    out = cli("seed", "products", "--rows", "2000", "--namespace", namespace,
+                          "--mysql-url", MYSQL_URL, timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"{namespace}_products: 2000 products (2000 items loaded) in" in out.stdout
     assert "items/s" in out.stdout
 
 
 def test_cli_seed_bad_input_is_one_line(namespace):
-    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--rows", "0", "--namespace", namespace],
-                         capture_output=True, text=True, timeout=60)
+    out = cli("seed", "products", "--rows", "0", "--namespace", namespace, timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "--rows" in out.stderr
-    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--namespace", namespace,
-                          "--mysql-url", "mysql://root:wrong@127.0.0.1:3306/test"],
-                         capture_output=True, text=True, timeout=60)
+    out = cli("seed", "products", "--namespace", namespace,
+                          "--mysql-url", "mysql://root:wrong@127.0.0.1:3306/test", timeout=60)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "--mysql-url" in out.stderr and "wrong" not in out.stderr
 
@@ -79,16 +76,14 @@ def test_cli_seeds_restaurants_on_both_backends_and_clean_removes_them(namespace
     endpoint = dynamodb_client.meta.endpoint_url
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
     for backend in ("mysql", "dynamodb"):
-        out = subprocess.run([str(BIN / "cacheswarm"), "seed", "restaurants", "--restaurants", "30",
+        out = cli("seed", "restaurants", "--restaurants", "30",
                               "--reviews-per-restaurant", "4", "--backend", backend, "--namespace", namespace,
-                              "--mysql-url", MYSQL_URL, "--dynamodb-endpoint", endpoint],
-                             capture_output=True, text=True, timeout=120, env=env)
+                              "--mysql-url", MYSQL_URL, "--dynamodb-endpoint", endpoint, timeout=120, env=env)
         assert out.returncode == 0, out.stderr
         assert "30 restaurants (150 items loaded" in out.stdout, out.stdout
     assert dynamodb_restaurants.DynamoDBRestaurants(dynamodb_client, namespace).seeded() == 30
-    out = subprocess.run([str(BIN / "cacheswarm"), "clean", "--yes", "--namespace", namespace, "--mysql-url",
-                          MYSQL_URL, "--dynamodb-endpoint", endpoint], capture_output=True, text=True,
-                         timeout=120, env=env)
+    out = cli("clean", "--yes", "--namespace", namespace, "--mysql-url",
+                          MYSQL_URL, "--dynamodb-endpoint", endpoint, timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert f"{namespace}_restaurants" in out.stdout and f"{namespace}-restaurants" in out.stdout
     assert "removed 3 table(s)" in out.stdout
@@ -96,12 +91,12 @@ def test_cli_seeds_restaurants_on_both_backends_and_clean_removes_them(namespace
 
 
 def test_cli_seed_refuses_the_embedded_emulator_and_bad_items_files(namespace, tmp_path):
-    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "products", "--backend", "dynamodb", "--namespace",
-                          namespace], capture_output=True, text=True, timeout=60)
+    out = cli("seed", "products", "--backend", "dynamodb", "--namespace",
+                          namespace, timeout=60)
     assert out.returncode == 2 and "--dynamodb-endpoint" in out.stderr and "lives for one run" in out.stderr
     bad = tmp_path / "items.jsonl"
     bad.write_text("not json\n")
-    out = subprocess.run([str(BIN / "cacheswarm"), "seed", "restaurants", "--items-file", str(bad), "--namespace",
-                          namespace, "--mysql-url", MYSQL_URL], capture_output=True, text=True, timeout=60)
+    out = cli("seed", "restaurants", "--items-file", str(bad), "--namespace",
+                          namespace, "--mysql-url", MYSQL_URL, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "--items-file" in out.stderr and "items.jsonl:1 is not JSON" in out.stderr

@@ -4,11 +4,11 @@ at a time, without a log line per request.
 moto's server handles requests in threads, but its backend is not thread-safe: concurrent
 TransactWriteItems answer 500 (seen with 4 users). A lock around the app keeps keep-alive
 connections and concurrent I/O while moto's own work runs serially (it is bound by the GIL
-anyway). Usage: python -m cacheswarm._emulator_server HOST PORT [WORKDIR]
+anyway). Usage: python -m cacheswarm._emulator_server HOST PORT [WORKDIR PARENT_PID]
 
-WORKDIR (its working directory, created by the parent) is removed when this process exits, so
-it goes with the emulator even if the parent was killed (the parent asks the kernel to SIGTERM
-this process when it dies).
+The server exits when the process that started it is gone, however that process ended (even
+SIGKILL): a thread watches for PARENT_PID to stop being its parent. WORKDIR (its working
+directory, created by the parent) is removed when it exits, so nothing is left behind.
 """
 
 import logging
@@ -17,8 +17,16 @@ import shutil
 import signal
 import sys
 import threading
+import time
 
 from werkzeug.serving import run_simple
+
+
+def watch_parent(parent: int) -> None:
+    """In a thread: SIGTERM ourselves (exit through main's finally) once the parent is gone."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(host: str, port: int) -> None:
@@ -45,10 +53,8 @@ if __name__ == "__main__":
     # exits through the finally below; Ctrl-C at a terminal is the parent's to handle
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-    if len(sys.argv) > 3 and parent == 1:  # the parent died before the death signal was armed
-        shutil.rmtree(sys.argv[3], ignore_errors=True)
-        sys.exit(0)
+    if len(sys.argv) > 4:
+        threading.Thread(target=watch_parent, args=(int(sys.argv[4]),), daemon=True).start()
     try:
         main(sys.argv[1], int(sys.argv[2]))
     finally:

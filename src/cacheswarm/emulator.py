@@ -8,11 +8,9 @@ would to DynamoDB Local or AWS.
 from __future__ import annotations
 
 import atexit
-import ctypes
 import importlib.util
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -24,15 +22,6 @@ import urllib.request
 
 class EmulatorError(Exception):
     """The emulator could not be started; str() says why and what to do."""
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the process that started it dies, however that
-    process ends (even SIGKILL), so an emulator is never left listening on its own."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: atexit and the signal handlers still stop it
-        pass
 
 
 def _free_port() -> int:
@@ -63,8 +52,9 @@ class DynamoDBEmulator:
         atexit.register(self.stop)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "cacheswarm._emulator_server", "127.0.0.1", str(self.port), self.workdir],
-                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, preexec_fn=_die_with_parent)
+                [sys.executable, "-m", "cacheswarm._emulator_server", "127.0.0.1", str(self.port), self.workdir,
+                 str(os.getpid())],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
