@@ -21,9 +21,11 @@ def test_window_ends_at_phase_time_with_two_processes(seeded, tmp_path, private_
     assert phase["measured_seconds"] == pytest.approx(3.0, abs=0.05)
     assert phase["ended"] - phase["started"] < 3.3
     read = next(r for r in doc["rows"] if r["op"] == "read" and r["outcome"] == "all")
-    # Redis saw exactly the GETs we counted: none ran after the window (users idle until stopped)
+    # Redis saw the GETs we counted and no more than a GET per user beyond them: none ran after the
+    # window (users idle until stopped); a worker's window may end by the master's stop, which cuts
+    # a user's GET in flight (served, never recorded)
     gets = client.info("commandstats")["cmdstat_get"]["calls"]
-    assert gets == read["count"] + read["errors"]
+    assert 0 <= gets - (read["count"] + read["errors"]) <= 6
     assert read["throughput_ops"] == pytest.approx(read["count"] / phase["measured_seconds"], rel=0.01)
 
 

@@ -70,7 +70,7 @@ def write_report(environment, STATE) -> str | None:
         try:
             STATE.report_dir = report.new_directory(STATE.settings.report_dir, f"{STATE.settings.run_name}-{stamp}")
         except OSError as e:
-            log.error("cacheswarm: cannot create a report directory in %s: %s (fix --report-dir)",
+            log.error("cacheswarm: cannot write the report: no report directory in %s: %s (fix --report-dir)",
                       STATE.settings.report_dir, e)
             STATE.report_failed = True
             return None

@@ -166,7 +166,14 @@ def _take_lease() -> None:
         return
     _release_lease()
     lease = NamespaceLease(STATE.runtime.cache.client, s.namespace, describe_holder(s.run_name))
-    lease.acquire()
+    try:
+        lease.acquire()
+    except NamespaceBusy:
+        raise
+    except Exception as e:  # Redis refuses the write (out of memory, a read-only replica, an ACL)
+        log.warning("cacheswarm: could not take the lease on namespace '%s' (%s); running without it: another run "
+                    "on this namespace would not be refused", s.namespace, options.redact_url(str(e)))
+        return
     STATE.lease = lease
     gevent.spawn(lease.keep, gevent.sleep)
 
