@@ -12,6 +12,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from .lease import lease_key
+
 
 class CacheError(Exception):
     """Redis cannot be used; str() says why and what to do."""
@@ -82,7 +84,7 @@ class RedisCache:
         """UNLINK every key under `<namespace>:` but the run's lease; returns how many were removed."""
         removed = 0
         keys = []
-        lease = f"{namespace}:lease".encode()
+        lease = lease_key(namespace).encode()
         for key in self.client.scan_iter(match=f"{namespace}:*", count=batch):
             if key == lease:
                 continue

@@ -105,7 +105,7 @@ def build(data: dict) -> dict:
         for outcome, h, svc, used in parts:
             count = h.get_total_count()
             row_failed = failed if outcome == "all" else (count if outcome in FAILED else 0)
-            attempted = merged.get_total_count() + failed if outcome == "all" else count
+            attempted = count + failed if outcome == "all" else count
             row = {
                 "dataset": dataset, "backend": backend, "strategy": strategy, "op": op, "outcome": outcome,
                 "model": model, "count": count,
