@@ -15,9 +15,11 @@ from locust.runners import STATE_MISSING, MasterRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from . import report
+from .report import live
 from .saturation import verdict
 
 log = logging.getLogger("cacheswarm")
+LIVE_EVERY_S = 5.0  # the live tab's figures are recomputed at most this often (it takes the loop's time)
 
 
 def measured_seconds(environment, STATE) -> dict:
@@ -57,7 +59,9 @@ def _run_info(environment, STATE) -> dict:
             "model": "open" if s.target_rate else "closed", "users": int(opts.num_users or 0),
             "spawn_rate": opts.spawn_rate, "workers": workers, "keyspace_used": STATE.runtime.keyspaces,
             "started_utc": _utc(STATE.run_started), "ended_utc": _utc(time.time()),
-            "locust_request_count": runner.stats.total.num_requests}
+            "locust_request_count": runner.stats.total.num_requests,
+            "capacity": STATE.capacity_results(STATE.finished) if STATE.searches else {},
+            "embedded_dynamodb": STATE.runtime.embedded and "dynamodb" in s.backends}
 
 
 def write_report(environment, STATE) -> str | None:
@@ -76,11 +80,10 @@ def write_report(environment, STATE) -> str | None:
             return None
     windows = measured_seconds(environment, STATE)
     data = {"run": _run_info(environment, STATE),
-            "phases": [{**p.to_dict(STATE.settings.warmup), **_window(windows, p, STATE.settings.warmup), **verdict(STATE.generator, p.key)}
-                       for p in STATE.plan.phases if p.started is not None],
+            "phases": [phase_record(environment, STATE, p, windows) for p in STATE.plan.phases if p.started is not None],
             "histograms": STATE.recorder.encode()}
     try:
-        report.write_all(STATE.report_dir, data)
+        STATE.report = report.write_all(STATE.report_dir, data)
         _write_locust_files(environment, STATE.report_dir)
     except OSError as e:
         log.error("cacheswarm: cannot write the report to %s: %s (fix --report-dir)", STATE.report_dir, e)
@@ -90,6 +93,29 @@ def write_report(environment, STATE) -> str | None:
     STATE.written_total = total
     log.info("cacheswarm: report written to %s", STATE.report_dir)
     return STATE.report_dir
+
+
+def live_report(environment, STATE):
+    """(the report so far, its directory once written) for the web UI's live tab."""
+    if STATE.finished or STATE.plan is None or STATE.settings is None or STATE.runtime is None:
+        return STATE.report, STATE.report_dir
+    now = time.monotonic()
+    if STATE.live is not None and now - STATE.live[0] < LIVE_EVERY_S:
+        return STATE.live[1], None
+    windows = measured_seconds(environment, STATE)
+    phases = [phase_record(environment, STATE, p, windows) for p in STATE.plan.phases if p.started is not None]
+    run = {"slo": [r.text for r in STATE.settings.slo],
+           "capacity": STATE.capacity_results(False) if STATE.searches else {}}
+    STATE.live = (now, live.live_report(STATE.recorder, phases, run))
+    return STATE.live[1], None
+
+
+def phase_record(environment, STATE, phase, windows: dict | None = None) -> dict:
+    """A phase as the report keeps it: its timeline, measured window and generator verdict."""
+    if windows is None:
+        windows = measured_seconds(environment, STATE)
+    warmup = STATE.settings.warmup
+    return {**phase.to_dict(warmup), **_window(windows, phase, warmup), **verdict(STATE.generator, phase.key)}
 
 
 def _window(windows: dict, phase, warmup: float) -> dict:

@@ -13,13 +13,13 @@ import sys
 import time
 
 import gevent
-import psutil
 from locust import LoadTestShape, User, constant, events, task
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
-from . import options, strategies, web_form
-from .glue_report import lost_workers, write_report
-from .lease import NamespaceBusy, NamespaceLease, describe_holder
+from . import glue_process, glue_slo, options, web_form
+from .report import console
+from .glue_report import live_report, lost_workers, write_report
+from .lease import NamespaceBusy
 from .options import BadInput
 from .phases import DRAIN, PhaseClock, PhasePlan, plan
 from .recorder import Recorder
@@ -52,12 +52,19 @@ class State:
         self.workers: set[str] = set()  # workers whose histograms reached this master
         self.last_report: dict[str, float] = {}  # worker -> when its last report arrived
         self.windows: dict[str, dict] = {}  # worker -> {phase key: measured seconds there}
-        self.lease: NamespaceLease | None = None  # this run's hold on its namespace (runs that use Redis)
+        self.lease = None  # lease.NamespaceLease  # this run's hold on its namespace (runs that use Redis)
         self.stopping = False  # a signal asked this process to stop: later signals are ignored
         self.finished = False  # the run's final report was written (or failed)
         self.report_failed = False
         self.incomplete_reason = ""
         self.startup_options: dict = {}  # URL and secret options as given at start (the web form shows them redacted)
+        self.searches: dict = {}  # base phase key -> capacity.Search (--find-capacity)
+        self.announced = None  # the phase whose key and rate were last sent to every process
+        self.report = None  # the last report written (its SLO verdicts decide the exit code)
+        self.live = None  # (when, the live tab's figures)
+
+    def capacity_results(self, final: bool = True) -> dict:
+        return glue_slo.capacity_results(self, final)
 
     def reset_run(self) -> None:
         self.recorder.clear()
@@ -73,6 +80,10 @@ class State:
         self.finished = False
         self.report_failed = False
         self.incomplete_reason = ""
+        self.searches = {}
+        self.announced = None
+        self.report = None
+        self.live = None
 
 
 STATE = State()
@@ -82,37 +93,8 @@ def fail(message: str) -> None:
     """Bad input: one line, exit code 2, before any user spawns or anything is written."""
     sys.stderr.write(f"cacheswarm: error: {message}\n")
     sys.stderr.flush()
-    _stop_forked_workers()
+    glue_process.stop_forked_workers()
     sys.exit(2)
-
-
-def _stop_on_signals(signals) -> None:
-    """Ctrl-C (and, headless, SIGTERM: Locust installs its own handler only after a shape run
-    returns) stop the run the way Locust's Ctrl-C path does: KeyboardInterrupt in the main
-    greenlet, never in whichever user greenlet happened to run (Python's default handler), so no
-    traceback; our quitting listener writes what was measured, marked partial. A second signal
-    while stopping is ignored: it would otherwise break off the report being written."""
-    main = gevent.getcurrent()
-
-    def handler(name):
-        def on_signal():
-            if STATE.stopping:
-                log.warning("cacheswarm: %s: already stopping; writing the report of what was measured", name)
-                return
-            STATE.stopping = True
-            log.info("cacheswarm: %s: stopping and writing what was measured", name)
-            main.throw(KeyboardInterrupt)
-        return on_signal
-
-    for sig in signals:
-        gevent.signal_handler(sig, handler(sig.name))
-
-
-def _stop_forked_workers() -> None:
-    """--processes forks workers before init; Locust's own exit path misses running children
-    (its waitpid(WNOHANG) loop treats 'still running' as exited), leaving them for 60 s."""
-    for child in psutil.Process().children():
-        child.kill()  # nothing to save yet; Locust's atexit handler reaps them
 
 
 def _settings(environment):
@@ -129,10 +111,13 @@ def _add_options(parser):
 def _on_init(environment, runner=None, **_kwargs):
     headless = environment.parsed_options.headless
     # with the web UI, Locust's own SIGTERM handler is in place
-    _stop_on_signals((signal.SIGINT, signal.SIGTERM) if headless and not isinstance(runner, WorkerRunner)
+    glue_process.stop_on_signals(STATE, (signal.SIGINT, signal.SIGTERM) if headless and not isinstance(runner, WorkerRunner)
                      else (signal.SIGINT,))
     if environment.web_ui:
         web_form.redact_web_form(environment.web_ui)
+    if runner is not None and not isinstance(runner, MasterRunner):  # the master sends, every process runs
+        runner.register_message(glue_slo.STEP_MESSAGE, glue_slo.on_step_message)
+    logging.getLogger("locust.runners").addFilter(glue_process.quiet_spawn_lines)
     if isinstance(runner, WorkerRunner):  # options arrive from the master when a run starts
         return
     try:
@@ -142,49 +127,19 @@ def _on_init(environment, runner=None, **_kwargs):
         STATE.runtime = Runtime(STATE.settings, _users(environment))
         STATE.runtime.preflight()
         if headless:
-            _take_lease()
+            glue_process.take_lease(STATE)
     except (BadInput, Preflight, NamespaceBusy) as e:
         _close_runtime()
         fail(str(e))
     except KeyboardInterrupt:  # a signal during the preflight (e.g. while the emulator starts or seeds)
         _close_runtime()
         sys.stderr.write("cacheswarm: interrupted before the run started; nothing was measured\n")
-        _stop_forked_workers()
+        glue_process.stop_forked_workers()
         sys.exit(EXIT_INCOMPLETE)
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
     if environment.web_ui:
-        web_form.install_web_tab(environment.web_ui, lambda: STATE.recorder)
-
-
-def _take_lease() -> None:
-    """Hold the namespace for the run (runs that use Redis): a second run on it is refused."""
-    s = STATE.settings
-    if not any(strategies.STRATEGIES[n].uses_cache for n in s.strategies):
-        return
-    if STATE.lease is not None and STATE.lease.held and STATE.lease.namespace == s.namespace:
-        return
-    _release_lease()
-    lease = NamespaceLease(STATE.runtime.cache.client, s.namespace, describe_holder(s.run_name))
-    try:
-        lease.acquire()
-    except NamespaceBusy:
-        raise
-    except Exception as e:  # Redis refuses the write (out of memory, a read-only replica, an ACL)
-        log.warning("cacheswarm: could not take the lease on namespace '%s' (%s); running without it: another run "
-                    "on this namespace would not be refused", s.namespace, options.redact_url(str(e)))
-        return
-    STATE.lease = lease
-    gevent.spawn(lease.keep, gevent.sleep)
-
-
-def _release_lease() -> None:
-    if STATE.lease is not None:
-        try:
-            STATE.lease.release()
-        except Exception as e:  # Redis gone: the lease expires by itself
-            log.warning("cacheswarm: could not release the namespace lease (%s); it expires by itself", e)
-        STATE.lease = None
+        web_form.install_web_tab(environment.web_ui, lambda: live_report(environment, STATE))
 
 
 def _close_runtime() -> None:
@@ -223,7 +178,7 @@ def begin_run(environment) -> None:
         options.check_report_dir(STATE.settings.report_dir)
         if not rt.keyspaces:
             rt.preflight()
-        _take_lease()
+        glue_process.take_lease(STATE)
     except (BadInput, Preflight, NamespaceBusy) as e:
         log.error("cacheswarm: error: %s", e)  # STATE.plan stays None: the shape ends the run
         return
@@ -232,7 +187,21 @@ def begin_run(environment) -> None:
     environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / _users(environment)
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
-    STATE.plan = PhasePlan(plan(STATE.settings), STATE.settings.phase_time, rt.prepare, sleep=gevent.sleep)
+    STATE.searches, first_rate = glue_slo.searches_for(STATE.settings)
+    glue_slo.ACTIVE.clear()
+    STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),
+                           sleep=gevent.sleep, settle=glue_slo.make_settle(environment.runner, STATE),
+                           after=glue_slo.make_after(environment, STATE))
+
+
+def _prepare(rt):
+    """A capacity search's later steps go on with the cache the previous step left (a step is a
+    higher rate on the same system, not a cold start)."""
+    def prepare(phase):
+        if phase.step:
+            return f"as step {phase.step} left it (capacity search, {phase.rate:,.0f} ops/s)"
+        return rt.prepare(phase)
+    return prepare
 
 
 @events.test_start.add_listener
@@ -276,12 +245,14 @@ class CacheswarmUser(User):
         _ensure_monitor(self.environment.runner)
         # workers learn these with the run's options
         STATE.clock.warmup, STATE.clock.phase_time = STATE.settings.warmup, STATE.settings.phase_time
-        user_rate = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
-        self.loop = rt.loop(self.phase_key, STATE.clock.measure_from(self.phase_key), _fire(self.environment),
-                            STATE.recorder, user_rate, STATE.clock.measure_until(self.phase_key))
+        shipped = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
+        # a capacity step runs under its own key (its own histograms and window) at its own rate
+        self.key, user_rate = glue_slo.ACTIVE.get(self.phase_key, (self.phase_key, shipped))
+        self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), _fire(self.environment),
+                            STATE.recorder, user_rate, STATE.clock.measure_until(self.key))
 
     def on_stop(self):
-        STATE.clock.stop(self.phase_key)
+        STATE.clock.stop(getattr(self, "key", self.phase_key))
         loop = getattr(self, "loop", None)
         if loop is not None:
             loop.close()
@@ -346,7 +317,27 @@ class ComparePhases(LoadTestShape):
         kind, phase = step
         if kind == DRAIN:
             return 0, users, None  # stop every user at once
-        return users, rate, [USER_CLASSES[phase.key]]
+        if phase is not STATE.announced:
+            STATE.announced = phase
+            glue_slo.announce(self.runner, phase, users, self.runner.environment.parsed_options.cacheswarm_user_rate)
+            _progress(phase)
+        return users, rate, [USER_CLASSES[phase.base_key]]
+
+
+def _progress(phase) -> None:
+    plan_, s = STATE.plan, STATE.settings
+    what = f"capacity step {phase.step + 1} at {phase.rate:,.0f} ops/s" if phase.step is not None else (
+        f"{s.target_rate:,.0f} ops/s" if s.target_rate else "closed loop")
+    searching = any(x.stop_reason is None for x in STATE.searches.values())
+    left = (len(plan_.phases) - phase.index) * (s.phase_time + 1)  # a phase plus its drain and cache preparation
+    log.info("cacheswarm: phase %d/%d%s %s (%s, %ds, first %ds not measured; about %s left%s)", phase.index + 1,
+             len(plan_.phases), "+" if searching else "", phase.base_key, what, s.phase_time, s.warmup,
+             _duration(left), " plus the capacity steps still to come" if searching else "")
+
+
+def _duration(seconds: float) -> str:
+    m, sec = divmod(int(seconds), 60)
+    return f"{m}m{sec:02d}s" if m else f"{sec}s"
 
 
 @events.report_to_master.add_listener
@@ -375,7 +366,7 @@ def _finish_run(environment) -> bool:
         STATE.plan.interrupt()
         STATE.partial = True
     STATE.finished = True
-    _release_lease()
+    glue_process.release_lease(STATE)
     write_report(environment, STATE)
     return True
 
@@ -396,11 +387,17 @@ def _on_quitting(environment, **_kwargs):
         signal.signal(sig, signal.SIG_IGN)
     _finish_run(environment)
     if STATE.plan is not None and not isinstance(environment.runner, WorkerRunner):
+        results = (STATE.report or {}).get("slo") or []
+        failed_slo = glue_slo.verdict_exit_code(results, STATE.settings.slo_strict)
         if STATE.partial or STATE.report_failed or lost_workers(environment.runner, STATE):
             environment.process_exit_code = EXIT_INCOMPLETE
             log.warning("cacheswarm: the run is incomplete (%s): exit code %d", _why_incomplete(environment),
                         EXIT_INCOMPLETE)
-    _release_lease()
+        elif failed_slo:
+            environment.process_exit_code = failed_slo
+            log.warning("cacheswarm: an objective failed%s: exit code %d",
+                        " or was inconclusive (--slo-strict)" if STATE.settings.slo_strict else "", failed_slo)
+    glue_process.release_lease(STATE)
     _close_runtime()
 
 
@@ -416,6 +413,8 @@ def _why_incomplete(environment) -> str:
 def _on_quit(exit_code, **_kwargs):
     """Fired after Locust printed its own summary: the report path is the last thing shown."""
     if STATE.report_dir and STATE.written_total >= 0:
+        if STATE.report is not None:
+            print("\n" + console.summary(STATE.report), flush=True)
         print(f"\ncacheswarm report: {os.path.join(STATE.report_dir, 'comparison.html')}", flush=True)
 
 

@@ -8,48 +8,23 @@ naming the option and the fix; callers print that one line and exit with code 2.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from urllib.parse import quote, unquote, urlsplit
+
+from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
+from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
+                      parse_mysql_url, redact_url)  # (re-exported)
 
 STRATEGIES = ("db-only", "cache-only", "cache-aside")
 WRITE_POLICIES = ("invalidate", "write-through")
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
 DATASETS = ("products", "restaurants")
 BACKENDS = ("mysql", "dynamodb")
-DYNAMODB_MODES = ("embedded", "aws")
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class BadInput(Exception):
-    """Bad option value: str(exc) is the one line shown to the user."""
-
-    def __init__(self, option: str, message: str):
-        super().__init__(f"{option}: {message}")
-        self.option = option
-
-
-@dataclass(frozen=True)
-class Opt:
-    flag: str
-    default: object
-    help: str
-    kind: type = str
-    secret: bool = False
-    web_ui: bool = True
-
-    @property
-    def dest(self) -> str:
-        return self.flag.lstrip("-").replace("-", "_")
-
-    @property
-    def env_var(self) -> str:
-        return "LOCUST_" + self.dest.upper()
 
 
 # Connection options are shared by the locustfile and the `cacheswarm` CLI.
@@ -72,12 +47,13 @@ CONNECTION_OPTIONS = (
 
 RUN_OPTIONS = (
     Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)),
-    Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL) or write-through (UPDATE then SET)"),
+    Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL) or write-through (UPDATE then SET)",
+        choices=WRITE_POLICIES),
     Opt("--dataset", "products", "comma list of datasets: " + ", ".join(DATASETS)),
     Opt("--backend", "mysql", "comma list of database backends: " + ", ".join(BACKENDS)
         + " (every dataset x backend x strategy is its own phase)"),
     Opt("--read-ratio", 0.95, "fraction of operations that are reads (0..1)", float),
-    Opt("--key-distribution", "zipfian", "key chooser: " + ", ".join(DISTRIBUTIONS)),
+    Opt("--key-distribution", "zipfian", "key chooser: " + ", ".join(DISTRIBUTIONS), choices=DISTRIBUTIONS),
     Opt("--zipf-theta", 0.99, "zipfian skew θ (0 < θ < 1; YCSB default 0.99)", float),
     Opt("--keyspace", 0, "number of keys to draw from (0 = every seeded row)", int),
     Opt("--target-rate", 0.0, "open loop: ops/s for the whole run, split over all users (0 = closed loop)", float),
@@ -90,7 +66,26 @@ RUN_OPTIONS = (
     Opt("--run-name", "compare", "name of the run; the report goes to <report-dir>/<run-name>-<UTC time>/"),
 )
 
-ALL_OPTIONS = CONNECTION_OPTIONS + RUN_OPTIONS
+# Objectives and the capacity search (slo.py, capacity.py)
+SLO_OPTIONS = (
+    # default None, not []: Locust's web form handler casts an empty list default's value to int
+    Opt("--slo", None, "an objective, e.g. 'read p99 < 5ms', 'products/mysql/cache-aside: error_rate < 0.1%', "
+                       "'cache-aside/db-only capacity >= 3x' (repeat it; a list in --config; ';' between rules "
+                       "in the web form); a failed one exits 4", list),
+    Opt("--slo-strict", False, "count an inconclusive objective (generator-bound phase, too few operations) "
+                               "as failed", bool),
+    Opt("--find-capacity", "", "'all' or scopes like products/mysql (comma list): search those phases' highest "
+                               "open-loop rate that meets the --slo objectives, instead of one fixed-load phase"),
+    Opt("--capacity-start", 200.0, "capacity search: first target rate, ops/s", float),
+    Opt("--capacity-factor", 2.0, "capacity search: each step's rate is the last one's times this, until the SLO "
+                                  "breaks", float),
+    Opt("--capacity-max-rate", 0.0, "capacity search: highest rate to try (0 = no ceiling)", float),
+    Opt("--capacity-steps", 10, "capacity search: most steps per searched phase", int),
+    Opt("--capacity-refine", 2, "capacity search: bisection steps between the last pass and the first fail", int),
+)
+
+# the web form lists them in this order: the run's shape and objectives first, connections after
+ALL_OPTIONS = RUN_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
 SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
 URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint")
 
@@ -117,104 +112,6 @@ MAX_SECONDS = 7 * 86400  # a week: longer phases are a typo (and overflow gevent
 
 
 _TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
-
-
-@dataclass(frozen=True)
-class MySQLTarget:
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    database: str
-    ssl_ca: str = ""
-    iam_region: str = ""  # set: log in with an RDS IAM token made for this region
-
-    def redacted(self) -> str:
-        pw = ":***" if self.password else ""
-        return f"mysql://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
-
-
-def parse_mysql_url(url: str, password: str = "") -> MySQLTarget:
-    parts = urlsplit(url)
-    _check_userinfo("--mysql-url", url, parts, "--mysql-password or CACHESWARM_MYSQL_PASSWORD")
-    if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
-        raise BadInput("--mysql-url", f"{redact_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/database")
-    database = parts.path.lstrip("/")
-    if not database or "/" in database:
-        raise BadInput("--mysql-url", f"{redact_url(url)!r} names no database; end it with /<database>, e.g. /test")
-    try:
-        port = parts.port or 3306
-    except ValueError:
-        raise BadInput("--mysql-url", f"{redact_url(url)!r} has a bad port; use host:3306") from None
-    pw = password or os.environ.get("CACHESWARM_MYSQL_PASSWORD", "") or unquote(parts.password or "")
-    return MySQLTarget(parts.hostname, port, unquote(parts.username or "root"), pw, database)
-
-
-REDACTED = "***"
-# scheme://userinfo@rest, userinfo up to the LAST '@' (so a password holding '/', '?', '#' or '@'
-# that was not percent-encoded is still covered)
-_USERINFO_GREEDY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@")
-
-
-def redact_url(url: str, whole_userinfo: bool = False) -> str:
-    """The URL with any password (or, with whole_userinfo, everything before '@') replaced by ***."""
-    text = str(url)
-    m = _USERINFO_GREEDY.match(text)
-    if not m:
-        return text
-    user, colon, _ = m.group(2).partition(":")
-    if whole_userinfo or (not colon and "/" in user):
-        shown = REDACTED
-    elif colon:
-        shown = f"{user.split('/')[0]}:{REDACTED}"
-    else:
-        return text  # a user name alone is no secret
-    return f"{m.group(1)}{shown}@{text[m.end():]}"
-
-
-def _check_userinfo(option: str, url: str, parts, password_option: str) -> None:
-    """A password holding '/', '?' or '#' ends the URL's host part early: say how to give it."""
-    if "@" in (parts.path + parts.query + parts.fragment):
-        raise BadInput(option, f"{redact_url(url)!r}: the password holds '/', '?' or '#'; percent-encode them "
-                               f"(%2F, %3F, %23) or give the password with {password_option}")
-
-
-def _check_redis_url(url: str) -> None:
-    parts = urlsplit(url)
-    _check_userinfo("--redis-url", url, parts, "--redis-password or CACHESWARM_REDIS_PASSWORD")
-    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
-        raise BadInput("--redis-url", f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0")
-    try:
-        parts.port
-    except ValueError:
-        raise BadInput("--redis-url", f"{redact_url(url)!r} has a bad port; use host:6379") from None
-    db = parts.path.lstrip("/")
-    if parts.scheme != "unix" and db and not (db.isdigit() and int(db) < 1_000_000):
-        raise BadInput("--redis-url", f"{redact_url(url)!r} names database {db!r}; a Redis database is a number: "
-                                      "end the URL with /0 (or /1, /2 ...)")
-
-
-def _choice(option: str, value: str, choices) -> str:
-    value = str(value).strip()
-    if value not in choices:
-        raise BadInput(option, f"unknown value {value!r}; choose one of {', '.join(choices)}")
-    return value
-
-
-def _ranged(option: str, value, lo, hi, kind=float, lo_open=False, hi_open=False):
-    try:
-        v = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        raise BadInput(option, f"{value!r} is not a {'number' if kind is float else 'whole number'}") from None
-    if kind is float and not math.isfinite(v):
-        raise BadInput(option, f"{value!r} is not a finite number; give a plain number such as 0.5")
-    bad_lo = v <= lo if lo_open else v < lo
-    bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
-    if bad_lo or bad_hi:
-        lo_s = f"greater than {lo}" if lo_open else f"at least {lo}"
-        hi_s = "" if hi is None else (f" and less than {hi}" if hi_open else f" and at most {hi}")
-        raise BadInput(option, f"{value} is out of range; use a value {lo_s}{hi_s}")
-    return v
 
 
 @dataclass(frozen=True)
@@ -245,6 +142,19 @@ class Settings:
     mysql_pool_size: int = 32
     report_dir: str = "reports"
     run_name: str = "compare"
+    slo: tuple = ()  # slo.Rule
+    slo_strict: bool = False
+    find_capacity: tuple = ()  # scopes (dataset|None, backend|None, strategy|None) searched for capacity
+    capacity_start: float = 200.0
+    capacity_factor: float = 2.0
+    capacity_max_rate: float = 0.0
+    capacity_steps: int = 10
+    capacity_refine: int = 2
+
+    def searched(self, dataset: str, backend: str, strategy: str) -> bool:
+        """Does --find-capacity cover this phase?"""
+        return any(d in (None, dataset) and b in (None, backend) and st in (None, strategy)
+                   for d, b, st in self.find_capacity)
 
     def public(self) -> dict:
         """Every setting, secrets left out and passwords in URLs redacted."""
@@ -256,6 +166,8 @@ class Settings:
         for name in ("strategies", "datasets", "backends"):
             d[name] = list(d[name])
         d["dynamodb_endpoint"] = redact_url(self.dynamodb_endpoint, whole_userinfo=True)
+        d["slo"] = [r.text for r in self.slo]
+        d["find_capacity"] = ["/".join(p for p in scope if p) or "all" for scope in self.find_capacity]
         return d
 
 
@@ -300,36 +212,6 @@ def connection_settings(ns) -> dict:
     )
 
 
-def _region(ns) -> str:
-    return (str(getattr(ns, "aws_region", "") or "") or os.environ.get("AWS_REGION")
-            or os.environ.get("AWS_DEFAULT_REGION") or "")
-
-
-def _dynamodb_endpoint(value: str) -> str:
-    value = value.strip()
-    if value in DYNAMODB_MODES:
-        return value
-    parts = urlsplit(value)
-    try:
-        parts.port
-    except ValueError:
-        parts = None
-    if "@" in value:
-        raise BadInput("--dynamodb-endpoint", f"{redact_url(value, whole_userinfo=True)!r} holds credentials; "
-                                              "leave them out of the URL and use AWS_ACCESS_KEY_ID / "
-                                              "AWS_SECRET_ACCESS_KEY or AWS_PROFILE")
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput("--dynamodb-endpoint", f"{redact_url(value)!r} is not usable; use embedded, aws, "
-                                              "or the URL of DynamoDB Local such as http://127.0.0.1:8000")
-    return value.rstrip("/")
-
-
-def check_dynamodb(conn: dict) -> None:
-    """DynamoDB on real AWS needs a region (credentials are checked when connecting)."""
-    if conn["dynamodb_endpoint"] == "aws" and not conn["aws_region"]:
-        raise BadInput("--aws-region", "--dynamodb-endpoint aws needs a region: pass --aws-region or set AWS_REGION")
-
-
 def _comma_list(option: str, value, choices) -> tuple[str, ...]:
     items = tuple(s.strip() for s in str(value).split(",") if s.strip())
     if not items:
@@ -350,15 +232,17 @@ def settings_from(ns) -> Settings:
         check_dynamodb(conn)
     phase_time = parse_seconds("--phase-time", ns.phase_time)
     warmup = parse_seconds("--warmup", ns.warmup)
+    datasets = _comma_list("--dataset", ns.dataset, DATASETS)
     if phase_time <= 0:
         raise BadInput("--phase-time", f"{ns.phase_time!r} must be longer than 0 seconds, e.g. 30s")
     if warmup >= phase_time:
         raise BadInput("--warmup", f"{ns.warmup!r} leaves nothing to measure in a {phase_time}s phase; use a warm-up shorter than --phase-time")
     return Settings(
         **conn,
+        **_objectives(ns, strategies, [(d, b, st) for d in datasets for b in backends for st in strategies]),
         strategies=strategies,
         write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
-        datasets=_comma_list("--dataset", ns.dataset, DATASETS),
+        datasets=datasets,
         backends=backends,
         read_ratio=_ranged("--read-ratio", ns.read_ratio, 0.0, 1.0),
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
@@ -373,6 +257,40 @@ def settings_from(ns) -> Settings:
         report_dir=str(ns.report_dir),
         run_name=_run_name(ns.run_name),
     )
+
+
+def _objectives(ns, strategies, combos) -> dict:
+    """--slo rules and the capacity search's options (a search needs an objective to search against)."""
+    from . import slo  # slo names datasets and strategies from here
+
+    rules = slo.parse_rules(getattr(ns, "slo", None))
+    text = str(getattr(ns, "find_capacity", "") or "").strip()
+    scopes = ()
+    if text:
+        scopes = tuple((None, None, None) if part.strip() == "all" else slo.scope_of(part, "--find-capacity")
+                       for part in text.split(",") if part.strip())
+    out = dict(
+        slo=rules, slo_strict=_as_bool(getattr(ns, "slo_strict", False)), find_capacity=scopes,
+        capacity_start=_ranged("--capacity-start", getattr(ns, "capacity_start", 200.0), 0.0, 10_000_000.0, lo_open=True),
+        capacity_factor=_ranged("--capacity-factor", getattr(ns, "capacity_factor", 2.0), 1.0, 100.0, lo_open=True),
+        capacity_max_rate=_ranged("--capacity-max-rate", getattr(ns, "capacity_max_rate", 0.0), 0.0, 10_000_000.0),
+        capacity_steps=_ranged("--capacity-steps", getattr(ns, "capacity_steps", 10), 1, 100, kind=int),
+        capacity_refine=_ranged("--capacity-refine", getattr(ns, "capacity_refine", 2), 0, 20, kind=int),
+    )
+    objectives = [r for r in rules if not r.is_ratio]
+    if scopes and not objectives:
+        raise BadInput("--find-capacity", "needs an objective to search against: add e.g. --slo 'read p99 < 5ms'")
+    for d, b, st in combos:
+        searched = any(sd in (None, d) and sb in (None, b) and ss in (None, st) for sd, sb, ss in scopes)
+        if searched and not any(r.applies(d, b, st) for r in objectives):
+            raise BadInput("--find-capacity", f"no --slo objective applies to {d}/{b}/{st}, which it searches; "
+                                              "add one, e.g. --slo 'read p99 < 5ms'")
+    for r in rules:
+        if r.is_ratio and r.basis == "capacity" and not scopes:
+            raise BadInput("--slo", f"{r.text!r} compares capacities: add --find-capacity (e.g. --find-capacity all)")
+        if r.is_ratio and not {r.num, r.den} <= set(strategies):
+            raise BadInput("--slo", f"{r.text!r} compares {r.num} and {r.den}: list both in --strategies")
+    return out
 
 
 def check_report_dir(path: str) -> None:
@@ -404,17 +322,19 @@ def check_users(value) -> None:
         raise BadInput("-u/--users", f"{value} users would run nothing; give at least 1 (e.g. -u 10)")
 
 
-def _as_bool(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
-
-
 def _run_name(value) -> str:
     value = str(value)
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", value):
         raise BadInput("--run-name", f"{value!r} is not a usable folder name; use letters, digits, '.', '_' or '-'")
     return value
+
+
+class _AnyValue(tuple):
+    """Choices the web form shows as a drop-down, while argparse lets every value through to
+    settings_from (whose error is one line naming the option and the choices)."""
+
+    def __contains__(self, _value) -> bool:
+        return True
 
 
 def add_to_parser(parser, options=ALL_OPTIONS, locust: bool = True) -> None:
@@ -425,8 +345,12 @@ def add_to_parser(parser, options=ALL_OPTIONS, locust: bool = True) -> None:
         kwargs = dict(default=default, help=o.help + ("" if locust else f" [env {o.env_var}]"))
         if o.kind is bool:
             kwargs["action"] = "store_true"
+        elif o.kind is list:
+            kwargs["action"] = "append"
         elif o.kind is not str:
             kwargs["type"] = str  # validated in settings_from so errors are one clear line
         if locust:
             kwargs.update(env_var=o.env_var, include_in_web_ui=o.web_ui, is_secret=o.secret)
+            if o.choices:
+                kwargs["choices"] = _AnyValue(o.choices)
         parser.add_argument(o.flag, **kwargs)

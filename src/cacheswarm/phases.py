@@ -24,10 +24,16 @@ class Phase:
     started: float | None = None  # wall clock (time.time()) on the master
     ended: float | None = None
     cache_state: str = ""
+    step: int | None = None  # a capacity search's step (its own phase, own histograms), else None
+    rate: float | None = None  # the step's target rate, ops/s
+
+    @property
+    def base_key(self) -> str:
+        return f"{self.dataset}/{self.backend}/{self.strategy}"
 
     @property
     def key(self) -> str:
-        return f"{self.dataset}/{self.backend}/{self.strategy}"
+        return step_key(self.base_key, self.step)
 
     def measured_seconds(self, warmup: float, now: float | None = None) -> float:
         if self.started is None:
@@ -38,13 +44,34 @@ class Phase:
     def to_dict(self, warmup: float) -> dict:
         return {"index": self.index, "dataset": self.dataset, "backend": self.backend,
                 "strategy": self.strategy, "started": self.started, "ended": self.ended,
-                "measured_seconds": round(self.measured_seconds(warmup), 3), "cache_state": self.cache_state}
+                "measured_seconds": round(self.measured_seconds(warmup), 3), "cache_state": self.cache_state,
+                "step": self.step, "target_rate": self.rate}
 
 
-def plan(settings) -> list[Phase]:
-    """Every dataset x backend x strategy, datasets outermost (the report groups the same way)."""
+STEP_SEP = "@"
+
+
+def step_key(base_key: str, step: int | None) -> str:
+    """A capacity step's phase key: the strategy carries the step, e.g. products/mysql/db-only@3."""
+    return base_key if step is None else f"{base_key}{STEP_SEP}{step}"
+
+
+def split_strategy(field: str) -> tuple[str, int | None]:
+    """'db-only@3' -> ('db-only', 3); 'db-only' -> ('db-only', None)."""
+    name, sep, step = field.partition(STEP_SEP)
+    return (name, int(step)) if sep and step.isdigit() else (field, None)
+
+
+def plan(settings, first_rate=None) -> list[Phase]:
+    """Every dataset x backend x strategy, datasets outermost (the report groups the same way).
+    `first_rate(dataset, backend, strategy)` -> a capacity search's first rate, or None for a
+    phase at fixed load."""
     combos = [(d, b, s) for d in settings.datasets for b in settings.backends for s in settings.strategies]
-    return [Phase(i, *combo) for i, combo in enumerate(combos)]
+    phases = []
+    for i, combo in enumerate(combos):
+        rate = first_rate(*combo) if first_rate else None
+        phases.append(Phase(i, *combo, step=None if rate is None else 0, rate=rate))
+    return phases
 
 
 @dataclass
@@ -53,6 +80,9 @@ class PhasePlan:
 
     tick(active_users) returns (DRAIN, None), (RUN, phase) or None when every phase is done.
     `prepare(phase)` sets the cache state the phase starts from and returns its description.
+    Once a phase's users are gone, `settle(phase)` says whether its last figures have arrived
+    (workers report every few seconds; the plan drains until then) and `after(phase)` returns the
+    phases to run next (a capacity search's next step), inserted before the rest of the plan.
     """
 
     phases: list[Phase]
@@ -61,9 +91,16 @@ class PhasePlan:
     clock: callable = time.time
     sleep: callable = time.sleep  # under Locust, gevent's: the shape greenlet waits, nothing else does
     tick_interval: float = 1.0  # Locust ticks the shape once a second
+    settle: callable = None
+    after: callable = None
     current: int = 0
     state: str = DRAIN
     done: bool = False
+    finished: Phase | None = None  # ended, not yet settled and followed up
+
+    @property
+    def running(self) -> Phase | None:
+        return self.phases[self.current] if self.state == RUN else None
 
     def tick(self, active_users: int):
         if self.state == RUN:
@@ -76,8 +113,17 @@ class PhasePlan:
             phase.ended = self.clock()
             self.current += 1
             self.state = DRAIN
+            self.finished = phase
         if active_users > 0:
             return DRAIN, None
+        if self.finished is not None:
+            if self.settle is not None and not self.settle(self.finished):
+                return DRAIN, None
+            follow = self.after(self.finished) if self.after is not None else []
+            self.finished = None
+            self.phases[self.current:self.current] = follow
+            for i, p in enumerate(self.phases):
+                p.index = i
         if self.current >= len(self.phases):
             self.done = True
             return None

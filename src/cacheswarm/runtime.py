@@ -16,7 +16,8 @@ from gevent import idle as _idle
 from . import restaurants, strategies
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .options import BadInput, Settings, redact_url
-from .recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key
+from .phases import split_strategy
+from .recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
 from .stores import ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
 from .stores import mysql_products, mysql_restaurants
 from .stores.mysql import ConnectError, Pool
@@ -191,6 +192,8 @@ class PhaseLoop:
     def __init__(self, rt: Runtime, dataset: str, backend: str, strategy: str, measure_from: float, fire,
                  recorder: Recorder, user_rate: float = 0.0, measure_until: float = float("inf")):
         s = rt.settings
+        field = strategy  # a capacity step's strategy carries its step (db-only@2): its own series
+        strategy, _step = split_strategy(field)
         store = rt.stores[(dataset, backend)].for_user()
         self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
         self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy)
@@ -199,12 +202,14 @@ class PhaseLoop:
         chooser = make_chooser(s.key_distribution, rt.keyspaces[dataset], s.zipf_theta, rng)
         self.workload = Workload(s.read_ratio, chooser, rng)
         self.measure_from_ns = int(measure_from * 1e9)
+        self.phase_start_ns = self.measure_from_ns - int(s.warmup * 1e9)  # this process's phase start
+        self.tkeys: dict = {}  # (op, outcome, second) -> timeline series key
         # the phase's window ends here: later operations are not started (the user idles until the
         # shape stops it), so none is counted past --phase-time and the server sees the phase end
         self.measure_until_ns = int(measure_until * 1e9) if measure_until != float("inf") else 1 << 62
         self.fire = fire
         self.record = recorder.record
-        base = (dataset, backend, strategy)
+        base = self.base = (dataset, backend, field)
         kinds = (LATENCY, SERVICE, START_DELAY, CAPACITY)
         self.series = {(op, out, w, k): series_key(*base, op, out, w, k)
                        for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
@@ -233,6 +238,14 @@ class PhaseLoop:
             exc = DEGRADED
         return op, outcome, value, exc, t0, t1
 
+    def timeline(self, op: str, outcome: str, t_ns: int, micros: int) -> None:
+        """The phase's per-second series (warm-up included, so a cold cache's warming shows)."""
+        key = (op, outcome, (t_ns - self.phase_start_ns) // 1_000_000_000)
+        series = self.tkeys.get(key)
+        if series is None:
+            series = self.tkeys[key] = timeline_key(*self.base, *key)
+        self.record(series, micros)
+
     def count_capacity(self, op: str, outcome: str, window: str) -> None:
         units = self.take_capacity()
         if units:
@@ -251,6 +264,7 @@ class PhaseLoop:
         micros = (t1 - t0) // 1000
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
         self.record(self.series[(op, outcome, window, LATENCY)], micros)
+        self.timeline(op, outcome, t0, micros)
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
@@ -279,6 +293,7 @@ class PhaseLoop:
         window = MEASURED if intended >= self.measure_from_ns else WARMUP
         latency = (t1 - intended) // 1000
         self.record(self.series[(op, outcome, window, LATENCY)], latency)
+        self.timeline(op, outcome, intended, latency)
         self.record(self.series[(op, outcome, window, SERVICE)], (t1 - t0) // 1000)
         self.record(self.series[(op, outcome, window, START_DELAY)], max(0, t0 - intended) // 1000)
         if self.take_capacity is not None:

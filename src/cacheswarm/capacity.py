@@ -1,0 +1,121 @@
+"""Capacity at the SLO: for one dataset x backend x strategy, open-loop steps at rising target
+rates until the objective breaks, then a refinement between the last pass and the first fail.
+
+Plain Python. The phase plan runs each step as its own phase (its own measured window and
+histograms); after a step the glue tells the search how it went and the search names the next
+rate, or None when it is done. The result is the highest rate that met the SLO and why the
+search stopped: the target broke the SLO (an exact figure, within the refinement) or the load
+generator saturated (a lower bound: more processes or workers would find more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SHORTFALL = 0.9  # a step that achieved less than this share of its target rate did not sustain it
+STOP_SLO = "slo"
+STOP_GENERATOR = "generator"
+STOP_MAX_RATE = "max-rate"
+STOP_MAX_STEPS = "max-steps"
+STOP_FLOOR = "floor"
+STOP_INTERRUPTED = "interrupted"
+HOW_TO_RAISE = "add Locust processes (--processes N) or workers, or raise -u, to push past the generator's limit"
+
+
+@dataclass
+class Step:
+    rate: float
+    passed: bool
+    achieved: float
+    generator_bound: bool
+    reasons: list = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # read/write p50/p99 ms, observed per rule
+
+
+@dataclass
+class Search:
+    start: float
+    factor: float = 2.0
+    max_rate: float = 0.0  # 0: no ceiling
+    max_steps: int = 12
+    refine: int = 2  # bisection steps between the last pass and the first fail
+    floor: float = 1.0
+    steps: list = field(default_factory=list)
+    stop_reason: str | None = None
+    bisections: int = 0
+
+    @property
+    def best(self) -> Step | None:
+        passed = [s for s in self.steps if s.passed]
+        return max(passed, key=lambda s: s.rate) if passed else None
+
+    def _first_fail(self) -> Step | None:
+        """The lowest failed rate above the best pass where the target, not the client, failed."""
+        best = self.best
+        failed = [s for s in self.steps
+                  if not s.passed and not s.generator_bound and (best is None or s.rate > best.rate)]
+        return min(failed, key=lambda s: s.rate) if failed else None
+
+    def first_rate(self) -> float:
+        return self.start
+
+    def record(self, step: Step) -> float | None:
+        """Take a finished step; return the next rate to try, or None (stop_reason says why)."""
+        if step.passed and step.achieved < SHORTFALL * step.rate:
+            step.passed = False
+            step.reasons.append(f"achieved {step.achieved:,.0f} of {step.rate:,.0f} ops/s")
+        self.steps.append(step)
+        if step.generator_bound:
+            # a saturated client overstates latency, so a pass still counts; a fail may be the
+            # client's, unless the target already failed, unsaturated, at this rate or below
+            real_fail = any(not s.passed and not s.generator_bound and s.rate <= step.rate for s in self.steps)
+            rising = self._first_fail() is None
+            if (not step.passed and not real_fail) or (step.passed and rising):
+                # the capacity is at least the best pass; below a real fail it is bracketed by it
+                self.stop_reason = STOP_GENERATOR if rising else STOP_SLO
+                return None
+        if len(self.steps) >= self.max_steps:
+            self.stop_reason = STOP_MAX_STEPS if self._first_fail() is None else STOP_SLO
+            return None
+        best, fail = self.best, self._first_fail()
+        if fail is None:  # still rising
+            nxt = step.rate * self.factor
+            if self.max_rate and step.rate >= self.max_rate:
+                self.stop_reason = STOP_MAX_RATE
+                return None
+            return min(nxt, self.max_rate) if self.max_rate else nxt
+        if best is None:  # even the first rates fail: go down
+            nxt = fail.rate / self.factor
+            if nxt < self.floor:
+                self.stop_reason = STOP_FLOOR
+                return None
+            return nxt
+        if self.bisections >= self.refine or fail.rate - best.rate <= 0.05 * fail.rate:
+            self.stop_reason = STOP_SLO
+            return None
+        self.bisections += 1
+        return round((best.rate + fail.rate) / 2, 2)
+
+    def interrupt(self) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = STOP_INTERRUPTED
+
+    def result(self) -> dict:
+        best = self.best
+        lower = self.stop_reason in (STOP_GENERATOR, STOP_MAX_RATE, STOP_MAX_STEPS, STOP_INTERRUPTED)
+        why = {
+            STOP_SLO: "the next rate broke the SLO",
+            STOP_GENERATOR: "the load generator saturated: " + HOW_TO_RAISE,
+            STOP_MAX_RATE: "the search reached --capacity-max-rate with the SLO still met",
+            STOP_MAX_STEPS: "the search used every step (--capacity-steps) with the SLO still met",
+            STOP_FLOOR: f"even {self.floor:g} ops/s broke the SLO",
+            STOP_INTERRUPTED: "the run was stopped during the search",
+        }.get(self.stop_reason or "", "")
+        return {"capacity_ops": best.rate if best else 0.0,
+                "achieved_ops": best.achieved if best else 0.0,
+                "lower_bound": bool(best) and lower,
+                "stop_reason": self.stop_reason, "why_stopped": why,
+                "first_failed_rate": (self._first_fail().rate if self._first_fail() else None),
+                "steps": [{"rate": s.rate, "achieved": s.achieved, "passed": s.passed,
+                           "generator_bound": s.generator_bound, "reasons": s.reasons, **s.figures}
+                          for s in sorted(self.steps, key=lambda s: s.rate)]}

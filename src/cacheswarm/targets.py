@@ -1,0 +1,120 @@
+"""Where the servers are: MySQL and Redis URLs (passwords, redaction), the DynamoDB endpoint.
+
+Plain Python. Every URL shown anywhere goes through redact_url first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+from .optbase import BadInput
+
+DYNAMODB_MODES = ("embedded", "aws")
+
+
+@dataclass(frozen=True)
+class MySQLTarget:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str
+    ssl_ca: str = ""
+    iam_region: str = ""  # set: log in with an RDS IAM token made for this region
+
+    def redacted(self) -> str:
+        pw = ":***" if self.password else ""
+        return f"mysql://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
+
+
+def parse_mysql_url(url: str, password: str = "") -> MySQLTarget:
+    parts = urlsplit(url)
+    _check_userinfo("--mysql-url", url, parts, "--mysql-password or CACHESWARM_MYSQL_PASSWORD")
+    if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
+        raise BadInput("--mysql-url", f"{redact_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/database")
+    database = parts.path.lstrip("/")
+    if not database or "/" in database:
+        raise BadInput("--mysql-url", f"{redact_url(url)!r} names no database; end it with /<database>, e.g. /test")
+    try:
+        port = parts.port or 3306
+    except ValueError:
+        raise BadInput("--mysql-url", f"{redact_url(url)!r} has a bad port; use host:3306") from None
+    pw = password or os.environ.get("CACHESWARM_MYSQL_PASSWORD", "") or unquote(parts.password or "")
+    return MySQLTarget(parts.hostname, port, unquote(parts.username or "root"), pw, database)
+
+
+REDACTED = "***"
+# scheme://userinfo@rest, userinfo up to the LAST '@' (so a password holding '/', '?', '#' or '@'
+# that was not percent-encoded is still covered)
+_USERINFO_GREEDY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)(.*)@")
+
+
+def redact_url(url: str, whole_userinfo: bool = False) -> str:
+    """The URL with any password (or, with whole_userinfo, everything before '@') replaced by ***."""
+    text = str(url)
+    m = _USERINFO_GREEDY.match(text)
+    if not m:
+        return text
+    user, colon, _ = m.group(2).partition(":")
+    if whole_userinfo or (not colon and "/" in user):
+        shown = REDACTED
+    elif colon:
+        shown = f"{user.split('/')[0]}:{REDACTED}"
+    else:
+        return text  # a user name alone is no secret
+    return f"{m.group(1)}{shown}@{text[m.end():]}"
+
+
+def _check_userinfo(option: str, url: str, parts, password_option: str) -> None:
+    """A password holding '/', '?' or '#' ends the URL's host part early: say how to give it."""
+    if "@" in (parts.path + parts.query + parts.fragment):
+        raise BadInput(option, f"{redact_url(url)!r}: the password holds '/', '?' or '#'; percent-encode them "
+                               f"(%2F, %3F, %23) or give the password with {password_option}")
+
+
+def _check_redis_url(url: str) -> None:
+    parts = urlsplit(url)
+    _check_userinfo("--redis-url", url, parts, "--redis-password or CACHESWARM_REDIS_PASSWORD")
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+        raise BadInput("--redis-url", f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0")
+    try:
+        parts.port
+    except ValueError:
+        raise BadInput("--redis-url", f"{redact_url(url)!r} has a bad port; use host:6379") from None
+    db = parts.path.lstrip("/")
+    if parts.scheme != "unix" and db and not (db.isdigit() and int(db) < 1_000_000):
+        raise BadInput("--redis-url", f"{redact_url(url)!r} names database {db!r}; a Redis database is a number: "
+                                      "end the URL with /0 (or /1, /2 ...)")
+
+
+def _region(ns) -> str:
+    return (str(getattr(ns, "aws_region", "") or "") or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION") or "")
+
+
+def _dynamodb_endpoint(value: str) -> str:
+    value = value.strip()
+    if value in DYNAMODB_MODES:
+        return value
+    parts = urlsplit(value)
+    try:
+        parts.port
+    except ValueError:
+        parts = None
+    if "@" in value:
+        raise BadInput("--dynamodb-endpoint", f"{redact_url(value, whole_userinfo=True)!r} holds credentials; "
+                                              "leave them out of the URL and use AWS_ACCESS_KEY_ID / "
+                                              "AWS_SECRET_ACCESS_KEY or AWS_PROFILE")
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadInput("--dynamodb-endpoint", f"{redact_url(value)!r} is not usable; use embedded, aws, "
+                                              "or the URL of DynamoDB Local such as http://127.0.0.1:8000")
+    return value.rstrip("/")
+
+
+def check_dynamodb(conn: dict) -> None:
+    """DynamoDB on real AWS needs a region (credentials are checked when connecting)."""
+    if conn["dynamodb_endpoint"] == "aws" and not conn["aws_region"]:
+        raise BadInput("--aws-region", "--dynamodb-endpoint aws needs a region: pass --aws-region or set AWS_REGION")

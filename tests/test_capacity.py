@@ -1,0 +1,115 @@
+"""The capacity search: its steps on a synthetic target, then against real targets of known
+capacity (MySQL through a pool of one connection; Redis, where the generator is the limit)."""
+
+import json
+
+import pytest
+
+from cacheswarm.capacity import STOP_GENERATOR, STOP_SLO, Search, Step
+from cacheswarm.stores import mysql_restaurants
+
+from .conftest import run_locust
+from .test_end_to_end import common, only_report
+
+
+def drive(search: Search, capacity: float, generator_limit: float = float("inf")) -> dict:
+    """Run a search against a target that meets the objective up to `capacity` ops/s."""
+    rate = search.first_rate()
+    while rate is not None:
+        achieved = min(rate, generator_limit)
+        rate = search.record(Step(rate, rate <= capacity, achieved, rate > generator_limit))
+    return search.result()
+
+
+@pytest.mark.parametrize("capacity", [37.0, 900.0, 1234.0, 5000.0])
+def test_search_brackets_a_known_capacity(capacity):
+    result = drive(Search(100.0, 2.0, refine=3, max_steps=20), capacity)
+    assert result["stop_reason"] in (STOP_SLO,) and not result["lower_bound"]
+    found, first_fail = result["capacity_ops"], result["first_failed_rate"]
+    assert found <= capacity < first_fail  # the truth lies between the last pass and the first fail
+    assert (first_fail - found) / first_fail <= 0.13  # three bisections after a doubling: within 1/8
+
+
+def test_a_saturated_generator_gives_a_lower_bound_and_says_how_to_raise_it():
+    result = drive(Search(100.0, 2.0), capacity=10_000, generator_limit=1000)
+    assert result["stop_reason"] == STOP_GENERATOR and result["lower_bound"]
+    assert result["capacity_ops"] == 800.0 and "--processes" in result["why_stopped"]
+
+
+def test_a_step_that_fell_short_of_its_rate_did_not_sustain_it():
+    search = Search(100.0, 2.0)
+    search.record(Step(100.0, True, 60.0, False))  # latency fine, but only 60 of 100 ops/s happened
+    assert not search.steps[0].passed and "achieved 60 of 100" in search.steps[0].reasons[0]
+
+
+def _search(namespace, tmp_path, shape, *search) -> dict:
+    """A capacity run with these options; its comparison.json."""
+    out = run_locust([*common(namespace, tmp_path / "cap", phase="4s"), *shape, *search], tmp_path, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((only_report(tmp_path / "cap") / "comparison.json").read_text())
+    doc["stdout"] = out.stdout
+    return doc
+
+
+def _closed_loop_rate(namespace, tmp_path, *extra) -> float:
+    out = run_locust([*common(namespace, tmp_path / "closed", phase="6s"), *extra], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    doc = json.loads((only_report(tmp_path / "closed") / "comparison.json").read_text())
+    return doc["summary"][0]["throughput_ops"]
+
+
+def test_capacity_through_one_mysql_connection_matches_its_closed_loop_throughput(namespace, target, tmp_path):
+    """One pooled connection serves one transaction at a time: the rate it sustains closed loop is
+    the target's capacity. The open-loop search must find it (within the search's resolution and
+    the run-to-run noise of a shared 2-core machine). Posting reviews (BEGIN, INSERT, UPDATE,
+    COMMIT: ~1,300/s here) keeps the target, not the generator (~50% of a core), the limit."""
+    mysql_restaurants.seed(target, namespace, 200, 10)
+    shape = ["--dataset", "restaurants", "--strategies", "db-only", "--mysql-pool-size", "1", "-u", "8", "-r", "8",
+             "--read-ratio", "0"]
+    closed = _closed_loop_rate(namespace, tmp_path, *shape)
+    doc = _search(namespace, tmp_path, shape, "--find-capacity", "all", "--slo", "write p99 < 25ms",
+                  "--capacity-start", str(round(closed / 8)), "--capacity-refine", "3")
+    c = doc["capacity"]["restaurants/mysql/db-only"]
+    assert c["stop_reason"] == "slo" and not c["lower_bound"], c
+    assert 0.6 * closed <= c["capacity_ops"] <= 1.15 * closed, (c["capacity_ops"], closed)
+    steps = c["steps"]
+    assert [s["rate"] for s in steps] == sorted(s["rate"] for s in steps)
+    # the hockey stick: past the capacity the tail is far beyond the objective
+    assert max(s["write_p99_ms"] for s in steps if not s["passed"]) > 25
+    assert all(s["write_p99_ms"] < 25 for s in steps if s["passed"])
+    # each step has its own phase and rows in the report, and the headline names the capacity
+    step_phases = [p for p in doc["phases"] if p["step"] is not None]
+    assert len(step_phases) == len(steps) and {p["target_rate"] for p in step_phases} == {s["rate"] for s in steps}
+    assert f"db-only {c['capacity_ops']:,.0f} ops/s" in doc["headline"][0]["text"]
+    assert "capacity restaurants/mysql/db-only" in doc["stdout"]
+
+
+def test_capacity_of_cache_only_on_redis_with_two_processes(namespace, target, tmp_path):
+    """Redis answers faster than one generator process can ask: the search stops at the
+    generator (a lower bound, said so) or at the objective, never above what the generator can do
+    closed loop. Two processes: steps are split across workers and decided on merged histograms."""
+    from cacheswarm.stores import mysql_products
+
+    mysql_products.seed(target, namespace, 2000)
+    shape = ["--strategies", "cache-only", "-u", "8", "-r", "8", "--processes", "2"]
+    closed = _closed_loop_rate(namespace, tmp_path, *shape)
+    doc = _search(namespace, tmp_path, shape, "--find-capacity", "cache-only", "--slo", "read p99 < 20ms",
+                  "--capacity-start", str(round(closed / 4)), "--capacity-steps", "5")
+    assert doc["run"]["workers"] == 2
+    c = doc["capacity"]["products/mysql/cache-only"]
+    assert c["capacity_ops"] >= closed / 4 * 0.99 and c["capacity_ops"] <= 1.15 * closed, (c, closed)
+    assert c["lower_bound"] == (c["stop_reason"] != "slo")
+    for s in c["steps"]:  # both workers' operations are in each step's figures
+        assert s["achieved"] >= 0.9 * s["rate"] or not s["passed"]
+
+
+def test_a_saturated_pass_while_refining_still_counts():
+    """Between a pass and a real (unsaturated) fail, a step that passed with the generator busy is
+    a pass: a saturated client can only overstate latency."""
+    search = Search(1000.0, 2.0, refine=2)
+    assert search.record(Step(1000.0, True, 1000.0, False)) == 2000.0
+    assert search.record(Step(2000.0, False, 1950.0, False)) == 1500.0  # the target broke the SLO
+    assert search.record(Step(1500.0, True, 1500.0, True)) == 1750.0  # busy generator, still a pass
+    assert search.record(Step(1750.0, False, 1700.0, True)) is None  # ... and a busy fail above a real one
+    result = search.result()
+    assert result["capacity_ops"] == 1500.0 and result["stop_reason"] == STOP_SLO and not result["lower_bound"]
