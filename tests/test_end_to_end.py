@@ -190,5 +190,5 @@ def test_mysql_and_dynamodb_restaurants_in_one_run(namespace, target, tmp_path):
     summary = {(s["backend"], s["strategy"]): s for s in doc["summary"]}
     assert summary[("dynamodb", "db-only")]["rcu"] > 0 and summary[("mysql", "db-only")]["rcu"] is None
     html = (report / "comparison.html").read_text()
-    assert "restaurants on mysql" in html and "restaurants on dynamodb" in html and "RCU" in html
-    assert html.index("restaurants on mysql") < html.index("restaurants on dynamodb")
+    assert "restaurants on MySQL" in html and "restaurants on DynamoDB emulator" in html and "RCU" in html
+    assert html.index("restaurants on MySQL") < html.index("restaurants on DynamoDB emulator")

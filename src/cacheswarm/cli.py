@@ -44,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render comparison.* again from a report directory's histograms")
     rep.add_argument("directory")
 
+    cmp_ = sub.add_parser("compare", help="compare two runs' figures; exits 4 on a regression past --max-regression")
+    cmp_.add_argument("base_dir", help="the baseline run's report directory")
+    cmp_.add_argument("new_dir", help="the new run's report directory")
+    cmp_.add_argument("--max-regression", default="10%", help="how much worse a figure may get (default 10%%)")
+    cmp_.add_argument("--out", default="", help="where to write compare.html/.json (default: NEW_DIR/compare-vs-<base>)")
+
+    sub.add_parser("options", help="list every run option (locust -f locustfiles/compare.py ...) with its default")
+
     clean = sub.add_parser("clean", help="remove this namespace's tables and Redis keys (nothing else)")
     clean.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     options.add_to_parser(clean, options.CONNECTION_OPTIONS, locust=False)
@@ -51,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 MAX_PARALLEL = 64
+EXIT_REGRESSION = 4  # like a failed objective: the gate did not pass
 EXIT_INCOMPLETE = 3  # interrupted: what was done stays (seeding is idempotent), temp files are removed
 
 
@@ -62,7 +71,8 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: unwind, so temp files and connections go
     try:
-        return {"seed": _seed, "report": _report, "clean": _clean}[args.command](args)
+        return {"seed": _seed, "report": _report, "clean": _clean, "compare": _compare,
+                "options": _options}[args.command](args)
     except BadInput as e:
         sys.stderr.write(f"cacheswarm: error: {e}\n")
         return 2
@@ -166,6 +176,55 @@ def _report(args) -> int:
     except report.BadRawFile as e:
         raise BadInput("directory", f"{path}: {e}; give the directory of a cacheswarm run") from None
     print(f"cacheswarm report: {os.path.join(args.directory, 'comparison.html')}")
+    return 0
+
+
+def _run_dir(directory: str, option: str) -> str:
+    from . import report
+
+    path = os.path.join(directory, report.RAW_FILE)
+    if not os.path.isfile(path):
+        raise BadInput(option, f"{directory!r} holds no {report.RAW_FILE}; give a cacheswarm report directory")
+    return path
+
+
+def _compare(args) -> int:
+    from . import report
+    from .report import compare
+
+    text = str(args.max_regression).strip()
+    try:
+        limit = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise BadInput("--max-regression", f"{text!r} is not a share; write it like 10% or 0.1") from None
+    if not 0 <= limit < 100 or limit != limit:
+        raise BadInput("--max-regression", f"{text!r} is out of range; use e.g. 10%")
+    runs = []
+    for option, directory in (("BASE_DIR", args.base_dir), ("NEW_DIR", args.new_dir)):
+        path = _run_dir(directory, option)
+        try:
+            runs.append(compare.load(directory))
+        except report.BadRawFile as e:
+            raise BadInput(option, f"{path}: {e}; give the directory of a cacheswarm run") from None
+    result = compare.compare(*runs, limit)
+    print("\n".join(compare.lines(result)))
+    out = args.out or os.path.join(args.new_dir, f"compare-vs-{os.path.basename(os.path.normpath(args.base_dir))}")
+    print(f"cacheswarm compare: {compare.write(out, result)}")
+    return EXIT_REGRESSION if result["regressions"] else 0
+
+
+def _options(_args) -> int:
+    """Locust prints --help before it loads the locustfile, so our options are listed here."""
+    groups = (("Run", options.RUN_OPTIONS), ("Objectives and capacity search", options.SLO_OPTIONS),
+              ("Connections", options.CONNECTION_OPTIONS))
+    print("Options of `locust -f locustfiles/compare.py` (also LOCUST_<NAME> variables, --config files and the web UI "
+          "form):")
+    for title, opts in groups:
+        print(f"\n{title}:")
+        for o in opts:
+            default = "off" if o.kind is bool and not o.default else "none" if o.default in (None, "") else o.default
+            print(f"  {o.flag:24s} default {str(default):34s} {o.env_var}")
+            print(f"  {'':24s} {o.help}")
     return 0
 
 

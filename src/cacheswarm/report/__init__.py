@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import os
 
+from .. import slo
+from ..options import BadInput
+from . import headline
 from .rows import build
-from .writers import write_csv, write_html, write_json
+from .writers import write_csv, write_html, write_json, write_junit
 
 RAW_FILE = "histograms.json"
 
@@ -72,7 +75,24 @@ def render(directory: str, data: dict | None = None) -> dict:
             raise BadRawFile(f"a histogram or field does not decode ({type(e).__name__}: {str(e)[:80]})") from None
     else:
         report = build(data)
+    verdicts(report)
     write_json(os.path.join(directory, "comparison.json"), report)
     write_csv(os.path.join(directory, "comparison.csv"), report)
     write_html(os.path.join(directory, "comparison.html"), report)
+    if report["slo"]:
+        write_junit(os.path.join(directory, "slo.junit.xml"), report)
+    return report
+
+
+def verdicts(report: dict) -> dict:
+    """The run's objectives evaluated on its merged histograms, and the headline sentences."""
+    run = report["run"]
+    report["capacity"] = run.get("capacity") or {}
+    try:
+        rules = slo.parse_rules(run.get("slo") or [])
+    except BadInput as e:
+        raise BadRawFile(f"an objective in run.slo does not parse ({e})") from None
+    report["slo"] = slo.evaluate(rules, report)
+    report["slo_overall"] = slo.overall(report["slo"])
+    report["headline"] = headline.sentences(report)
     return report

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
-from ..recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, Recorder, new_histogram, parse_key
+from ..phases import split_strategy, step_key
+from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
+                        new_histogram, parse_key)
 
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
                ("p999_ms", 99.9))
 CHART_PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9, 99.99)
-ROW_FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "model", "count", "errors", "error_rate",
+ROW_FIELDS = ("dataset", "backend", "strategy", "step", "target_rate", "op", "outcome", "model", "count", "errors",
+              "error_rate",
               "throttled",
               "capacity_units", "throughput_ops",
               "hit_ratio", *[name for name, _ in PERCENTILES], "max_ms",
               *[f"service_{name}" for name, _ in PERCENTILES], "service_max_ms",
-              "measured_seconds", "generator_bound")
+              "measured_seconds", "generator_bound", "thin")
 FAILED = ("error", "throttled")  # outcomes that did not complete: counted apart, never in throughput or latency
 LATE_US = 1000  # an open-loop operation that starts more than 1 ms after its intended time is late
+MIN_TAIL_OPS = 5  # a percentile with fewer operations beyond it is marked thin (it is close to the max)
+
+
+def thin_columns(count: int) -> list[str]:
+    """The percentile columns a row of `count` operations cannot support (e.g. p99.9 from 85 ops)."""
+    return [name for name, p in PERCENTILES if count and count * (1 - p / 100) < MIN_TAIL_OPS]
+
+
+def phase_key(p: dict) -> str:
+    return step_key(f"{p['dataset']}/{p['backend']}/{p['strategy']}", p.get("step"))
 
 
 def _ms(micros) -> float:
@@ -65,30 +78,36 @@ def capacity_units(histograms) -> float | None:
     return round(total / 100, 2)
 
 
-def build(data: dict) -> dict:
-    recorder = Recorder.from_encoded(data.get("histograms", {}))
+def build(data: dict, recorder: Recorder | None = None) -> dict:
+    """Rows, summary and curves from a run's raw data (or, live, from its recorder as it stands)."""
+    if recorder is None:
+        recorder = Recorder.from_encoded(data.get("histograms", {}))
     run = dict(data.get("run", {}))
     warmup = float(run.get("warmup", 0))
     phases = data.get("phases", [])
-    seconds = {(p["dataset"], p["backend"], p["strategy"]): p.get("measured_seconds") or 0.0 for p in phases}
-    order = {(p["dataset"], p["backend"], p["strategy"]): p.get("index", i) for i, p in enumerate(phases)}
+    by_key = {phase_key(p): p for p in phases}
+    seconds = {k: p.get("measured_seconds") or 0.0 for k, p in by_key.items()}
+    order = {phase_key(p): p.get("index", i) for i, p in enumerate(phases)}
     model = run.get("model", "closed")
-    bound = {(p["dataset"], p["backend"], p["strategy"]): bool(p.get("generator_bound")) for p in phases}
     groups = _group(recorder.histograms)
-    rows, curves = [], {}
+    rows, curves, hists = [], {}, {}
     late_ops = 0
     delays = new_histogram()
-    for (dataset, backend, strategy, op) in sorted(groups, key=lambda g: (order.get(g[:3], len(order)), g)):
-        kinds = groups[(dataset, backend, strategy, op)]
+    for (dataset, backend, field, op) in sorted(groups, key=lambda g: (order.get("/".join(g[:3]), len(order)), g)):
+        kinds = groups[(dataset, backend, field, op)]
+        pkey = f"{dataset}/{backend}/{field}"
+        strategy, step = split_strategy(field)
+        phase = by_key.get(pkey, {})
         outcomes = kinds.get(LATENCY, {})
         service = kinds.get(SERVICE, {})
         for h in kinds.get(START_DELAY, {}).values():
             delays.add(h)
             late_ops += count_above(h, LATE_US)
-        secs = seconds.get((dataset, backend, strategy), 0.0)
+        secs = seconds.get(pkey, 0.0)
         # `all` is the operations that completed (a cache_error completed through the database);
         # failures are their own figure next to it, never in the throughput or the percentiles
         merged = _merged(h for o, h in outcomes.items() if o not in FAILED)
+        hists[(pkey, op)] = merged
         hits, misses = outcomes.get("hit"), outcomes.get("miss")
         hit_ratio = None
         if op == "read" and (hits or misses):
@@ -107,22 +126,24 @@ def build(data: dict) -> dict:
             row_failed = failed if outcome == "all" else (count if outcome in FAILED else 0)
             attempted = count + failed if outcome == "all" else count
             row = {
-                "dataset": dataset, "backend": backend, "strategy": strategy, "op": op, "outcome": outcome,
+                "dataset": dataset, "backend": backend, "strategy": strategy, "step": step,
+                "target_rate": phase.get("target_rate"), "phase": pkey, "op": op, "outcome": outcome,
                 "model": model, "count": count,
                 "errors": errors if outcome == "all" else (count if outcome == "error" else 0),
                 "error_rate": round(row_failed / attempted, 4) if attempted else None,
                 "throttled": (throttled if outcome == "all" else (count if outcome == "throttled" else 0)) if dynamo else None,
-                "capacity_units": (capacity_units(used) or 0.0) if dynamo else None,
+                "capacity_units": capacity_units(used) if dynamo else None,  # None: nothing measured
                 "throughput_ops": round(count / secs, 2) if secs and outcome not in FAILED else None,
                 "hit_ratio": hit_ratio,
                 **latency_stats(h), "measured_seconds": round(secs, 3),
-                "generator_bound": bound.get((dataset, backend, strategy), False),
+                "generator_bound": bool(phase.get("generator_bound")),
+                "thin": thin_columns(count),
             }
             if model == "open":
                 row.update({f"service_{k}": v for k, v in latency_stats(svc if svc is not None else new_histogram()).items()})
             rows.append(row)
-        if op == "read":
-            curves[f"{dataset}/{backend}/{strategy}"] = [
+        if op == "read" and step is None:
+            curves[pkey] = [
                 (p, _ms(merged.get_value_at_percentile(p))) for p in CHART_PERCENTILES]
     if model == "open":
         ops = sum(r["count"] for r in rows if r["outcome"] == "all")
@@ -133,15 +154,67 @@ def build(data: dict) -> dict:
         run["start_delay_p99_ms"] = _ms(delays.get_value_at_percentile(99)) if delays.get_total_count() else None
         run["start_delay_max_ms"] = _ms(delays.get_max_value()) if delays.get_total_count() else None
     summary = summarize(rows)
+    have = {s["phase"] for s in summary}
+    for key, p in by_key.items():  # a phase that measured nothing still has its line, saying so
+        if key not in have:
+            summary.append(_empty_summary(key, p))
+    summary.sort(key=lambda s: order.get(s["phase"], len(order)))
     for srow in summary:
-        phase = next((p for p in phases if (p["dataset"], p["backend"], p["strategy"]) ==
-                      (srow["dataset"], srow["backend"], srow["strategy"])), {})
+        phase = by_key.get(srow["phase"], {})
         srow.update({k: phase.get(k) for k in ("generator_bound", "generator_bound_reason",
                                                  "generator_cpu_p50_percent", "generator_cpu_max_percent",
                                                  "loop_lag_p99_ms", "loop_blocked")})
         srow["start_state_held"], srow["start_state_note"] = _start_state(srow, rows)
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
-            "warmup": warmup}
+            "warmup": warmup, "hists": hists, "timeline": timelines(recorder.histograms)}
+
+
+def timelines(histograms: dict) -> dict:
+    """{phase key: [{t, ops, failed, hit_ratio, p99_ms}]}: each second of the phase (warm-up
+    included), summed over every process: completed operations, failures, read hit ratio and the
+    p99 of the operations that started in that second."""
+    from hdrh.histogram import HdrHistogram
+
+    per: dict = {}
+    for key, h in histograms.items():
+        k = parse_key(key)
+        if not k["window"].startswith(TIMELINE) or not k["window"][1:].lstrip("-").isdigit():
+            continue
+        slot = per.setdefault(f'{k["dataset"]}/{k["backend"]}/{k["strategy"]}', {}).setdefault(
+            int(k["window"][1:]), {"hists": [], "hit": 0, "miss": 0, "failed": 0})
+        n = h.get_total_count()
+        if k["outcome"] in FAILED:
+            slot["failed"] += n
+            continue
+        slot["hists"].append(h)
+        if k["op"] == "read" and k["outcome"] in ("hit", "miss"):
+            slot[k["outcome"]] += n
+    out = {}
+    for phase, seconds in per.items():
+        points = []
+        for t in sorted(seconds):
+            slot = seconds[t]
+            merged = HdrHistogram(1, TIMELINE_HIGHEST_US, 2)
+            for h in slot["hists"]:
+                merged.add(h)
+            ops = merged.get_total_count()
+            looked = slot["hit"] + slot["miss"]
+            points.append({"t": t, "ops": ops, "failed": slot["failed"],
+                           "hit_ratio": round(slot["hit"] / looked, 4) if looked else None,
+                           "p99_ms": _ms(merged.get_value_at_percentile(99)) if ops else None})
+        out[phase] = points
+    return out
+
+
+def _empty_summary(key: str, p: dict) -> dict:
+    return {"phase": key, "dataset": p["dataset"], "backend": p["backend"], "strategy": p["strategy"],
+            "step": p.get("step"), "target_rate": p.get("target_rate"), "throughput_ops": 0.0, "count": 0,
+            "errors": 0, "error_rate": None, "throttled": None, "rcu": None, "wcu": None, "hit_ratio": None,
+            "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None, "write_p99_ms": None, "thin": [],
+            "rcu_per_read": None, "wcu_per_write": None, "rcu_saved_per_1k_reads": None,
+            "speedup_throughput": None, "speedup_read_p99": None,
+            "empty_note": "no operation of the measured window completed: the target fell further behind than the "
+                          "phase is long (open loop: each operation belongs to the window of its intended start)"}
 
 
 def _start_state(srow: dict, rows: list[dict]) -> tuple[bool, str | None]:
@@ -149,8 +222,7 @@ def _start_state(srow: dict, rows: list[dict]) -> tuple[bool, str | None]:
     during the phase (restart, eviction, another client), so its figures are not a warm cache's."""
     if srow["strategy"] != "cache-only":
         return True, None
-    misses = sum(r["count"] for r in rows if (r["dataset"], r["backend"], r["strategy"], r["op"], r["outcome"]) ==
-                 (srow["dataset"], srow["backend"], "cache-only", "read", "miss"))
+    misses = sum(r["count"] for r in rows if (r["phase"], r["op"], r["outcome"]) == (srow["phase"], "read", "miss"))
     if not misses:
         return True, None
     return False, (f"the phase started with every key loaded, yet {misses:,} reads missed (hit ratio "
@@ -163,13 +235,14 @@ def summarize(rows: list[dict]) -> list[dict]:
     for r in rows:
         if r["outcome"] != "all":
             continue
-        s = phases.setdefault((r["dataset"], r["backend"], r["strategy"]),
-                              {"dataset": r["dataset"], "backend": r["backend"], "strategy": r["strategy"],
+        s = phases.setdefault(r["phase"],
+                              {"phase": r["phase"], "dataset": r["dataset"], "backend": r["backend"],
+                               "strategy": r["strategy"], "step": r["step"], "target_rate": r["target_rate"],
                                "throughput_ops": 0.0, "count": 0, "errors": 0, "error_rate": None,
                                "throttled": None,
                                "rcu": None, "wcu": None, "hit_ratio": None,
                                "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None,
-                               "write_p99_ms": None})
+                               "write_p99_ms": None, "thin": []})
         s["count"] += r["count"]
         s["errors"] += r["errors"]
         if r["throttled"] is not None:
@@ -179,31 +252,27 @@ def summarize(rows: list[dict]) -> list[dict]:
         if r["op"] == "read":
             s.update(hit_ratio=r["hit_ratio"], read_p50_ms=r["p50_ms"], read_p99_ms=r["p99_ms"],
                      read_p999_ms=r["p999_ms"])
+            s["thin"] += [f"read_{c}" for c in r["thin"] if c in ("p50_ms", "p99_ms", "p999_ms")]
         else:
             s["write_p99_ms"] = r["p99_ms"]
+            s["thin"] += ["write_p99_ms"] if "p99_ms" in r["thin"] else []
     out = list(phases.values())
+    reads = {r["phase"]: r["count"] for r in rows if r["outcome"] == "all" and r["op"] == "read"}
+    writes = {r["phase"]: r["count"] for r in rows if r["outcome"] == "all" and r["op"] == "write"}
+    for s in out:
+        s["rcu_per_read"] = round(s["rcu"] / reads[s["phase"]], 3) if s["rcu"] and reads.get(s["phase"]) else None
+        s["wcu_per_write"] = round(s["wcu"] / writes[s["phase"]], 3) if s["wcu"] and writes.get(s["phase"]) else None
+    for s in out:
+        db = phases.get(f'{s["dataset"]}/{s["backend"]}/db-only')
+        s["rcu_saved_per_1k_reads"] = (round((db["rcu_per_read"] - (s["rcu_per_read"] or 0.0)) * 1000, 1)
+                                       if db and db is not s and db.get("rcu_per_read") and s["throttled"] is not None
+                                       and s["strategy"] == "cache-aside" else None)
     for s in out:
         failed = s["errors"] + (s["throttled"] or 0)
         s["error_rate"] = round(failed / (s["count"] + failed), 4) if s["count"] + failed else None
-        base = phases.get((s["dataset"], s["backend"], "db-only"))
+        base = phases.get(f'{s["dataset"]}/{s["backend"]}/db-only')
         s["speedup_throughput"] = (round(s["throughput_ops"] / base["throughput_ops"], 2)
                                    if base and base["throughput_ops"] else None)
         s["speedup_read_p99"] = (round(base["read_p99_ms"] / s["read_p99_ms"], 2)
                                  if base and base.get("read_p99_ms") and s.get("read_p99_ms") else None)
     return out
-
-
-LIVE_COLUMNS = (("name", "Series (measured window)"), ("count", "# ops"), ("p50_ms", "p50 ms"),
-                ("p90_ms", "p90 ms"), ("p99_ms", "p99 ms"), ("p999_ms", "p99.9 ms"), ("max_ms", "max ms"))
-
-
-def live_rows(recorder) -> list[dict]:
-    """Per series percentiles of the measured window so far (the web UI's live tab)."""
-    rows = []
-    for key, h in sorted(recorder.histograms.items()):
-        k = parse_key(key)
-        if k["window"] != MEASURED or k["kind"] != LATENCY or not h.get_total_count():
-            continue
-        rows.append({"name": f'{k["dataset"]}/{k["backend"]}/{k["strategy"]} {k["op"]}:{k["outcome"]}',
-                     "count": h.get_total_count(), **latency_stats(h)})
-    return rows

@@ -9,7 +9,8 @@ import tempfile
 
 import jinja2
 
-from .charts import latency_chart, throughput_chart
+from .charts import capacity_chart, latency_panels, throughput_chart, timeline_chart
+from .headline import backend_label
 from .rows import ROW_FIELDS
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("cacheswarm.report", "templates"),
@@ -24,8 +25,14 @@ def _atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+FORMAT_VERSION = 2  # comparison.json: 2 adds slo, capacity, headline, step/target_rate/thin per row
+
+
 def write_json(path: str, report: dict) -> None:
-    doc = {"run": report["run"], "phases": report["phases"], "summary": report["summary"], "rows": report["rows"]}
+    doc = {"format_version": FORMAT_VERSION, "run": report["run"], "headline": report.get("headline", []),
+           "slo": report.get("slo", []), "slo_overall": report.get("slo_overall"),
+           "capacity": report.get("capacity", {}), "phases": report["phases"], "summary": report["summary"],
+           "rows": report["rows"], "timeline": report.get("timeline", {})}
     _atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
@@ -36,7 +43,7 @@ def write_csv(path: str, report: dict) -> None:
     w = csv.DictWriter(buf, fieldnames=ROW_FIELDS, extrasaction="ignore", lineterminator="\n")
     w.writeheader()
     for row in report["rows"]:
-        w.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        w.writerow({k: ("" if v is None else " ".join(v) if isinstance(v, list) else v) for k, v in row.items()})
     _atomic(path, buf.getvalue())
 
 
@@ -48,10 +55,62 @@ def _fmt(value, digits=3) -> str:
     return f"{value:,}"
 
 
+def _read_p99_objective(run: dict, capacity: dict) -> float | None:
+    """The read-p99-like threshold (ms) a search held to, to draw on its chart."""
+    from ..slo import parse_rules
+
+    for rule in parse_rules(capacity.get("slo") or []):
+        if rule.metric == "latency" and rule.percentile == 99:
+            return rule.threshold
+    return None
+
+
+def write_junit(path: str, report: dict) -> None:
+    """slo.junit.xml: one testcase per objective and scope; failed ones fail, inconclusive ones are
+    skipped (CI systems render them as such)."""
+    from xml.sax.saxutils import quoteattr
+
+    results = report["slo"]
+    failures = sum(1 for r in results if r["state"] == "fail")
+    skipped = sum(1 for r in results if r["state"] == "inconclusive")
+    name = report["run"].get("run_name", "cacheswarm")
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           f'<testsuites name="cacheswarm SLO" tests="{len(results)}" failures="{failures}" skipped="{skipped}">',
+           f'<testsuite name={quoteattr(name)} tests="{len(results)}" failures="{failures}" skipped="{skipped}">']
+    for r in results:
+        observed = "–" if r["observed"] is None else f'{r["observed"]}{r["unit"]}'
+        message = quoteattr(f'observed {observed}' + (f' ({r["note"]})' if r.get("note") else ""))
+        out.append(f'<testcase classname={quoteattr("slo." + r["scope"])} name={quoteattr(r["rule"])}>')
+        if r["state"] == "fail":
+            out.append(f"<failure message={message}/>")
+        elif r["state"] == "inconclusive":
+            out.append(f"<skipped message={message}/>")
+        out.append(f"<system-out>{escape_xml(observed)}</system-out></testcase>")
+    out += ["</testsuite>", "</testsuites>"]
+    _atomic(path, "\n".join(out) + "\n")
+
+
+def escape_xml(text: str) -> str:
+    from xml.sax.saxutils import escape
+
+    return escape(str(text))
+
+
 def write_html(path: str, report: dict) -> None:
     _env.filters["fmt"] = _fmt
+    run = report["run"]
+    labels = {f"{d}/{b}": f"{d} on {backend_label(b, run)}" for d in run.get("datasets") or []
+              for b in run.get("backends") or []}
+    caps: dict = {}
+    for key, c in (report.get("capacity") or {}).items():
+        caps.setdefault(key.rsplit("/", 1)[0], {})[key.rsplit("/", 1)[1]] = c
+    objective = {g: _read_p99_objective(run, next(iter(c.values()))) for g, c in caps.items()}
     html = _env.get_template("comparison.html.j2").render(
-        report=report, run=report["run"], summary=report["summary"], rows=report["rows"],
-        phases=report["phases"], latency_svg=latency_chart(report["curves"]),
-        throughput_svg=throughput_chart(report["summary"]))
+        report=report, run=run, summary=[s for s in report["summary"] if s.get("step") is None],
+        rows=report["rows"], phases=[p for p in report["phases"] if p.get("step") is None], labels=labels,
+        latency_svg=latency_panels(report["curves"], labels), backend_label=lambda b: backend_label(b, run),
+        capacity_svgs={g: capacity_chart(c, objective[g]) for g, c in caps.items()}, capacities=caps,
+        throughput_svg=throughput_chart([s for s in report["summary"] if s.get("step") is None]),
+        timeline_svgs={k: timeline_chart(pts, float(run.get("warmup") or 0)) for k, pts in report.get("timeline", {}).items()
+                       if "@" not in k})
     _atomic(path, html)

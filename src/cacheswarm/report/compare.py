@@ -1,0 +1,85 @@
+"""`cacheswarm compare BASE NEW`: two runs' figures side by side from their histograms, and the
+regressions past a threshold (throughput or capacity down, p50/p99 up).
+
+Plain Python: both runs are re-read from histograms.json and rebuilt, so a later cacheswarm
+reads an earlier run's raw data the same way it reads its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from . import RAW_FILE, build, load_raw, verdicts
+from .writers import _atomic, _env, _fmt
+
+FORMAT_VERSION = 1
+# (figure, label, better when higher)
+FIGURES = (("throughput_ops", "ops/s", True), ("read_p50_ms", "read p50 ms", False),
+           ("read_p99_ms", "read p99 ms", False), ("write_p99_ms", "write p99 ms", False))
+
+
+def load(directory: str) -> dict:
+    report = build(load_raw(os.path.join(directory, RAW_FILE)))
+    return verdicts(report)
+
+
+def _figures(report: dict) -> dict:
+    """{row name: {figure: (value, thin)}} for fixed-load phases and capacity searches."""
+    out = {}
+    for s in report["summary"]:
+        if s.get("step") is not None:
+            continue
+        out[s["phase"]] = {f: (s.get(f), f in (s.get("thin") or [])) for f, _, _ in FIGURES}
+        out[s["phase"]]["generator_bound"] = bool(s.get("generator_bound"))
+    for key, c in (report.get("capacity") or {}).items():
+        out[f"{key} capacity"] = {"capacity_ops": (c["capacity_ops"], False), "generator_bound": c["lower_bound"]}
+    return out
+
+
+def compare(base: dict, new: dict, max_regression: float) -> dict:
+    """Rows present in both runs with each figure's change; a figure that got worse by more than
+    max_regression (a fraction) is a regression, unless either side is too thin or generator-bound
+    to say (then it is flagged 'unsure')."""
+    a, b = _figures(base), _figures(new)
+    rows = []
+    for name in [n for n in b if n in a]:
+        for fig, label, higher_better in (*FIGURES, ("capacity_ops", "capacity ops/s", True)):
+            if fig not in a[name] or fig not in b[name]:
+                continue
+            (va, thin_a), (vb, thin_b) = a[name][fig], b[name][fig]
+            if va is None or vb is None:
+                continue
+            change = (vb - va) / va if va else None
+            worse = change is not None and ((-change if higher_better else change) > max_regression)
+            unsure = thin_a or thin_b or a[name]["generator_bound"] or b[name]["generator_bound"]
+            rows.append({"row": name, "figure": label, "base": va, "new": vb,
+                         "change": None if change is None else round(change, 4),
+                         "regression": bool(worse and not unsure), "unsure": bool(worse and unsure)})
+    return {"format_version": FORMAT_VERSION, "max_regression": max_regression,
+            "base": {"run_name": base["run"].get("run_name"), "started_utc": base["run"].get("started_utc")},
+            "new": {"run_name": new["run"].get("run_name"), "started_utc": new["run"].get("started_utc")},
+            "only_in_base": sorted(set(a) - set(b)), "only_in_new": sorted(set(b) - set(a)),
+            "rows": rows, "regressions": sum(r["regression"] for r in rows)}
+
+
+def lines(result: dict) -> list[str]:
+    out = [f"{'row':46s} {'figure':15s} {'base':>12s} {'new':>12s} {'change':>8s}"]
+    for r in result["rows"]:
+        change = "–" if r["change"] is None else f"{r['change'] * 100:+.1f}%"
+        flag = "  REGRESSION" if r["regression"] else "  worse, unsure (thin or generator-bound)" if r["unsure"] else ""
+        out.append(f"{r['row']:46s} {r['figure']:15s} {r['base']:>12,.3f} {r['new']:>12,.3f} {change:>8s}{flag}")
+    for side in ("only_in_base", "only_in_new"):
+        if result[side]:
+            out.append(f"{side.replace('_', ' ')}: {', '.join(result[side])}")
+    n = result["regressions"]
+    out.append(f"{n} regression{'s' if n != 1 else ''} past {result['max_regression'] * 100:g}%")
+    return out
+
+
+def write(directory: str, result: dict) -> str:
+    os.makedirs(directory, exist_ok=True)
+    _atomic(os.path.join(directory, "compare.json"), json.dumps(result, indent=2) + "\n")
+    _env.filters["fmt"] = _fmt
+    _atomic(os.path.join(directory, "compare.html"), _env.get_template("compare.html.j2").render(r=result))
+    return os.path.join(directory, "compare.html")

@@ -1,0 +1,101 @@
+"""The report's first lines: one sentence per dataset x backend that answers "how much does
+the cache buy me" with the numbers (capacity or throughput ratio, hit ratio, p99, SLO state)."""
+
+from __future__ import annotations
+
+EMULATOR = "the embedded DynamoDB emulator (moto, one request at a time; not DynamoDB's latencies)"
+
+
+def backend_label(backend: str, run: dict) -> str:
+    if backend == "dynamodb" and run.get("embedded_dynamodb", run.get("dynamodb_endpoint") == "embedded"):
+        return "DynamoDB emulator"
+    return {"mysql": "MySQL", "dynamodb": "DynamoDB"}.get(backend, backend)
+
+
+def _ms(v) -> str:
+    return "–" if v is None else (f"{v * 1000:,.0f} µs" if v < 1 else f"{v:,.2f} ms")
+
+
+def _slo_state(results: list[dict], scope_prefix: str) -> str:
+    mine = [r for r in results if r["scope"] == scope_prefix or r["scope"].startswith(scope_prefix + "/")]
+    if not mine:
+        return ""
+    states = [r["state"] for r in mine]
+    n_fail, n_inc = states.count("fail"), states.count("inconclusive")
+    if n_fail:
+        return f"SLO: {n_fail} of {len(mine)} failed"
+    if n_inc:
+        return f"SLO: {n_inc} of {len(mine)} inconclusive, the rest met"
+    return f"SLO: all {len(mine)} met"
+
+
+def sentences(report: dict) -> list[dict]:
+    """[{dataset, backend, text, emulator}] in the plan's order."""
+    run, out, seen = report["run"], [], []
+    summary = [s for s in report["summary"] if s.get("step") is None]
+    capacity = report.get("capacity") or {}
+    for key in [*(f'{s["dataset"]}/{s["backend"]}' for s in summary), *(k.rsplit("/", 1)[0] for k in capacity)]:
+        if key not in seen:
+            seen.append(key)
+    for pair in seen:
+        dataset, backend = pair.split("/")
+        where = f"{dataset} on {backend_label(backend, run)}"
+        rows = {s["strategy"]: s for s in summary if (s["dataset"], s["backend"]) == (dataset, backend)}
+        caps = {k.rsplit("/", 1)[1]: c for k, c in capacity.items() if k.startswith(pair + "/")}
+        parts = []
+        if caps:
+            parts.append(_capacity_sentence(caps))
+        if rows:
+            parts.append(_load_sentence(rows, run))
+        state = _slo_state(report.get("slo") or [], pair)
+        text = f"{where}: " + "; ".join(p for p in parts if p) + (f". {state}." if state else ".")
+        out.append({"dataset": dataset, "backend": backend, "text": text,
+                    "emulator": backend_label(backend, run) == "DynamoDB emulator"})
+    return out
+
+
+def _capacity_sentence(caps: dict) -> str:
+    base = caps.get("db-only")
+    objective = " and ".join(next(iter(caps.values())).get("slo") or []) or "the SLO"
+    bits = []
+    for name, c in caps.items():
+        at_least = "at least " if c["lower_bound"] else ""
+        bits.append(f"{name} {at_least}{c['capacity_ops']:,.0f} ops/s")
+    text = f"capacity at {objective}: " + ", ".join(bits)
+    for name, c in caps.items():
+        if name == "db-only" or not base or not base["capacity_ops"] or not c["capacity_ops"]:
+            continue
+        ratio = c["capacity_ops"] / base["capacity_ops"]
+        hedge = {(False, False): "", (True, False): "at least ", (False, True): "at most ",
+                 (True, True): "(both are lower bounds) "}[(bool(c["lower_bound"]), bool(base["lower_bound"]))]
+        text += f" — {name} sustains {hedge}{ratio:.1f}× the db-only rate"
+    return text
+
+
+def _load_sentence(rows: dict, run: dict) -> str:
+    base = rows.get("db-only")
+    open_loop = run.get("model") == "open"
+    load = f"at {run.get('target_rate') or 0:,.0f} ops/s" if open_loop else "closed loop"
+    bits = []
+    for name, s in rows.items():
+        if name == "db-only":
+            continue
+        piece = f"{name} read p99 {_ms(s.get('read_p99_ms'))}"
+        if base and base.get("read_p99_ms") and s.get("read_p99_ms"):
+            r = base["read_p99_ms"] / s["read_p99_ms"]
+            piece += f" vs {_ms(base['read_p99_ms'])} db-only ({r:.1f}× lower)" if r >= 1 else \
+                f" vs {_ms(base['read_p99_ms'])} db-only ({1 / r:.1f}× higher)"
+        if not open_loop and base and base.get("throughput_ops") and s.get("throughput_ops"):
+            piece += f", {s['throughput_ops'] / base['throughput_ops']:.1f}× the db-only throughput"
+        if s.get("hit_ratio") is not None and name != "cache-only":
+            piece += f", hit ratio {s['hit_ratio']:.2f}"
+        if s.get("generator_bound"):
+            piece += " (generator-bound)"
+        if s.get("empty_note"):
+            piece = f"{name}: nothing completed in the measured window (the target fell behind)"
+        bits.append(piece)
+    if base and base.get("empty_note"):
+        bits.insert(0, "db-only: nothing completed in the measured window (the target fell behind)")
+    elif not bits and base:
+        bits.append(f"db-only read p99 {_ms(base.get('read_p99_ms'))}, {base['throughput_ops']:,.0f} ops/s")
+    return f"{load}, " + "; ".join(bits) if bits else ""

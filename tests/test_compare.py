@@ -1,0 +1,70 @@
+"""`cacheswarm compare`: two real runs' histograms side by side, regressions past a threshold
+exit 4; `cacheswarm options` lists every option."""
+
+import json
+import shutil
+
+import pytest
+
+from cacheswarm import options
+
+from .conftest import cli, run_locust
+from .test_end_to_end import common, only_report
+
+
+@pytest.fixture
+def run_dir(seeded, tmp_path):
+    # open loop below the generator's limit: a closed-loop phase here is generator-bound, and a
+    # worse figure on a generator-bound phase is "unsure", not a regression
+    out = run_locust([*common(seeded, tmp_path / "r", phase="3s"), "--strategies", "db-only,cache-aside",
+                      "--target-rate", "300"], tmp_path)
+    assert out.returncode == 0, out.stderr[-1500:]
+    return only_report(tmp_path / "r")
+
+
+def test_a_run_against_itself_has_no_regression(run_dir, tmp_path):
+    out = cli("compare", str(run_dir), str(run_dir), "--out", str(tmp_path / "cmp"))
+    assert out.returncode == 0, out.stderr
+    assert "0 regressions past 10%" in out.stdout
+    doc = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert doc["format_version"] == 1 and doc["regressions"] == 0
+    assert {r["row"] for r in doc["rows"]} == {"products/mysql/db-only", "products/mysql/cache-aside"}
+    assert all(r["change"] == 0 for r in doc["rows"])
+    assert (tmp_path / "cmp" / "compare.html").read_text().startswith("<!doctype html>")
+
+
+def test_halved_throughput_is_a_regression_and_exits_4(run_dir, tmp_path):
+    slower = tmp_path / "slower"
+    shutil.copytree(run_dir, slower)
+    raw = json.loads((slower / "histograms.json").read_text())
+    for p in raw["phases"]:  # the same operations over twice the time: half the throughput
+        if p["strategy"] == "db-only":
+            p["measured_seconds"] *= 2
+    (slower / "histograms.json").write_text(json.dumps(raw))
+    out = cli("compare", str(run_dir), str(slower))
+    assert out.returncode == 4, out.stdout + out.stderr
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("products/mysql/db-only") and "ops/s" in ln)
+    assert "-50.0%" in line and "REGRESSION" in line
+    assert "1 regression past 10%" in out.stdout
+    assert (slower / f"compare-vs-{run_dir.name}" / "compare.html").exists()
+    # a looser threshold lets it pass
+    assert cli("compare", str(run_dir), str(slower), "--max-regression", "60%").returncode == 0
+
+
+@pytest.mark.parametrize("args, says", [
+    (["compare", "/nonexistent", "/nonexistent"], "BASE_DIR"),
+    (["compare", ".", ".", "--max-regression", "lots"], "--max-regression"),
+])
+def test_bad_compare_input_is_one_line_exit_2(args, says, tmp_path):
+    out = cli(*args, cwd=tmp_path)
+    assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr
+
+
+def test_options_lists_every_run_option_with_its_default():
+    out = cli("options")
+    assert out.returncode == 0
+    for o in options.ALL_OPTIONS:
+        line = next(ln for ln in out.stdout.splitlines() if ln.strip().startswith(o.flag + " "))
+        assert o.env_var in line
+        if o.kind is not bool and o.default not in (None, ""):
+            assert f"default {o.default}" in line
