@@ -11,7 +11,8 @@ from flask import request as flask_request
 
 from . import options
 from .options import BadInput
-from .report.rows import LIVE_COLUMNS, live_rows
+from .targets import REDACTED
+from .report.live import LIVE_COLUMNS, live_rows
 
 def restore_redacted(ns, startup: dict) -> None:
     """The web form shows URLs with the password as *** and secret fields empty; a form sent back
@@ -26,7 +27,7 @@ def restore_redacted(ns, startup: dict) -> None:
                 setattr(ns, dest, original)
         elif value != original and value == options.redact_for_display(dest, original):
             setattr(ns, dest, original)
-        elif options.REDACTED + "@" in str(value):
+        elif REDACTED + "@" in str(value):
             raise BadInput("--" + dest.replace("_", "-"), "the password shows as *** on the web form; type it in "
                                                           "the URL again or give it with the password option")
 
@@ -49,14 +50,21 @@ def redact_web_form(web_ui) -> None:
 
     web_ui.update_template_args = update_and_redact
     redact()
+    # the page's options keep our order (the run's shape and objectives first, connections after)
+    # instead of alphabetical JSON keys (Flask's provider and Jinja's tojson both sort by default)
+    web_ui.app.json.sort_keys = False
+    web_ui.app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
 
 WEB_TAB = "cacheswarm"
 
 
-def install_web_tab(web_ui, recorder) -> None:
-    """A 'cacheswarm µs' tab: our histograms, live, where Locust's own tables round to whole ms."""
-    web_ui.template_args["extended_tabs"] = [{"title": "cacheswarm (µs)", "key": WEB_TAB}]
+def install_web_tab(web_ui, live) -> None:
+    """A 'cacheswarm live' tab: per phase our figures (µs precision, where Locust's own tables round
+    to whole ms), hit ratio and the objectives' state so far; the report's path once written.
+    `live()` -> (report so far or None, report directory or None). (No 'µs' in the tab title: the
+    UI upper-cases tab titles, and an upper-case µ is a Greek capital mu, which reads as 'MS'.)"""
+    web_ui.template_args["extended_tabs"] = [{"title": "cacheswarm live", "key": WEB_TAB}]
     web_ui.template_args["extended_tables"] = [
         {"key": WEB_TAB, "structure": [{"key": k, "title": t} for k, t in LIVE_COLUMNS]}]
 
@@ -65,6 +73,6 @@ def install_web_tab(web_ui, recorder) -> None:
         if flask_request.path != "/stats/requests" or not response.is_json:
             return response
         payload = response.get_json()
-        payload["extended_stats"] = [{"key": WEB_TAB, "data": live_rows(recorder())}]
+        payload["extended_stats"] = [{"key": WEB_TAB, "data": live_rows(*live())}]
         response.set_data(json.dumps(payload))
         return response
