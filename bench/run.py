@@ -8,7 +8,8 @@ P1  cache-only GET ops/s of one cacheswarm Locust process (full instrumentation:
 P2  the best cache-only GET ops/s cacheswarm reaches on the whole machine (--processes 1..N)
     vs `redis-benchmark -t get -c 50` on the same machine. Goal >= 0.20.
 P5  RSS of one process running 1,000 users (goal < 300 MB) and the time to render the
-    report of a 20-phase run (goal < 2 s).
+    report of a 20-phase run with per-second time series and objectives (goal < 2 s).
+C   the capacity search on cache-only (one process) vs its closed-loop maximum (bench/capacity.py).
 S   products seeding rate into MySQL (goal >= 100k rows/s).
 P3, P4  DynamoDB seeding vs the emulator's ceiling, client CPU per GetItem (bench/dynamodb.py).
 Uses its own namespace (cacheswarmbench) and removes it afterwards.
@@ -78,7 +79,7 @@ def render_seconds(phases: int = 20) -> float:
     import random
 
     from cacheswarm import report
-    from cacheswarm.recorder import Recorder, series_key
+    from cacheswarm.recorder import Recorder, series_key, timeline_key
 
     rec, rng, phase_list = Recorder(), random.Random(1), []
     for i in range(phases):
@@ -88,7 +89,13 @@ def render_seconds(phases: int = 20) -> float:
         for op, outcome in (("read", "hit"), ("read", "miss"), ("write", "ok")):
             for _ in range(20_000):
                 rec.record(series_key("products", backend, strategy, op, outcome), int(rng.lognormvariate(6, 1)))
-    data = {"run": {"run_name": "bench", "warmup": 5}, "phases": phase_list, "histograms": rec.encode()}
+            for second in range(30):  # the per-second time series of a 30 s phase
+                for _ in range(700):
+                    rec.record(timeline_key("products", backend, strategy, op, outcome, second),
+                               int(rng.lognormvariate(6, 1)))
+    data = {"run": {"run_name": "bench", "warmup": 5, "slo": ["read p99 < 5ms", "error_rate < 1%",
+                                                               "cache-aside/db-only throughput >= 2x"]},
+            "phases": phase_list, "histograms": rec.encode()}
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
         report.write_all(tmp, data)
@@ -135,7 +142,8 @@ def main() -> None:
           f"redis-benchmark -t get -c 50 {rb:,.0f} ops/s = {best / rb:.2f} (goal >= 0.20)")
     rss = peak_rss_mb(1000, args.seconds, keys)
     print(f"P5  peak RSS of one process running 1,000 users: {rss:,.0f} MB (goal < 300 MB)")
-    print(f"P5  render the report of a 20-phase run: {render_seconds():.2f} s (goal < 2 s)")
+    print(f"P5  render the report of a 20-phase run (time series, objectives): {render_seconds():.2f} s (goal < 2 s)")
+    print(sh(BIN / "python", ROOT / "bench" / "capacity.py", NS).rstrip())
     print(sh(BIN / "python", ROOT / "bench" / "dynamodb.py").rstrip())
     sh(BIN / "cacheswarm", "clean", "--yes", "--namespace", NS)
 
