@@ -39,6 +39,11 @@ def main() -> None:
     print(f"C   cache-only, one process: capacity {'>= ' if c['lower_bound'] else ''}{c['capacity_ops']:,.0f} ops/s "
           f"({c['stop_reason']}) vs closed-loop maximum {closed:,.0f} ops/s = {c['capacity_ops'] / closed:.2f} "
           f"(consistent: <= ~1.1)")
+    steps = ", ".join(f"{s['rate']:,.0f}->{s['achieved']:,.0f} p99 {s['read_p99_ms']}ms{' (gen)' if s['generator_bound'] else ''}"
+                      for s in c["steps"])
+    print(f"      steps: {steps}")
+    for p in doc["phases"]:
+        print(f"      step {p['step']}: CPU p50 {p.get('generator_cpu_p50_percent')}%, loop lag p99 {p.get('loop_lag_p99_ms')} ms")
 
 
 if __name__ == "__main__":

@@ -49,52 +49,57 @@ class Search:
         passed = [s for s in self.steps if s.passed]
         return max(passed, key=lambda s: s.rate) if passed else None
 
-    def _first_fail(self) -> Step | None:
-        """The lowest failed rate above the best pass where the target, not the client, failed."""
+    def _lowest_fail(self, saturated: bool) -> Step | None:
+        """The lowest failed step above the best pass whose generator was (not) saturated."""
         best = self.best
-        failed = [s for s in self.steps
-                  if not s.passed and not s.generator_bound and (best is None or s.rate > best.rate)]
+        failed = [s for s in self.steps if not s.passed and s.generator_bound == saturated
+                  and (best is None or s.rate > best.rate)]
         return min(failed, key=lambda s: s.rate) if failed else None
+
+    def _first_fail(self) -> Step | None:
+        """The lowest rate above the best pass where the target, not the client, failed."""
+        return self._lowest_fail(False)
 
     def first_rate(self) -> float:
         return self.start
 
     def record(self, step: Step) -> float | None:
-        """Take a finished step; return the next rate to try, or None (stop_reason says why)."""
+        """Take a finished step; return the next rate to try, or None (stop_reason says why).
+
+        A saturated client overstates latency, so its pass still counts; its fail may be the
+        client's, so it bounds the search from above only softly: the search bisects below it,
+        and if no unsaturated fail brackets the capacity, the result is a lower bound."""
         if step.passed and step.achieved < SHORTFALL * step.rate:
             step.passed = False
             step.reasons.append(f"achieved {step.achieved:,.0f} of {step.rate:,.0f} ops/s")
         self.steps.append(step)
-        if step.generator_bound:
-            # a saturated client overstates latency, so a pass still counts; a fail may be the
-            # client's, unless the target already failed, unsaturated, at this rate or below
-            real_fail = any(not s.passed and not s.generator_bound and s.rate <= step.rate for s in self.steps)
-            rising = self._first_fail() is None
-            if (not step.passed and not real_fail) or (step.passed and rising):
-                # the capacity is at least the best pass; below a real fail it is bracketed by it
-                self.stop_reason = STOP_GENERATOR if rising else STOP_SLO
-                return None
-        if len(self.steps) >= self.max_steps:
-            self.stop_reason = STOP_MAX_STEPS if self._first_fail() is None else STOP_SLO
+        best, real, soft = self.best, self._first_fail(), self._lowest_fail(True)
+        uppers = [s.rate for s in (real, soft) if s is not None]
+        upper = min(uppers) if uppers else None
+        limit = STOP_SLO if real is not None else STOP_GENERATOR
+        if step.generator_bound and step.passed and upper is None:
+            self.stop_reason = STOP_GENERATOR  # still rising, and the client is at its limit
             return None
-        best, fail = self.best, self._first_fail()
-        if fail is None:  # still rising
-            nxt = step.rate * self.factor
+        if len(self.steps) >= self.max_steps:
+            self.stop_reason = STOP_MAX_STEPS if upper is None else limit
+            return None
+        if upper is None:  # still rising
             if self.max_rate and step.rate >= self.max_rate:
                 self.stop_reason = STOP_MAX_RATE
                 return None
+            nxt = step.rate * self.factor
             return min(nxt, self.max_rate) if self.max_rate else nxt
         if best is None:  # even the first rates fail: go down
-            nxt = fail.rate / self.factor
+            nxt = upper / self.factor
             if nxt < self.floor:
-                self.stop_reason = STOP_FLOOR
+                self.stop_reason = STOP_FLOOR if real is not None else STOP_GENERATOR
                 return None
             return nxt
-        if self.bisections >= self.refine or fail.rate - best.rate <= 0.05 * fail.rate:
-            self.stop_reason = STOP_SLO
+        if self.bisections >= self.refine or upper - best.rate <= 0.05 * upper:
+            self.stop_reason = limit
             return None
         self.bisections += 1
-        return round((best.rate + fail.rate) / 2, 2)
+        return round((best.rate + upper) / 2, 2)
 
     def interrupt(self) -> None:
         if self.stop_reason is None:

@@ -115,7 +115,8 @@ def phase_record(environment, STATE, phase, windows: dict | None = None) -> dict
     if windows is None:
         windows = measured_seconds(environment, STATE)
     warmup = STATE.settings.warmup
-    return {**phase.to_dict(warmup), **_window(windows, phase, warmup), **verdict(STATE.generator, phase.key)}
+    open_loop = bool(phase.rate or STATE.settings.target_rate)
+    return {**phase.to_dict(warmup), **_window(windows, phase, warmup), **verdict(STATE.generator, phase.key, open_loop)}
 
 
 def _window(windows: dict, phase, warmup: float) -> dict:

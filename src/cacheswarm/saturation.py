@@ -49,8 +49,16 @@ class Monitor:
                 self.recorder.record(f"{phase}|lag", max(0, int(lag * 1e6)))
 
 
-def verdict(recorder: Recorder, phase_key: str) -> dict:
-    """The generator figures of one phase and whether it was generator-bound."""
+OPEN_LOOP_LAG_MS = 5.0
+
+
+def verdict(recorder: Recorder, phase_key: str, open_loop: bool = False) -> dict:
+    """The generator figures of one phase and whether it was generator-bound.
+
+    Open loop, a busy CPU alone is not saturation: users waiting for their next start spin on
+    gevent's idle watcher (runtime.step_open), which fills the core by design yet yields to every
+    reply and timer (at 4,000 ops/s: CPU 99%, loop lag p99 0.16 ms, latencies unchanged). There the
+    CPU counts only with the loop lagging too (p99 above OPEN_LOOP_LAG_MS): real work left no idle."""
     hists = recorder.histograms
     cpu, lag = hists.get(f"{phase_key}|cpu"), hists.get(f"{phase_key}|lag")
     out = {"generator_cpu_p50_percent": None, "generator_cpu_max_percent": None, "loop_lag_p99_ms": None,
@@ -63,8 +71,11 @@ def verdict(recorder: Recorder, phase_key: str) -> dict:
     cpu_p50, lag_p99 = out["generator_cpu_p50_percent"] or 0, out["loop_lag_p99_ms"] or 0
     lagging = lag_p99 > LAG_P99_LIMIT_MS
     reasons = []
-    if cpu_p50 > CPU_LIMIT_PERCENT:
+    if cpu_p50 > CPU_LIMIT_PERCENT and not open_loop:
         reasons.append(f"CPU p50 {cpu_p50}% of a core > {CPU_LIMIT_PERCENT:.0f}%")
+    elif cpu_p50 > CPU_LIMIT_PERCENT and lag_p99 > OPEN_LOOP_LAG_MS:
+        reasons.append(f"CPU p50 {cpu_p50}% of a core > {CPU_LIMIT_PERCENT:.0f}% with event-loop lag p99 {lag_p99} ms "
+                       f"> {OPEN_LOOP_LAG_MS:.0f} ms (open loop)")
     if lagging and cpu_p50 > BUSY_PERCENT:  # a late loop on a busy core: the generator is the limit
         reasons.append(f"event-loop lag p99 {lag_p99} ms > {LAG_P99_LIMIT_MS:.0f} ms at CPU p50 {cpu_p50}%")
     out["generator_bound"] = bool(reasons)

@@ -76,18 +76,19 @@ def latency_chart(curves: dict, width=860, height=340, axis=None, legend=300) ->
     return "".join(out)
 
 
-def throughput_chart(summary: list[dict], width=720, bar=26) -> str:
-    """Horizontal bars: total ops/s per phase."""
+def throughput_chart(summary: list[dict], width=720, bar=26, emulator: bool = False) -> str:
+    """Horizontal bars: total ops/s per phase (DynamoDB marked as the emulator's when it was)."""
     if not summary:
         return "<p>No operations were measured.</p>"
-    left, right = 230, 110
+    left, right = 270, 110
     top = 10
     height = top + len(summary) * (bar + 10) + 10
     peak = max((s["throughput_ops"] or 0) for s in summary) or 1
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
            'aria-label="throughput per strategy">']
     for i, s in enumerate(summary):
-        name = f'{s["dataset"]}/{s["backend"]}/{s["strategy"]}'
+        backend = s["backend"] + (" (emulator)" if emulator and s["backend"] == "dynamodb" else "")
+        name = f'{s["dataset"]}/{backend}/{s["strategy"]}'
         y = top + i * (bar + 10)
         w = (width - left - right) * (s["throughput_ops"] or 0) / peak
         out.append(f'<text x="{left - 8}" y="{y + bar * 0.65:.1f}" text-anchor="end" font-size="12">{escape(name)}</text>'

@@ -37,6 +37,9 @@ def sentences(report: dict) -> list[dict]:
     for key in [*(f'{s["dataset"]}/{s["backend"]}' for s in summary), *(k.rsplit("/", 1)[0] for k in capacity)]:
         if key not in seen:
             seen.append(key)
+    datasets, backends = list(run.get("datasets") or []), list(run.get("backends") or [])
+    rank = lambda v, order: order.index(v) if v in order else len(order)  # noqa: E731
+    seen.sort(key=lambda pair: (rank(pair.split("/")[0], datasets), rank(pair.split("/")[1], backends)))
     for pair in seen:
         dataset, backend = pair.split("/")
         where = f"{dataset} on {backend_label(backend, run)}"

@@ -100,7 +100,7 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         phase = by_key.get(pkey, {})
         outcomes = kinds.get(LATENCY, {})
         service = kinds.get(SERVICE, {})
-        for h in kinds.get(START_DELAY, {}).values():
+        for h in kinds.get(START_DELAY, {}).values() if step is None else ():  # steps: their own rates
             delays.add(h)
             late_ops += count_above(h, LATE_US)
         secs = seconds.get(pkey, 0.0)
@@ -146,8 +146,9 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
             curves[pkey] = [
                 (p, _ms(merged.get_value_at_percentile(p))) for p in CHART_PERCENTILES]
     if model == "open":
-        ops = sum(r["count"] for r in rows if r["outcome"] == "all")
-        total_secs = sum(seconds.values())
+        # the run's target rate is the fixed-load phases' (capacity steps have rates of their own)
+        ops = sum(r["count"] for r in rows if r["outcome"] == "all" and r["step"] is None)
+        total_secs = sum(v for k, v in seconds.items() if by_key[k].get("step") is None)
         run["achieved_rate"] = round(ops / total_secs, 2) if total_secs else None
         run["late_ops"] = late_ops
         run["late_threshold_ms"] = LATE_US / 1000

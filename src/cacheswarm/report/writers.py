@@ -110,7 +110,9 @@ def write_html(path: str, report: dict) -> None:
         rows=report["rows"], phases=[p for p in report["phases"] if p.get("step") is None], labels=labels,
         latency_svg=latency_panels(report["curves"], labels), backend_label=lambda b: backend_label(b, run),
         capacity_svgs={g: capacity_chart(c, objective[g]) for g, c in caps.items()}, capacities=caps,
-        throughput_svg=throughput_chart([s for s in report["summary"] if s.get("step") is None]),
-        timeline_svgs={k: timeline_chart(pts, float(run.get("warmup") or 0)) for k, pts in report.get("timeline", {}).items()
-                       if "@" not in k})
+        throughput_svg=throughput_chart([s for s in report["summary"] if s.get("step") is None],
+                                        emulator=backend_label("dynamodb", run) == "DynamoDB emulator"),
+        timeline_svgs={k.replace("/dynamodb/", "/dynamodb (emulator)/") if labels.get(k.rsplit("/", 1)[0], "").endswith(
+                           "emulator") else k: timeline_chart(pts, float(run.get("warmup") or 0))
+                       for k, pts in report.get("timeline", {}).items() if "@" not in k})
     _atomic(path, html)
