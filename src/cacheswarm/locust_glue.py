@@ -191,7 +191,7 @@ def begin_run(environment) -> None:
     glue_slo.ACTIVE.clear()
     STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),
                            sleep=gevent.sleep, settle=glue_slo.make_settle(environment.runner, STATE),
-                           after=glue_slo.make_after(environment, STATE))
+                           after=glue_slo.make_after(environment, STATE), sample=rt.server_sample)
 
 
 def _prepare(rt):

@@ -26,6 +26,7 @@ class Phase:
     cache_state: str = ""
     step: int | None = None  # a capacity search's step (its own phase, own histograms), else None
     rate: float | None = None  # the step's target rate, ops/s
+    server: dict = field(default_factory=dict)  # server_stats samples: start, end, drained
 
     @property
     def base_key(self) -> str:
@@ -45,7 +46,7 @@ class Phase:
         return {"index": self.index, "dataset": self.dataset, "backend": self.backend,
                 "strategy": self.strategy, "started": self.started, "ended": self.ended,
                 "measured_seconds": round(self.measured_seconds(warmup), 3), "cache_state": self.cache_state,
-                "step": self.step, "target_rate": self.rate}
+                "step": self.step, "target_rate": self.rate, "server": self.server}
 
 
 STEP_SEP = "@"
@@ -80,6 +81,8 @@ class PhasePlan:
 
     tick(active_users) returns (DRAIN, None), (RUN, phase) or None when every phase is done.
     `prepare(phase)` sets the cache state the phase starts from and returns its description.
+    `sample(phase)` returns the servers' counters, recorded in phase.server at "start" (prepared), "end" (the phase's
+    time is up, users still running) and "drained" (its users are gone).
     Once a phase's users are gone, `settle(phase)` says whether its last figures have arrived
     (workers report every few seconds; the plan drains until then) and `after(phase)` returns the
     phases to run next (a capacity search's next step), inserted before the rest of the plan.
@@ -93,6 +96,7 @@ class PhasePlan:
     tick_interval: float = 1.0  # Locust ticks the shape once a second
     settle: callable = None
     after: callable = None
+    sample: callable = None
     current: int = 0
     state: str = DRAIN
     done: bool = False
@@ -111,12 +115,15 @@ class PhasePlan:
             if left > 0:  # the next tick would come up to a second late: end the phase on time
                 self.sleep(left)
             phase.ended = self.clock()
+            self._sample(phase, "end")
             self.current += 1
             self.state = DRAIN
             self.finished = phase
         if active_users > 0:
             return DRAIN, None
         if self.finished is not None:
+            if "drained" not in self.finished.server:
+                self._sample(self.finished, "drained")
             if self.settle is not None and not self.settle(self.finished):
                 return DRAIN, None
             follow = self.after(self.finished) if self.after is not None else []
@@ -129,14 +136,20 @@ class PhasePlan:
             return None
         phase = self.phases[self.current]
         phase.cache_state = self.prepare(phase)
+        self._sample(phase, "start")
         phase.started = self.clock()
         self.state = RUN
         return RUN, phase
+
+    def _sample(self, phase: Phase, moment: str) -> None:
+        if self.sample is not None:
+            phase.server[moment] = self.sample(phase)
 
     def interrupt(self) -> None:
         """Close the running phase (the run is being stopped early)."""
         if self.state == RUN and self.phases[self.current].ended is None:
             self.phases[self.current].ended = self.clock()
+            self._sample(self.phases[self.current], "end")
 
 
 @dataclass

@@ -13,7 +13,7 @@ import time
 from botocore.exceptions import BotoCoreError, ClientError
 from gevent import idle as _idle
 
-from . import restaurants, strategies
+from . import restaurants, server_stats, strategies
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .options import BadInput, Settings, redact_url
 from .phases import split_strategy
@@ -62,6 +62,7 @@ class Runtime:
         self.client = None
         self.stores: dict = {}
         self.keyspaces = dict(keyspaces or {})
+        self.sampler = server_stats.Sampler(self.cache.client, self.pool)
         if self.dynamodb_url or "dynamodb" not in settings.backends:
             self._open_stores()
 
@@ -168,6 +169,10 @@ class Runtime:
             expiry = "no TTL" if ttl is None else f"TTL {ttl}s"
             return f"warm: {loaded} keys loaded ({expiry}) after removing {removed} old keys"
         return f"cold: {removed} keys of namespace '{ns}' removed (SCAN + UNLINK)"
+
+    def server_sample(self, phase) -> dict:
+        """What the servers the phase uses say now (read-only: INFO, SHOW GLOBAL STATUS)."""
+        return self.sampler.sample(phase.backend, strategies.STRATEGIES[phase.strategy].uses_cache)
 
     # ---- during the run (every process that runs users) ----
     def loop(self, phase_key: str, measure_from: float, fire, recorder: Recorder,

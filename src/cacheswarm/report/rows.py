@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from ..phases import split_strategy, step_key
+from ..phases import split_strategy
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
+from .server import phase_key, server_views
 
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
                ("p999_ms", 99.9))
@@ -24,10 +25,6 @@ MIN_TAIL_OPS = 5  # a percentile with fewer operations beyond it is marked thin 
 def thin_columns(count: int) -> list[str]:
     """The percentile columns a row of `count` operations cannot support (e.g. p99.9 from 85 ops)."""
     return [name for name, p in PERCENTILES if count and count * (1 - p / 100) < MIN_TAIL_OPS]
-
-
-def phase_key(p: dict) -> str:
-    return step_key(f"{p['dataset']}/{p['backend']}/{p['strategy']}", p.get("step"))
 
 
 def _ms(micros) -> float:
@@ -167,7 +164,8 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
                                                  "loop_lag_p99_ms", "loop_blocked")})
         srow["start_state_held"], srow["start_state_note"] = _start_state(srow, rows)
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
-            "warmup": warmup, "hists": hists, "timeline": timelines(recorder.histograms)}
+            "warmup": warmup, "hists": hists, "timeline": timelines(recorder.histograms),
+            "server": server_views(phases, recorder.histograms, run.get("write_policy", "invalidate"))}
 
 
 def timelines(histograms: dict) -> dict:

@@ -32,7 +32,8 @@ def write_json(path: str, report: dict) -> None:
     doc = {"format_version": FORMAT_VERSION, "run": report["run"], "headline": report.get("headline", []),
            "slo": report.get("slo", []), "slo_overall": report.get("slo_overall"),
            "capacity": report.get("capacity", {}), "phases": report["phases"], "summary": report["summary"],
-           "rows": report["rows"], "timeline": report.get("timeline", {})}
+           "rows": report["rows"], "timeline": report.get("timeline", {}),
+           "server": report.get("server", [])}
     _atomic(path, json.dumps(doc, indent=2) + "\n")
 
 

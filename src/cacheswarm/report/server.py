@@ -1,0 +1,125 @@
+"""What the servers saw in each phase, next to what the clients counted, and whether they agree.
+
+Deltas of Redis INFO and MySQL SHOW GLOBAL STATUS between a phase's start (cache prepared) and
+the moment its users were gone, gauges (memory, threads running) from its end under load. The
+client side is every operation the phase ran, warm-up included (the servers saw those too).
+A counter that differs from what the clients' operations imply by more than 2% (and a few
+operations) is flagged: other traffic on the server, or a defect in the suite.
+"""
+
+from __future__ import annotations
+
+from ..phases import step_key
+from ..recorder import LATENCY, MEASURED, WARMUP, parse_key
+from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COUNTERS, REDIS_GAUGES, delta
+
+TOLERANCE = 0.02
+SLACK_OPS = 5  # the master's own lease renewal (a GET every 10 s) and operations cut at a phase's edge
+# statements each operation sends, per dataset (tests/test_server_stats.py checks them against the
+# server's session counters): a read, a write, a write that returns the new row (write-through)
+SQL_PER_OP = {
+    "products": {"read": {"Com_select": 1}, "write": {"Com_update": 1},
+                 "write_value": {"Com_update": 1, "Com_select": 1}},
+    "restaurants": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},
+                    "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
+}
+REDIS_CHECKS = (("keyspace_hits", "read hits"), ("keyspace_misses", "read misses"), ("cmd_get", "GETs"),
+                ("cmd_set", "SETs"), ("cmd_del", "DELs"))
+
+
+def phase_key(p: dict) -> str:
+    return step_key(f"{p['dataset']}/{p['backend']}/{p['strategy']}", p.get("step"))
+
+
+def client_counts(histograms: dict) -> dict:
+    """{phase key: {(op, outcome): operations}} over the measured window and the warm-up."""
+    out: dict = {}
+    for key, h in histograms.items():
+        k = parse_key(key)
+        if k.get("kind") != LATENCY or k.get("window") not in (MEASURED, WARMUP):
+            continue
+        counts = out.setdefault(f'{k["dataset"]}/{k["backend"]}/{k["strategy"]}', {})
+        counts[(k["op"], k["outcome"])] = counts.get((k["op"], k["outcome"]), 0) + h.get_total_count()
+    return out
+
+
+def expected(dataset: str, strategy: str, write_policy: str, counts: dict) -> tuple[dict, dict, int]:
+    """What the clients' operations imply: ({redis counter: n}, {mysql counter: n}, failed ops)."""
+    n = lambda op, *outcomes: sum(counts.get((op, o), 0) for o in outcomes)  # noqa: E731
+    failed = n("read", "error", "throttled") + n("write", "error", "throttled")
+    redis, sql = {}, {}
+    through = write_policy == "write-through"
+    if strategy in ("cache-only", "cache-aside"):
+        hits, misses = n("read", "hit"), n("read", "miss")
+        writes = n("write", "ok", "cache_error")
+        redis = {"keyspace_hits": hits, "keyspace_misses": misses, "cmd_get": hits + misses}
+        if strategy == "cache-only":
+            redis.update(cmd_set=writes, cmd_del=0)
+        else:
+            redis.update(cmd_set=misses + (writes if through else 0), cmd_del=0 if through else writes)
+    if strategy in ("db-only", "cache-aside"):
+        reads = n("read", "ok", "miss", "cache_error")
+        writes = n("write", "ok", "cache_error")
+        per = SQL_PER_OP.get(dataset, {})
+        for op, times in (("read", reads), ("write_value" if through and strategy == "cache-aside" else "write",
+                                                writes)):
+            for counter, k in per.get(op, {}).items():
+                sql[counter] = sql.get(counter, 0) + k * times
+    return redis, sql, failed
+
+
+def _check(server: str, counter: str, what: str, client: int, seen, failed: int) -> dict:
+    slack = max(TOLERANCE * client, SLACK_OPS + failed)
+    diff = None if seen is None else seen - client
+    return {"server": server, "counter": counter, "what": what, "client": client, "server_value": seen,
+            "diff": diff, "diff_percent": round(100 * diff / client, 2) if client and diff is not None else None,
+            "ok": None if seen is None else abs(diff) <= slack}
+
+
+def phase_view(p: dict, counts: dict, write_policy: str) -> dict | None:
+    samples = p.get("server") or {}
+    first, last = samples.get("start"), samples.get("drained") or samples.get("end")
+    if not first or not last:
+        return None
+    under_load = samples.get("end") or last
+    seconds = (p["ended"] - p["started"]) if p.get("ended") and p.get("started") else None
+    view: dict = {"phase": phase_key(p), "complete": "drained" in samples, "checks": []}
+    redis_want, sql_want, failed = expected(p["dataset"], p["strategy"], write_policy, counts)
+    if "redis" in first and "redis" in last:
+        r = delta(first["redis"], last["redis"], REDIS_COUNTERS + tuple(f"cmd_{c}" for c in ("get", "set", "del")),
+                  ())
+        if "error" not in r:
+            r.update({k: under_load["redis"].get(k) for k in REDIS_GAUGES + ("keys",) if k in under_load["redis"]})
+            looked = r.get("keyspace_hits", 0) + r.get("keyspace_misses", 0)
+            r["hit_ratio"] = round(r["keyspace_hits"] / looked, 4) if looked else None
+            cpu = r.get("used_cpu_sys", 0) + r.get("used_cpu_user", 0)
+            r["cpu_percent"] = round(100 * cpu / seconds, 1) if seconds else None
+            for counter, what in REDIS_CHECKS:
+                if counter in redis_want:
+                    view["checks"].append(_check("redis", counter, what, redis_want[counter], r.get(counter), failed))
+        view["redis"] = r
+    if "mysql" in first and "mysql" in last:
+        m = delta(first["mysql"], last["mysql"], MYSQL_COUNTERS, ())
+        if "error" not in m:
+            m.update({k: under_load["mysql"].get(k) for k in MYSQL_GAUGES if k in under_load["mysql"]})
+            requests = m.get("Innodb_buffer_pool_read_requests")
+            m["buffer_pool_hit_ratio"] = (round(1 - m.get("Innodb_buffer_pool_reads", 0) / requests, 4)
+                                          if requests else None)
+            for counter, want in sql_want.items():
+                view["checks"].append(_check("mysql", counter, counter.replace("Com_", "") + " statements", want,
+                                             m.get(counter), failed))
+        view["mysql"] = m
+    view["mismatches"] = [c for c in view["checks"] if c["ok"] is False]
+    return view
+
+
+def server_views(phases: list[dict], histograms: dict, write_policy: str) -> list[dict]:
+    """One view per phase that has server samples (a phase without them, e.g. a report from an
+    older run, has none)."""
+    counts = client_counts(histograms)
+    views = []
+    for p in phases:
+        view = phase_view(p, counts.get(phase_key(p), {}), write_policy)
+        if view is not None:
+            views.append(view)
+    return views

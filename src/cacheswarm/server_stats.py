@@ -1,0 +1,80 @@
+"""The servers' own view of a phase: Redis INFO and MySQL SHOW GLOBAL STATUS, sampled read-only.
+
+The master (or the local process) samples at the phase's start (after the cache is prepared),
+at its end (gauges under load: memory, threads running) and once its users are gone (counters
+complete: no operation in flight). Nothing here writes to a server. A server that refuses a
+command (e.g. a managed service that disables it) gives a sample that says why; the run goes on.
+"""
+
+from __future__ import annotations
+
+import time
+
+REDIS_SECTIONS = ("stats", "commandstats", "memory", "cpu", "keyspace")
+REDIS_COUNTERS = ("keyspace_hits", "keyspace_misses", "expired_keys", "evicted_keys", "total_commands_processed",
+                  "used_cpu_sys", "used_cpu_user")
+REDIS_COMMANDS = ("get", "set", "del", "unlink", "evalsha", "eval")
+REDIS_GAUGES = ("used_memory", "maxmemory", "maxmemory_policy", "connected_clients")
+MYSQL_COUNTERS = ("Questions", "Com_select", "Com_update", "Com_insert", "Com_delete",
+                  "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads")
+MYSQL_GAUGES = ("Threads_connected", "Threads_running")
+MYSQL_QUERY = ("SHOW GLOBAL STATUS WHERE Variable_name IN ("
+               + ", ".join(f"'{n}'" for n in MYSQL_COUNTERS + MYSQL_GAUGES) + ")")
+
+
+def redis_sample(client) -> dict:
+    """Counters and gauges from one INFO call (several sections), or {"error": why}."""
+    try:
+        try:
+            info = client.execute_command("INFO", *REDIS_SECTIONS)
+        except Exception as e:  # Redis < 7 takes one section per INFO
+            if "syntax" not in str(e).lower() and "wrong number" not in str(e).lower():
+                raise
+            info = client.info("all")
+    except Exception as e:
+        return {"error": f"INFO failed: {type(e).__name__}: {str(e)[:120]}"}
+    out = {k: info[k] for k in REDIS_COUNTERS + REDIS_GAUGES if k in info}
+    for name in REDIS_COMMANDS:
+        stats = info.get(f"cmdstat_{name}")
+        out[f"cmd_{name}"] = int(stats["calls"]) if isinstance(stats, dict) else 0
+    out["keys"] = sum(v.get("keys", 0) for k, v in info.items() if k.startswith("db") and isinstance(v, dict))
+    return out
+
+
+def mysql_sample(pool) -> dict:
+    """SHOW GLOBAL STATUS for the counters and gauges above, or {"error": why}."""
+    try:
+        with pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(MYSQL_QUERY)
+            rows = cur.fetchall()
+    except Exception as e:
+        return {"error": f"SHOW GLOBAL STATUS failed: {type(e).__name__}: {str(e)[:120]}"}
+    return {name: int(value) for name, value in rows if str(value).lstrip("-").isdigit()}
+
+
+class Sampler:
+    """Samples the servers a phase uses. `cache_client` is a redis-py client, `pool` a MySQL Pool
+    (None when no phase uses MySQL)."""
+
+    def __init__(self, cache_client, pool=None):
+        self.cache_client, self.pool = cache_client, pool
+
+    def sample(self, backend: str, uses_cache: bool) -> dict:
+        out: dict = {"t": round(time.time(), 3)}
+        if uses_cache:
+            out["redis"] = redis_sample(self.cache_client)
+        if backend == "mysql" and self.pool is not None:
+            out["mysql"] = mysql_sample(self.pool)
+        return out
+
+
+def delta(first: dict, last: dict, counters, gauges) -> dict:
+    """Counters as last - first, gauges as their last value; {"error"} if either sample failed."""
+    if "error" in first or "error" in last:
+        return {"error": last.get("error") or first.get("error")}
+    out = {}
+    for k in counters:
+        if k in first and k in last:
+            out[k] = round(last[k] - first[k], 3) if isinstance(last[k], float) else last[k] - first[k]
+    out.update({k: last[k] for k in gauges if k in last})
+    return out
