@@ -54,7 +54,7 @@ def test_the_form_puts_the_run_shape_first_offers_drop_downs_and_the_live_tab_sh
         assert form.index("Strategies (") < form.index("Slo (") < form.index("Mysql Url ("), form[:3000]
         # a choice field is a drop-down with its choices
         select = page.get_by_label(re.compile(r"^Write Policy \("))  # a native <select>
-        assert select.locator("option").all_inner_texts() == ["invalidate", "write-through"]
+        assert select.locator("option").all_inner_texts() == ["invalidate", "write-through", "versioned", "double-delete"]
         select.select_option("write-through")
         page.get_by_label("Number of users").fill("2")
         page.get_by_label("Ramp up").fill("2")

@@ -150,3 +150,21 @@ def test_a_server_that_refuses_info_is_reported_and_the_run_goes_on(tmp_path):
     assert "INFO failed" in view["redis"]["error"]
     assert not view["mismatches"] and {c["server"] for c in view["checks"]} == {"mysql"}
     assert _client(doc, "products/mysql/cache-aside", "read", "hit") > 0
+
+
+def test_remedies_and_the_audit_are_in_the_servers_counts(tmp_path, private_servers):
+    """Lua compare-and-set SETs, double deletes (the second sent before the phase's last sample) and
+    the audit's own reads: the server still agrees with what the clients say they sent."""
+    db, redis_url, client = private_servers
+    views, _doc = _run(tmp_path, db, redis_url, "--strategies", "cache-aside+versioned,cache-aside+double-delete",
+                       "--staleness-sample", "0.5", "--double-delete-delay", "0.2", "--read-ratio", "0.7")
+    versioned, double = views["products/mysql/cache-aside+versioned"], views["products/mysql/cache-aside+double-delete"]
+    for view in (versioned, double):
+        assert view["complete"] and not view["mismatches"], view["checks"]
+        for check in view["checks"]:
+            assert abs(check["server_value"] - check["client"]) <= 3 + 0.002 * check["client"], check
+    assert {c["counter"] for c in versioned["checks"]} >= {"cmd_scripts", "lookups", "Com_select"}
+    assert versioned["redis"]["cmd_scripts"] > 0
+    dels = {c["counter"]: c for c in double["checks"]}["cmd_del"]
+    updates = {c["counter"]: c for c in double["checks"]}["Com_update"]
+    assert dels["server_value"] >= 2 * updates["server_value"] - 3  # two DELs per write

@@ -6,6 +6,7 @@ Clearing uses SCAN MATCH <namespace>:* + UNLINK in batches: never FLUSHDB or FLU
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import redis
@@ -24,6 +25,27 @@ class CacheUnavailable(Exception):
 
 
 RETRY_AFTER_S = 1.0
+# SET only if the cached value is not newer (write policy `versioned`): the version of a cached
+# value is its `version` field (products) or the sum of its star counters (restaurant summaries)
+VERSIONED_SET = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, doc = pcall(cjson.decode, cur)
+  if ok and type(doc) == 'table' then
+    local v = tonumber(doc['version'])
+    if v == nil and type(doc['restaurant']) == 'table' then
+      v = 0
+      for _, f in ipairs({'one_stars', 'two_stars', 'three_stars', 'four_stars', 'five_stars'}) do
+        v = v + (tonumber(doc['restaurant'][f]) or 0)
+      end
+    end
+    if v ~= nil and v > tonumber(ARGV[2]) then return 0 end
+  end
+end
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
+return 1
+"""
+VERSIONED_SET_SHA = hashlib.sha1(VERSIONED_SET.encode()).hexdigest()
 _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -96,6 +118,13 @@ class RedisCache:
             removed += self.client.unlink(*keys)
         return removed
 
+    def delete_quietly(self, key: str) -> None:
+        """DEL over the shared pool; a Redis that does not answer is ignored (a deferred delete)."""
+        try:
+            self.client.delete(key)
+        except _UNREACHABLE:
+            pass
+
     def close(self) -> None:
         self.pool.disconnect()
 
@@ -146,6 +175,19 @@ class UserCache:
 
     def delete(self, key: str) -> None:
         self._call("delete", key)
+
+    def ttl_ms(self, key: str) -> int:
+        """PTTL: milliseconds left, -1 without expiry, -2 when the key is gone."""
+        return int(self._call("pttl", key))
+
+    def set_if_newer(self, key: str, value: bytes, ttl: int | None, version: int) -> bool:
+        """SET unless the cached value has a higher version (one EVALSHA; the script is loaded on
+        first use, or again after a restart); True if it was set."""
+        args = (1, key, value, version, "" if ttl is None else ttl)
+        try:
+            return bool(self._call("evalsha", VERSIONED_SET_SHA, *args))
+        except redis.exceptions.NoScriptError:
+            return bool(self._call("eval", VERSIONED_SET, *args))
 
     def close(self) -> None:
         if self._client is not None:

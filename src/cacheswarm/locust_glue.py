@@ -267,13 +267,13 @@ class CacheswarmUser(User):
 
 
 def _class_name(dataset: str, backend: str, strategy: str) -> str:
-    words = [dataset, "on", backend, *strategy.split("-"), "user"]
+    words = [dataset, "on", backend, *strategy.replace("+", "-").split("-"), "user"]
     return "".join(w.capitalize() for w in words).replace("Dynamodb", "DynamoDB").replace("Mysql", "MySQL")
 
 
 # e.g. ProductsOnMySQLCacheAsideUser: Locust keeps each phase's users (and stats names) apart
 USER_CLASSES = {f"{d}/{b}/{s}": type(_class_name(d, b, s), (CacheswarmUser,), {"phase_key": f"{d}/{b}/{s}"})
-                for d in options.DATASETS for b in options.BACKENDS for s in options.STRATEGIES}
+                for d in options.DATASETS for b in options.BACKENDS for s in options.ALL_STRATEGIES}
 globals().update({cls.__name__: cls for cls in USER_CLASSES.values()})
 
 

@@ -17,7 +17,9 @@ from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region
                       parse_mysql_url, redact_url)  # (re-exported)
 
 STRATEGIES = ("db-only", "cache-only", "cache-aside")
-WRITE_POLICIES = ("invalidate", "write-through")
+WRITE_POLICIES = ("invalidate", "write-through", "versioned", "double-delete")
+# cache-aside with a write policy of its own (cache-aside+versioned): remedies compared in one run
+ALL_STRATEGIES = STRATEGIES + tuple(f"cache-aside+{p}" for p in WRITE_POLICIES)
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
 DATASETS = ("products", "restaurants")
 BACKENDS = ("mysql", "dynamodb")
@@ -46,9 +48,14 @@ CONNECTION_OPTIONS = (
 )
 
 RUN_OPTIONS = (
-    Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)),
-    Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL) or write-through (UPDATE then SET)",
-        choices=WRITE_POLICIES),
+    Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)
+        + "; cache-aside+POLICY is cache-aside with its own write policy (e.g. cache-aside+versioned)"),
+    Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL), write-through "
+        "(UPDATE then SET), versioned (write-through; every SET a Lua compare-and-set that never replaces a newer "
+        "version) or double-delete (DEL, then DEL again after --double-delete-delay)", choices=WRITE_POLICIES),
+    Opt("--double-delete-delay", 0.5, "seconds between double-delete's two DELs", float),
+    Opt("--staleness-sample", 0.01, "fraction of cache-aside hits (and misses) audited against the database, "
+        "outside the timed call: stale reads, their age, invalidation races (0 = off)", float),
     Opt("--dataset", "products", "comma list of datasets: " + ", ".join(DATASETS)),
     Opt("--backend", "mysql", "comma list of database backends: " + ", ".join(BACKENDS)
         + " (every dataset x backend x strategy is its own phase)"),
@@ -128,6 +135,8 @@ class Settings:
     dynamodb_retries: int = 0
     strategies: tuple[str, ...] = STRATEGIES
     write_policy: str = "invalidate"
+    double_delete_delay: float = 0.5
+    staleness_sample: float = 0.01
     datasets: tuple[str, ...] = ("products",)
     backends: tuple[str, ...] = ("mysql",)
     read_ratio: float = 0.95
@@ -225,7 +234,7 @@ def _comma_list(option: str, value, choices) -> tuple[str, ...]:
 
 def settings_from(ns) -> Settings:
     """Validate a parsed namespace (Locust's or the CLI's) into Settings, or raise BadInput."""
-    strategies = _comma_list("--strategies", ns.strategies, STRATEGIES)
+    strategies = _comma_list("--strategies", ns.strategies, ALL_STRATEGIES)
     backends = _comma_list("--backend", ns.backend, BACKENDS)
     conn = connection_settings(ns)
     if "dynamodb" in backends:
@@ -242,6 +251,8 @@ def settings_from(ns) -> Settings:
         **_objectives(ns, strategies, [(d, b, st) for d in datasets for b in backends for st in strategies]),
         strategies=strategies,
         write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
+        double_delete_delay=_ranged("--double-delete-delay", ns.double_delete_delay, 0.0, 60.0),
+        staleness_sample=_ranged("--staleness-sample", ns.staleness_sample, 0.0, 1.0),
         datasets=datasets,
         backends=backends,
         read_ratio=_ranged("--read-ratio", ns.read_ratio, 0.0, 1.0),

@@ -8,7 +8,7 @@ Row `i` is a pure function of `i`, so the same --rows always seeds the same data
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 COLUMNS = ("id", "name", "description", "price", "quantity", "category", "created_at", "updated_at", "version")
 
@@ -22,6 +22,7 @@ PHRASES = ("built to last", "for everyday use", "with a two-year warranty", "lov
            "in a gift box", "made from sustainable materials", "easy to clean", "ships in 24 hours")
 BASE_TIME = datetime(2024, 1, 1)
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+WRITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"  # a run's writes stamp updated_at to the microsecond
 
 
 def _mix(i: int) -> int:
@@ -77,3 +78,18 @@ def fresh_value(product_id: int, price_cents: int, quantity: int) -> bytes:
     values[3] = f"{price_cents / 100:.2f}"
     values[4] = quantity
     return encode(tuple(values))
+
+
+def version_of(value: bytes) -> tuple[int, float]:
+    """(version, when that version was written, epoch seconds UTC) of a cached or read value."""
+    doc = json.loads(value)
+    text = str(doc.get("updated_at") or "")
+    for fmt in (WRITE_TIME_FORMAT, TIME_FORMAT):
+        try:
+            written = datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+            break
+        except ValueError:
+            continue
+    else:
+        written = 0.0
+    return int(doc["version"]), written

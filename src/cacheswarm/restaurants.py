@@ -153,3 +153,14 @@ def parse_time(text: str) -> datetime:
 def mysql_time(dt: datetime) -> str:
     """A DATETIME(3) value read from MySQL -> the ISO form used in the summary."""
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def version_of(value: bytes) -> tuple[int, float]:
+    """(version, when it was written) of a summary: every review bumps exactly one star counter,
+    so their sum is a version; the newest review's time is when that version was written."""
+    doc = json.loads(value)
+    rest = doc["restaurant"]
+    version = sum(int(rest.get(f) or 0) for f in STARS)
+    newest = doc["reviews"][0]["created_at"] if doc.get("reviews") else None
+    written = parse_time(newest).replace(tzinfo=timezone.utc).timestamp() if newest else 0.0
+    return version, written

@@ -10,10 +10,11 @@ import logging
 import random
 import time
 
+import gevent
 from botocore.exceptions import BotoCoreError, ClientError
 from gevent import idle as _idle
 
-from . import restaurants, server_stats, strategies
+from . import restaurants, server_stats, staleness, strategies
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .options import BadInput, Settings, redact_url
 from .phases import split_strategy
@@ -201,7 +202,9 @@ class PhaseLoop:
         strategy, _step = split_strategy(field)
         store = rt.stores[(dataset, backend)].for_user()
         self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
-        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy)
+        self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
+        self.delay = s.double_delete_delay
+        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy, self.later)
         self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
         rng = random.Random()
         chooser = make_chooser(s.key_distribution, rt.keyspaces[dataset], s.zipf_theta, rng)
@@ -220,6 +223,13 @@ class PhaseLoop:
                        for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
         self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in (READ, WRITE) for out in OUTCOMES}
         self.ops = {READ: self.strategy.read, WRITE: self.strategy.write}
+        self.audit = None
+        if strategy.startswith(strategies.CacheAside.name) and s.staleness_sample > 0:
+            double = strategies.policy_of(strategy, s.write_policy) == "double-delete"
+            self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {
+                (o, w): series_key(*base, READ, o, w, staleness.AUDIT)
+                for o in staleness.OUTCOMES for w in (MEASURED, WARMUP)},
+                confirm_after=s.double_delete_delay + 0.05 if double else staleness.RACE_CONFIRM_S)
         if user_rate > 0:  # open loop: a schedule of intended starts, first one staggered
             self.interval_ns = int(1e9 / user_rate)
             self.intended_ns = time.perf_counter_ns() + int(rng.random() * self.interval_ns)
@@ -227,8 +237,20 @@ class PhaseLoop:
         else:
             self.step = self.step_closed
 
+    def later(self, cache_key: str) -> None:
+        """double-delete: DEL `cache_key` again after --double-delete-delay, over the shared pool."""
+        self.deferred = [(g, k) for g, k in self.deferred if not g.dead]
+        self.deferred.append((gevent.spawn_later(self.delay, self.shared_cache.delete_quietly, cache_key), cache_key))
+
+    def audited(self, key: int, outcome: str, value, window: str, t0: int) -> None:
+        """The staleness audit of a sampled read (started at perf_counter_ns `t0`), after its timing
+        (a DynamoDB read it makes is not charged to the next operation's capacity)."""
+        self.audit.after_read(key, outcome, value, window, time.time() - (time.perf_counter_ns() - t0) / 1e9)
+        if self.take_capacity is not None:
+            self.take_capacity()
+
     def timed(self):
-        """Choose and run the next operation: (op, outcome, value, exception, t0, t1) in ns."""
+        """Choose and run the next operation: (op, key, outcome, value, exception, t0, t1) in ns."""
         op, index = self.workload.next()
         call = self.ops[op]
         exc = None
@@ -241,7 +263,7 @@ class PhaseLoop:
         t1 = time.perf_counter_ns()
         if outcome == strategies.CACHE_ERROR:
             exc = DEGRADED
-        return op, outcome, value, exc, t0, t1
+        return op, index + 1, outcome, value, exc, t0, t1
 
     def timeline(self, op: str, outcome: str, t_ns: int, micros: int) -> None:
         """The phase's per-second series (warm-up included, so a cold cache's warming shows)."""
@@ -265,7 +287,7 @@ class PhaseLoop:
     def step_closed(self) -> None:
         if self.past_the_end(time.perf_counter_ns()):
             return
-        op, outcome, value, exc, t0, t1 = self.timed()
+        op, key, outcome, value, exc, t0, t1 = self.timed()
         micros = (t1 - t0) // 1000
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
         self.record(self.series[(op, outcome, window, LATENCY)], micros)
@@ -273,6 +295,8 @@ class PhaseLoop:
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
+        if self.audit is not None and op == READ:
+            self.audited(key, outcome, value, window, t0)
 
     def step_open(self) -> None:
         """Wait for the intended start, run, record latency from the intended start (corrected
@@ -294,7 +318,7 @@ class PhaseLoop:
                 # the spinner (2 users at 2,000 ops/s: service p50 0.08 -> 0.48 ms). An idle watcher
                 # runs only after pending I/O has been handled.
                 _idle()
-        op, outcome, value, exc, t0, t1 = self.timed()
+        op, key, outcome, value, exc, t0, t1 = self.timed()
         window = MEASURED if intended >= self.measure_from_ns else WARMUP
         latency = (t1 - intended) // 1000
         self.record(self.series[(op, outcome, window, LATENCY)], latency)
@@ -304,7 +328,15 @@ class PhaseLoop:
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         self.fire(op, self.names[(op, outcome)], latency / 1000.0, len(value) if value else 0, exc)
+        if self.audit is not None and op == READ:
+            self.audited(key, outcome, value, window, t0)
 
     def close(self) -> None:
+        """The user stops: double-delete's pending second DELs are sent now (not into the next phase)."""
+        for greenlet, cache_key in self.deferred:
+            if not greenlet.dead:
+                greenlet.kill()
+                self.shared_cache.delete_quietly(cache_key)
+        self.deferred = []
         if self.cache is not None:
             self.cache.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .options import BACKENDS, DATASETS, STRATEGIES, BadInput
+from .options import ALL_STRATEGIES as STRATEGIES, BACKENDS, DATASETS, BadInput
 from .recorder import new_histogram
 
 GRAMMAR = ("RULE is  [SCOPE:] [read|write|all] pNN OP TIME  |  [SCOPE:] error_rate|hit_ratio|throughput OP NUMBER  |  "
@@ -32,7 +32,7 @@ _NUM = r"(\d+(?:\.\d*)?|\.\d+)"
 _OP = r"(<=|>=|<|>)"
 _LATENCY = re.compile(rf"^(?:(read|write|all)\s+)?p(\d+(?:\.\d+)?)\s*{_OP}\s*{_NUM}\s*(us|µs|ms|s)?$")
 _FIGURE = re.compile(rf"^(error_rate|hit_ratio|throughput)\s*{_OP}\s*{_NUM}\s*(%|ops/s)?$")
-_RATIO = re.compile(rf"^([a-z-]+)\s*/\s*([a-z-]+)\s+(capacity|throughput)\s*{_OP}\s*{_NUM}\s*[x×]?$")
+_RATIO = re.compile(rf"^([a-z+-]+)\s*/\s*([a-z+-]+)\s+(capacity|throughput)\s*{_OP}\s*{_NUM}\s*[x×]?$")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from ..phases import split_strategy
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
 from .server import phase_key, server_views
+from .staleness import staleness_views
 
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
                ("p999_ms", 99.9))
@@ -165,7 +166,9 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         srow["start_state_held"], srow["start_state_note"] = _start_state(srow, rows)
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
             "warmup": warmup, "hists": hists, "timeline": timelines(recorder.histograms),
-            "server": server_views(phases, recorder.histograms, run.get("write_policy", "invalidate"))}
+            "server": server_views(phases, recorder.histograms, run.get("write_policy", "invalidate")),
+            "staleness": staleness_views(phases, recorder.histograms, run.get("write_policy", "invalidate"),
+                                         run.get("staleness_sample"))}
 
 
 def timelines(histograms: dict) -> dict:

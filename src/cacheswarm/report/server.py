@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from ..phases import step_key
 from ..recorder import LATENCY, MEASURED, WARMUP, parse_key
-from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COUNTERS, REDIS_GAUGES, delta
+from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
+from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STALE
+from ..strategies import policy_of
 
 TOLERANCE = 0.02
 SLACK_OPS = 5  # the master's own lease renewal (a GET every 10 s) and operations cut at a phase's edge
@@ -23,8 +25,8 @@ SQL_PER_OP = {
     "restaurants": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},
                     "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
 }
-REDIS_CHECKS = (("keyspace_hits", "read hits"), ("keyspace_misses", "read misses"), ("cmd_get", "GETs"),
-                ("cmd_set", "SETs"), ("cmd_del", "DELs"))
+REDIS_CHECKS = (("keyspace_hits", "read hits"), ("keyspace_misses", "read misses"), ("lookups", "key lookups"),
+                ("cmd_get", "GETs"), ("cmd_set", "SETs"), ("cmd_del", "DELs"), ("cmd_scripts", "Lua SETs"))
 
 
 def phase_key(p: dict) -> str:
@@ -32,44 +34,53 @@ def phase_key(p: dict) -> str:
 
 
 def client_counts(histograms: dict) -> dict:
-    """{phase key: {(op, outcome): operations}} over the measured window and the warm-up."""
+    """{phase key: {(op, outcome): operations}} over the measured window and the warm-up; the
+    staleness audit's counts as ("audit", outcome)."""
     out: dict = {}
     for key, h in histograms.items():
         k = parse_key(key)
-        if k.get("kind") != LATENCY or k.get("window") not in (MEASURED, WARMUP):
+        if k.get("kind") not in (LATENCY, AUDIT) or k.get("window") not in (MEASURED, WARMUP):
             continue
         counts = out.setdefault(f'{k["dataset"]}/{k["backend"]}/{k["strategy"]}', {})
-        counts[(k["op"], k["outcome"])] = counts.get((k["op"], k["outcome"]), 0) + h.get_total_count()
+        what = (AUDIT if k["kind"] == AUDIT else k["op"], k["outcome"])
+        counts[what] = counts.get(what, 0) + h.get_total_count()
     return out
 
 
 def expected(dataset: str, strategy: str, write_policy: str, counts: dict) -> tuple[dict, dict, int]:
-    """What the clients' operations imply: ({redis counter: n}, {mysql counter: n}, failed ops)."""
+    """What the clients' operations imply: ({redis counter: n}, {mysql counter: n}, operations
+    whose effect on the servers is uncertain: failures, and the audit's GETs for hits/misses)."""
     n = lambda op, *outcomes: sum(counts.get((op, o), 0) for o in outcomes)  # noqa: E731
-    failed = n("read", "error", "throttled") + n("write", "error", "throttled")
+    base, policy = strategy.partition("+")[0], policy_of(strategy, write_policy)
+    audit_gets = n(AUDIT, AUDIT_GET)
+    uncertain = n("read", "error", "throttled") + n("write", "error", "throttled") + 3 * n(AUDIT, AUDIT_ERROR)
     redis, sql = {}, {}
-    through = write_policy == "write-through"
-    if strategy in ("cache-only", "cache-aside"):
-        hits, misses = n("read", "hit"), n("read", "miss")
-        writes = n("write", "ok", "cache_error")
-        redis = {"keyspace_hits": hits, "keyspace_misses": misses, "cmd_get": hits + misses}
-        if strategy == "cache-only":
-            redis.update(cmd_set=writes, cmd_del=0)
-        else:
-            redis.update(cmd_set=misses + (writes if through else 0), cmd_del=0 if through else writes)
-    if strategy in ("db-only", "cache-aside"):
-        reads = n("read", "ok", "miss", "cache_error")
-        writes = n("write", "ok", "cache_error")
+    through = policy in ("write-through", "versioned") and base == "cache-aside"
+    hits, misses = n("read", "hit"), n("read", "miss")
+    writes = n("write", "ok", "cache_error")
+    if base == "cache-only":
+        redis = {"keyspace_hits": hits, "keyspace_misses": misses, "cmd_get": hits + misses, "cmd_set": writes,
+                 "cmd_del": 0}
+    elif base == "cache-aside" and policy == "versioned":  # each SET is a script that GETs the key first
+        scripts = misses + writes
+        redis = {"cmd_scripts": scripts, "lookups": hits + misses + scripts + audit_gets,
+                 "cmd_get": hits + misses + scripts + audit_gets}
+    elif base == "cache-aside":
+        redis = {"keyspace_hits": hits, "keyspace_misses": misses, "cmd_get": hits + misses + audit_gets,
+                 "cmd_set": misses + (writes if through else 0),
+                 "cmd_del": 0 if through else writes * (2 if policy == "double-delete" else 1)}
+        uncertain += audit_gets  # hit or miss: the audit does not know
+    if base in ("db-only", "cache-aside"):
+        reads = n("read", "ok", "miss", "cache_error") + n(AUDIT, FRESH, STALE, MISS_CHECKED)
         per = SQL_PER_OP.get(dataset, {})
-        for op, times in (("read", reads), ("write_value" if through and strategy == "cache-aside" else "write",
-                                                writes)):
+        for op, times in (("read", reads), ("write_value" if through else "write", writes)):
             for counter, k in per.get(op, {}).items():
                 sql[counter] = sql.get(counter, 0) + k * times
-    return redis, sql, failed
+    return redis, sql, uncertain
 
 
-def _check(server: str, counter: str, what: str, client: int, seen, failed: int) -> dict:
-    slack = max(TOLERANCE * client, SLACK_OPS + failed)
+def _check(server: str, counter: str, what: str, client: int, seen, uncertain: int) -> dict:
+    slack = max(TOLERANCE * client, SLACK_OPS + uncertain)
     diff = None if seen is None else seen - client
     return {"server": server, "counter": counter, "what": what, "client": client, "server_value": seen,
             "diff": diff, "diff_percent": round(100 * diff / client, 2) if client and diff is not None else None,
@@ -84,19 +95,19 @@ def phase_view(p: dict, counts: dict, write_policy: str) -> dict | None:
     under_load = samples.get("end") or last
     seconds = (p["ended"] - p["started"]) if p.get("ended") and p.get("started") else None
     view: dict = {"phase": phase_key(p), "complete": "drained" in samples, "checks": []}
-    redis_want, sql_want, failed = expected(p["dataset"], p["strategy"], write_policy, counts)
+    redis_want, sql_want, uncertain = expected(p["dataset"], p["strategy"], write_policy, counts)
     if "redis" in first and "redis" in last:
-        r = delta(first["redis"], last["redis"], REDIS_COUNTERS + tuple(f"cmd_{c}" for c in ("get", "set", "del")),
-                  ())
+        r = delta(first["redis"], last["redis"], REDIS_COUNTERS + tuple(f"cmd_{c}" for c in REDIS_COMMANDS), ())
         if "error" not in r:
+            r["cmd_scripts"] = r.pop("cmd_eval", 0) + r.pop("cmd_evalsha", 0)
+            r["lookups"] = r.get("keyspace_hits", 0) + r.get("keyspace_misses", 0)
             r.update({k: under_load["redis"].get(k) for k in REDIS_GAUGES + ("keys",) if k in under_load["redis"]})
-            looked = r.get("keyspace_hits", 0) + r.get("keyspace_misses", 0)
-            r["hit_ratio"] = round(r["keyspace_hits"] / looked, 4) if looked else None
+            r["hit_ratio"] = round(r["keyspace_hits"] / r["lookups"], 4) if r["lookups"] else None
             cpu = r.get("used_cpu_sys", 0) + r.get("used_cpu_user", 0)
             r["cpu_percent"] = round(100 * cpu / seconds, 1) if seconds else None
             for counter, what in REDIS_CHECKS:
                 if counter in redis_want:
-                    view["checks"].append(_check("redis", counter, what, redis_want[counter], r.get(counter), failed))
+                    view["checks"].append(_check("redis", counter, what, redis_want[counter], r.get(counter), uncertain))
         view["redis"] = r
     if "mysql" in first and "mysql" in last:
         m = delta(first["mysql"], last["mysql"], MYSQL_COUNTERS, ())
@@ -107,7 +118,7 @@ def phase_view(p: dict, counts: dict, write_policy: str) -> dict | None:
                                           if requests else None)
             for counter, want in sql_want.items():
                 view["checks"].append(_check("mysql", counter, counter.replace("Com_", "") + " statements", want,
-                                             m.get(counter), failed))
+                                             m.get(counter), uncertain))
         view["mysql"] = m
     view["mismatches"] = [c for c in view["checks"] if c["ok"] is False]
     return view

@@ -33,7 +33,7 @@ def write_json(path: str, report: dict) -> None:
            "slo": report.get("slo", []), "slo_overall": report.get("slo_overall"),
            "capacity": report.get("capacity", {}), "phases": report["phases"], "summary": report["summary"],
            "rows": report["rows"], "timeline": report.get("timeline", {}),
-           "server": report.get("server", [])}
+           "server": report.get("server", []), "staleness": report.get("staleness", [])}
     _atomic(path, json.dumps(doc, indent=2) + "\n")
 
 

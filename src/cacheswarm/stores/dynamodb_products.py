@@ -56,6 +56,8 @@ class DynamoDBProducts:
         self.random = (rng or random.Random()).random
         self.consumed = 0.0  # capacity units reported by the server (ReturnConsumedCapacity=TOTAL)
 
+    version_of = staticmethod(products.version_of)
+
     def cache_key(self, key: int) -> str:
         return products.cache_key(self.namespace, key)
 
@@ -89,7 +91,7 @@ class DynamoDBProducts:
 
     def write(self, key: int, want_value: bool = False) -> bytes | None:
         """Update price/quantity, bump version; with want_value return the new item's JSON."""
-        now = datetime.now(timezone.utc).strftime(products.TIME_FORMAT)
+        now = datetime.now(timezone.utc).strftime(products.WRITE_TIME_FORMAT)
         r = self.api("UpdateItem", {
             "TableName": self.table, "Key": {"id": {"N": str(key)}},
             "UpdateExpression": "SET price = :p, quantity = :q, updated_at = :u ADD version :one",

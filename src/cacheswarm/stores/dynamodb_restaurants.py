@@ -74,6 +74,8 @@ class DynamoDBRestaurants:
     def name(self, key: int) -> str:
         return self.names[key - 1] if self.names else restaurants.name(key)
 
+    version_of = staticmethod(restaurants.version_of)
+
     def cache_key(self, key: int) -> str:
         return restaurants.cache_key(self.namespace, key)
 

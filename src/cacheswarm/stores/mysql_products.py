@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import tempfile
@@ -14,6 +15,7 @@ from .mysql import Pool, connect
 from .parallel import in_threads
 
 SELECT_COLUMNS = ", ".join(products.COLUMNS)
+log = logging.getLogger("cacheswarm")
 
 
 def table_name(namespace: str) -> str:
@@ -29,7 +31,7 @@ def create_table_sql(table: str) -> str:
   quantity INT NOT NULL,
   category VARCHAR(50) NOT NULL,
   created_at DATETIME NOT NULL,
-  updated_at DATETIME NOT NULL,
+  updated_at DATETIME(6) NOT NULL,
   version BIGINT NOT NULL DEFAULT 0
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='{OWNER_COMMENT}'"""
 
@@ -54,6 +56,7 @@ def refuse_foreign_table(cur, table: str, allow_existing: bool) -> None:
 class MySQLProducts:
     dataset = "products"
     backend = "mysql"
+    version_of = staticmethod(products.version_of)
 
     def __init__(self, pool: Pool, namespace: str, rng: random.Random | None = None):
         self.pool = pool
@@ -61,7 +64,7 @@ class MySQLProducts:
         self.table = table_name(namespace)
         self._select = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id=%s"
         self._update = (f"UPDATE `{self.table}` SET price=%s, quantity=%s, version=version+1, "
-                        "updated_at=UTC_TIMESTAMP() WHERE id=%s")
+                        "updated_at=UTC_TIMESTAMP(6) WHERE id=%s")
         self.random = (rng or random.Random()).random
 
     def cache_key(self, key: int) -> str:
@@ -110,6 +113,13 @@ class MySQLProducts:
         rows, top = counted
         if rows != top:
             raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})")
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT DATETIME_PRECISION FROM information_schema.columns WHERE table_schema=DATABASE() "
+                        "AND table_name=%s AND column_name='updated_at'", (self.table,))
+            found = cur.fetchone()
+        if found is not None and not found[0]:
+            log.warning("cacheswarm: %s keeps updated_at in whole seconds (seeded by an older cacheswarm): stale-read "
+                        "ages are off by up to 1 s; `cacheswarm seed products` again upgrades it", self.table)
         return rows
 
     def for_user(self) -> "MySQLProducts":
@@ -141,6 +151,7 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
         with conn.cursor() as cur:
             refuse_foreign_table(cur, table, allow_existing)
             cur.execute(create_table_sql(table))
+            upgrade_updated_at(cur, table)
             cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{table}`")
             before, top = map(int, cur.fetchone())
             trimmed = cur.execute(f"DELETE FROM `{table}` WHERE id > %s", (rows,)) if top > rows else 0
@@ -154,6 +165,16 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
         conn.close()
     return {"table": table, "rows": after, "before": before, "trimmed": trimmed,
             "loaded": sum(hi - lo for lo, hi in chunks)}
+
+
+def upgrade_updated_at(cur, table: str) -> None:
+    """Tables seeded before staleness ages: updated_at to the microsecond (DATETIME(6)), so the
+    age of a stale read is not rounded to whole seconds."""
+    cur.execute("SELECT DATETIME_PRECISION FROM information_schema.columns WHERE table_schema=DATABASE() "
+                "AND table_name=%s AND column_name='updated_at'", (table,))
+    found = cur.fetchone()
+    if found is not None and not found[0]:
+        cur.execute(f"ALTER TABLE `{table}` MODIFY updated_at DATETIME(6) NOT NULL")
 
 
 def _load_parallel(target, timeout, table, mode, chunks, parallel, progress) -> None:

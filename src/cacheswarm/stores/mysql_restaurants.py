@@ -65,6 +65,8 @@ class MySQLRestaurants:
         self._bump = {star: f"UPDATE `{rest}` SET {star} = {star} + 1 WHERE id = %s" for star in restaurants.STARS}
         self.rng = rng or random.Random()
 
+    version_of = staticmethod(restaurants.version_of)
+
     def cache_key(self, key: int) -> str:
         return restaurants.cache_key(self.namespace, key)
 
