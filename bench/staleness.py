@@ -1,4 +1,4 @@
-"""S: what the staleness audit costs. Warm cache-aside (nearly every read a hit, so nearly every
+"""A: what the staleness audit costs. Warm cache-aside (nearly every read a hit, so nearly every
 sampled read is audited) and cache-only, one Locust process, closed loop, with
 --staleness-sample 0 and 0.01 run alternately, three runs each; the median ops/s per phase.
 
@@ -44,7 +44,7 @@ def main() -> None:
     for strategy in ("cache-only", "cache-aside"):
         off = statistics.median(r[strategy] for r in results["0"])
         on = statistics.median(r[strategy] for r in results["0.01"])
-        print(f"S   {strategy:<12} staleness sample 0: {off:,.0f} ops/s, 0.01: {on:,.0f} ops/s = {on / off:.3f} "
+        print(f"A   {strategy:<12} staleness sample 0: {off:,.0f} ops/s, 0.01: {on:,.0f} ops/s = {on / off:.3f} "
               f"(cost {100 * (1 - on / off):+.1f}%; target under 2%)")
     print(f"      reads audited per run at 0.01: {statistics.median(r['audited'] for r in results['0.01']):,.0f}")
 
