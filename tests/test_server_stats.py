@@ -153,13 +153,18 @@ def test_a_server_that_refuses_info_is_reported_and_the_run_goes_on(tmp_path):
 
 
 def test_remedies_and_the_audit_are_in_the_servers_counts(tmp_path, private_servers):
-    """Lua compare-and-set SETs, double deletes (the second sent before the phase's last sample) and
-    the audit's own reads: the server still agrees with what the clients say they sent."""
+    """Lua compare-and-set SETs, double deletes (the second sent before the phase's last sample),
+    stampede protection (reads served after a wait send no SELECT) and the audit's own reads: the
+    server still agrees with what the clients say they sent."""
     db, redis_url, client = private_servers
-    views, _doc = _run(tmp_path, db, redis_url, "--strategies", "cache-aside+versioned,cache-aside+double-delete",
+    views, _doc = _run(tmp_path, db, redis_url, "--strategies", "cache-aside+versioned,cache-aside+double-delete,"
+                       "cache-aside+lock,cache-aside+early-refresh", "--cache-ttl", "1",
                        "--staleness-sample", "0.5", "--double-delete-delay", "0.2", "--read-ratio", "0.7")
     versioned, double = views["products/mysql/cache-aside+versioned"], views["products/mysql/cache-aside+double-delete"]
-    for view in (versioned, double):
+    assert {c["counter"] for c in views["products/mysql/cache-aside+lock"]["checks"]} == {"Com_select", "Com_update"}
+    assert {c["counter"] for c in views["products/mysql/cache-aside+early-refresh"]["checks"]} == \
+        {"cmd_get", "Com_select", "Com_update"}
+    for view in views.values():
         assert view["complete"] and not view["mismatches"], view["checks"]
         for check in view["checks"]:
             assert abs(check["server_value"] - check["client"]) <= 3 + 0.002 * check["client"], check

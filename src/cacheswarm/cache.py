@@ -42,10 +42,17 @@ if cur then
     if v ~= nil and v > tonumber(ARGV[2]) then return 0 end
   end
 end
-if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
+if ARGV[3] == '' then redis.call('SET', KEYS[1], ARGV[1]) else redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3]) end
 return 1
 """
-VERSIONED_SET_SHA = hashlib.sha1(VERSIONED_SET.encode()).hexdigest()
+# a value and the milliseconds it has left, in one round trip (early refresh)
+GET_WITH_TTL = "return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}"
+SHA = {script: hashlib.sha1(script.encode()).hexdigest() for script in (VERSIONED_SET, GET_WITH_TTL)}
+
+
+def _px(ttl) -> int | None:
+    """A TTL in seconds (fractions kept: jittered or sub-second TTLs) as Redis PX milliseconds."""
+    return None if ttl is None else max(1, int(ttl * 1000))
 _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
@@ -82,8 +89,8 @@ class RedisCache:
                                  "with --redis-ca-cert") from None
             raise CacheError(f"cannot reach Redis at {where} ({e}): start it or fix --redis-url") from None
 
-    def set(self, key: str, value: bytes, ttl: int | None) -> None:
-        self.client.set(key, value, ex=ttl)
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        self.client.set(key, value, px=_px(ttl))
 
     def bulk_load(self, items, ttl: int | None, batch: int = 1000, progress=None) -> int:
         """SET every (key, value) in pipelined batches; returns how many were set."""
@@ -170,8 +177,23 @@ class UserCache:
     def get(self, key: str):
         return self._call("get", key)
 
-    def set(self, key: str, value: bytes, ttl: int | None) -> None:
-        self._call("set", key, value, ex=ttl)
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        self._call("set", key, value, px=_px(ttl))
+
+    def set_nx(self, key: str, seconds: float) -> bool:
+        """SET NX PX: True if this call created the key (a lock)."""
+        return bool(self._call("set", key, b"1", nx=True, px=_px(seconds)))
+
+    def _script(self, script: str, *args):
+        try:
+            return self._call("evalsha", SHA[script], *args)
+        except redis.exceptions.NoScriptError:  # not loaded yet, or Redis restarted: EVAL loads it
+            return self._call("eval", script, *args)
+
+    def get_with_ttl(self, key: str):
+        """(value or None, milliseconds left or -1 without expiry / -2 when missing)."""
+        value, left = self._script(GET_WITH_TTL, 1, key)
+        return value, int(left)
 
     def delete(self, key: str) -> None:
         self._call("delete", key)
@@ -180,14 +202,9 @@ class UserCache:
         """PTTL: milliseconds left, -1 without expiry, -2 when the key is gone."""
         return int(self._call("pttl", key))
 
-    def set_if_newer(self, key: str, value: bytes, ttl: int | None, version: int) -> bool:
-        """SET unless the cached value has a higher version (one EVALSHA; the script is loaded on
-        first use, or again after a restart); True if it was set."""
-        args = (1, key, value, version, "" if ttl is None else ttl)
-        try:
-            return bool(self._call("evalsha", VERSIONED_SET_SHA, *args))
-        except redis.exceptions.NoScriptError:
-            return bool(self._call("eval", VERSIONED_SET, *args))
+    def set_if_newer(self, key: str, value: bytes, ttl: float | None, version: int) -> bool:
+        """SET unless the cached value has a higher version (one EVALSHA); True if it was set."""
+        return bool(self._script(VERSIONED_SET, 1, key, value, version, "" if ttl is None else _px(ttl)))
 
     def close(self) -> None:
         if self._client is not None:

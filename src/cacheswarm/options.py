@@ -18,8 +18,12 @@ from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region
 
 STRATEGIES = ("db-only", "cache-only", "cache-aside")
 WRITE_POLICIES = ("invalidate", "write-through", "versioned", "double-delete")
-# cache-aside with a write policy of its own (cache-aside+versioned): remedies compared in one run
-ALL_STRATEGIES = STRATEGIES + tuple(f"cache-aside+{p}" for p in WRITE_POLICIES)
+PROTECTIONS = ("none", "lock", "early-refresh")  # stampede protection (stampede.py)
+# cache-aside with a write policy and/or a stampede protection of its own (cache-aside+versioned,
+# cache-aside+lock, cache-aside+double-delete+lock): remedies compared in one run
+VARIANTS = tuple(f"cache-aside+{p}" for p in WRITE_POLICIES + PROTECTIONS[1:]) + tuple(
+    f"cache-aside+{p}+{q}" for p in WRITE_POLICIES for q in PROTECTIONS[1:])
+ALL_STRATEGIES = STRATEGIES + VARIANTS
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
 DATASETS = ("products", "restaurants")
 BACKENDS = ("mysql", "dynamodb")
@@ -53,6 +57,9 @@ RUN_OPTIONS = (
     Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL), write-through "
         "(UPDATE then SET), versioned (write-through; every SET a Lua compare-and-set that never replaces a newer "
         "version) or double-delete (DEL, then DEL again after --double-delete-delay)", choices=WRITE_POLICIES),
+    Opt("--stampede-protection", "none", "cache-aside misses: none, lock (one loader per key, the others wait) or "
+        "early-refresh (probabilistic early expiration)", choices=PROTECTIONS),
+    Opt("--ttl-jitter", 0.0, "spread cache-aside expiries: each TTL is --cache-ttl x (1 + J x random)", float),
     Opt("--double-delete-delay", 0.5, "seconds between double-delete's two DELs", float),
     Opt("--staleness-sample", 0.01, "fraction of cache-aside hits (and misses) audited against the database, "
         "outside the timed call: stale reads, their age, invalidation races (0 = off)", float),
@@ -136,6 +143,8 @@ class Settings:
     strategies: tuple[str, ...] = STRATEGIES
     write_policy: str = "invalidate"
     double_delete_delay: float = 0.5
+    stampede_protection: str = "none"
+    ttl_jitter: float = 0.0
     staleness_sample: float = 0.01
     datasets: tuple[str, ...] = ("products",)
     backends: tuple[str, ...] = ("mysql",)
@@ -251,6 +260,8 @@ def settings_from(ns) -> Settings:
         **_objectives(ns, strategies, [(d, b, st) for d in datasets for b in backends for st in strategies]),
         strategies=strategies,
         write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
+        stampede_protection=_choice("--stampede-protection", ns.stampede_protection, PROTECTIONS),
+        ttl_jitter=_ranged("--ttl-jitter", ns.ttl_jitter, 0.0, 10.0),
         double_delete_delay=_ranged("--double-delete-delay", ns.double_delete_delay, 0.0, 60.0),
         staleness_sample=_ranged("--staleness-sample", ns.staleness_sample, 0.0, 1.0),
         datasets=datasets,

@@ -14,11 +14,11 @@ import gevent
 from botocore.exceptions import BotoCoreError, ClientError
 from gevent import idle as _idle
 
-from . import restaurants, server_stats, staleness, strategies
+from . import restaurants, server_stats, stampede, staleness, strategies
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .options import BadInput, Settings, redact_url
 from .phases import split_strategy
-from .recorder import CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
+from .recorder import CAPACITY, EVENT, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
 from .stores import ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
 from .stores import mysql_products, mysql_restaurants
 from .stores.mysql import ConnectError, Pool
@@ -64,6 +64,7 @@ class Runtime:
         self.stores: dict = {}
         self.keyspaces = dict(keyspaces or {})
         self.sampler = server_stats.Sampler(self.cache.client, self.pool)
+        self.loads = stampede.Loads()  # keys this process's users are loading (duplicate loads)
         if self.dynamodb_url or "dynamodb" not in settings.backends:
             self._open_stores()
 
@@ -204,9 +205,10 @@ class PhaseLoop:
         self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
         self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
         self.delay = s.double_delete_delay
-        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy, self.later)
-        self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
         rng = random.Random()
+        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy, self.later,
+                                        s.stampede_protection, rt.loads, s.ttl_jitter, rng)
+        self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
         chooser = make_chooser(s.key_distribution, rt.keyspaces[dataset], s.zipf_theta, rng)
         self.workload = Workload(s.read_ratio, chooser, rng)
         self.measure_from_ns = int(measure_from * 1e9)
@@ -223,6 +225,8 @@ class PhaseLoop:
                        for op in (READ, WRITE) for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
         self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in (READ, WRITE) for out in OUTCOMES}
         self.ops = {READ: self.strategy.read, WRITE: self.strategy.write}
+        self.events = {(e, w): series_key(*base, READ, e, w, EVENT) for e in stampede.EVENTS for w in (MEASURED, WARMUP)}
+        self.after_read = isinstance(self.strategy, strategies.CacheAside)
         self.audit = None
         if strategy.startswith(strategies.CacheAside.name) and s.staleness_sample > 0:
             double = strategies.policy_of(strategy, s.write_policy) == "double-delete"
@@ -243,8 +247,13 @@ class PhaseLoop:
         self.deferred.append((gevent.spawn_later(self.delay, self.shared_cache.delete_quietly, cache_key), cache_key))
 
     def audited(self, key: int, outcome: str, value, window: str, t0: int) -> None:
-        """The staleness audit of a sampled read (started at perf_counter_ns `t0`), after its timing
-        (a DynamoDB read it makes is not charged to the next operation's capacity)."""
+        """After a cache-aside read's timing: count what else it did (a duplicate load, a wait for
+        another loader, an early refresh), then the staleness audit of a sampled read (started at
+        perf_counter_ns `t0`; a DynamoDB read it makes is not charged to the next operation)."""
+        if self.strategy.event is not None:
+            self.record(self.events[(self.strategy.event, window)], 1)
+        if self.audit is None:
+            return
         self.audit.after_read(key, outcome, value, window, time.time() - (time.perf_counter_ns() - t0) / 1e9)
         if self.take_capacity is not None:
             self.take_capacity()
@@ -295,7 +304,7 @@ class PhaseLoop:
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         self.fire(op, self.names[(op, outcome)], micros / 1000.0, len(value) if value else 0, exc)
-        if self.audit is not None and op == READ:
+        if self.after_read and op == READ:
             self.audited(key, outcome, value, window, t0)
 
     def step_open(self) -> None:
@@ -328,7 +337,7 @@ class PhaseLoop:
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         self.fire(op, self.names[(op, outcome)], latency / 1000.0, len(value) if value else 0, exc)
-        if self.audit is not None and op == READ:
+        if self.after_read and op == READ:
             self.audited(key, outcome, value, window, t0)
 
     def close(self) -> None:

@@ -12,8 +12,12 @@ back on).
 
 from __future__ import annotations
 
+import random as _random
+import time
+
+from . import stampede
 from .cache import CacheUnavailable
-from .options import WRITE_POLICIES
+from .options import PROTECTIONS, VARIANTS, WRITE_POLICIES
 
 OK, HIT, MISS, ERROR, CACHE_ERROR, THROTTLED = "ok", "hit", "miss", "error", "cache_error", "throttled"
 
@@ -58,38 +62,79 @@ class CacheAside:
     value; `versioned` SET the new value, and every SET (a miss's too) is a compare-and-set that
     never replaces a newer version (Lua); `double-delete` DEL, then DEL again `later` (a miss that
     read the old row before the write and SET it after the first DEL is removed by the second).
+    Misses can be protected from stampedes (`lock`, `early-refresh`; see stampede.py). After each
+    read, `event` says what else happened (a duplicate load, a wait for another loader, ...).
     """
 
     name = "cache-aside"
     uses_cache = True
 
-    def __init__(self, store, cache, ttl: int | None = 300, write_policy: str = "invalidate", later=None):
+    def __init__(self, store, cache, ttl: int | None = 300, write_policy: str = "invalidate", later=None,
+                 protection: str = "none", loads: stampede.Loads | None = None, ttl_jitter: float = 0.0, rng=None):
         self.store, self.cache, self.ttl = store, cache, ttl
         self.policy = write_policy
         self.write_through = write_policy in ("write-through", "versioned")
         self.versioned = write_policy == "versioned"
         self.later = later  # later(cache_key): the second delete of double-delete
+        self.protection, self.loads, self.jitter = protection, loads, ttl_jitter
+        self.random = (rng or _random.Random()).random
+        self.load_s = 0.001  # how long a load takes (moving average): early refresh's delta
+        self.event = None
 
     def _set(self, cache_key: str, value: bytes) -> None:
+        ttl = stampede.ttl_with_jitter(self.ttl, self.jitter, self.random)
         if self.versioned:
-            self.cache.set_if_newer(cache_key, value, self.ttl, self.store.version_of(value)[0])
+            self.cache.set_if_newer(cache_key, value, ttl, self.store.version_of(value)[0])
         else:
-            self.cache.set(cache_key, value, self.ttl)
+            self.cache.set(cache_key, value, ttl)
+
+    def _load(self, key, cache_key: str):
+        duplicate = self.loads.begin(cache_key) if self.loads is not None else False
+        started = time.perf_counter()
+        try:
+            value = self.store.read(key)
+        finally:
+            if self.loads is not None:
+                self.loads.end(cache_key)
+        self.load_s += 0.2 * (time.perf_counter() - started - self.load_s)
+        if duplicate and self.event is None:
+            self.event = stampede.DUPLICATE_LOAD
+        return value
 
     def read(self, key):
+        self.event = None
         cache_key = self.store.cache_key(key)
         try:
-            value = self.cache.get(cache_key)
+            if self.protection == "early-refresh":
+                value, left_ms = self.cache.get_with_ttl(cache_key)
+            else:
+                value, left_ms = self.cache.get(cache_key), None
         except CacheUnavailable:
             return CACHE_ERROR, self.store.read(key)  # degraded: the database serves the read
         if value is not None:
-            return HIT, value
-        value = self.store.read(key)
-        if value is not None:
-            try:
+            if not stampede.refresh_early(left_ms, self.load_s, self.random):
+                return HIT, value
+            self.event = stampede.EARLY_REFRESH
+        lock = None
+        try:
+            if value is None and self.protection == "lock":
+                lock = stampede.lock_key(cache_key)
+                if not self.cache.set_nx(lock, stampede.LOCK_S):
+                    lock = None
+                    value, self.event = stampede.wait_for_loader(self.cache, cache_key)
+                    if value is not None:
+                        return MISS, value  # served from the cache once another user loaded it
+            value = self._load(key, cache_key)
+            if value is not None:
                 self._set(cache_key, value)
-            except CacheUnavailable:
-                return CACHE_ERROR, value
+        except CacheUnavailable:
+            return CACHE_ERROR, value
+        finally:
+            if lock is not None:
+                try:
+                    self.cache.delete(lock)
+                except CacheUnavailable:
+                    pass  # it expires by itself
         return MISS, value
 
     def write(self, key):
@@ -107,17 +152,25 @@ class CacheAside:
         return OK, value
 
 
-VARIANT_SEP = "+"  # cache-aside+versioned: cache-aside with that write policy, a phase of its own
+VARIANT_SEP = "+"  # cache-aside+versioned+lock: cache-aside with that write policy and protection
 STRATEGIES = {cls.name: cls for cls in (DbOnly, CacheOnly, CacheAside)}
-STRATEGIES.update({f"{CacheAside.name}{VARIANT_SEP}{p}": CacheAside for p in WRITE_POLICIES})
+STRATEGIES.update({name: CacheAside for name in VARIANTS})
 
 
 def policy_of(name: str, default: str) -> str:
     """The write policy a strategy runs with: its variant's, else --write-policy."""
-    return name.partition(VARIANT_SEP)[2] or default
+    return next((m for m in name.split(VARIANT_SEP)[1:] if m in WRITE_POLICIES), default)
 
 
-def make(name: str, store, cache, ttl: int, write_policy: str, later=None):
+def protection_of(name: str, default: str) -> str:
+    """The stampede protection a strategy runs with: its variant's, else --stampede-protection."""
+    return next((m for m in name.split(VARIANT_SEP)[1:] if m in PROTECTIONS), default)
+
+
+def make(name: str, store, cache, ttl: int, write_policy: str, later=None, protection: str = "none",
+         loads=None, ttl_jitter: float = 0.0, rng=None):
     cls = STRATEGIES[name]
     policy = policy_of(name, write_policy)
-    return cls(store, cache, ttl, policy, later) if cls is CacheAside else cls(store, cache, ttl, policy)
+    if cls is not CacheAside:
+        return cls(store, cache, ttl, policy)
+    return cls(store, cache, ttl, policy, later, protection_of(name, protection), loads, ttl_jitter, rng)

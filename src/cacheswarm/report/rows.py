@@ -6,6 +6,7 @@ from ..phases import split_strategy
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
 from .server import phase_key, server_views
+from .stampede import stampede_views
 from .staleness import staleness_views
 
 PERCENTILES = (("p50_ms", 50.0), ("p90_ms", 90.0), ("p95_ms", 95.0), ("p99_ms", 99.0),
@@ -164,9 +165,11 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
                                                  "generator_cpu_p50_percent", "generator_cpu_max_percent",
                                                  "loop_lag_p99_ms", "loop_blocked")})
         srow["start_state_held"], srow["start_state_note"] = _start_state(srow, rows)
+    timeline = timelines(recorder.histograms)
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
-            "warmup": warmup, "hists": hists, "timeline": timelines(recorder.histograms),
-            "server": server_views(phases, recorder.histograms, run.get("write_policy", "invalidate")),
+            "warmup": warmup, "hists": hists, "timeline": timeline,
+            "stampede": stampede_views(phases, recorder.histograms, timeline, run),
+            "server": server_views(phases, recorder.histograms, run),
             "staleness": staleness_views(phases, recorder.histograms, run.get("write_policy", "invalidate"),
                                          run.get("staleness_sample"))}
 
@@ -201,7 +204,7 @@ def timelines(histograms: dict) -> dict:
                 merged.add(h)
             ops = merged.get_total_count()
             looked = slot["hit"] + slot["miss"]
-            points.append({"t": t, "ops": ops, "failed": slot["failed"],
+            points.append({"t": t, "ops": ops, "failed": slot["failed"], "misses": slot["miss"],
                            "hit_ratio": round(slot["hit"] / looked, 4) if looked else None,
                            "p99_ms": _ms(merged.get_value_at_percentile(99)) if ops else None})
         out[phase] = points

@@ -10,10 +10,11 @@ operations) is flagged: other traffic on the server, or a defect in the suite.
 from __future__ import annotations
 
 from ..phases import step_key
-from ..recorder import LATENCY, MEASURED, WARMUP, parse_key
+from ..recorder import EVENT, LATENCY, MEASURED, WARMUP, parse_key
+from ..stampede import WAITED
 from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
 from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STALE
-from ..strategies import policy_of
+from ..strategies import policy_of, protection_of
 
 TOLERANCE = 0.02
 SLACK_OPS = 5  # the master's own lease renewal (a GET every 10 s) and operations cut at a phase's edge
@@ -39,19 +40,23 @@ def client_counts(histograms: dict) -> dict:
     out: dict = {}
     for key, h in histograms.items():
         k = parse_key(key)
-        if k.get("kind") not in (LATENCY, AUDIT) or k.get("window") not in (MEASURED, WARMUP):
+        if k.get("kind") not in (LATENCY, AUDIT, EVENT) or k.get("window") not in (MEASURED, WARMUP):
             continue
         counts = out.setdefault(f'{k["dataset"]}/{k["backend"]}/{k["strategy"]}', {})
-        what = (AUDIT if k["kind"] == AUDIT else k["op"], k["outcome"])
+        what = (k["op"] if k["kind"] == LATENCY else k["kind"], k["outcome"])
         counts[what] = counts.get(what, 0) + h.get_total_count()
     return out
 
 
-def expected(dataset: str, strategy: str, write_policy: str, counts: dict) -> tuple[dict, dict, int]:
+def expected(dataset: str, strategy: str, run: dict, counts: dict) -> tuple[dict, dict, int]:
     """What the clients' operations imply: ({redis counter: n}, {mysql counter: n}, operations
-    whose effect on the servers is uncertain: failures, and the audit's GETs for hits/misses)."""
+    whose effect on the servers is uncertain: failures, and the audit's GETs for hits/misses).
+    With stampede protection the Redis commands depend on timing (lock polls, GET+PTTL scripts):
+    only the database's statements and, for early refresh, the GETs are checked."""
     n = lambda op, *outcomes: sum(counts.get((op, o), 0) for o in outcomes)  # noqa: E731
-    base, policy = strategy.partition("+")[0], policy_of(strategy, write_policy)
+    base = strategy.partition("+")[0]
+    policy = policy_of(strategy, run.get("write_policy", "invalidate"))
+    protection = protection_of(strategy, run.get("stampede_protection", "none"))
     audit_gets = n(AUDIT, AUDIT_GET)
     uncertain = n("read", "error", "throttled") + n("write", "error", "throttled") + 3 * n(AUDIT, AUDIT_ERROR)
     redis, sql = {}, {}
@@ -70,8 +75,12 @@ def expected(dataset: str, strategy: str, write_policy: str, counts: dict) -> tu
                  "cmd_set": misses + (writes if through else 0),
                  "cmd_del": 0 if through else writes * (2 if policy == "double-delete" else 1)}
         uncertain += audit_gets  # hit or miss: the audit does not know
+    if protection == "lock":
+        redis = {}
+    elif protection == "early-refresh":
+        redis = {"cmd_get": redis["cmd_get"] + redis.get("cmd_scripts", 0)}
     if base in ("db-only", "cache-aside"):
-        reads = n("read", "ok", "miss", "cache_error") + n(AUDIT, FRESH, STALE, MISS_CHECKED)
+        reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED) + n(AUDIT, FRESH, STALE, MISS_CHECKED)
         per = SQL_PER_OP.get(dataset, {})
         for op, times in (("read", reads), ("write_value" if through else "write", writes)):
             for counter, k in per.get(op, {}).items():
@@ -87,7 +96,7 @@ def _check(server: str, counter: str, what: str, client: int, seen, uncertain: i
             "ok": None if seen is None else abs(diff) <= slack}
 
 
-def phase_view(p: dict, counts: dict, write_policy: str) -> dict | None:
+def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     samples = p.get("server") or {}
     first, last = samples.get("start"), samples.get("drained") or samples.get("end")
     if not first or not last:
@@ -95,7 +104,7 @@ def phase_view(p: dict, counts: dict, write_policy: str) -> dict | None:
     under_load = samples.get("end") or last
     seconds = (p["ended"] - p["started"]) if p.get("ended") and p.get("started") else None
     view: dict = {"phase": phase_key(p), "complete": "drained" in samples, "checks": []}
-    redis_want, sql_want, uncertain = expected(p["dataset"], p["strategy"], write_policy, counts)
+    redis_want, sql_want, uncertain = expected(p["dataset"], p["strategy"], run, counts)
     if "redis" in first and "redis" in last:
         r = delta(first["redis"], last["redis"], REDIS_COUNTERS + tuple(f"cmd_{c}" for c in REDIS_COMMANDS), ())
         if "error" not in r:
@@ -124,13 +133,13 @@ def phase_view(p: dict, counts: dict, write_policy: str) -> dict | None:
     return view
 
 
-def server_views(phases: list[dict], histograms: dict, write_policy: str) -> list[dict]:
+def server_views(phases: list[dict], histograms: dict, run: dict) -> list[dict]:
     """One view per phase that has server samples (a phase without them, e.g. a report from an
     older run, has none)."""
     counts = client_counts(histograms)
     views = []
     for p in phases:
-        view = phase_view(p, counts.get(phase_key(p), {}), write_policy)
+        view = phase_view(p, counts.get(phase_key(p), {}), run)
         if view is not None:
             views.append(view)
     return views

@@ -33,7 +33,8 @@ def write_json(path: str, report: dict) -> None:
            "slo": report.get("slo", []), "slo_overall": report.get("slo_overall"),
            "capacity": report.get("capacity", {}), "phases": report["phases"], "summary": report["summary"],
            "rows": report["rows"], "timeline": report.get("timeline", {}),
-           "server": report.get("server", []), "staleness": report.get("staleness", [])}
+           "server": report.get("server", []), "staleness": report.get("staleness", []),
+           "stampede": report.get("stampede", [])}
     _atomic(path, json.dumps(doc, indent=2) + "\n")
 
 
