@@ -61,7 +61,9 @@ def _run_info(environment, STATE) -> dict:
             "started_utc": _utc(STATE.run_started), "ended_utc": _utc(time.time()),
             "locust_request_count": runner.stats.total.num_requests,
             "capacity": STATE.capacity_results(STATE.finished) if STATE.searches else {},
-            "embedded_dynamodb": STATE.runtime.embedded and "dynamodb" in s.backends}
+            "embedded_dynamodb": STATE.runtime.embedded and "dynamodb" in s.backends,
+            "private_redis": ({"url": STATE.runtime.redis_url, "maxmemory": s.redis_maxmemory}
+                              if STATE.runtime.embedded_redis else None)}
 
 
 def write_report(environment, STATE) -> str | None:

@@ -166,7 +166,8 @@ def _ensure_runtime(environment) -> Runtime:
         shipped = isinstance(environment.runner, WorkerRunner)
         url = getattr(opts, "cacheswarm_dynamodb_url", None) if shipped else None
         keyspaces = json.loads(getattr(opts, "cacheswarm_keyspaces", "") or "{}") if shipped else None
-        STATE.settings, STATE.runtime = settings, Runtime(settings, users, url or None, keyspaces)
+        redis_url = getattr(opts, "cacheswarm_redis_url", None) if shipped else None  # the master's private Redis
+        STATE.settings, STATE.runtime = settings, Runtime(settings, users, url or None, keyspaces, redis_url or None)
     return STATE.runtime
 
 
@@ -187,6 +188,7 @@ def begin_run(environment) -> None:
     environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / _users(environment)
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
+    environment.parsed_options.cacheswarm_redis_url = rt.redis_url if rt.embedded_redis else ""
     STATE.searches, first_rate = glue_slo.searches_for(STATE.settings)
     glue_slo.ACTIVE.clear()
     STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),

@@ -72,6 +72,8 @@ RUN_OPTIONS = (
     Opt("--keyspace", 0, "number of keys to draw from (0 = every seeded row)", int),
     Opt("--target-rate", 0.0, "open loop: ops/s for the whole run, split over all users (0 = closed loop)", float),
     Opt("--cache-ttl", 300, "TTL in seconds of keys cache-aside sets", int),
+    Opt("--redis-maxmemory", "", "start a private redis-server with this maxmemory (e.g. 2mb; allkeys-lru) and use "
+        "it instead of --redis-url: watch eviction (default: off)"),
     Opt("--warm-cache", False, "start cache-aside phases with the keyspace loaded (default: cold)", bool),
     Opt("--phase-time", "30s", "duration of each phase (e.g. 30, 30s, 2m)"),
     Opt("--warmup", "5s", "seconds at the start of each phase left out of the report"),
@@ -144,6 +146,7 @@ class Settings:
     write_policy: str = "invalidate"
     double_delete_delay: float = 0.5
     stampede_protection: str = "none"
+    redis_maxmemory: str = ""
     ttl_jitter: float = 0.0
     staleness_sample: float = 0.01
     datasets: tuple[str, ...] = ("products",)
@@ -260,6 +263,7 @@ def settings_from(ns) -> Settings:
         **_objectives(ns, strategies, [(d, b, st) for d in datasets for b in backends for st in strategies]),
         strategies=strategies,
         write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
+        redis_maxmemory=_memory_size(ns.redis_maxmemory),
         stampede_protection=_choice("--stampede-protection", ns.stampede_protection, PROTECTIONS),
         ttl_jitter=_ranged("--ttl-jitter", ns.ttl_jitter, 0.0, 10.0),
         double_delete_delay=_ranged("--double-delete-delay", ns.double_delete_delay, 0.0, 60.0),
@@ -279,6 +283,16 @@ def settings_from(ns) -> Settings:
         report_dir=str(ns.report_dir),
         run_name=_run_name(ns.run_name),
     )
+
+
+def _memory_size(value) -> str:
+    """--redis-maxmemory: '' or 0 (off), or a size redis-server takes (bytes, kb, mb, gb)."""
+    text = str(value or "").strip().lower()
+    if text in ("", "0"):
+        return ""
+    if not re.fullmatch(r"[1-9][0-9]*(b|k|kb|m|mb|g|gb)?", text):
+        raise BadInput("--redis-maxmemory", f"{value!r} is not a size; write e.g. 2mb, 512kb or 1gb (0: off)")
+    return text
 
 
 def _objectives(ns, strategies, combos) -> dict:

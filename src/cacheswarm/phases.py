@@ -81,7 +81,7 @@ class PhasePlan:
 
     tick(active_users) returns (DRAIN, None), (RUN, phase) or None when every phase is done.
     `prepare(phase)` sets the cache state the phase starts from and returns its description.
-    `sample(phase)` returns the servers' counters, recorded in phase.server at "start" (prepared), "end" (the phase's
+    `sample(phase, moment)` returns the servers' counters, recorded in phase.server at "start" (prepared), "end" (the phase's
     time is up, users still running) and "drained" (its users are gone).
     Once a phase's users are gone, `settle(phase)` says whether its last figures have arrived
     (workers report every few seconds; the plan drains until then) and `after(phase)` returns the
@@ -143,7 +143,7 @@ class PhasePlan:
 
     def _sample(self, phase: Phase, moment: str) -> None:
         if self.sample is not None:
-            phase.server[moment] = self.sample(phase)
+            phase.server[moment] = self.sample(phase, moment)
 
     def interrupt(self) -> None:
         """Close the running phase (the run is being stopped early)."""

@@ -15,7 +15,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gevent import idle as _idle
 
 from . import restaurants, server_stats, stampede, staleness, strategies
+from . import embedded_redis
 from .cache import CacheError, CacheUnavailable, RedisCache
+from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from .options import BadInput, Settings, redact_url
 from .phases import split_strategy
 from .recorder import CAPACITY, EVENT, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
@@ -51,13 +53,24 @@ class Runtime:
     master resolved, e.g. its embedded emulator) and `keyspaces` arrive with the run."""
 
     def __init__(self, settings: Settings, users: int = 1, dynamodb_url: str | None = None,
-                 keyspaces: dict | None = None):
+                 keyspaces: dict | None = None, redis_url: str | None = None):
         self.settings = settings
         self.users = users
+        self.embedded_redis = None
+        if settings.redis_maxmemory and not redis_url:  # the master (or local process) starts it
+            try:
+                self.embedded_redis = EmbeddedRedis(settings.redis_maxmemory).start()
+            except EmbeddedRedisError as e:
+                raise Preflight(str(e)) from None
+            redis_url = self.embedded_redis.url
+            log.info("cacheswarm: a private Redis with maxmemory %s (%s) on %s", settings.redis_maxmemory,
+                     embedded_redis.POLICY, redis_url)
+        private = redis_url is not None and settings.redis_maxmemory
+        self.redis_url = redis_url or settings.redis_url
         self.pool = (Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
                      if "mysql" in settings.backends else None)
-        self.cache = RedisCache(settings.redis_url, settings.redis_password, 8, settings.op_timeout,
-                                settings.redis_ca_cert)
+        self.cache = (RedisCache(self.redis_url, pool_size=8, timeout=settings.op_timeout) if private else
+                      RedisCache(self.redis_url, settings.redis_password, 8, settings.op_timeout, settings.redis_ca_cert))
         self.embedded = settings.dynamodb_endpoint == "embedded"
         self.dynamodb_url = dynamodb_url or (None if self.embedded else settings.dynamodb_endpoint)
         self.client = None
@@ -98,7 +111,7 @@ class Runtime:
             raise Preflight(str(e)) from None
         if any(strategies.STRATEGIES[n].uses_cache for n in s.strategies):
             try:
-                self.cache.check(redact_url(s.redis_url))
+                self.cache.check(redact_url(self.redis_url))
             except CacheError as e:
                 raise Preflight(str(e)) from None
         self.keyspaces = keyspaces
@@ -172,9 +185,17 @@ class Runtime:
             return f"warm: {loaded} keys loaded ({expiry}) after removing {removed} old keys"
         return f"cold: {removed} keys of namespace '{ns}' removed (SCAN + UNLINK)"
 
-    def server_sample(self, phase) -> dict:
-        """What the servers the phase uses say now (read-only: INFO, SHOW GLOBAL STATUS)."""
-        return self.sampler.sample(phase.backend, strategies.STRATEGIES[phase.strategy].uses_cache)
+    def server_sample(self, phase, moment: str) -> dict:
+        """What the servers the phase uses say now (read-only: INFO, SHOW GLOBAL STATUS); once its
+        users are gone, also the memory of a sample of its dataset's cached values."""
+        uses_cache = strategies.STRATEGIES[phase.strategy].uses_cache
+        out = self.sampler.sample(phase.backend, uses_cache)
+        if uses_cache and moment == "drained":
+            keyspace = self.keyspaces.get(phase.dataset, 0)
+            store = self.stores[(phase.dataset, phase.backend)]
+            ids = random.Random(phase.index).sample(range(1, keyspace + 1), min(keyspace, server_stats.MEMORY_SAMPLE))
+            out["memory"] = server_stats.memory_sample(self.cache.client, [store.cache_key(i) for i in ids], keyspace)
+        return out
 
     # ---- during the run (every process that runs users) ----
     def loop(self, phase_key: str, measure_from: float, fire, recorder: Recorder,
@@ -188,6 +209,8 @@ class Runtime:
         if self.pool is not None:
             self.pool.close()
         self.cache.close()
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
         if self.client is not None:
             dynamodb_http.close(self.client)
             self.client.close()

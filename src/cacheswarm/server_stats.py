@@ -18,6 +18,7 @@ REDIS_GAUGES = ("used_memory", "maxmemory", "maxmemory_policy", "connected_clien
 MYSQL_COUNTERS = ("Questions", "Com_select", "Com_update", "Com_insert", "Com_delete",
                   "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads")
 MYSQL_GAUGES = ("Threads_connected", "Threads_running")
+MEMORY_SAMPLE = 200  # cached values whose MEMORY USAGE is read after a phase
 MYSQL_QUERY = ("SHOW GLOBAL STATUS WHERE Variable_name IN ("
                + ", ".join(f"'{n}'" for n in MYSQL_COUNTERS + MYSQL_GAUGES) + ")")
 
@@ -39,6 +40,23 @@ def redis_sample(client) -> dict:
         out[f"cmd_{name}"] = int(stats["calls"]) if isinstance(stats, dict) else 0
     out["keys"] = sum(v.get("keys", 0) for k, v in info.items() if k.startswith("db") and isinstance(v, dict))
     return out
+
+
+def memory_sample(client, keys: list, keyspace: int) -> dict:
+    """Bytes per cached value (MEMORY USAGE, exact: SAMPLES 0) over the keys present, and what the
+    whole keyspace would need; {"error": why} if the command is refused."""
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0")
+        sizes = sorted(int(n) for n in pipe.execute() if n is not None)
+    except Exception as e:
+        return {"error": f"MEMORY USAGE failed: {type(e).__name__}: {str(e)[:120]}"}
+    if not sizes:
+        return {"sampled": 0, "keyspace": keyspace}
+    mean = sum(sizes) / len(sizes)
+    return {"sampled": len(sizes), "bytes_per_value_mean": round(mean, 1), "bytes_per_value_p50": sizes[len(sizes) // 2],
+            "bytes_per_value_max": sizes[-1], "keyspace": keyspace, "keyspace_bytes_estimate": round(mean * keyspace)}
 
 
 def mysql_sample(pool) -> dict:

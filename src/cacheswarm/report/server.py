@@ -129,6 +129,13 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
                 view["checks"].append(_check("mysql", counter, counter.replace("Com_", "") + " statements", want,
                                              m.get(counter), uncertain))
         view["mysql"] = m
+    view["memory"] = (samples.get("drained") or {}).get("memory")
+    evicted = (view.get("redis") or {}).get("evicted_keys")
+    if evicted:
+        r = view["redis"]
+        view["eviction_note"] = (f"Redis evicted {evicted:,} keys during the phase (maxmemory "
+                                 f"{(r.get('maxmemory') or 0) / 1048576:.1f} MiB, {r.get('maxmemory_policy')}): its "
+                                 f"hit ratio {r.get('hit_ratio')} is a hit ratio under eviction")
     view["mismatches"] = [c for c in view["checks"] if c["ok"] is False]
     return view
 
