@@ -92,8 +92,9 @@ def test_servers_counts_agree_with_the_clients_in_every_phase(tmp_path, private_
         assert view["checks"], key
         assert not view["mismatches"], (key, view["mismatches"])
         for check in view["checks"]:
-            # within the lease's own GETs (one per 10 s) and an operation cut at the edge, not just 2%
-            assert abs(check["server_value"] - check["client"]) <= 3, (key, check)
+            # within the lease's own GETs (one per 10 s) and an operation per user cut in flight when
+            # the phase ended (the server counted it, the user was stopped before recording it)
+            assert abs(check["server_value"] - check["client"]) <= 4, (key, check)
     aside = views[f"{dataset}/mysql/cache-aside"]
     checks = {c["counter"]: c for c in aside["checks"]}
     # the server's hit counter includes the warm-up: at least the measured window's hits
@@ -163,11 +164,11 @@ def test_remedies_and_the_audit_are_in_the_servers_counts(tmp_path, private_serv
     versioned, double = views["products/mysql/cache-aside+versioned"], views["products/mysql/cache-aside+double-delete"]
     assert {c["counter"] for c in views["products/mysql/cache-aside+lock"]["checks"]} == {"Com_select", "Com_update"}
     assert {c["counter"] for c in views["products/mysql/cache-aside+early-refresh"]["checks"]} == \
-        {"cmd_get", "Com_select", "Com_update"}
+        {"cmd_get", "cmd_set", "cmd_del", "Com_select", "Com_update"}  # its hits' GETs run in a script
     for view in views.values():
         assert view["complete"] and not view["mismatches"], view["checks"]
         for check in view["checks"]:
-            assert abs(check["server_value"] - check["client"]) <= 3 + 0.002 * check["client"], check
+            assert abs(check["server_value"] - check["client"]) <= 4 + 0.002 * check["client"], check
     assert {c["counter"] for c in versioned["checks"]} >= {"cmd_scripts", "lookups", "Com_select"}
     assert versioned["redis"]["cmd_scripts"] > 0
     dels = {c["counter"]: c for c in double["checks"]}["cmd_del"]

@@ -28,8 +28,8 @@ class RacingStore(mysql_products.MySQLProducts):
 
     hook = None
 
-    def read(self, key):
-        value = super().read(key)
+    def read(self, key, pool=None):
+        value = super().read(key, pool)
         hook, self.hook = self.hook, None
         if hook is not None:
             hook()

@@ -28,8 +28,8 @@ class SlowStore(mysql_products.MySQLProducts):
         self.reads = 0
         self.count_lock = threading.Lock()
 
-    def read(self, key):
-        value = super().read(key)
+    def read(self, key, pool=None):
+        value = super().read(key, pool)
         with self.count_lock:
             self.reads += 1
         time.sleep(0.05)

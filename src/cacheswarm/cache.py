@@ -135,14 +135,18 @@ class RedisCache:
     def close(self) -> None:
         self.pool.disconnect()
 
-    def for_user(self) -> "UserCache":
-        """A cache with one connection of its own, for one Locust user.
+    def for_user(self, reader: "RedisCache | None" = None) -> "UserCache":
+        """A cache with one connection of its own, for one Locust user (and one to `reader`, a
+        replica, for its reads).
 
         Checking a connection out of a shared pool costs redis-py a readiness poll per
         command; one connection per user measured ~1.5x the GETs/s of a shared pool here.
         """
-        return UserCache(lambda: redis.Redis.from_url(self.url, single_connection_client=True,
-                                                      retry=Retry(NoBackoff(), 0), **self.conn_kwargs))
+        return UserCache(self._connector(), reader._connector() if reader is not None else None)
+
+    def _connector(self):
+        return lambda: redis.Redis.from_url(self.url, single_connection_client=True, retry=Retry(NoBackoff(), 0),
+                                            **self.conn_kwargs)
 
 
 class UserCache:
@@ -154,20 +158,25 @@ class UserCache:
     each time); then the next call reconnects, so cache use resumes within ~1 s of Redis
     coming back."""
 
-    def __init__(self, connect):
-        self._connect = connect
-        self._client = None
+    def __init__(self, connect, connect_reader=None):
+        self._connect, self._connect_reader = connect, connect_reader
+        self._client = self._reader = None
         self._down_until = 0.0
 
-    def _call(self, method: str, *args, **kwargs):
+    def _call(self, method: str, *args, reader: bool = False, **kwargs):
         if self._down_until:
             if time.monotonic() < self._down_until:
                 raise CacheUnavailable("Redis unavailable (retrying every second)")
             self._down_until = 0.0
         try:
-            client = self._client
-            if client is None:
-                client = self._client = self._connect()
+            if reader and self._connect_reader is not None:
+                client = self._reader
+                if client is None:
+                    client = self._reader = self._connect_reader()
+            else:
+                client = self._client
+                if client is None:
+                    client = self._client = self._connect()
             return getattr(client, method)(*args, **kwargs)
         except _UNREACHABLE as e:
             self._down_until = time.monotonic() + RETRY_AFTER_S
@@ -175,6 +184,10 @@ class UserCache:
             raise CacheUnavailable(f"Redis unavailable: {e}") from None
 
     def get(self, key: str):
+        """GET from the replica when there is one (--redis-reader-url), else the primary."""
+        return self._call("get", key, reader=True)
+
+    def get_primary(self, key: str):
         return self._call("get", key)
 
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
@@ -184,15 +197,15 @@ class UserCache:
         """SET NX PX: True if this call created the key (a lock)."""
         return bool(self._call("set", key, b"1", nx=True, px=_px(seconds)))
 
-    def _script(self, script: str, *args):
+    def _script(self, script: str, *args, reader: bool = False):
         try:
-            return self._call("evalsha", SHA[script], *args)
+            return self._call("evalsha", SHA[script], *args, reader=reader)
         except redis.exceptions.NoScriptError:  # not loaded yet, or Redis restarted: EVAL loads it
-            return self._call("eval", script, *args)
+            return self._call("eval", script, *args, reader=reader)
 
     def get_with_ttl(self, key: str):
         """(value or None, milliseconds left or -1 without expiry / -2 when missing)."""
-        value, left = self._script(GET_WITH_TTL, 1, key)
+        value, left = self._script(GET_WITH_TTL, 1, key, reader=True)  # read-only: a replica runs it
         return value, int(left)
 
     def delete(self, key: str) -> None:
@@ -207,9 +220,10 @@ class UserCache:
         return bool(self._script(VERSIONED_SET, 1, key, value, version, "" if ttl is None else _px(ttl)))
 
     def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._client.close()
-            except Exception:
-                pass
-            self._client = None
+        for client in (self._client, self._reader):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:
+                    pass
+        self._client = self._reader = None

@@ -215,7 +215,9 @@ def _compare(args) -> int:
 
 def _options(_args) -> int:
     """Locust prints --help before it loads the locustfile, so our options are listed here."""
-    groups = (("Run", options.RUN_OPTIONS), ("Objectives and capacity search", options.SLO_OPTIONS),
+    groups = (("Run", options.RUN_OPTIONS), ("Cache behaviour: write policies, staleness, stampedes, eviction, "
+                                             "replicas", options.CACHE_OPTIONS),
+              ("Objectives and capacity search", options.SLO_OPTIONS),
               ("Connections", options.CONNECTION_OPTIONS))
     print("Options of `locust -f locustfiles/compare.py` (also LOCUST_<NAME> variables, --config files and the web UI "
           "form):")

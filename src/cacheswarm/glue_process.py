@@ -9,7 +9,7 @@ import logging
 import gevent
 import psutil
 
-from . import options, strategies
+from . import replication, options, strategies
 from .lease import NamespaceBusy, NamespaceLease, describe_holder
 
 log = logging.getLogger("cacheswarm")
@@ -69,6 +69,23 @@ def take_lease(STATE) -> None:
         return
     STATE.lease = lease
     gevent.spawn(lease.keep, gevent.sleep)
+
+
+def start_lag_probe(STATE) -> None:
+    """With a reader endpoint, probe its replication lag once a second while phases run (one
+    greenlet per runtime: a runtime rebuilt with other options gets a new probe)."""
+    rt = STATE.runtime
+    if STATE.probe is not None:
+        if STATE.probe[0] is rt:
+            return
+        STATE.probe[1].kill(block=False)
+        STATE.probe = None
+    if rt is None or (rt.reader_cache is None and rt.reader_pool is None):
+        return
+    probe = replication.LagProbe(STATE.settings.namespace,
+                                 (rt.cache.client, rt.reader_cache.client) if rt.reader_cache is not None else None,
+                                 (rt.pool, rt.reader_pool) if rt.reader_pool is not None else None, gevent.sleep)
+    STATE.probe = (rt, gevent.spawn(probe.run, lambda: STATE.plan.running if STATE.plan is not None else None))
 
 
 def release_lease(STATE) -> None:

@@ -62,6 +62,7 @@ class State:
         self.announced = None  # the phase whose key and rate were last sent to every process
         self.report = None  # the last report written (its SLO verdicts decide the exit code)
         self.live = None  # (when, the live tab's figures)
+        self.probe = None  # (runtime, greenlet) of the replication lag probe
 
     def capacity_results(self, final: bool = True) -> dict:
         return glue_slo.capacity_results(self, final)
@@ -189,6 +190,7 @@ def begin_run(environment) -> None:
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
     environment.parsed_options.cacheswarm_redis_url = rt.redis_url if rt.embedded_redis else ""
+    glue_process.start_lag_probe(STATE)
     STATE.searches, first_rate = glue_slo.searches_for(STATE.settings)
     glue_slo.ACTIVE.clear()
     STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),

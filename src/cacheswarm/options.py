@@ -13,16 +13,11 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
+from .opt_cache import CACHE_OPTIONS, VARIANTS, cache_settings
 from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
                       parse_mysql_url, redact_url)  # (re-exported)
 
 STRATEGIES = ("db-only", "cache-only", "cache-aside")
-WRITE_POLICIES = ("invalidate", "write-through", "versioned", "double-delete")
-PROTECTIONS = ("none", "lock", "early-refresh")  # stampede protection (stampede.py)
-# cache-aside with a write policy and/or a stampede protection of its own (cache-aside+versioned,
-# cache-aside+lock, cache-aside+double-delete+lock): remedies compared in one run
-VARIANTS = tuple(f"cache-aside+{p}" for p in WRITE_POLICIES + PROTECTIONS[1:]) + tuple(
-    f"cache-aside+{p}+{q}" for p in WRITE_POLICIES for q in PROTECTIONS[1:])
 ALL_STRATEGIES = STRATEGIES + VARIANTS
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
 DATASETS = ("products", "restaurants")
@@ -54,15 +49,6 @@ CONNECTION_OPTIONS = (
 RUN_OPTIONS = (
     Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)
         + "; cache-aside+POLICY is cache-aside with its own write policy (e.g. cache-aside+versioned)"),
-    Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL), write-through "
-        "(UPDATE then SET), versioned (write-through; every SET a Lua compare-and-set that never replaces a newer "
-        "version) or double-delete (DEL, then DEL again after --double-delete-delay)", choices=WRITE_POLICIES),
-    Opt("--stampede-protection", "none", "cache-aside misses: none, lock (one loader per key, the others wait) or "
-        "early-refresh (probabilistic early expiration)", choices=PROTECTIONS),
-    Opt("--ttl-jitter", 0.0, "spread cache-aside expiries: each TTL is --cache-ttl x (1 + J x random)", float),
-    Opt("--double-delete-delay", 0.5, "seconds between double-delete's two DELs", float),
-    Opt("--staleness-sample", 0.01, "fraction of cache-aside hits (and misses) audited against the database, "
-        "outside the timed call: stale reads, their age, invalidation races (0 = off)", float),
     Opt("--dataset", "products", "comma list of datasets: " + ", ".join(DATASETS)),
     Opt("--backend", "mysql", "comma list of database backends: " + ", ".join(BACKENDS)
         + " (every dataset x backend x strategy is its own phase)"),
@@ -72,8 +58,6 @@ RUN_OPTIONS = (
     Opt("--keyspace", 0, "number of keys to draw from (0 = every seeded row)", int),
     Opt("--target-rate", 0.0, "open loop: ops/s for the whole run, split over all users (0 = closed loop)", float),
     Opt("--cache-ttl", 300, "TTL in seconds of keys cache-aside sets", int),
-    Opt("--redis-maxmemory", "", "start a private redis-server with this maxmemory (e.g. 2mb; allkeys-lru) and use "
-        "it instead of --redis-url: watch eviction (default: off)"),
     Opt("--warm-cache", False, "start cache-aside phases with the keyspace loaded (default: cold)", bool),
     Opt("--phase-time", "30s", "duration of each phase (e.g. 30, 30s, 2m)"),
     Opt("--warmup", "5s", "seconds at the start of each phase left out of the report"),
@@ -101,9 +85,9 @@ SLO_OPTIONS = (
 )
 
 # the web form lists them in this order: the run's shape and objectives first, connections after
-ALL_OPTIONS = RUN_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
+ALL_OPTIONS = RUN_OPTIONS + CACHE_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
 SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
-URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint")
+URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint", "redis_reader_url", "mysql_reader_url")
 
 
 def redact_for_display(dest: str, value) -> str:
@@ -147,6 +131,8 @@ class Settings:
     double_delete_delay: float = 0.5
     stampede_protection: str = "none"
     redis_maxmemory: str = ""
+    redis_reader_url: str = field(default="", repr=False)
+    mysql_reader: MySQLTarget | None = None
     ttl_jitter: float = 0.0
     staleness_sample: float = 0.01
     datasets: tuple[str, ...] = ("products",)
@@ -184,6 +170,9 @@ class Settings:
         d["mysql_url"] = self.mysql.redacted()
         d.pop("mysql")
         d["redis_url"] = redact_url(self.redis_url)
+        d["redis_reader_url"] = redact_url(self.redis_reader_url)
+        d["mysql_reader_url"] = self.mysql_reader.redacted() if self.mysql_reader else ""
+        d.pop("mysql_reader")
         for name in ("strategies", "datasets", "backends"):
             d[name] = list(d[name])
         d["dynamodb_endpoint"] = redact_url(self.dynamodb_endpoint, whole_userinfo=True)
@@ -262,12 +251,7 @@ def settings_from(ns) -> Settings:
         **conn,
         **_objectives(ns, strategies, [(d, b, st) for d in datasets for b in backends for st in strategies]),
         strategies=strategies,
-        write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
-        redis_maxmemory=_memory_size(ns.redis_maxmemory),
-        stampede_protection=_choice("--stampede-protection", ns.stampede_protection, PROTECTIONS),
-        ttl_jitter=_ranged("--ttl-jitter", ns.ttl_jitter, 0.0, 10.0),
-        double_delete_delay=_ranged("--double-delete-delay", ns.double_delete_delay, 0.0, 60.0),
-        staleness_sample=_ranged("--staleness-sample", ns.staleness_sample, 0.0, 1.0),
+        **cache_settings(ns, conn),
         datasets=datasets,
         backends=backends,
         read_ratio=_ranged("--read-ratio", ns.read_ratio, 0.0, 1.0),
@@ -283,16 +267,6 @@ def settings_from(ns) -> Settings:
         report_dir=str(ns.report_dir),
         run_name=_run_name(ns.run_name),
     )
-
-
-def _memory_size(value) -> str:
-    """--redis-maxmemory: '' or 0 (off), or a size redis-server takes (bytes, kb, mb, gb)."""
-    text = str(value or "").strip().lower()
-    if text in ("", "0"):
-        return ""
-    if not re.fullmatch(r"[1-9][0-9]*(b|k|kb|m|mb|g|gb)?", text):
-        raise BadInput("--redis-maxmemory", f"{value!r} is not a size; write e.g. 2mb, 512kb or 1gb (0: off)")
-    return text
 
 
 def _objectives(ns, strategies, combos) -> dict:

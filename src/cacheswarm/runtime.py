@@ -14,7 +14,7 @@ import gevent
 from botocore.exceptions import BotoCoreError, ClientError
 from gevent import idle as _idle
 
-from . import restaurants, server_stats, stampede, staleness, strategies
+from . import replication, restaurants, server_stats, stampede, staleness, strategies
 from . import embedded_redis
 from .cache import CacheError, CacheUnavailable, RedisCache
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -69,6 +69,10 @@ class Runtime:
         self.redis_url = redis_url or settings.redis_url
         self.pool = (Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
                      if "mysql" in settings.backends else None)
+        self.reader_pool = (Pool(settings.mysql_reader, settings.mysql_pool_size, settings.op_timeout)
+                            if settings.mysql_reader is not None and self.pool is not None else None)
+        self.reader_cache = (RedisCache(settings.redis_reader_url, settings.redis_password, 8, settings.op_timeout,
+                                        settings.redis_ca_cert) if settings.redis_reader_url else None)
         self.cache = (RedisCache(self.redis_url, pool_size=8, timeout=settings.op_timeout) if private else
                       RedisCache(self.redis_url, settings.redis_password, 8, settings.op_timeout, settings.redis_ca_cert))
         self.embedded = settings.dynamodb_endpoint == "embedded"
@@ -76,7 +80,8 @@ class Runtime:
         self.client = None
         self.stores: dict = {}
         self.keyspaces = dict(keyspaces or {})
-        self.sampler = server_stats.Sampler(self.cache.client, self.pool)
+        self.sampler = server_stats.Sampler(self.cache.client, self.pool,
+                                            self.reader_cache.client if self.reader_cache else None, self.reader_pool)
         self.loads = stampede.Loads()  # keys this process's users are loading (duplicate loads)
         if self.dynamodb_url or "dynamodb" not in settings.backends:
             self._open_stores()
@@ -92,7 +97,9 @@ class Runtime:
         for dataset in s.datasets:
             for backend in s.backends:
                 handle = self.pool if backend == "mysql" else self.client
-                self.stores[(dataset, backend)] = STORES[(dataset, backend)](handle, s.namespace)
+                store = self.stores[(dataset, backend)] = STORES[(dataset, backend)](handle, s.namespace)
+                if backend == "mysql" and self.reader_pool is not None:
+                    store.reader = self.reader_pool  # reads from the replica, writes (and audits) on the primary
 
     # ---- before the run (master or local process) ----
     def preflight(self) -> dict:
@@ -107,11 +114,17 @@ class Runtime:
             if self.client is not None:
                 dynamodb.check_reachable(self.client, self.dynamodb_url)
             keyspaces = {d: self._dataset_rows(d) for d in s.datasets}
+            if self.reader_pool is not None:
+                replication.create_probe_table(self.pool, s.namespace)
+                with self.reader_pool.connection() as conn:
+                    conn.ping()
         except failures as e:
             raise Preflight(str(e)) from None
         if any(strategies.STRATEGIES[n].uses_cache for n in s.strategies):
             try:
                 self.cache.check(redact_url(self.redis_url))
+                if self.reader_cache is not None:
+                    self.reader_cache.check(redact_url(s.redis_reader_url))
             except CacheError as e:
                 raise Preflight(str(e)) from None
         self.keyspaces = keyspaces
@@ -209,6 +222,10 @@ class Runtime:
         if self.pool is not None:
             self.pool.close()
         self.cache.close()
+        if self.reader_pool is not None:
+            self.reader_pool.close()
+        if self.reader_cache is not None:
+            self.reader_cache.close()
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
         if self.client is not None:
@@ -225,7 +242,7 @@ class PhaseLoop:
         field = strategy  # a capacity step's strategy carries its step (db-only@2): its own series
         strategy, _step = split_strategy(field)
         store = rt.stores[(dataset, backend)].for_user()
-        self.cache = rt.cache.for_user() if strategies.STRATEGIES[strategy].uses_cache else None
+        self.cache = rt.cache.for_user(rt.reader_cache) if strategies.STRATEGIES[strategy].uses_cache else None
         self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
         self.delay = s.double_delete_delay
         rng = random.Random()
@@ -249,9 +266,11 @@ class PhaseLoop:
         self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in (READ, WRITE) for out in OUTCOMES}
         self.ops = {READ: self.strategy.read, WRITE: self.strategy.write}
         self.events = {(e, w): series_key(*base, READ, e, w, EVENT) for e in stampede.EVENTS for w in (MEASURED, WARMUP)}
-        self.after_read = isinstance(self.strategy, strategies.CacheAside)
+        self.after_read = isinstance(self.strategy, strategies.CacheAside) or rt.reader_pool is not None
         self.audit = None
-        if strategy.startswith(strategies.CacheAside.name) and s.staleness_sample > 0:
+        audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and rt.reader_pool is not None
+                                                                         and backend == "mysql")
+        if audited and s.staleness_sample > 0:
             double = strategies.policy_of(strategy, s.write_policy) == "double-delete"
             self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {
                 (o, w): series_key(*base, READ, o, w, staleness.AUDIT)
@@ -273,7 +292,7 @@ class PhaseLoop:
         """After a cache-aside read's timing: count what else it did (a duplicate load, a wait for
         another loader, an early refresh), then the staleness audit of a sampled read (started at
         perf_counter_ns `t0`; a DynamoDB read it makes is not charged to the next operation)."""
-        if self.strategy.event is not None:
+        if getattr(self.strategy, "event", None) is not None:
             self.record(self.events[(self.strategy.event, window)], 1)
         if self.audit is None:
             return

@@ -74,15 +74,20 @@ class Sampler:
     """Samples the servers a phase uses. `cache_client` is a redis-py client, `pool` a MySQL Pool
     (None when no phase uses MySQL)."""
 
-    def __init__(self, cache_client, pool=None):
+    def __init__(self, cache_client, pool=None, reader_client=None, reader_pool=None):
         self.cache_client, self.pool = cache_client, pool
+        self.reader_client, self.reader_pool = reader_client, reader_pool
 
     def sample(self, backend: str, uses_cache: bool) -> dict:
         out: dict = {"t": round(time.time(), 3)}
         if uses_cache:
             out["redis"] = redis_sample(self.cache_client)
+            if self.reader_client is not None:
+                out["redis_reader"] = redis_sample(self.reader_client)
         if backend == "mysql" and self.pool is not None:
             out["mysql"] = mysql_sample(self.pool)
+            if self.reader_pool is not None:
+                out["mysql_reader"] = mysql_sample(self.reader_pool)
         return out
 
 

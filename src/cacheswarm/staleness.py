@@ -40,15 +40,16 @@ class Auditor:
         self.store, self.cache, self.fraction = store, cache, fraction
         self.random, self.record, self.series = rng.random, record, series
         self.version_of = store.version_of
+        self.read_truth = getattr(store, "read_primary", store.read)  # with a read replica: the primary
         self.sleep = sleep
         self.confirm_after = confirm_after  # double-delete: past its second DEL
 
     def after_read(self, key: int, outcome: str, value, window: str, read_at: float) -> None:
         """`read_at`: wall-clock time (time.time()) when the read started."""
-        if value is None or outcome not in ("hit", "miss") or self.random() >= self.fraction:
+        if value is None or outcome not in ("hit", "miss", "ok") or self.random() >= self.fraction:
             return
         try:
-            if outcome == "hit":
+            if outcome != "miss":  # a hit, or a db-only read from a read replica
                 self._hit(key, value, window, read_at)
             else:
                 self._miss(key, value, window)
@@ -57,7 +58,7 @@ class Auditor:
 
     def _hit(self, key: int, value: bytes, window: str, read_at: float) -> None:
         cached, _ = self.version_of(value)
-        fresh = self.store.read(key)
+        fresh = self.read_truth(key)
         if fresh is None:
             return
         current, written = self.version_of(fresh)
@@ -70,13 +71,13 @@ class Auditor:
     def _miss(self, key: int, value: bytes, window: str) -> None:
         loaded, _ = self.version_of(value)
         self.record(self.series[(MISS_CHECKED, window)], 1)
-        fresh = self.store.read(key)
+        fresh = self.read_truth(key)
         if fresh is None or self.version_of(fresh)[0] <= loaded:
             return
         cache_key = self.store.cache_key(key)
         for attempt in range(2):
             self.record(self.series[(AUDIT_GET, window)], 1)
-            cached = self.cache.get(cache_key)
+            cached = self.cache.get_primary(cache_key)
             if cached is None or self.version_of(cached)[0] != loaded:
                 return
             if attempt == 0:

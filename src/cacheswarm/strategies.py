@@ -17,7 +17,7 @@ import time
 
 from . import stampede
 from .cache import CacheUnavailable
-from .options import PROTECTIONS, VARIANTS, WRITE_POLICIES
+from .opt_cache import PROTECTIONS, VARIANTS, WRITE_POLICIES
 
 OK, HIT, MISS, ERROR, CACHE_ERROR, THROTTLED = "ok", "hit", "miss", "error", "cache_error", "throttled"
 

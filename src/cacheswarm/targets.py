@@ -30,18 +30,18 @@ class MySQLTarget:
         return f"mysql://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
 
 
-def parse_mysql_url(url: str, password: str = "") -> MySQLTarget:
+def parse_mysql_url(url: str, password: str = "", option: str = "--mysql-url") -> MySQLTarget:
     parts = urlsplit(url)
-    _check_userinfo("--mysql-url", url, parts, "--mysql-password or CACHESWARM_MYSQL_PASSWORD")
+    _check_userinfo(option, url, parts, "--mysql-password or CACHESWARM_MYSQL_PASSWORD")
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
-        raise BadInput("--mysql-url", f"{redact_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/database")
+        raise BadInput(option, f"{redact_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/database")
     database = parts.path.lstrip("/")
     if not database or "/" in database:
-        raise BadInput("--mysql-url", f"{redact_url(url)!r} names no database; end it with /<database>, e.g. /test")
+        raise BadInput(option, f"{redact_url(url)!r} names no database; end it with /<database>, e.g. /test")
     try:
         port = parts.port or 3306
     except ValueError:
-        raise BadInput("--mysql-url", f"{redact_url(url)!r} has a bad port; use host:3306") from None
+        raise BadInput(option, f"{redact_url(url)!r} has a bad port; use host:3306") from None
     pw = password or os.environ.get("CACHESWARM_MYSQL_PASSWORD", "") or unquote(parts.password or "")
     return MySQLTarget(parts.hostname, port, unquote(parts.username or "root"), pw, database)
 
@@ -75,18 +75,18 @@ def _check_userinfo(option: str, url: str, parts, password_option: str) -> None:
                                f"(%2F, %3F, %23) or give the password with {password_option}")
 
 
-def _check_redis_url(url: str) -> None:
+def _check_redis_url(url: str, option: str = "--redis-url") -> None:
     parts = urlsplit(url)
-    _check_userinfo("--redis-url", url, parts, "--redis-password or CACHESWARM_REDIS_PASSWORD")
+    _check_userinfo(option, url, parts, "--redis-password or CACHESWARM_REDIS_PASSWORD")
     if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
-        raise BadInput("--redis-url", f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0")
+        raise BadInput(option, f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0")
     try:
         parts.port
     except ValueError:
-        raise BadInput("--redis-url", f"{redact_url(url)!r} has a bad port; use host:6379") from None
+        raise BadInput(option, f"{redact_url(url)!r} has a bad port; use host:6379") from None
     db = parts.path.lstrip("/")
     if parts.scheme != "unix" and db and not (db.isdigit() and int(db) < 1_000_000):
-        raise BadInput("--redis-url", f"{redact_url(url)!r} names database {db!r}; a Redis database is a number: "
+        raise BadInput(option, f"{redact_url(url)!r} names database {db!r}; a Redis database is a number: "
                                       "end the URL with /0 (or /1, /2 ...)")
 
 

@@ -4,15 +4,17 @@ Deltas of Redis INFO and MySQL SHOW GLOBAL STATUS between a phase's start (cache
 the moment its users were gone, gauges (memory, threads running) from its end under load. The
 client side is every operation the phase ran, warm-up included (the servers saw those too).
 A counter that differs from what the clients' operations imply by more than 2% (and a few
-operations) is flagged: other traffic on the server, or a defect in the suite.
+operations) is flagged: other traffic on the server, or a defect in the suite. With reader
+endpoints, reads are checked on the replica and writes on the primary.
 """
 
 from __future__ import annotations
 
 from ..phases import step_key
 from ..recorder import EVENT, LATENCY, MEASURED, WARMUP, parse_key
-from ..stampede import WAITED
+from ..replication import summarize
 from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
+from ..stampede import WAITED
 from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STALE
 from ..strategies import policy_of, protection_of
 
@@ -26,8 +28,9 @@ SQL_PER_OP = {
     "restaurants": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},
                     "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
 }
-REDIS_CHECKS = (("keyspace_hits", "read hits"), ("keyspace_misses", "read misses"), ("lookups", "key lookups"),
-                ("cmd_get", "GETs"), ("cmd_set", "SETs"), ("cmd_del", "DELs"), ("cmd_scripts", "Lua SETs"))
+WHAT = {"keyspace_hits": "read hits", "keyspace_misses": "read misses", "lookups": "key lookups", "cmd_get": "GETs",
+        "cmd_set": "SETs", "cmd_del": "DELs", "cmd_scripts": "Lua SETs"}
+ROLES = ("redis", "redis_reader", "mysql", "mysql_reader")  # primary and replica of each server
 
 
 def phase_key(p: dict) -> str:
@@ -36,7 +39,7 @@ def phase_key(p: dict) -> str:
 
 def client_counts(histograms: dict) -> dict:
     """{phase key: {(op, outcome): operations}} over the measured window and the warm-up; the
-    staleness audit's counts as ("audit", outcome)."""
+    staleness audit's and the stampede events' counts as (kind, outcome)."""
     out: dict = {}
     for key, h in histograms.items():
         k = parse_key(key)
@@ -48,52 +51,96 @@ def client_counts(histograms: dict) -> dict:
     return out
 
 
-def expected(dataset: str, strategy: str, run: dict, counts: dict) -> tuple[dict, dict, int]:
-    """What the clients' operations imply: ({redis counter: n}, {mysql counter: n}, operations
-    whose effect on the servers is uncertain: failures, and the audit's GETs for hits/misses).
-    With stampede protection the Redis commands depend on timing (lock polls, GET+PTTL scripts):
-    only the database's statements and, for early refresh, the GETs are checked."""
+def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | None = None) -> tuple[dict, dict]:
+    """What the clients' operations imply: ({(role, counter): n}, {(role, counter): operations whose
+    effect on it is uncertain}). Reads go to the readers ("redis_reader", "mysql_reader"), writes,
+    audits and the lag probe's markers to the primaries. With stampede protection the Redis
+    commands depend on timing (lock polls): only the database's statements and, for early
+    refresh, the reads' GETs are checked; with `versioned`, whose SETs GET the key first, the
+    hit and miss counters are not."""
     n = lambda op, *outcomes: sum(counts.get((op, o), 0) for o in outcomes)  # noqa: E731
     base = strategy.partition("+")[0]
     policy = policy_of(strategy, run.get("write_policy", "invalidate"))
     protection = protection_of(strategy, run.get("stampede_protection", "none"))
-    audit_gets = n(AUDIT, AUDIT_GET)
-    uncertain = n("read", "error", "throttled") + n("write", "error", "throttled") + 3 * n(AUDIT, AUDIT_ERROR)
-    redis, sql = {}, {}
+    failed = n("read", "error", "throttled") + n("write", "error", "throttled") + 3 * n(AUDIT, AUDIT_ERROR)
+    lag = lag or {}
+    want: dict = {}
+    unsure: dict = {}
+
+    def add(role, counter, k, uncertain=0):
+        want[(role, counter)] = want.get((role, counter), 0) + k
+        unsure[(role, counter)] = unsure.get((role, counter), 0) + uncertain
+
     through = policy in ("write-through", "versioned") and base == "cache-aside"
     hits, misses = n("read", "hit"), n("read", "miss")
     writes = n("write", "ok", "cache_error")
-    if base == "cache-only":
-        redis = {"keyspace_hits": hits, "keyspace_misses": misses, "cmd_get": hits + misses, "cmd_set": writes,
-                 "cmd_del": 0}
-    elif base == "cache-aside" and policy == "versioned":  # each SET is a script that GETs the key first
-        scripts = misses + writes
-        redis = {"cmd_scripts": scripts, "lookups": hits + misses + scripts + audit_gets,
-                 "cmd_get": hits + misses + scripts + audit_gets}
-    elif base == "cache-aside":
-        redis = {"keyspace_hits": hits, "keyspace_misses": misses, "cmd_get": hits + misses + audit_gets,
-                 "cmd_set": misses + (writes if through else 0),
-                 "cmd_del": 0 if through else writes * (2 if policy == "double-delete" else 1)}
-        uncertain += audit_gets  # hit or miss: the audit does not know
-    if protection == "lock":
-        redis = {}
-    elif protection == "early-refresh":
-        redis = {"cmd_get": redis["cmd_get"] + redis.get("cmd_scripts", 0)}
+    audit_gets = n(AUDIT, AUDIT_GET)
+    if base in ("cache-only", "cache-aside") and protection != "lock":
+        probes = lag.get("redis", [])
+        probe_reads = sum(s.get("reads", 0) for s in probes)
+        add("redis_reader", "cmd_get", hits + misses + probe_reads, failed)
+        if base == "cache-only" or (protection == "none" and policy != "versioned"):
+            add("redis_reader", "keyspace_hits", hits, failed + probe_reads + audit_gets)
+            add("redis_reader", "keyspace_misses", misses, failed + probe_reads + audit_gets)
+        if base == "cache-only":
+            add("redis", "cmd_set", writes + len(probes), failed)
+            add("redis", "cmd_del", 0, failed)
+        else:
+            add("redis", "cmd_get", audit_gets)
+            if policy == "versioned":  # each compare-and-set GETs the key first
+                add("redis", "cmd_get", misses + writes, failed)
+                add("redis", "lookups", misses + writes + audit_gets, failed)
+                add("redis_reader", "lookups", hits + misses + probe_reads, failed)
+                if protection == "none":
+                    add("redis", "cmd_scripts", misses + writes, failed)
+            else:
+                add("redis", "cmd_set", misses + (writes if through else 0) + len(probes), failed)
+                add("redis", "cmd_del", 0 if through else writes * (2 if policy == "double-delete" else 1), failed)
     if base in ("db-only", "cache-aside"):
-        reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED) + n(AUDIT, FRESH, STALE, MISS_CHECKED)
         per = SQL_PER_OP.get(dataset, {})
-        for op, times in (("read", reads), ("write_value" if through else "write", writes)):
-            for counter, k in per.get(op, {}).items():
-                sql[counter] = sql.get(counter, 0) + k * times
-    return redis, sql, uncertain
+        reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED)
+        probe_reads = sum(s.get("reads", 0) for s in lag.get("mysql", []))
+        for counter, k in per.get("read", {}).items():
+            add("mysql_reader", counter, k * reads + probe_reads, failed)
+            add("mysql", counter, k * n(AUDIT, FRESH, STALE, MISS_CHECKED), failed)
+        for counter, k in per.get("write_value" if through else "write", {}).items():
+            add("mysql", counter, k * writes, failed)
+        if lag.get("mysql"):
+            add("mysql", "Com_update", len(lag["mysql"]))
+    return want, unsure
 
 
-def _check(server: str, counter: str, what: str, client: int, seen, uncertain: int) -> dict:
+def _check(role: str, counter: str, client: int, seen, uncertain: int) -> dict:
     slack = max(TOLERANCE * client, SLACK_OPS + uncertain)
     diff = None if seen is None else seen - client
-    return {"server": server, "counter": counter, "what": what, "client": client, "server_value": seen,
-            "diff": diff, "diff_percent": round(100 * diff / client, 2) if client and diff is not None else None,
+    what = WHAT.get(counter, counter.replace("Com_", "") + " statements")
+    return {"server": role.replace("_", " "), "counter": counter, "what": what, "client": client,
+            "server_value": seen, "diff": diff,
+            "diff_percent": round(100 * diff / client, 2) if client and diff is not None else None,
             "ok": None if seen is None else abs(diff) <= slack}
+
+
+def _redis_delta(first: dict, last: dict, under_load: dict, seconds) -> dict:
+    r = delta(first, last, REDIS_COUNTERS + tuple(f"cmd_{c}" for c in REDIS_COMMANDS), ())
+    if "error" in r:
+        return r
+    r["cmd_scripts"] = r.pop("cmd_eval", 0) + r.pop("cmd_evalsha", 0)
+    r["lookups"] = r.get("keyspace_hits", 0) + r.get("keyspace_misses", 0)
+    r.update({k: under_load.get(k) for k in REDIS_GAUGES + ("keys",) if k in under_load})
+    r["hit_ratio"] = round(r["keyspace_hits"] / r["lookups"], 4) if r["lookups"] else None
+    cpu = r.get("used_cpu_sys", 0) + r.get("used_cpu_user", 0)
+    r["cpu_percent"] = round(100 * cpu / seconds, 1) if seconds else None
+    return r
+
+
+def _mysql_delta(first: dict, last: dict, under_load: dict) -> dict:
+    m = delta(first, last, MYSQL_COUNTERS, ())
+    if "error" in m:
+        return m
+    m.update({k: under_load.get(k) for k in MYSQL_GAUGES if k in under_load})
+    requests = m.get("Innodb_buffer_pool_read_requests")
+    m["buffer_pool_hit_ratio"] = round(1 - m.get("Innodb_buffer_pool_reads", 0) / requests, 4) if requests else None
+    return m
 
 
 def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
@@ -104,31 +151,25 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     under_load = samples.get("end") or last
     seconds = (p["ended"] - p["started"]) if p.get("ended") and p.get("started") else None
     view: dict = {"phase": phase_key(p), "complete": "drained" in samples, "checks": []}
-    redis_want, sql_want, uncertain = expected(p["dataset"], p["strategy"], run, counts)
-    if "redis" in first and "redis" in last:
-        r = delta(first["redis"], last["redis"], REDIS_COUNTERS + tuple(f"cmd_{c}" for c in REDIS_COMMANDS), ())
-        if "error" not in r:
-            r["cmd_scripts"] = r.pop("cmd_eval", 0) + r.pop("cmd_evalsha", 0)
-            r["lookups"] = r.get("keyspace_hits", 0) + r.get("keyspace_misses", 0)
-            r.update({k: under_load["redis"].get(k) for k in REDIS_GAUGES + ("keys",) if k in under_load["redis"]})
-            r["hit_ratio"] = round(r["keyspace_hits"] / r["lookups"], 4) if r["lookups"] else None
-            cpu = r.get("used_cpu_sys", 0) + r.get("used_cpu_user", 0)
-            r["cpu_percent"] = round(100 * cpu / seconds, 1) if seconds else None
-            for counter, what in REDIS_CHECKS:
-                if counter in redis_want:
-                    view["checks"].append(_check("redis", counter, what, redis_want[counter], r.get(counter), uncertain))
-        view["redis"] = r
-    if "mysql" in first and "mysql" in last:
-        m = delta(first["mysql"], last["mysql"], MYSQL_COUNTERS, ())
-        if "error" not in m:
-            m.update({k: under_load["mysql"].get(k) for k in MYSQL_GAUGES if k in under_load["mysql"]})
-            requests = m.get("Innodb_buffer_pool_read_requests")
-            m["buffer_pool_hit_ratio"] = (round(1 - m.get("Innodb_buffer_pool_reads", 0) / requests, 4)
-                                          if requests else None)
-            for counter, want in sql_want.items():
-                view["checks"].append(_check("mysql", counter, counter.replace("Com_", "") + " statements", want,
-                                             m.get(counter), uncertain))
-        view["mysql"] = m
+    for role in ROLES:
+        if role in first and role in last:
+            if role.startswith("redis"):
+                view[role] = _redis_delta(first[role], last[role], under_load.get(role, {}), seconds)
+            else:
+                view[role] = _mysql_delta(first[role], last[role], under_load.get(role, {}))
+    lag = samples.get("lag") or {}
+    want, unsure = expected(p["dataset"], p["strategy"], run, counts, lag)
+    merged: dict = {}
+    for (role, counter), k in want.items():  # without a replica, its reads are the primary's
+        server = role if role in view else role.replace("_reader", "")
+        n, u = merged.get((server, counter), (0, 0))
+        merged[(server, counter)] = (n + k, u + unsure[(role, counter)])
+    for (server, counter), (k, u) in merged.items():
+        delta_ = view.get(server)
+        if delta_ is not None and "error" not in delta_:
+            view["checks"].append(_check(server, counter, k, delta_.get(counter), u))
+    if lag:
+        view["lag"] = {server: summarize(s) for server, s in lag.items()}
     view["memory"] = (samples.get("drained") or {}).get("memory")
     evicted = (view.get("redis") or {}).get("evicted_keys")
     if evicted:

@@ -59,7 +59,7 @@ class MySQLProducts:
     version_of = staticmethod(products.version_of)
 
     def __init__(self, pool: Pool, namespace: str, rng: random.Random | None = None):
-        self.pool = pool
+        self.pool = self.reader = pool  # reader: a read replica's pool (--mysql-reader-url)
         self.namespace = namespace
         self.table = table_name(namespace)
         self._select = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id=%s"
@@ -70,11 +70,15 @@ class MySQLProducts:
     def cache_key(self, key: int) -> str:
         return products.cache_key(self.namespace, key)
 
-    def read(self, key: int) -> bytes | None:
-        with self.pool.connection() as conn, conn.cursor() as cur:
+    def read(self, key: int, pool=None) -> bytes | None:
+        with (pool or self.reader).connection() as conn, conn.cursor() as cur:
             cur.execute(self._select, (key,))
             values = cur.fetchone()
         return None if values is None else products.encode(values)
+
+    def read_primary(self, key: int) -> bytes | None:
+        """The row as the primary has it (the staleness audit's truth)."""
+        return self.read(key, self.pool)
 
     def write(self, key: int, want_value: bool = False) -> bytes | None:
         """UPDATE price/quantity and bump version; with want_value, return the new row's JSON."""

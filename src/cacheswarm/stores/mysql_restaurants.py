@@ -49,7 +49,7 @@ class MySQLRestaurants:
     backend = "mysql"
 
     def __init__(self, pool: Pool, namespace: str, rng: random.Random | None = None):
-        self.pool = pool
+        self.pool = self.reader = pool  # reader: a read replica's pool (--mysql-reader-url)
         self.namespace = namespace
         self.tables = table_names(namespace)
         self.table = self.tables[0]
@@ -81,9 +81,13 @@ class MySQLRestaurants:
                     "created_at": restaurants.mysql_time(r[12])} for r in rows if r[8] is not None]
         return restaurants.summary(rest, reviews)
 
-    def read(self, key: int) -> bytes | None:
-        with self.pool.connection() as conn, conn.cursor() as cur:
+    def read(self, key: int, pool=None) -> bytes | None:
+        with (pool or self.reader).connection() as conn, conn.cursor() as cur:
             return self._read(cur, key)
+
+    def read_primary(self, key: int) -> bytes | None:
+        """The summary as the primary has it (the staleness audit's truth)."""
+        return self.read(key, self.pool)
 
     def write(self, key: int, want_value: bool = False) -> bytes | None:
         """Post a review: INSERT it and increment the star counter, one transaction."""

@@ -1,0 +1,72 @@
+"""Options for what a cache does besides speed: write policies, the staleness audit, stampede
+protection, eviction (a private Redis) and reading from replicas; their validation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from .optbase import BadInput, Opt, _choice, _ranged
+from .targets import _check_redis_url, parse_mysql_url
+
+WRITE_POLICIES = ("invalidate", "write-through", "versioned", "double-delete")
+PROTECTIONS = ("none", "lock", "early-refresh")  # stampede protection (stampede.py)
+# cache-aside with a write policy and/or a stampede protection of its own (cache-aside+versioned,
+# cache-aside+lock, cache-aside+double-delete+lock): remedies compared in one run
+VARIANTS = tuple(f"cache-aside+{p}" for p in WRITE_POLICIES + PROTECTIONS[1:]) + tuple(
+    f"cache-aside+{p}+{q}" for p in WRITE_POLICIES for q in PROTECTIONS[1:])
+
+CACHE_OPTIONS = (
+    Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL), write-through "
+        "(UPDATE then SET), versioned (write-through; every SET a Lua compare-and-set that never replaces a newer "
+        "version) or double-delete (DEL, then DEL again after --double-delete-delay)", choices=WRITE_POLICIES),
+    Opt("--double-delete-delay", 0.5, "seconds between double-delete's two DELs", float),
+    Opt("--staleness-sample", 0.01, "fraction of cache-aside hits (and misses) audited against the database, "
+        "outside the timed call: stale reads, their age, invalidation races (0 = off)", float),
+    Opt("--stampede-protection", "none", "cache-aside misses: none, lock (one loader per key, the others wait) or "
+        "early-refresh (probabilistic early expiration)", choices=PROTECTIONS),
+    Opt("--ttl-jitter", 0.0, "spread cache-aside expiries: each TTL is --cache-ttl x (1 + J x random)", float),
+    Opt("--redis-maxmemory", "", "start a private redis-server with this maxmemory (e.g. 2mb; allkeys-lru) and use "
+        "it instead of --redis-url: watch eviction (default: off)"),
+    Opt("--redis-reader-url", "", "Redis replica (e.g. the ElastiCache reader endpoint): cache reads go there, "
+        "SET/DEL to --redis-url; its replication lag is probed every second"),
+    Opt("--mysql-reader-url", "", "MySQL read replica (e.g. an RDS read replica): database reads go there, writes "
+        "to --mysql-url; its replication lag is probed every second"),
+)
+
+
+def _memory_size(value) -> str:
+    """--redis-maxmemory: '' or 0 (off), or a size redis-server takes (bytes, kb, mb, gb)."""
+    text = str(value or "").strip().lower()
+    if text in ("", "0"):
+        return ""
+    if not re.fullmatch(r"[1-9][0-9]*(b|k|kb|m|mb|g|gb)?", text):
+        raise BadInput("--redis-maxmemory", f"{value!r} is not a size; write e.g. 2mb, 512kb or 1gb (0: off)")
+    return text
+
+
+def cache_settings(ns, conn: dict) -> dict:
+    """Validate the options above; `conn` is connection_settings() (the readers take its passwords)."""
+    redis_reader = str(getattr(ns, "redis_reader_url", "") or "")
+    if redis_reader:
+        _check_redis_url(redis_reader, "--redis-reader-url")
+    mysql_reader = None
+    if getattr(ns, "mysql_reader_url", ""):
+        primary = conn["mysql"]  # the replica's password (if its URL has none), TLS CA and IAM region are the primary's
+        mysql_reader = parse_mysql_url(str(ns.mysql_reader_url), "", "--mysql-reader-url")
+        mysql_reader = replace(mysql_reader, password=mysql_reader.password or primary.password,
+                               ssl_ca=primary.ssl_ca, iam_region=primary.iam_region)
+    maxmemory = _memory_size(getattr(ns, "redis_maxmemory", ""))
+    if maxmemory and redis_reader:
+        raise BadInput("--redis-reader-url", "cannot be used with --redis-maxmemory (its private Redis has no "
+                                             "replica); drop one of them")
+    return dict(
+        write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
+        double_delete_delay=_ranged("--double-delete-delay", ns.double_delete_delay, 0.0, 60.0),
+        staleness_sample=_ranged("--staleness-sample", ns.staleness_sample, 0.0, 1.0),
+        stampede_protection=_choice("--stampede-protection", ns.stampede_protection, PROTECTIONS),
+        ttl_jitter=_ranged("--ttl-jitter", ns.ttl_jitter, 0.0, 10.0),
+        redis_maxmemory=maxmemory,
+        redis_reader_url=redis_reader,
+        mysql_reader=mysql_reader,
+    )
