@@ -12,24 +12,19 @@ import atexit
 import ctypes
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 
 import redis
 
+from .child_server import ChildServer, free_port
+
 POLICY = "allkeys-lru"  # as the ElastiCache parameter group of the AWS caching recipe
 
 
 class EmbeddedRedisError(Exception):
     """The private Redis could not be started; str() says why and what to do."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _die_with_parent() -> None:
@@ -39,10 +34,10 @@ def _die_with_parent() -> None:
         pass
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(ChildServer):
     def __init__(self, maxmemory: str, startup_timeout: float = 10.0):
         self.maxmemory = maxmemory
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.startup_timeout = startup_timeout
         self.proc = None
@@ -78,15 +73,3 @@ class EmbeddedRedis:
         raise EmbeddedRedisError(f"the private redis-server did not answer on 127.0.0.1:{self.port} within "
                                  f"{self.startup_timeout:.0f}s")
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None

@@ -10,8 +10,6 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,20 +17,16 @@ import time
 import urllib.error
 import urllib.request
 
+from .child_server import ChildServer, free_port
+
 
 class EmulatorError(Exception):
     """The emulator could not be started; str() says why and what to do."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class DynamoDBEmulator:
+class DynamoDBEmulator(ChildServer):
     def __init__(self, port: int | None = None, startup_timeout: float = 30.0):
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
@@ -75,18 +69,6 @@ class DynamoDBEmulator:
         except (urllib.error.URLError, OSError):
             return False
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        if self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
 
     def __enter__(self) -> "DynamoDBEmulator":
         return self.start()
