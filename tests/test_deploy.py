@@ -1,6 +1,7 @@
 """deploy/aws: the CloudFormation templates pass cfn-lint and the security rules a cloud engineer
-would check first; the bootstrap script refuses bad input. (The moto deployment and the
-network-namespace fleet test are still to come: issue 12.)"""
+would check first, deploy into moto's CloudFormation (cacheswarm then seeds and runs on the stack's
+tables and uploads into its bucket); the bootstrap script refuses bad input. (The network-namespace
+fleet test is still to come: issue 12.)"""
 
 from __future__ import annotations
 
@@ -109,3 +110,105 @@ def test_the_bootstrap_refuses_bad_input(args, message, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert not (tmp_path / "p").exists()  # nothing installed
+
+
+# what moto's CloudFormation does not model (it skips them with a warning), and the outputs that read
+# attributes it does not model (RDS endpoint and managed secret, ElastiCache endpoints)
+MOTO_SKIPS = {"CacheSubnetGroup", "CacheParameters", "RedisAuthSecret", "Redis"}
+MOTO_UNRESOLVED_OUTPUTS = {"MysqlUrl", "DatabaseSecretArn", "RedisUrl", "RedisReaderUrl", "RedisSecretArn"}
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def moto_aws():
+    """A moto server process on loopback (the suite's own emulator serves every moto service)."""
+    import boto3
+
+    from cacheswarm.emulator import DynamoDBEmulator
+
+    with DynamoDBEmulator() as emu:
+        yield emu.endpoint, lambda service: boto3.client(service, endpoint_url=emu.endpoint, region_name="us-east-1",
+                                                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def _deploy(cfn, name, template, params, drop_outputs=()):
+    import time
+
+    body = json.loads(json.dumps(template))
+    for key in drop_outputs:
+        body["Outputs"].pop(key)
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(body), Capabilities=["CAPABILITY_IAM"],
+                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()])
+    for _ in range(60):
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.5)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    created = {r["LogicalResourceId"] for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+               if r["LogicalResourceId"]}
+    return stack, created, {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def test_both_stacks_deploy_into_moto_and_cacheswarm_runs_on_their_tables(moto_aws, tmp_path):
+    endpoint, client = moto_aws
+    ec2, cfn = client("ec2"), client("cloudformation")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{z}")
+               ["Subnet"]["SubnetId"] for i, z in ((1, "a"), (2, "b"))]
+    net = {"VpcId": vpc, "SubnetIds": ",".join(subnets), "Namespace": "cswdeploy"}
+    targets = _load("targets.yaml")
+    _stack, created, outputs = _deploy(cfn, "csw-targets", targets, net, MOTO_UNRESOLVED_OUTPUTS)
+    assert created == set(targets["Resources"]) - MOTO_SKIPS
+    lg = outputs["LoadGeneratorSecurityGroupId"]
+    groups = {g["GroupId"]: g for g in ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])
+              ["SecurityGroups"]}
+    for port in (3306, 6379):
+        (rule,) = [r for g in groups.values() for r in g["IpPermissions"] if r.get("FromPort") == port]
+        assert [p["GroupId"] for p in rule["UserIdGroupPairs"]] == [lg] and not rule["IpRanges"]
+    (db,) = client("rds").describe_db_instances()["DBInstances"]
+    assert db["StorageEncrypted"] is True and db["PubliclyAccessible"] is False
+    # the tables are ones cacheswarm seeds and runs on (names, keys, GSI1)
+    env = {**AWS_ENV, "PYTHONUNBUFFERED": "1"}
+    seed = subprocess.run([str(BIN / "cacheswarm"), "seed", "restaurants", "--backend", "dynamodb",
+                           "--dynamodb-endpoint", endpoint, "--namespace", "cswdeploy", "--restaurants", "20",
+                           "--reviews-per-restaurant", "5", "--allow-existing-table"],
+                          capture_output=True, text=True, timeout=120, env={**__import__("os").environ, **env})
+    assert seed.returncode == 0, seed.stderr[-2000:]
+    run = subprocess.run([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"), "--headless", "-u", "2",
+                          "--backend", "dynamodb", "--dataset", "restaurants", "--dynamodb-endpoint", endpoint,
+                          "--namespace", "cswdeploy", "--allow-existing-table", "--strategies", "db-only",
+                          "--phase-time", "3s", "--warmup", "1s", "--report-dir", str(tmp_path / "r"), "--only-summary"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                         env={**__import__("os").environ, **env})
+    assert run.returncode == 0, run.stderr[-2000:]
+    doc = json.loads(next((tmp_path / "r").iterdir()).joinpath("comparison.json").read_text())
+    assert doc["summary"][0]["count"] > 0 and doc["summary"][0]["errors"] == 0
+
+    fleet = _load("fleet.yaml")
+    params = {"VpcId": vpc, "SubnetIds": ",".join(subnets), "LoadGeneratorSecurityGroupId": lg, "SourceRef": "v0.0.0",
+              "MysqlUrl": "mysql://admin@db.example:3306/cacheswarm", "RedisUrl": "rediss://cache.example:6379/0",
+              "DatabaseSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf",
+              "Namespace": "cswdeploy", "WorkerCount": "3"}
+    _stack, created, outputs = _deploy(cfn, "csw-fleet", fleet, params)
+    conditional = {"WebUiIngress", "RedisSecretPolicy"}  # off by default / without a Redis secret
+    assert created == set(fleet["Resources"]) - conditional
+    (asg,) = client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert asg["DesiredCapacity"] == 3 and asg["MinSize"] == asg["MaxSize"] == 3
+    master_sg = [g for g in ec2.describe_security_groups()["SecurityGroups"]
+                 if g["Description"].startswith("cacheswarm master")][0]
+    assert [(r["FromPort"], bool(r["UserIdGroupPairs"]), r["IpRanges"]) for r in master_sg["IpPermissions"]] == \
+        [(5557, True, [])]
+    s3 = client("s3")
+    # (moto's CloudFormation does not apply the bucket's public access block: checked in the template above)
+    assert s3.get_bucket_encryption(Bucket=outputs["ReportBucket"])["ServerSideEncryptionConfiguration"]["Rules"]
+    # the report upload the master's timer runs, into the stack's bucket
+    (tmp_path / "reports" / "compare-1").mkdir(parents=True)
+    (tmp_path / "reports" / "compare-1" / "comparison.json").write_text("{}")
+    up = subprocess.run([str(BIN / "python"), str(DEPLOY / "upload_reports.py"), str(tmp_path / "reports"),
+                         outputs["ReportBucket"], "cswdeploy"], capture_output=True, text=True, timeout=60,
+                        env={**__import__("os").environ, **AWS_ENV, "AWS_ENDPOINT_URL": endpoint})
+    assert up.returncode == 0 and "uploaded 1 files" in up.stdout, up.stderr[-2000:]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=outputs["ReportBucket"])["Contents"]]
+    assert keys == ["cswdeploy/compare-1/comparison.json"]
