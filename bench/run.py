@@ -10,6 +10,7 @@ P2  the best cache-only GET ops/s cacheswarm reaches on the whole machine (--pro
 P5  RSS of one process running 1,000 users (goal < 300 MB) and the time to render the
     report of a 20-phase run with per-second time series and objectives (goal < 2 s).
 C   the capacity search on cache-only (one process) vs its closed-loop maximum (bench/capacity.py).
+M   the master merging 100 simulated workers' histograms every 3 s (bench/master_merge.py; goal < 25% of a core).
 A   the staleness audit at 1% vs off, warm cache-aside and cache-only (bench/staleness.py; goal: cost < 2%).
 S   products seeding rate into MySQL (goal >= 100k rows/s).
 P3, P4  DynamoDB seeding vs the emulator's ceiling, client CPU per GetItem (bench/dynamodb.py).
@@ -146,6 +147,7 @@ def main() -> None:
     print(f"P5  render the report of a 20-phase run (time series, objectives): {render_seconds():.2f} s (goal < 2 s)")
     print(sh(BIN / "python", ROOT / "bench" / "capacity.py", NS).rstrip())
     print(sh(BIN / "python", ROOT / "bench" / "staleness.py", NS).rstrip())
+    print(sh(BIN / "python", ROOT / "bench" / "master_merge.py").rstrip())
     print(sh(BIN / "python", ROOT / "bench" / "dynamodb.py").rstrip())
     sh(BIN / "cacheswarm", "clean", "--yes", "--namespace", NS)
 
