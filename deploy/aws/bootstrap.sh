@@ -6,7 +6,10 @@
 #   bootstrap.sh --role master|worker --source DIR|PIP_SPEC [--master-host IP] [--expect-workers N]
 #                [--namespace NS] [--mysql-url URL] [--redis-url URL] [--redis-reader-url URL]
 #                [--db-secret ARN] [--redis-secret ARN] [--bucket NAME] [--log-group NAME]
-#                [--region R] [--prefix /opt/cacheswarm] [--foreground] [-- extra locust options]
+#                [--region R] [--prefix /opt/cacheswarm] [--foreground] [--no-start] [-- extra locust options]
+#
+# --foreground keeps every file under --prefix (not /etc, not systemd) and runs Locust in this shell;
+# --no-start installs and writes the settings, then stops (e.g. to seed from the master first).
 #
 # Secrets never travel in user data or over Locust's port 5557 (which ships the master's options
 # to workers in clear): every host reads them itself, as CACHESWARM_MYSQL_PASSWORD and
@@ -15,7 +18,7 @@ set -euo pipefail
 
 role="" source="" master_host="" expect_workers=1 namespace=cacheswarm mysql_url="" redis_url=""
 redis_reader_url="" db_secret="" redis_secret="" bucket="" log_group="" region="${AWS_REGION:-}"
-prefix=/opt/cacheswarm foreground=0 extra=()
+prefix=/opt/cacheswarm foreground=0 no_start=0 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --role) role=$2; shift 2 ;;
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --region) region=$2; shift 2 ;;
     --prefix) prefix=$2; shift 2 ;;
     --foreground) foreground=1; shift ;;
+    --no-start) no_start=1; shift ;;
     --) shift; extra=("$@"); break ;;
     *) echo "bootstrap.sh: unknown option $1 (see the header of this script)" >&2; exit 2 ;;
   esac
@@ -44,7 +48,7 @@ if [ "$role" = worker ] && [ -z "$master_host" ]; then
 fi
 
 python=$(command -v python3.11 || command -v python3)
-mkdir -p "$prefix" /etc/cacheswarm 2>/dev/null || mkdir -p "$prefix"
+mkdir -p "$prefix"
 [ -x "$prefix/venv/bin/python" ] || "$python" -m venv "$prefix/venv"
 "$prefix/venv/bin/pip" install --quiet --upgrade pip >/dev/null 2>&1 || true
 "$prefix/venv/bin/pip" install --quiet "$source"
@@ -55,7 +59,8 @@ if [ -z "$locustfile" ]; then
 fi
 
 # the run's settings (no secrets) and the secrets (root-only), as systemd EnvironmentFiles
-conf_dir=$([ -w /etc/cacheswarm ] && echo /etc/cacheswarm || echo "$prefix")
+conf_dir=$prefix
+if [ "$foreground" = 0 ] && mkdir -p /etc/cacheswarm 2>/dev/null; then conf_dir=/etc/cacheswarm; fi
 env_file="$conf_dir/run.env" secret_file="$conf_dir/secrets.env"
 {
   echo "LOCUST_NAMESPACE=$namespace"
@@ -77,6 +82,10 @@ for env, arn, key in (("CACHESWARM_MYSQL_PASSWORD", os.environ["DB_SECRET"], "pa
 PY
 umask 022
 mkdir -p "$prefix/reports"
+if [ "$no_start" = 1 ]; then
+  echo "cacheswarm installed in $prefix/venv; settings in $env_file and $secret_file (not started)"
+  exit 0
+fi
 
 if [ "$role" = master ]; then
   cmd=("$prefix/venv/bin/locust" -f "$locustfile" --master --expect-workers "$expect_workers")
