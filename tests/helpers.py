@@ -89,10 +89,11 @@ def make_ca_and_server_cert(d):
 class PrivateMariaDB:
     """A mariadbd of the test's own (own datadir, spare port), which the test may kill and restart."""
 
-    def __init__(self, tmp_path, *server_args):
-        self.server_args = server_args
+    def __init__(self, tmp_path, *server_args, wrap=(), host="127.0.0.1", port=None):
+        """`wrap` prefixes the server's command (e.g. `ip netns exec NS`), which then listens on host:port."""
+        self.server_args, self.wrap, self.host = server_args, list(wrap), host
         self.dir = tmp_path / "mariadb"
-        self.port = free_port()
+        self.port = port or free_port()
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.dir / 'data'}",
                         "--auth-root-authentication-method=normal", "--skip-test-db"],
                        check=True, capture_output=True)
@@ -102,12 +103,12 @@ class PrivateMariaDB:
 
     @property
     def url(self):
-        return f"mysql://root@127.0.0.1:{self.port}/test"
+        return f"mysql://root@{self.host}:{self.port}/test"
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}", f"--port={self.port}",
-             "--bind-address=127.0.0.1", f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
+            [*self.wrap, "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir / 'data'}", f"--port={self.port}",
+             f"--bind-address={self.host}", f"--socket={self.dir / 'sock'}", f"--pid-file={self.dir / 'pid'}",
              "--user=root", "--innodb-buffer-pool-size=64M", f"--log-error={self.dir / 'err.log'}",
              *self.server_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

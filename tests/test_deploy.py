@@ -1,7 +1,7 @@
 """deploy/aws: the CloudFormation templates pass cfn-lint and the security rules a cloud engineer
 would check first, deploy into moto's CloudFormation (cacheswarm then seeds and runs on the stack's
-tables and uploads into its bucket); the bootstrap script refuses bad input. (The network-namespace
-fleet test is still to come: issue 12.)"""
+tables and uploads into its bucket); the bootstrap script refuses bad input. The bootstrap's real
+run on separate hosts is test_fleet_netns.py."""
 
 from __future__ import annotations
 
