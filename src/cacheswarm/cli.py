@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
                            "needs --reset)")
     seed.add_argument("--items-file", default="", help="restaurants: load this JSON-lines file of the tutorial's "
                                                        "items (one DynamoDB item per line) instead of generated data")
+    seed.add_argument("--value-size", type=int, default=0,
+                      help="products: bytes of padding per row, so values are as large as yours (memtier's "
+                           "--data-size; default 0; changing it needs --reset on MySQL)")
     seed.add_argument("--reset", action="store_true", help="rewrite everything to its seeded values (removes what "
                                                            "runs wrote)")
     seed.add_argument("--parallel", type=int, default=0,
@@ -96,6 +99,7 @@ def _seed(args) -> int:
     from .stores import ForeignTable, dynamodb
     from .stores.items_file import ItemsFileError
     from .stores.mysql import ConnectError
+    from .stores.mysql_products import ValueSizeMismatch
 
     backend = options._choice("--backend", args.backend, options.BACKENDS)
     for flag, value in (("--rows", args.rows), ("--restaurants", args.restaurants),
@@ -107,6 +111,12 @@ def _seed(args) -> int:
     if args.parallel < 0 or args.parallel > MAX_PARALLEL:
         raise BadInput("--parallel", f"{args.parallel} is out of range; use 1 to {MAX_PARALLEL} loader threads "
                                      "(more only queue up on the server)")
+    from .products import MAX_VALUE_SIZE
+
+    if not 0 <= args.value_size <= MAX_VALUE_SIZE:
+        raise BadInput("--value-size", f"{args.value_size} is out of range; use 0 to {MAX_VALUE_SIZE} bytes")
+    if args.value_size and args.dataset != "products":
+        raise BadInput("--value-size", "pads products (the key-value dataset); use it with `cacheswarm seed products`")
     if args.items_file and args.dataset != "restaurants":
         raise BadInput("--items-file", "holds restaurants and reviews; use it with `cacheswarm seed restaurants`")
     conn = options.connection_settings(args)
@@ -130,7 +140,7 @@ def _seed(args) -> int:
                   disable=None) as bar:
             result = seeder(bar.update)
             bar.update(max(0, total - bar.n))
-    except (ConnectError, ForeignTable, dynamodb.DynamoDBError) as e:
+    except (ConnectError, ForeignTable, dynamodb.DynamoDBError, ValueSizeMismatch) as e:
         raise _Unusable(str(e)) from None
     took = time.perf_counter() - started
     rate = result["loaded"] / took if took and result["loaded"] else 0
@@ -151,7 +161,8 @@ def _seeder(args, backend: str, conn: dict, items):
         kw = dict(parallel=args.parallel or 2, timeout=max(conn["op_timeout"], 60), reset=reset,
                   allow_existing=allow)
         if args.dataset == "products":
-            return (lambda p: mysql_products.seed(conn["mysql"], ns, args.rows, progress=p, **kw)), args.rows
+            return (lambda p: mysql_products.seed(conn["mysql"], ns, args.rows, progress=p, value_size=args.value_size,
+                                                  **kw)), args.rows
         if items is not None:
             return (lambda p: mysql_restaurants.load_items(conn["mysql"], ns, items, progress=p, **kw)), len(items)
         return (lambda p: mysql_restaurants.seed(conn["mysql"], ns, n, m, progress=p, **kw)), n * (m + 1)
@@ -159,7 +170,8 @@ def _seeder(args, backend: str, conn: dict, items):
     dynamodb.check_reachable(client, conn["dynamodb_endpoint"])
     kw = dict(parallel=args.parallel or 8, reset=reset, allow_existing=allow)
     if args.dataset == "products":
-        return (lambda p: dynamodb_products.seed(client, ns, args.rows, progress=p, **kw)), args.rows
+        return (lambda p: dynamodb_products.seed(client, ns, args.rows, progress=p, value_size=args.value_size,
+                                                 **kw)), args.rows
     if items is not None:
         return (lambda p: dynamodb_restaurants.load_items(client, ns, items, progress=p, **kw)), len(items)
     return (lambda p: dynamodb_restaurants.seed(client, ns, n, m, progress=p, **kw)), n * (m + 1)

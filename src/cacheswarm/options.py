@@ -56,6 +56,9 @@ RUN_OPTIONS = (
     Opt("--key-distribution", "zipfian", "key chooser: " + ", ".join(DISTRIBUTIONS), choices=DISTRIBUTIONS),
     Opt("--zipf-theta", 0.99, "zipfian skew θ (0 < θ < 1; YCSB default 0.99)", float),
     Opt("--keyspace", 0, "number of keys to draw from (0 = every seeded row)", int),
+    Opt("--value-size", 0, "bytes of padding per product (memtier's --data-size): seeded tables must carry it "
+                           "(`cacheswarm seed products --value-size N`), the embedded emulator is seeded with it; "
+                           "0 = as seeded", int),
     Opt("--target-rate", 0.0, "open loop: ops/s for the whole run, split over all users (0 = closed loop)", float),
     Opt("--cache-ttl", 300, "TTL in seconds of keys cache-aside sets", int),
     Opt("--warm-cache", False, "start cache-aside phases with the keyspace loaded (default: cold)", bool),
@@ -141,6 +144,7 @@ class Settings:
     key_distribution: str = "zipfian"
     zipf_theta: float = 0.99
     keyspace: int = 0
+    value_size: int = 0
     target_rate: float = 0.0
     cache_ttl: int = 300
     warm_cache: bool = False
@@ -258,6 +262,7 @@ def settings_from(ns) -> Settings:
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
         zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),
         keyspace=_ranged("--keyspace", ns.keyspace, 0, None, kind=int),
+        value_size=_value_size(ns.value_size, datasets),
         target_rate=_ranged("--target-rate", ns.target_rate, 0.0, 10_000_000.0),
         cache_ttl=_ranged("--cache-ttl", ns.cache_ttl, 1, None, kind=int),
         warm_cache=_as_bool(ns.warm_cache),
@@ -330,6 +335,15 @@ def check_users(value) -> None:
         raise BadInput("-u/--users", f"{value!r} is not a whole number; give at least 1 user") from None
     if n < 1:
         raise BadInput("-u/--users", f"{value} users would run nothing; give at least 1 (e.g. -u 10)")
+
+
+def _value_size(value, datasets) -> int:
+    from .products import MAX_VALUE_SIZE
+
+    size = _ranged("--value-size", value, 0, MAX_VALUE_SIZE, kind=int)
+    if size and "products" not in datasets:
+        raise BadInput("--value-size", "pads products (the key-value dataset); add products to --dataset or drop it")
+    return size
 
 
 def _run_name(value) -> str:

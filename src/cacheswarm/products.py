@@ -11,6 +11,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 COLUMNS = ("id", "name", "description", "price", "quantity", "category", "created_at", "updated_at", "version")
+PAYLOAD = "payload"  # padding, --value-size bytes (none by default): rows as large as the user's own objects
+MAX_VALUE_SIZE = 1_000_000  # DynamoDB items stop at 400 KB; a MEDIUMTEXT at 16 MB
 
 CATEGORIES = ("books", "electronics", "garden", "grocery", "home", "kitchen", "music", "office",
               "outdoors", "sports", "tools", "toys")
@@ -30,21 +32,27 @@ def _mix(i: int) -> int:
     return (i * 2654435761) & 0xFFFFFFFF
 
 
-def row(i: int) -> tuple:
-    """Row i (1-based) as a tuple in COLUMNS order; price in cents-exact text."""
+def pad(i: int, value_size: int) -> str | None:
+    """Row i's padding: `value_size` times one letter of the row's own (None: no padding)."""
+    return chr(97 + i % 26) * value_size if value_size else None
+
+
+def row(i: int, value_size: int = 0) -> tuple:
+    """Row i (1-based) as a tuple in COLUMNS order, then its padding; price in cents-exact text."""
     h = _mix(i)
     created = (BASE_TIME + timedelta(seconds=i)).strftime(TIME_FORMAT)
     name = f"{ADJECTIVES[h & 15]} {NOUNS[(h >> 4) & 15]} {i}"
     description = f"{name}, {PHRASES[(h >> 8) & 7]}, {PHRASES[(h >> 11) & 7]}."
     price = f"{1 + (h >> 14) % 99900 / 100:.2f}"
-    return (i, name, description, price, (h >> 3) % 1000, CATEGORIES[(h >> 17) % 12], created, created, 0)
+    return (i, name, description, price, (h >> 3) % 1000, CATEGORIES[(h >> 17) % 12], created, created, 0,
+            pad(i, value_size))
 
 
 def _elt(index_sql: str, words) -> str:
     return f"ELT({index_sql} + 1, {', '.join(repr(w) for w in words)})"
 
 
-def load_data_set_clause(var: str = "@i") -> str:
+def load_data_set_clause(var: str = "@i", value_size: int = 0) -> str:
     """The SET clause of a LOAD DATA that builds row(@i) on the server from a file of ids.
 
     The same formulas as row(), written in SQL (MySQL 8 and MariaDB), so seeding ships only
@@ -59,22 +67,27 @@ def load_data_set_clause(var: str = "@i") -> str:
         f"price = 1 + (({h} >> 14) % 99900) / 100, quantity = ({h} >> 3) % 1000, "
         f"category = {_elt(f'(({h} >> 17) % 12)', CATEGORIES)}, "
         f"created_at = TIMESTAMP('{BASE_TIME:%Y-%m-%d}') + INTERVAL {var} SECOND, "
-        f"updated_at = TIMESTAMP('{BASE_TIME:%Y-%m-%d}') + INTERVAL {var} SECOND, version = 0"
+        f"updated_at = TIMESTAMP('{BASE_TIME:%Y-%m-%d}') + INTERVAL {var} SECOND, version = 0, "
+        f"payload = " + (f"REPEAT(CHAR(97 + {var} % 26), {int(value_size)})" if value_size else "NULL")
     )
 
 
 def encode(values: tuple) -> bytes:
-    """A row tuple (COLUMNS order, as the database returns it) -> compact JSON, the cached value."""
-    return json.dumps(dict(zip(COLUMNS, values)), separators=(",", ":"), default=str).encode()
+    """A row tuple (COLUMNS order, then the padding if any, as the database returns it) -> compact
+    JSON, the cached value (without a "payload" field when the row has no padding)."""
+    doc = dict(zip(COLUMNS, values))
+    if len(values) > len(COLUMNS) and values[len(COLUMNS)]:
+        doc[PAYLOAD] = values[len(COLUMNS)]
+    return json.dumps(doc, separators=(",", ":"), default=str).encode()
 
 
 def cache_key(namespace: str, product_id: int) -> str:
     return f"{namespace}:product:{product_id}"
 
 
-def fresh_value(product_id: int, price_cents: int, quantity: int) -> bytes:
+def fresh_value(product_id: int, price_cents: int, quantity: int, value_size: int = 0) -> bytes:
     """The value a cache-only write SETs: the row with a new price and quantity."""
-    values = list(row(product_id))
+    values = list(row(product_id, value_size))
     values[3] = f"{price_cents / 100:.2f}"
     values[4] = quantity
     return encode(tuple(values))

@@ -143,6 +143,9 @@ class Runtime:
                     raise Preflight(f"{e} in {self._where(backend)}: seed it first with "
                                     f"`{self.seed_command(dataset, backend)}`") from None
         embedded = self.embedded and "dynamodb" in s.backends
+        if dataset == "products" and s.value_size:
+            for backend in found:
+                self._check_value_size(backend)
         others = [n for b, n in found.items() if not (embedded and b == "dynamodb")]
         if others and s.keyspace > min(others):  # before seeding the emulator for nothing
             raise BadInput("--keyspace", f"{s.keyspace} is larger than the {min(others)} seeded {dataset}; use at "
@@ -153,12 +156,19 @@ class Runtime:
                 found["dynamodb"] = self._seed_embedded(dataset, want)
         return s.keyspace or min(found.values())
 
+    def _check_value_size(self, backend: str) -> None:
+        have, want = self.stores[("products", backend)].value_size, self.settings.value_size
+        if have != want and not (backend == "dynamodb" and self.embedded):
+            raise Preflight(f"--value-size: the products in {self._where(backend)} carry {have} bytes of padding, not "
+                            f"{want}: seed them with `{self.seed_command('products', backend)} --reset`")
+
     def _seed_embedded(self, dataset: str, rows: int) -> int:
         what = f"{rows} products" if dataset == "products" else f"{rows} restaurants x {EMBEDDED_REVIEWS} reviews"
         log.info("cacheswarm: seeding the embedded DynamoDB emulator with %s ...", what)
         started = time.perf_counter()
         if dataset == "products":
-            result = dynamodb_products.seed(self.client, self.settings.namespace, rows)
+            result = dynamodb_products.seed(self.client, self.settings.namespace, rows,
+                                            value_size=self.settings.value_size)
         else:
             result = dynamodb_restaurants.seed(self.client, self.settings.namespace, rows, EMBEDDED_REVIEWS)
         took = time.perf_counter() - started
@@ -173,8 +183,8 @@ class Runtime:
 
     def seed_command(self, dataset: str, backend: str) -> str:
         s = self.settings
-        size = "--rows 100000" if dataset == "products" else \
-            f"--restaurants 1000 --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}"
+        size = (f"--rows 100000{f' --value-size {s.value_size}' if s.value_size else ''}" if dataset == "products"
+                else f"--restaurants 1000 --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}")
         where = (f"--mysql-url '{s.mysql.redacted()}'" if backend == "mysql"
                  else f"--backend dynamodb --dynamodb-endpoint {s.dynamodb_endpoint}")
         return f"cacheswarm seed {dataset} {size} --namespace {s.namespace} {where}"

@@ -43,20 +43,25 @@ def redis_sample(client) -> dict:
 
 
 def memory_sample(client, keys: list, keyspace: int) -> dict:
-    """Bytes per cached value (MEMORY USAGE, exact: SAMPLES 0) over the keys present, and what the
-    whole keyspace would need; {"error": why} if the command is refused."""
+    """Bytes per cached value in Redis's memory (MEMORY USAGE, exact: SAMPLES 0) and the values'
+    own length (STRLEN) over the keys present, and what the whole keyspace would need; {"error":
+    why} if the command is refused."""
     try:
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.execute_command("MEMORY", "USAGE", key, "SAMPLES", "0")
-        sizes = sorted(int(n) for n in pipe.execute() if n is not None)
+            pipe.strlen(key)
+        replies = pipe.execute()
     except Exception as e:
         return {"error": f"MEMORY USAGE failed: {type(e).__name__}: {str(e)[:120]}"}
-    if not sizes:
+    present = [(int(m), int(n)) for m, n in zip(replies[::2], replies[1::2]) if m is not None]
+    if not present:
         return {"sampled": 0, "keyspace": keyspace}
+    sizes = sorted(m for m, _ in present)
     mean = sum(sizes) / len(sizes)
     return {"sampled": len(sizes), "bytes_per_value_mean": round(mean, 1), "bytes_per_value_p50": sizes[len(sizes) // 2],
-            "bytes_per_value_max": sizes[-1], "keyspace": keyspace, "keyspace_bytes_estimate": round(mean * keyspace)}
+            "bytes_per_value_max": sizes[-1], "value_bytes_mean": round(sum(n for _, n in present) / len(present), 1),
+            "keyspace": keyspace, "keyspace_bytes_estimate": round(mean * keyspace)}
 
 
 def mysql_sample(pool) -> dict:

@@ -32,6 +32,8 @@ def to_item(values: tuple) -> dict:
             item[column] = {"N": str(value)}
         else:
             item[column] = {"S": str(value)}
+    if len(values) > len(products.COLUMNS) and values[len(products.COLUMNS)]:
+        item[products.PAYLOAD] = {"S": values[len(products.COLUMNS)]}
     return item
 
 
@@ -41,6 +43,7 @@ def encode_item(item: dict) -> bytes:
         int(item["id"]["N"]), item["name"]["S"], item["description"]["S"],
         f'{Decimal(item["price"]["N"]):.2f}', int(item["quantity"]["N"]), item["category"]["S"],
         item["created_at"]["S"], item["updated_at"]["S"], int(item["version"]["N"]),
+        item.get(products.PAYLOAD, {}).get("S"),
     ))
 
 
@@ -55,6 +58,7 @@ class DynamoDBProducts:
         self.table = table_name(namespace)
         self.random = (rng or random.Random()).random
         self.consumed = 0.0  # capacity units reported by the server (ReturnConsumedCapacity=TOTAL)
+        self.value_size = None  # the items' padding (--value-size), from the seeding record
 
     version_of = staticmethod(products.version_of)
 
@@ -80,7 +84,13 @@ class DynamoDBProducts:
         meta = self.client.get_item(TableName=self.table, Key=META_KEY, ConsistentRead=True).get("Item")
         if not meta or int(meta["seeded_rows"]["N"]) == 0:
             raise NotSeeded(f"table {self.table} is empty (no seeding record)")
+        self.value_size = int(meta.get("value_size", {"N": "0"})["N"])
         return int(meta["seeded_rows"]["N"])
+
+    def padding(self) -> int:
+        """Bytes of padding the seeded items carry (from the seeding record)."""
+        meta = self.client.get_item(TableName=self.table, Key=META_KEY, ConsistentRead=True).get("Item") or {}
+        return int(meta.get("value_size", {"N": "0"})["N"])
 
     def read(self, key: int) -> bytes | None:
         r = self.api("GetItem", {"TableName": self.table, "Key": {"id": {"N": str(key)}},
@@ -104,7 +114,10 @@ class DynamoDBProducts:
         return encode_item(r["Attributes"]) if want_value else None
 
     def fresh_value(self, key: int) -> bytes:
-        return products.fresh_value(key, 100 + int(self.random() * 99900), int(self.random() * 1000))
+        if self.value_size is None:
+            self.value_size = self.padding()
+        return products.fresh_value(key, 100 + int(self.random() * 99900), int(self.random() * 1000),
+                                    self.value_size)
 
     def count(self) -> tuple[int, int] | None:
         """(items, highest id), or None when the table does not exist (a Scan: fine for test sizes)."""
@@ -140,17 +153,18 @@ def create_table(client, namespace: str) -> None:
                           [{"AttributeName": "id", "AttributeType": "N"}], OWNER_KEY)
 
 
-def _request(i: int) -> dict:
+def _request(i: int, value_size: int = 0) -> dict:
     if i > 0:
-        return {"PutRequest": {"Item": to_item(products.row(i))}}
+        return {"PutRequest": {"Item": to_item(products.row(i, value_size))}}
     return {"DeleteRequest": {"Key": {"id": {"N": str(-i)}}}}
 
 
 def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, reset: bool = False,
-         allow_existing: bool = False) -> dict:
-    """Put items 1..rows (deterministic: products.row) with parallel BatchWriteItem, delete items
-    above `rows` that an earlier seeding put there, then write the seeding record. Idempotent:
-    every seeded item is rewritten to its seeded value. With reset the table is recreated."""
+         allow_existing: bool = False, value_size: int = 0) -> dict:
+    """Put items 1..rows (deterministic: products.row, with `value_size` bytes of padding) with
+    parallel BatchWriteItem, delete items above `rows` that an earlier seeding put there, then
+    write the seeding record. Idempotent: every seeded item is rewritten to its seeded value
+    (so a new --value-size applies to all). With reset the table is recreated."""
     table = table_name(namespace)
     desc = dynamodb.refuse_foreign_table(client, table, allow_existing, OWNER_KEY)
     if reset and desc is not None:
@@ -161,6 +175,7 @@ def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, re
     client.delete_item(TableName=table, Key=META_KEY)  # until the load completes, the table is not seeded
     extra = range(rows + 1, before + 1)
     ids = [*range(1, rows + 1), *(-i for i in extra)]  # > 0: put row i; < 0: delete item -i
-    dynamodb.batch_write(client, table, ids, parallel, progress, build=_request)
-    client.put_item(TableName=table, Item={**META_KEY, "seeded_rows": {"N": str(rows)}})
+    dynamodb.batch_write(client, table, ids, parallel, progress, build=lambda i: _request(i, value_size))
+    client.put_item(TableName=table, Item={**META_KEY, "seeded_rows": {"N": str(rows)},
+                                           "value_size": {"N": str(value_size)}})
     return {"table": table, "rows": rows, "before": before, "trimmed": len(extra), "loaded": rows}

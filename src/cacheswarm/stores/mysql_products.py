@@ -14,7 +14,7 @@ from . import FOREIGN_HINT, ForeignTable, NotSeeded
 from .mysql import Pool, connect
 from .parallel import in_threads
 
-SELECT_COLUMNS = ", ".join(products.COLUMNS)
+SELECT_COLUMNS = ", ".join((*products.COLUMNS, products.PAYLOAD))
 log = logging.getLogger("cacheswarm")
 
 
@@ -32,7 +32,8 @@ def create_table_sql(table: str) -> str:
   category VARCHAR(50) NOT NULL,
   created_at DATETIME NOT NULL,
   updated_at DATETIME(6) NOT NULL,
-  version BIGINT NOT NULL DEFAULT 0
+  version BIGINT NOT NULL DEFAULT 0,
+  payload MEDIUMTEXT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='{OWNER_COMMENT}'"""
 
 
@@ -66,6 +67,7 @@ class MySQLProducts:
         self._update = (f"UPDATE `{self.table}` SET price=%s, quantity=%s, version=version+1, "
                         "updated_at=UTC_TIMESTAMP(6) WHERE id=%s")
         self.random = (rng or random.Random()).random
+        self.value_size = None  # the rows' padding (--value-size), learnt when first needed
 
     def cache_key(self, key: int) -> str:
         return products.cache_key(self.namespace, key)
@@ -94,7 +96,15 @@ class MySQLProducts:
 
     def fresh_value(self, key: int) -> bytes:
         """A new value for cache-only writes, which never touch the database."""
-        return products.fresh_value(key, 100 + int(self.random() * 99900), int(self.random() * 1000))
+        if self.value_size is None:
+            self.value_size = self.padding()
+        return products.fresh_value(key, 100 + int(self.random() * 99900), int(self.random() * 1000),
+                                    self.value_size)
+
+    def padding(self) -> int:
+        """Bytes of padding the seeded rows carry (row 1's; seeding gives every row the same)."""
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            return current_value_size(cur, self.table)
 
     def count(self) -> tuple[int, int] | None:
         """(rows, max id), or None when the table does not exist."""
@@ -118,6 +128,10 @@ class MySQLProducts:
         if rows != top:
             raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})")
         with self.pool.connection() as conn, conn.cursor() as cur:
+            if not has_payload(cur, self.table):
+                raise NotSeeded(f"table {self.table} was seeded by an older cacheswarm (no payload column); seeding "
+                                "again adds it and keeps the rows")
+            self.value_size = current_value_size(cur, self.table)
             cur.execute("SELECT DATETIME_PRECISION FROM information_schema.columns WHERE table_schema=DATABASE() "
                         "AND table_name=%s AND column_name='updated_at'", (self.table,))
             found = cur.fetchone()
@@ -140,14 +154,20 @@ class MySQLProducts:
                 yield self.cache_key(values[0]), products.encode(values)
 
 
+class ValueSizeMismatch(Exception):
+    """The table's rows carry other padding than asked: str() says so and how to rewrite them."""
+
+
 def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50_000,
-         parallel: int = 2, timeout: float = 60.0, progress=None, allow_existing: bool = False) -> dict:
+         parallel: int = 2, timeout: float = 60.0, progress=None, allow_existing: bool = False,
+         value_size: int = 0) -> dict:
     """Load rows 1..rows deterministically; idempotent: missing rows added, rows above N removed.
 
     Ships only ids: LOAD DATA LOCAL INFILE of one file of ids per chunk, the server computing
     each row (products.load_data_set_clause), `parallel` connections loading chunks at once.
     With reset, existing rows are rewritten to their seeded values (REPLACE), undoing the
-    writes of earlier runs.
+    writes of earlier runs. `value_size`: bytes of padding per row (products.pad); a table seeded
+    with other padding is refused unless reset (rewriting every row).
     """
     table = table_name(namespace)
     conn = connect(target, timeout, local_infile=True)
@@ -156,13 +176,20 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
             refuse_foreign_table(cur, table, allow_existing)
             cur.execute(create_table_sql(table))
             upgrade_updated_at(cur, table)
+            if not has_payload(cur, table):
+                cur.execute(f"ALTER TABLE `{table}` ADD COLUMN payload MEDIUMTEXT NULL")
             cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{table}`")
             before, top = map(int, cur.fetchone())
+            had = current_value_size(cur, table) if before else value_size
+            if had != value_size and not reset:
+                raise ValueSizeMismatch(f"--value-size: {table} holds products with {had} bytes of padding, not "
+                                        f"{value_size}; add --reset to rewrite every row")
             trimmed = cur.execute(f"DELETE FROM `{table}` WHERE id > %s", (rows,)) if top > rows else 0
             contiguous = before - trimmed == min(top, rows)
             start = 1 if reset or not contiguous else min(top, rows) + 1
             chunks = [(lo, min(rows + 1, lo + chunk)) for lo in range(start, rows + 1, chunk)]
-            _load_parallel(target, timeout, table, "REPLACE" if reset else "IGNORE", chunks, parallel, progress)
+            _load_parallel(target, timeout, table, "REPLACE" if reset else "IGNORE", chunks, parallel, progress,
+                           value_size)
             cur.execute(f"SELECT COUNT(*) FROM `{table}`")
             after = cur.fetchone()[0]
     finally:
@@ -181,9 +208,21 @@ def upgrade_updated_at(cur, table: str) -> None:
         cur.execute(f"ALTER TABLE `{table}` MODIFY updated_at DATETIME(6) NOT NULL")
 
 
-def _load_parallel(target, timeout, table, mode, chunks, parallel, progress) -> None:
+def has_payload(cur, table: str) -> bool:
+    cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema=DATABASE() AND table_name=%s "
+                "AND column_name='payload'", (table,))
+    return cur.fetchone() is not None
+
+
+def current_value_size(cur, table: str) -> int:
+    cur.execute(f"SELECT COALESCE(LENGTH(payload), 0) FROM `{table}` WHERE id=1")
+    found = cur.fetchone()
+    return int(found[0]) if found else 0
+
+
+def _load_parallel(target, timeout, table, mode, chunks, parallel, progress, value_size=0) -> None:
     """Each thread takes the next chunk of ids, writes it to a file and LOADs it."""
-    set_clause = products.load_data_set_clause()
+    set_clause = products.load_data_set_clause(value_size=value_size)
 
     def work(take, done, k: int) -> None:
         path = os.path.join(tmpdir, f"ids-{k}.txt")
