@@ -111,12 +111,7 @@ def _seed(args) -> int:
     if args.parallel < 0 or args.parallel > MAX_PARALLEL:
         raise BadInput("--parallel", f"{args.parallel} is out of range; use 1 to {MAX_PARALLEL} loader threads "
                                      "(more only queue up on the server)")
-    from .products import MAX_VALUE_SIZE
-
-    if not 0 <= args.value_size <= MAX_VALUE_SIZE:
-        raise BadInput("--value-size", f"{args.value_size} is out of range; use 0 to {MAX_VALUE_SIZE} bytes")
-    if args.value_size and args.dataset != "products":
-        raise BadInput("--value-size", "pads products (the key-value dataset); use it with `cacheswarm seed products`")
+    options.value_size(args.value_size, (args.dataset,), "use it with `cacheswarm seed products`")
     if args.items_file and args.dataset != "restaurants":
         raise BadInput("--items-file", "holds restaurants and reviews; use it with `cacheswarm seed restaurants`")
     conn = options.connection_settings(args)

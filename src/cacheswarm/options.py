@@ -262,7 +262,7 @@ def settings_from(ns) -> Settings:
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
         zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),
         keyspace=_ranged("--keyspace", ns.keyspace, 0, None, kind=int),
-        value_size=_value_size(ns.value_size, datasets),
+        value_size=value_size(ns.value_size, datasets),
         target_rate=_ranged("--target-rate", ns.target_rate, 0.0, 10_000_000.0),
         cache_ttl=_ranged("--cache-ttl", ns.cache_ttl, 1, None, kind=int),
         warm_cache=_as_bool(ns.warm_cache),
@@ -337,12 +337,13 @@ def check_users(value) -> None:
         raise BadInput("-u/--users", f"{value} users would run nothing; give at least 1 (e.g. -u 10)")
 
 
-def _value_size(value, datasets) -> int:
+def value_size(value, datasets, fix: str = "add products to --dataset or drop it") -> int:
+    """--value-size, for a run and for `cacheswarm seed` (which says its own `fix`)."""
     from .products import MAX_VALUE_SIZE
 
     size = _ranged("--value-size", value, 0, MAX_VALUE_SIZE, kind=int)
     if size and "products" not in datasets:
-        raise BadInput("--value-size", "pads products (the key-value dataset); add products to --dataset or drop it")
+        raise BadInput("--value-size", f"pads products (the key-value dataset); {fix}")
     return size
 
 

@@ -81,16 +81,19 @@ class DynamoDBProducts:
         """Products seeded (ids 1..n), from the seeding record; or NotSeeded."""
         if dynamodb.table_status(self.client, self.table) is None:
             raise NotSeeded(f"table {self.table} is missing")
-        meta = self.client.get_item(TableName=self.table, Key=META_KEY, ConsistentRead=True).get("Item")
+        meta = self._meta()
         if not meta or int(meta["seeded_rows"]["N"]) == 0:
             raise NotSeeded(f"table {self.table} is empty (no seeding record)")
-        self.value_size = int(meta.get("value_size", {"N": "0"})["N"])
+        self.value_size = _padding(meta)
         return int(meta["seeded_rows"]["N"])
+
+    def _meta(self) -> dict:
+        """The seeding record ({} when there is none)."""
+        return self.client.get_item(TableName=self.table, Key=META_KEY, ConsistentRead=True).get("Item") or {}
 
     def padding(self) -> int:
         """Bytes of padding the seeded items carry (from the seeding record)."""
-        meta = self.client.get_item(TableName=self.table, Key=META_KEY, ConsistentRead=True).get("Item") or {}
-        return int(meta.get("value_size", {"N": "0"})["N"])
+        return _padding(self._meta())
 
     def read(self, key: int) -> bytes | None:
         r = self.api("GetItem", {"TableName": self.table, "Key": {"id": {"N": str(key)}},
@@ -146,6 +149,10 @@ class DynamoDBProducts:
                 for item in r["Responses"].get(self.table, []):
                     yield self.cache_key(int(item["id"]["N"])), encode_item(item)
                 request = r.get("UnprocessedKeys") or None
+
+
+def _padding(meta: dict) -> int:
+    return int(meta.get("value_size", {"N": "0"})["N"])
 
 
 def create_table(client, namespace: str) -> None:

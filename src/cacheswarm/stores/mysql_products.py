@@ -128,13 +128,11 @@ class MySQLProducts:
         if rows != top:
             raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})")
         with self.pool.connection() as conn, conn.cursor() as cur:
-            if not has_payload(cur, self.table):
+            if column(cur, self.table, "payload") is None:
                 raise NotSeeded(f"table {self.table} was seeded by an older cacheswarm (no payload column); seeding "
                                 "again adds it and keeps the rows")
             self.value_size = current_value_size(cur, self.table)
-            cur.execute("SELECT DATETIME_PRECISION FROM information_schema.columns WHERE table_schema=DATABASE() "
-                        "AND table_name=%s AND column_name='updated_at'", (self.table,))
-            found = cur.fetchone()
+            found = column(cur, self.table, "updated_at")
         if found is not None and not found[0]:
             log.warning("cacheswarm: %s keeps updated_at in whole seconds (seeded by an older cacheswarm): stale-read "
                         "ages are off by up to 1 s; `cacheswarm seed products` again upgrades it", self.table)
@@ -176,7 +174,7 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
             refuse_foreign_table(cur, table, allow_existing)
             cur.execute(create_table_sql(table))
             upgrade_updated_at(cur, table)
-            if not has_payload(cur, table):
+            if column(cur, table, "payload") is None:
                 cur.execute(f"ALTER TABLE `{table}` ADD COLUMN payload MEDIUMTEXT NULL")
             cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{table}`")
             before, top = map(int, cur.fetchone())
@@ -201,17 +199,17 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
 def upgrade_updated_at(cur, table: str) -> None:
     """Tables seeded before staleness ages: updated_at to the microsecond (DATETIME(6)), so the
     age of a stale read is not rounded to whole seconds."""
-    cur.execute("SELECT DATETIME_PRECISION FROM information_schema.columns WHERE table_schema=DATABASE() "
-                "AND table_name=%s AND column_name='updated_at'", (table,))
-    found = cur.fetchone()
+    found = column(cur, table, "updated_at")
     if found is not None and not found[0]:
         cur.execute(f"ALTER TABLE `{table}` MODIFY updated_at DATETIME(6) NOT NULL")
 
 
-def has_payload(cur, table: str) -> bool:
-    cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema=DATABASE() AND table_name=%s "
-                "AND column_name='payload'", (table,))
-    return cur.fetchone() is not None
+def column(cur, table: str, name: str) -> tuple | None:
+    """(DATETIME_PRECISION,) of a column of `table`, or None when the table has no such column
+    (how an older cacheswarm's tables are told apart)."""
+    cur.execute("SELECT DATETIME_PRECISION FROM information_schema.columns WHERE table_schema=DATABASE() "
+                "AND table_name=%s AND column_name=%s", (table, name))
+    return cur.fetchone()
 
 
 def current_value_size(cur, table: str) -> int:
