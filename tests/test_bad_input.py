@@ -7,6 +7,21 @@ from .conftest import MYSQL_URL, REDIS_URL, run_locust
 CASES = [
     # (extra args, text the error line must contain)
     (["--read-ratio", "1.5"], "--read-ratio"),
+    # YCSB D-F's operations: a mix above 1, scans on DynamoDB, inserts on restaurants, bad scan lengths
+    (["--read-ratio", "0.9", "--insert-ratio", "0.2"], "--read-ratio"),
+    (["--read-ratio", "0.5", "--scan-ratio", "0.5", "--backend", "dynamodb"], "--scan-ratio"),
+    (["--insert-ratio", "0.05", "--dataset", "restaurants"], "--insert-ratio"),
+    (["--rmw-ratio", "-0.1"], "--rmw-ratio"),
+    (["--read-ratio", "0.5", "--scan-ratio", "0.5", "--max-scan-length", "0"], "--max-scan-length"),
+    (["--read-ratio", "0.5", "--scan-ratio", "0.5", "--scan-length-distribution", "pareto"], "--scan-length-distribution"),
+    (["--dataset", "queries", "--backend", "dynamodb"], "--backend"),
+    # the Redis-native patterns run on backend redis in their own versions
+    (["--dataset", "sessions", "--backend", "dynamodb"], "--dataset"),
+    (["--strategies", "db-only,lab"], "--strategies"),
+    (["--backend", "mysql,redis"], "--backend"),
+    (["--dataset", "ratelimit", "--rate-limit", "0"], "--rate-limit"),
+    (["--dataset", "queries", "--write-policy", "versioned"], "--write-policy"),
+    (["--dataset", "queries", "--query-max-rows", "0"], "--query-max-rows"),
     (["--key-distribution", "pareto"], "--key-distribution"),
     (["--strategies", "db-only,write-behind"], "--strategies"),
     (["--phase-time", "0"], "--phase-time"),

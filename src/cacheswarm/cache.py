@@ -187,6 +187,25 @@ class UserCache:
         """GET from the replica when there is one (--redis-reader-url), else the primary."""
         return self._call("get", key, reader=True)
 
+    def mget(self, keys: list[str]) -> list:
+        """MGET (from the replica when there is one): values or None, in the keys' order."""
+        return self._call("mget", keys, reader=True)
+
+    def set_many(self, items: dict, ttl: float | None) -> None:
+        """SET each key with its TTL, pipelined in one round trip."""
+        pipe = self._call("pipeline", transaction=False)
+        for key, value in items.items():
+            pipe.set(key, value, px=_px(ttl))
+        self._execute(pipe)
+
+    def _execute(self, pipe):
+        try:
+            return pipe.execute()
+        except _UNREACHABLE as e:
+            self._down_until = time.monotonic() + RETRY_AFTER_S
+            self.close()
+            raise CacheUnavailable(f"Redis unavailable: {e}") from None
+
     def get_primary(self, key: str):
         return self._call("get", key)
 
@@ -197,9 +216,25 @@ class UserCache:
         """SET NX PX: True if this call created the key (a lock)."""
         return bool(self._call("set", key, b"1", nx=True, px=_px(seconds)))
 
+    def call(self, method: str, *args, **kwargs):
+        """Any redis-py command on the primary (the Redis-native patterns: EXPIRE, SETEX, ZADD, ...)."""
+        return self._call(method, *args, **kwargs)
+
+    def pipelined(self, commands) -> list:
+        """(method, *args) commands in one round trip, on the primary."""
+        pipe = self._call("pipeline", transaction=False)
+        for method, *args in commands:
+            getattr(pipe, method)(*args)
+        return self._execute(pipe)
+
+    def script(self, script: str, *args):
+        """EVALSHA a Lua script (EVAL the first time the server has not seen it)."""
+        return self._script(script, *args)
+
     def _script(self, script: str, *args, reader: bool = False):
+        sha = SHA.get(script) or SHA.setdefault(script, hashlib.sha1(script.encode()).hexdigest())
         try:
-            return self._call("evalsha", SHA[script], *args, reader=reader)
+            return self._call("evalsha", sha, *args, reader=reader)
         except redis.exceptions.NoScriptError:  # not loaded yet, or Redis restarted: EVAL loads it
             return self._call("eval", script, *args, reader=reader)
 

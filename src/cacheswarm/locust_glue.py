@@ -23,6 +23,7 @@ from .lease import NamespaceBusy
 from .options import BadInput
 from .phases import DRAIN, PhasePlan, plan
 from .glue_state import State
+from .patterns import combos
 from .runtime import Preflight, Runtime
 from .saturation import Monitor
 
@@ -224,7 +225,7 @@ def _class_name(dataset: str, backend: str, strategy: str) -> str:
 
 # e.g. ProductsOnMySQLCacheAsideUser: Locust keeps each phase's users (and stats names) apart
 USER_CLASSES = {f"{d}/{b}/{s}": type(_class_name(d, b, s), (CacheswarmUser,), {"phase_key": f"{d}/{b}/{s}"})
-                for d in options.DATASETS for b in options.BACKENDS for s in options.ALL_STRATEGIES}
+                for d, b, s in combos(options.DATASETS, options.BACKENDS, options.ALL_STRATEGIES)}
 globals().update({cls.__name__: cls for cls in USER_CLASSES.values()})
 
 

@@ -14,14 +14,16 @@ from dataclasses import asdict, dataclass, field
 
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
 from .opt_cache import CACHE_OPTIONS, VARIANTS, cache_settings
+from .opt_workload import WORKLOAD_OPTIONS, phases_of, workload_settings
+from .patterns import combos
 from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
                       parse_mysql_url, redact_url)  # (re-exported)
 
 STRATEGIES = ("db-only", "cache-only", "cache-aside")
-ALL_STRATEGIES = STRATEGIES + VARIANTS
+ALL_STRATEGIES = STRATEGIES + VARIANTS + ("lab", "atomic")  # (the rate limiter's versions: patterns.py)
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
-DATASETS = ("products", "restaurants")
-BACKENDS = ("mysql", "dynamodb")
+DATASETS = ("products", "restaurants", "queries", "sessions", "ratelimit", "leaderboard")
+BACKENDS = ("mysql", "dynamodb", "redis")  # redis: the Redis-native patterns (no database)
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
@@ -88,7 +90,7 @@ SLO_OPTIONS = (
 )
 
 # the web form lists them in this order: the run's shape and objectives first, connections after
-ALL_OPTIONS = RUN_OPTIONS + CACHE_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
+ALL_OPTIONS = RUN_OPTIONS + WORKLOAD_OPTIONS + CACHE_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
 SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
 URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint", "redis_reader_url", "mysql_reader_url")
 
@@ -141,6 +143,15 @@ class Settings:
     datasets: tuple[str, ...] = ("products",)
     backends: tuple[str, ...] = ("mysql",)
     read_ratio: float = 0.95
+    insert_ratio: float = 0.0
+    scan_ratio: float = 0.0
+    rmw_ratio: float = 0.0
+    queries: int = 1000
+    query_max_rows: int = 75
+    rate_limit: int = 10
+    rate_window: int = 1
+    max_scan_length: int = 100
+    scan_length_distribution: str = "uniform"
     key_distribution: str = "zipfian"
     zipf_theta: float = 0.99
     keyspace: int = 0
@@ -166,6 +177,10 @@ class Settings:
         """Does --find-capacity cover this phase?"""
         return any(d in (None, dataset) and b in (None, backend) and st in (None, strategy)
                    for d, b, st in self.find_capacity)
+
+    def mix(self) -> dict:
+        """{op: proportion} of the operations besides reads and writes (workload.Workload)."""
+        return {"insert": self.insert_ratio, "scan": self.scan_ratio, "rmw": self.rmw_ratio}
 
     def public(self) -> dict:
         """Every setting, secrets left out and passwords in URLs redacted."""
@@ -251,14 +266,18 @@ def settings_from(ns) -> Settings:
         raise BadInput("--phase-time", f"{ns.phase_time!r} must be longer than 0 seconds, e.g. 30s")
     if warmup >= phase_time:
         raise BadInput("--warmup", f"{ns.warmup!r} leaves nothing to measure in a {phase_time}s phase; use a warm-up shorter than --phase-time")
+    read_ratio = _ranged("--read-ratio", ns.read_ratio, 0.0, 1.0)
+    cache = cache_settings(ns, conn)
+    backends, strategies = phases_of(ns, datasets, backends, strategies, "mysql", ",".join(STRATEGIES))
     return Settings(
         **conn,
-        **_objectives(ns, strategies, [(d, b, st) for d in datasets for b in backends for st in strategies]),
+        **_objectives(ns, strategies, combos(datasets, backends, strategies)),
         strategies=strategies,
-        **cache_settings(ns, conn),
+        **cache,
         datasets=datasets,
         backends=backends,
-        read_ratio=_ranged("--read-ratio", ns.read_ratio, 0.0, 1.0),
+        read_ratio=read_ratio,
+        **workload_settings(ns, read_ratio, datasets, backends, cache["write_policy"]),
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
         zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),
         keyspace=_ranged("--keyspace", ns.keyspace, 0, None, kind=int),

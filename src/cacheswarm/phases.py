@@ -67,7 +67,9 @@ def plan(settings, first_rate=None) -> list[Phase]:
     """Every dataset x backend x strategy, datasets outermost (the report groups the same way).
     `first_rate(dataset, backend, strategy)` -> a capacity search's first rate, or None for a
     phase at fixed load."""
-    combos = [(d, b, s) for d in settings.datasets for b in settings.backends for s in settings.strategies]
+    from .patterns import combos as phase_combos  # (a Redis-native dataset runs on redis only, in its versions)
+
+    combos = phase_combos(settings.datasets, settings.backends, settings.strategies)
     phases = []
     for i, combo in enumerate(combos):
         rate = first_rate(*combo) if first_rate else None

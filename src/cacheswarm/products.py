@@ -48,6 +48,18 @@ def row(i: int, value_size: int = 0) -> tuple:
             pad(i, value_size))
 
 
+INSERTED = "inserted"  # the category of the products a run inserts (YCSB D, E): never a seeded row's
+
+
+def inserted_row(i: int, value_size: int = 0, now: datetime | None = None) -> tuple:
+    """Product i as a run inserts it: row i's name, price and padding, category INSERTED, created and
+    updated now (UTC; created_at to the second, as its column keeps it)."""
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    values = list(row(i, value_size))
+    values[5], values[6], values[7] = INSERTED, now.replace(microsecond=0), now
+    return tuple(values)
+
+
 def _elt(index_sql: str, words) -> str:
     return f"ELT({index_sql} + 1, {', '.join(repr(w) for w in words)})"
 

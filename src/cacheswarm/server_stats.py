@@ -13,7 +13,8 @@ import time
 REDIS_SECTIONS = ("stats", "commandstats", "memory", "cpu", "keyspace")
 REDIS_COUNTERS = ("keyspace_hits", "keyspace_misses", "expired_keys", "evicted_keys", "total_commands_processed",
                   "used_cpu_sys", "used_cpu_user")
-REDIS_COMMANDS = ("get", "set", "del", "unlink", "evalsha", "eval")
+REDIS_COMMANDS = ("get", "set", "del", "unlink", "evalsha", "eval",
+                  "setex", "expire", "incr", "zadd", "zincrby", "zrevrank", "zrevrange")  # (the Redis-native patterns')
 REDIS_GAUGES = ("used_memory", "maxmemory", "maxmemory_policy", "connected_clients")
 MYSQL_COUNTERS = ("Questions", "Com_select", "Com_update", "Com_insert", "Com_delete",
                   "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads")

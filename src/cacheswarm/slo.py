@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from .options import ALL_STRATEGIES as STRATEGIES, BACKENDS, DATASETS, BadInput
 from .recorder import new_histogram
+from .workload import OPS as OPERATIONS
 
-GRAMMAR = ("RULE is  [SCOPE:] [read|write|all] pNN OP TIME  |  [SCOPE:] error_rate|hit_ratio|throughput OP NUMBER  |  "
+GRAMMAR = ("RULE is  [SCOPE:] [read|write|insert|scan|rmw|all] pNN OP TIME  |  [SCOPE:] error_rate|hit_ratio|throughput OP NUMBER  |  "
            "[SCOPE:] STRATEGY/STRATEGY capacity|throughput OP Nx;  OP is < <= > >=;  TIME like 5ms, 500us, 1s;  "
            "rates like 0.1% or 0.001;  SCOPE names a dataset, backend and/or strategy joined by '/' "
            "(products/mysql/cache-aside, mysql, cache-aside); e.g. --slo 'read p99 < 5ms'")
@@ -30,7 +31,7 @@ PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
 _NUM = r"(\d+(?:\.\d*)?|\.\d+)"
 _OP = r"(<=|>=|<|>)"
-_LATENCY = re.compile(rf"^(?:(read|write|all)\s+)?p(\d+(?:\.\d+)?)\s*{_OP}\s*{_NUM}\s*(us|µs|ms|s)?$")
+_LATENCY = re.compile(rf"^(?:(read|write|insert|scan|rmw|all)\s+)?p(\d+(?:\.\d+)?)\s*{_OP}\s*{_NUM}\s*(us|µs|ms|s)?$")
 _FIGURE = re.compile(rf"^(error_rate|hit_ratio|throughput)\s*{_OP}\s*{_NUM}\s*(%|ops/s)?$")
 _RATIO = re.compile(rf"^([a-z+-]+)\s*/\s*([a-z+-]+)\s+(capacity|throughput)\s*{_OP}\s*{_NUM}\s*[x×]?$")
 
@@ -167,7 +168,7 @@ def thin(count: int, percentile: float) -> bool:
 def figure(rule: Rule, srow: dict, hists: dict) -> tuple[float | None, str | None]:
     """(observed value, why inconclusive or None) of a non-ratio rule on one phase's summary row."""
     if rule.metric == "latency":
-        ops = ("read", "write") if rule.op == "all" else (rule.op,)
+        ops = OPERATIONS if rule.op == "all" else (rule.op,)  # all: every operation the phase counts
         h = new_histogram()
         for op in ops:
             part = hists.get((srow["phase"], op))

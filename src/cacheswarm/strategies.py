@@ -35,6 +35,12 @@ class DbOnly:
     def write(self, key):
         return OK, self.store.write(key)
 
+    def insert(self, key):
+        return OK, self.store.insert(key)
+
+    def scan(self, first_last):
+        return OK, self.store.scan(*first_last)
+
 
 class CacheOnly:
     """Reads and writes go to Redis only: the ceiling. Keys never expire here."""
@@ -53,6 +59,15 @@ class CacheOnly:
         value = self.store.fresh_value(key)
         self.cache.set(self.store.cache_key(key), value, None)
         return OK, value
+
+    insert = write  # a new key, SET like any other
+
+    def scan(self, first_last):
+        """MGET the range's keys: a hit if every one was there."""
+        first, last = first_last
+        values = self.cache.mget([self.store.cache_key(i) for i in range(first, last + 1)])
+        found = [v for v in values if v is not None]
+        return (HIT if len(found) == len(values) else MISS), found
 
 
 class CacheAside:
@@ -138,7 +153,40 @@ class CacheAside:
         return MISS, value
 
     def write(self, key):
-        value = self.store.write(key, want_value=self.write_through)
+        return self._after_write(key, self.store.write(key, want_value=self.write_through))
+
+    def insert(self, key):
+        """INSERT, then the write policy (a new id was never cached: DEL is cheap insurance; a
+        write-through policy SETs the new record)."""
+        return self._after_write(key, self.store.insert(key))
+
+    def scan(self, first_last):
+        """A scan caches its records, not its result: MGET the range's keys, then load the missing
+        ones in one query and SET each with the TTL. Writes invalidate a record wherever scans meet
+        it, and a range never goes stale as a whole. A hit: every record was cached."""
+        first, last = first_last
+        ids = range(first, last + 1)
+        keys = [self.store.cache_key(i) for i in ids]
+        try:
+            values = self.cache.mget(keys)
+        except CacheUnavailable:
+            return CACHE_ERROR, self.store.scan(first, last)
+        missing = [i for i, v in zip(ids, values) if v is None]
+        if not missing:
+            return HIT, values
+        loaded = self.store.read_many(missing)
+        found = [v if v is not None else loaded.get(i) for i, v in zip(ids, values)]
+        try:
+            if self.versioned or self.jitter:  # each SET its own compare-and-set or TTL
+                for i, v in loaded.items():
+                    self._set(self.store.cache_key(i), v)
+            elif loaded:
+                self.cache.set_many({self.store.cache_key(i): v for i, v in loaded.items()}, self.ttl)
+        except CacheUnavailable:
+            return CACHE_ERROR, [v for v in found if v is not None]
+        return MISS, [v for v in found if v is not None]
+
+    def _after_write(self, key, value):
         cache_key = self.store.cache_key(key)
         try:
             if self.write_through and value is not None:
@@ -152,9 +200,21 @@ class CacheAside:
         return OK, value
 
 
+class RedisNative:
+    """A version of a Redis-native pattern (patterns.py: the rate limiter's lab and atomic): Redis is
+    the only store and the pattern brings its own operations; nothing to do here."""
+
+    name = "redis-native"
+    uses_cache = True
+
+    def __init__(self, *_args, **_kwargs):
+        pass
+
+
 VARIANT_SEP = "+"  # cache-aside+versioned+lock: cache-aside with that write policy and protection
 STRATEGIES = {cls.name: cls for cls in (DbOnly, CacheOnly, CacheAside)}
 STRATEGIES.update({name: CacheAside for name in VARIANTS})
+STRATEGIES.update({"lab": RedisNative, "atomic": RedisNative})
 
 
 def policy_of(name: str, default: str) -> str:

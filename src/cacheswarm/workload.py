@@ -2,8 +2,13 @@
 
 Key choosers mirror YCSB's generators (core/src/main/java/site/ycsb/generator):
 uniform, scrambled zipfian (θ 0.99, FNV-1 64 scrambling of ranks, Gray et al. SIGMOD'94),
-hotspot (0.2 of the data gets 0.8 of the operations) and latest (zipfian over recency).
-Choosers return 0-based indexes; stores map them to their own ids.
+hotspot (0.2 of the data gets 0.8 of the operations) and latest (zipfian over recency, following
+the inserts as they are acknowledged). Choosers return 0-based indexes; the workload hands out
+1-based ids (a scan: its first and last id).
+
+Operations are YCSB's: read, write (YCSB's update), insert (a new record, id from a shared
+counter), scan (a range of records) and read-modify-write (a read, then a write of the same
+record, timed as one operation; its parts are recorded as rmw-read and rmw-write).
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ from functools import lru_cache
 
 READ = "read"
 WRITE = "write"
+INSERT = "insert"
+SCAN = "scan"
+RMW = "rmw"
+RMW_READ, RMW_WRITE = "rmw-read", "rmw-write"  # a read-modify-write's parts, recorded beside it
+OPS = (READ, WRITE, INSERT, SCAN, RMW)  # the operations a phase counts (throughput, "all" objectives)
+PARTS = (RMW_READ, RMW_WRITE)  # recorded, never counted twice
 
 # YCSB ScrambledZipfianGenerator draws ranks from a zipfian over 10 billion items with a
 # precomputed zeta for θ 0.99, then hashes each rank into the keyspace.
@@ -50,7 +61,7 @@ def zeta(n: int, theta: float) -> float:
     if n <= 2 * EXACT_TERMS:
         return sum(i ** -theta for i in range(1, n + 1))
     m = EXACT_TERMS
-    head = sum(i ** -theta for i in range(1, m))  # 1 .. m-1
+    head = _head(theta)  # 1 .. m-1
 
     def f(x):
         return x ** -theta
@@ -68,18 +79,27 @@ def zeta(n: int, theta: float) -> float:
     return head + integral + (f(m) + f(n)) / 2 + (d1(n) - d1(m)) / 12 - (d3(n) - d3(m)) / 720
 
 
+@lru_cache(maxsize=16)
+def _head(theta: float) -> float:
+    """Σ_{i=1..EXACT_TERMS-1} 1/i^θ: the part of zeta() summed one by one, the same for every n."""
+    return sum(i ** -theta for i in range(1, EXACT_TERMS))
+
+
 class Zipfian:
     """YCSB ZipfianGenerator over ranks 0..n-1: rank 0 is the most popular."""
 
     def __init__(self, n: int, theta: float, zetan: float | None = None, rng: random.Random | None = None):
-        self.n = n
         self.theta = theta
-        self.zetan = zetan if zetan is not None else zeta(n, theta)
-        zeta2 = zeta(2, theta)
         self.alpha = 1.0 / (1.0 - theta)
-        self.eta = (1 - (2.0 / n) ** (1 - theta)) / (1 - zeta2 / self.zetan)
         self.half_pow_theta = 1 + 0.5**theta
         self.random = (rng or random.Random()).random
+        self.resize(n, zetan)
+
+    def resize(self, n: int, zetan: float | None = None) -> None:
+        """Draw over n items from now on (YCSB recomputes zeta as its item count grows)."""
+        self.n = n
+        self.zetan = zetan if zetan is not None else zeta(n, self.theta)
+        self.eta = (1 - (2.0 / n) ** (1 - self.theta)) / (1 - zeta(2, self.theta) / self.zetan)
 
     def next(self) -> int:
         u = self.random()
@@ -131,17 +151,53 @@ class Hotspot:
 
 
 class Latest:
-    """YCSB SkewedLatestGenerator: the newest keys (highest index) are the most popular."""
+    """YCSB SkewedLatestGenerator: the newest keys (highest index) are the most popular. With
+    `size` (a callable: the records there are now, inserts acknowledged included), it follows
+    the inserts: each draw is over the records that exist when it is made."""
 
-    def __init__(self, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None):
-        self.last = n - 1
+    def __init__(self, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None, size=None):
+        self.size = size
+        self.n = n
         self.ranks = Zipfian(n, theta, rng=rng)
 
     def next(self) -> int:
-        return self.last - self.ranks.next()
+        if self.size is not None:
+            n = self.size()
+            if n != self.n:
+                self.n = n
+                self.ranks.resize(n)
+        return self.n - 1 - self.ranks.next()
 
 
-def make_chooser(distribution: str, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None):
+class UniformLength:
+    """A scan's length, uniform in 1..longest (YCSB scanlengthdistribution=uniform)."""
+
+    def __init__(self, longest: int, rng: random.Random | None = None):
+        self.longest = longest
+        self.randint = (rng or random.Random()).randint
+
+    def next(self) -> int:
+        return self.randint(1, self.longest)
+
+
+class ZipfianLength:
+    """A scan's length, zipfian over 1..longest, short scans the most frequent (YCSB's
+    ZipfianGenerator(1, maxscanlength))."""
+
+    def __init__(self, longest: int, rng: random.Random | None = None):
+        self.ranks = Zipfian(longest, YCSB_THETA, rng=rng) if longest > 1 else None
+
+    def next(self) -> int:
+        return 1 + (self.ranks.next() if self.ranks is not None else 0)
+
+
+SCAN_LENGTHS = {"uniform": UniformLength, "zipfian": ZipfianLength}
+
+
+def make_chooser(distribution: str, n: int, theta: float = YCSB_THETA, rng: random.Random | None = None,
+                 size=None):
+    """A key chooser over n keys; `latest` follows `size()` (see Latest), the others keep to the n
+    seeded keys (as YCSB's uniform chooser does)."""
     if n < 1:
         raise ValueError("keyspace must hold at least one key")
     if distribution == "uniform":
@@ -151,18 +207,50 @@ def make_chooser(distribution: str, n: int, theta: float = YCSB_THETA, rng: rand
     if distribution == "hotspot":
         return Hotspot(n, rng=rng)
     if distribution == "latest":
-        return Latest(n, theta, rng)
+        return Latest(n, theta, rng, size)
     raise ValueError(f"unknown key distribution {distribution!r}")
 
 
 class Workload:
-    """Next operation (read|write) and key index, from the read ratio and key chooser."""
+    """Next operation and key (a 1-based id; a scan's (first, last) ids), from the mix and the chooser.
 
-    def __init__(self, read_ratio: float, chooser, rng: random.Random | None = None):
+    `mix`: {op: proportion} of the operations besides reads (YCSB's proportions; reads are
+    `read_ratio`, writes whatever the others leave). `inserts` allocates new ids (inserts.py);
+    `records()` says how many records exist (a scan ends at the last of them); `lengths` draws
+    scan lengths.
+    """
+
+    def __init__(self, read_ratio: float, chooser, rng: random.Random | None = None, mix: dict | None = None,
+                 inserts=None, lengths=None, records=None):
         self.read_ratio = read_ratio
         self.chooser = chooser
         self.random = (rng or random.Random()).random
+        self.inserts, self.lengths, self.records = inserts, lengths, records
+        # cumulative thresholds past the reads, writes last: none for a read/write mix (its path as before)
+        self.others = []
+        edge = read_ratio
+        for op in (INSERT, SCAN, RMW):
+            if (mix or {}).get(op):
+                edge += mix[op]
+                self.others.append((edge, op))
 
-    def next(self) -> tuple[str, int]:
-        op = READ if self.random() < self.read_ratio else WRITE
-        return op, self.chooser.next()
+    def next(self) -> tuple[str, object]:
+        r = self.random()
+        if r < self.read_ratio:
+            return READ, self.chooser.next() + 1
+        if self.others:
+            for edge, op in self.others:
+                if r < edge:
+                    return self._other(op)
+        return WRITE, self.chooser.next() + 1
+
+    def _other(self, op: str) -> tuple[str, object]:
+        if op == INSERT:
+            return INSERT, self.inserts.allocate()
+        if op == SCAN:
+            first = self.chooser.next() + 1
+            last = first + self.lengths.next() - 1
+            if self.records is not None:
+                last = min(last, self.records())
+            return SCAN, (first, max(first, last))
+        return RMW, self.chooser.next() + 1

@@ -22,7 +22,8 @@ def summary(report: dict) -> str:
         flag = " !" if s.get("generator_bound") else ""
         lines.append(f"  {s['phase'] + flag:40s} {s['throughput_ops']:>9,.0f} {hit:>5s} "
                      f"{_us(s['read_p50_ms']):>9s} {_us(s['read_p99_ms']) + ('†' if 'read_p99_ms' in thin else ''):>9s} "
-                     f"{_us(s['write_p99_ms']) + ('†' if 'write_p99_ms' in thin else ''):>9s} {s['errors']:>7,}")
+                     f"{_us(s['write_p99_ms']) + ('†' if 'write_p99_ms' in thin else ''):>9s} {s['errors']:>7,}"
+                     + "".join(f"  {op} p99 {_us(v)}" for op, v in (s.get("ops_p99_ms") or {}).items()))
     for key, c in (report.get("capacity") or {}).items():
         lines.append(f"  capacity {key}: {'at least ' if c['lower_bound'] else ''}{c['capacity_ops']:,.0f} ops/s "
                      f"in {len(c['steps'])} steps ({c['why_stopped']})")

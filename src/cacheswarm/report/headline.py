@@ -9,7 +9,7 @@ EMULATOR = "the embedded DynamoDB emulator (moto, one request at a time; not Dyn
 def backend_label(backend: str, run: dict) -> str:
     if backend == "dynamodb" and run.get("embedded_dynamodb", run.get("dynamodb_endpoint") == "embedded"):
         return "DynamoDB emulator"
-    return {"mysql": "MySQL", "dynamodb": "DynamoDB"}.get(backend, backend)
+    return {"mysql": "MySQL", "dynamodb": "DynamoDB", "redis": "Redis"}.get(backend, backend)
 
 
 def _ms(v) -> str:
@@ -50,6 +50,10 @@ def sentences(report: dict) -> list[dict]:
             parts.append(_capacity_sentence(caps))
         if rows:
             parts.append(_load_sentence(rows, run))
+        verdicts = {v["phase"].rsplit("/", 1)[1]: v["pattern"] for v in report.get("server") or []
+                    if v.get("pattern") and v["phase"].startswith(pair + "/")}
+        if verdicts:
+            parts.append(_limiter_sentence(verdicts))
         state = _slo_state(report.get("slo") or [], pair)
         text = f"{where}: " + "; ".join(p for p in parts if p) + (f". {state}." if state else ".")
         out.append({"dataset": dataset, "backend": backend, "text": text,
@@ -83,11 +87,15 @@ def _load_sentence(rows: dict, run: dict) -> str:
     for name, s in rows.items():
         if name == "db-only":
             continue
-        piece = f"{name} read p99 {_ms(s.get('read_p99_ms'))}"
-        if base and base.get("read_p99_ms") and s.get("read_p99_ms"):
-            r = base["read_p99_ms"] / s["read_p99_ms"]
-            piece += f" vs {_ms(base['read_p99_ms'])} db-only ({r:.1f}× lower)" if r >= 1 else \
-                f" vs {_ms(base['read_p99_ms'])} db-only ({1 / r:.1f}× higher)"
+        op, p99 = _main_op(s)
+        piece = f"{name} {op} p99 {_ms(p99)}"
+        base_p99 = _main_op(base, op)[1] if base else None
+        if base_p99 and p99:
+            r = base_p99 / p99
+            piece += f" vs {_ms(base_p99)} db-only ({r:.1f}× lower)" if r >= 1 else \
+                f" vs {_ms(base_p99)} db-only ({1 / r:.1f}× higher)"
+        if not base and s.get("throughput_ops"):
+            piece += f", {s['throughput_ops']:,.0f} ops/s"
         if not open_loop and base and base.get("throughput_ops") and s.get("throughput_ops"):
             piece += f", {s['throughput_ops'] / base['throughput_ops']:.1f}× the db-only throughput"
         if s.get("hit_ratio") is not None and name != "cache-only":
@@ -102,3 +110,28 @@ def _load_sentence(rows: dict, run: dict) -> str:
     elif not bits and base:
         bits.append(f"db-only read p99 {_ms(base.get('read_p99_ms'))}, {base['throughput_ops']:,.0f} ops/s")
     return f"{load}, " + "; ".join(bits) if bits else ""
+
+
+def _main_op(s: dict, op: str | None = None) -> tuple[str, float | None]:
+    """(op, p99) a phase is judged by: its reads, else its first other operation (a scan-only YCSB E,
+    a Redis-native pattern's)."""
+    others = s.get("ops_p99_ms") or {}
+    if op is not None:
+        return op, s.get("read_p99_ms") if op == "read" else others.get(op)
+    if s.get("read_p99_ms") is not None or not others:
+        return "read", s.get("read_p99_ms")
+    op = next(iter(others))
+    return op, others[op]
+
+
+def _limiter_sentence(verdicts: dict) -> str:
+    """The rate limiter's correctness: what each version admitted beyond the limit."""
+    bits = []
+    for name, v in verdicts.items():
+        if v.get("over_admitted"):
+            bits.append(f"{name} admitted {v['over_admitted']:,} requests over the limit of {v['limit']} per "
+                        f"{v['window_seconds']}s, in {v['windows_over_limit']:,} of {v['windows']:,} windows")
+        else:
+            bits.append(f"{name} never admitted more than {v['limit']} per {v['window_seconds']}s "
+                        f"({v['windows']:,} windows)")
+    return "; ".join(bits)

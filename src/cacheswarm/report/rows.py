@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..phases import split_strategy
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
+from ..workload import PARTS
 from .server import phase_key, server_views
 from .stampede import stampede_views
 from .staleness import staleness_views
@@ -109,7 +110,7 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         hists[(pkey, op)] = merged
         hits, misses = outcomes.get("hit"), outcomes.get("miss")
         hit_ratio = None
-        if op == "read" and (hits or misses):
+        if op in ("read", "scan", "rmw") and (hits or misses):
             n_hit = hits.get_total_count() if hits else 0
             n_miss = misses.get_total_count() if misses else 0
             hit_ratio = round(n_hit / (n_hit + n_miss), 4)
@@ -237,8 +238,13 @@ def _start_state(srow: dict, rows: list[dict]) -> tuple[bool, str | None]:
 def summarize(rows: list[dict]) -> list[dict]:
     """One line per phase: total throughput, hit ratio, read tail, speed-up vs db-only."""
     phases: dict = {}
+    units: dict = {}  # (phase, "rcu"|"wcu") -> capacity units (a read-modify-write's parts hold its own)
     for r in rows:
-        if r["outcome"] != "all":
+        if r["outcome"] == "all" and r["capacity_units"] is not None:
+            kind = "rcu" if r["op"] in ("read", "scan", "rmw-read") else "wcu"
+            units[(r["phase"], kind)] = units.get((r["phase"], kind), 0.0) + r["capacity_units"]
+    for r in rows:
+        if r["outcome"] != "all" or r["op"] in PARTS:  # a read-modify-write's parts: counted in the whole
             continue
         s = phases.setdefault(r["phase"],
                               {"phase": r["phase"], "dataset": r["dataset"], "backend": r["backend"],
@@ -247,23 +253,30 @@ def summarize(rows: list[dict]) -> list[dict]:
                                "throttled": None,
                                "rcu": None, "wcu": None, "hit_ratio": None,
                                "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None,
-                               "write_p99_ms": None, "thin": []})
+                               "write_p99_ms": None, "ops_p99_ms": {}, "thin": []})
         s["count"] += r["count"]
         s["errors"] += r["errors"]
         if r["throttled"] is not None:
             s["throttled"] = (s["throttled"] or 0) + r["throttled"]
-            s["rcu" if r["op"] == "read" else "wcu"] = r["capacity_units"]
+            s["rcu"], s["wcu"] = (round(units[(r["phase"], k)], 2) if (r["phase"], k) in units else None
+                                  for k in ("rcu", "wcu"))
         s["throughput_ops"] = round(s["throughput_ops"] + (r["throughput_ops"] or 0.0), 2)
         if r["op"] == "read":
             s.update(hit_ratio=r["hit_ratio"], read_p50_ms=r["p50_ms"], read_p99_ms=r["p99_ms"],
                      read_p999_ms=r["p999_ms"])
             s["thin"] += [f"read_{c}" for c in r["thin"] if c in ("p50_ms", "p99_ms", "p999_ms")]
-        else:
+        elif r["op"] == "write":
             s["write_p99_ms"] = r["p99_ms"]
             s["thin"] += ["write_p99_ms"] if "p99_ms" in r["thin"] else []
+        else:  # insert, scan, rmw (YCSB D-F)
+            s["ops_p99_ms"][r["op"]] = r["p99_ms"]
     out = list(phases.values())
-    reads = {r["phase"]: r["count"] for r in rows if r["outcome"] == "all" and r["op"] == "read"}
-    writes = {r["phase"]: r["count"] for r in rows if r["outcome"] == "all" and r["op"] == "write"}
+    reads: dict = {}
+    writes: dict = {}
+    for r in rows:  # the operations the capacity units were spent on (see `units`)
+        if r["outcome"] == "all" and r["op"] in ("read", "rmw-read", "write", "insert", "rmw-write"):
+            into = reads if r["op"] in ("read", "rmw-read") else writes
+            into[r["phase"]] = into.get(r["phase"], 0) + r["count"]
     for s in out:
         s["rcu_per_read"] = round(s["rcu"] / reads[s["phase"]], 3) if s["rcu"] and reads.get(s["phase"]) else None
         s["wcu_per_write"] = round(s["wcu"] / writes[s["phase"]], 3) if s["wcu"] and writes.get(s["phase"]) else None

@@ -17,6 +17,11 @@ from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_C
 from ..stampede import WAITED
 from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STALE
 from ..strategies import policy_of, protection_of
+from ..patterns import DENIED, PATTERNS
+from ..strategies import CACHE_ERROR, HIT, MISS, OK, THROTTLED
+from ..workload import RMW_READ, RMW_WRITE
+
+OUTCOMES = (OK, HIT, MISS, CACHE_ERROR, THROTTLED, DENIED, "error")
 
 TOLERANCE = 0.02
 SLACK_OPS = 5  # the master's own lease renewal (a GET every 10 s) and operations cut at a phase's edge
@@ -27,9 +32,13 @@ SQL_PER_OP = {
                  "write_value": {"Com_update": 1, "Com_select": 1}},
     "restaurants": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},
                     "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
+    "queries": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},  # a review posted
+                "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
 }
 WHAT = {"keyspace_hits": "read hits", "keyspace_misses": "read misses", "lookups": "key lookups", "cmd_get": "GETs",
-        "cmd_set": "SETs", "cmd_del": "DELs", "cmd_scripts": "Lua SETs"}
+        "cmd_setex": "SETEXs", "cmd_expire": "EXPIREs", "cmd_zadd": "ZADDs", "cmd_zincrby": "ZINCRBYs",
+        "cmd_zrevrank": "ZREVRANKs", "cmd_zrevrange": "ZREVRANGEs",
+        "cmd_set": "SETs", "cmd_del": "DELs", "cmd_scripts": "Lua scripts"}
 ROLES = ("redis", "redis_reader", "mysql", "mysql_reader")  # primary and replica of each server
 
 
@@ -58,11 +67,17 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
     commands depend on timing (lock polls): only the database's statements and, for early
     refresh, the reads' GETs are checked; with `versioned`, whose SETs GET the key first, the
     hit and miss counters are not."""
-    n = lambda op, *outcomes: sum(counts.get((op, o), 0) for o in outcomes)  # noqa: E731
+    # a read-modify-write's parts are a read and a write to the servers; the whole is not counted again
+    folded: dict = {}
+    for (op, outcome), k in counts.items():
+        op = {RMW_READ: "read", RMW_WRITE: "write"}.get(op, op)
+        folded[(op, outcome)] = folded.get((op, outcome), 0) + k
+    n = lambda op, *outcomes: sum(folded.get((op, o), 0) for o in outcomes)  # noqa: E731
     base = strategy.partition("+")[0]
     policy = policy_of(strategy, run.get("write_policy", "invalidate"))
     protection = protection_of(strategy, run.get("stampede_protection", "none"))
-    failed = n("read", "error", "throttled") + n("write", "error", "throttled") + 3 * n(AUDIT, AUDIT_ERROR)
+    failed = (n("read", "error", "throttled") + n("write", "error", "throttled") + n("insert", "error", "throttled")
+              + n("scan", "error", "throttled") + 3 * n(AUDIT, AUDIT_ERROR))
     lag = lag or {}
     want: dict = {}
     unsure: dict = {}
@@ -71,31 +86,49 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
         want[(role, counter)] = want.get((role, counter), 0) + k
         unsure[(role, counter)] = unsure.get((role, counter), 0) + uncertain
 
+    if dataset in PATTERNS:  # a Redis-native pattern: the commands each of its operations sends
+        ops = {op for op, _ in folded}
+        failed = sum(n(op, "error") for op in ops)
+        for what, commands in PATTERNS[dataset].COMMANDS.get(strategy, {}).items():  # op, or (op, outcome)
+            done = n(*what) if isinstance(what, tuple) else n(what, *(o for o in OUTCOMES if o != "error"))
+            for counter, k in commands.items():
+                add("redis", counter, k * done, failed)
+        return want, unsure
+
     through = policy in ("write-through", "versioned") and base == "cache-aside"
     hits, misses = n("read", "hit"), n("read", "miss")
     writes = n("write", "ok", "cache_error")
+    inserts = n("insert", "ok", "cache_error")  # to Redis, an insert is a write (DEL or SET of its key)
+    scans = n("scan", "ok", "hit", "miss", "cache_error")
+    # a scan MGETs its range (keyspace hits and misses per key) and SETs each record it loaded: counts
+    # the clients do not keep, so they widen the SET check and leave the hit/miss counters unchecked
+    scan_sets = n("scan", "miss") * int(run.get("max_scan_length") or 0)
     audit_gets = n(AUDIT, AUDIT_GET)
     if base in ("cache-only", "cache-aside") and protection != "lock":
         probes = lag.get("redis", [])
         probe_reads = sum(s.get("reads", 0) for s in probes)
         add("redis_reader", "cmd_get", hits + misses + probe_reads, failed)
-        if base == "cache-only" or (protection == "none" and policy != "versioned"):
+        if not scans and (base == "cache-only" or (protection == "none" and policy != "versioned")):
             add("redis_reader", "keyspace_hits", hits, failed + probe_reads + audit_gets)
             add("redis_reader", "keyspace_misses", misses, failed + probe_reads + audit_gets)
+            # each insert's id: BITPOS looks up a key of the counter (inserts.py) on the primary
+            if inserts:  # (no check of the primary's hits otherwise: with a replica, reads go there)
+                add("redis", "keyspace_hits", inserts, n("insert", "error", "throttled") + 2)
         if base == "cache-only":
-            add("redis", "cmd_set", writes + len(probes), failed)
+            add("redis", "cmd_set", writes + inserts + len(probes), failed)
             add("redis", "cmd_del", 0, failed)
         else:
             add("redis", "cmd_get", audit_gets)
             if policy == "versioned":  # each compare-and-set GETs the key first
-                add("redis", "cmd_get", misses + writes, failed)
-                add("redis", "lookups", misses + writes + audit_gets, failed)
+                add("redis", "cmd_get", misses + writes + inserts, failed)
+                add("redis", "lookups", misses + writes + audit_gets + 2 * inserts, failed)
                 add("redis_reader", "lookups", hits + misses + probe_reads, failed)
                 if protection == "none":
-                    add("redis", "cmd_scripts", misses + writes, failed)
+                    add("redis", "cmd_scripts", misses + writes + inserts, failed)
             else:
-                add("redis", "cmd_set", misses + (writes if through else 0) + len(probes), failed)
-                add("redis", "cmd_del", 0 if through else writes * (2 if policy == "double-delete" else 1), failed)
+                add("redis", "cmd_set", misses + (writes + inserts if through else 0) + len(probes), failed + scan_sets)
+                add("redis", "cmd_del", 0 if through else (writes + inserts) * (2 if policy == "double-delete" else 1),
+                    failed)
     if base in ("db-only", "cache-aside"):
         per = SQL_PER_OP.get(dataset, {})
         reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED)
@@ -105,6 +138,9 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
             add("mysql", counter, k * n(AUDIT, FRESH, STALE, MISS_CHECKED), failed)
         for counter, k in per.get("write_value" if through else "write", {}).items():
             add("mysql", counter, k * writes, failed)
+        if inserts or scans:  # products only: one INSERT; one range SELECT (cache-aside: for the missing keys)
+            add("mysql", "Com_insert", inserts, failed)
+            add("mysql_reader", "Com_select", scans - (n("scan", "hit") if base == "cache-aside" else 0), failed)
         if lag.get("mysql"):
             add("mysql", "Com_update", len(lag["mysql"]))
     return want, unsure
@@ -171,6 +207,7 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     if lag:
         view["lag"] = {server: summarize(s) for server, s in lag.items()}
     view["memory"] = (samples.get("drained") or {}).get("memory")
+    view["pattern"] = (samples.get("drained") or {}).get("pattern")  # the rate limiter's over-admissions
     evicted = (view.get("redis") or {}).get("evicted_keys")
     if evicted:
         r = view["redis"]

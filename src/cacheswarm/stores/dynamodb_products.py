@@ -116,6 +116,23 @@ class DynamoDBProducts:
         self.consumed += capacity(r)
         return encode_item(r["Attributes"]) if want_value else None
 
+    def insert(self, key: int) -> bytes:
+        """Put product `key` (products.inserted_row) unless it exists; return its JSON."""
+        if self.value_size is None:
+            self.value_size = self.padding()
+        item = to_item(products.inserted_row(key, self.value_size))
+        r = self.api("PutItem", {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(id)",
+                                 "ReturnConsumedCapacity": "TOTAL"})
+        self.consumed += capacity(r)
+        return encode_item(item)
+
+    def remove_inserted(self, base: int, upto: int) -> int:
+        """Delete items base+1..upto (what earlier phases inserted); how many ids were cleared."""
+        ids = [-i for i in range(base + 1, upto + 1)]
+        if ids:
+            dynamodb.batch_write(self.client, self.table, ids, 8, None, build=_request)
+        return len(ids)
+
     def fresh_value(self, key: int) -> bytes:
         if self.value_size is None:
             self.value_size = self.padding()

@@ -66,6 +66,8 @@ class MySQLProducts:
         self._select = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id=%s"
         self._update = (f"UPDATE `{self.table}` SET price=%s, quantity=%s, version=version+1, "
                         "updated_at=UTC_TIMESTAMP(6) WHERE id=%s")
+        self._insert = f"INSERT INTO `{self.table}` ({SELECT_COLUMNS}) VALUES ({', '.join(['%s'] * 10)})"
+        self._scan = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id BETWEEN %s AND %s ORDER BY id"
         self.random = (rng or random.Random()).random
         self.value_size = None  # the rows' padding (--value-size), learnt when first needed
 
@@ -94,6 +96,34 @@ class MySQLProducts:
             values = cur.fetchone()
         return None if values is None else products.encode(values)
 
+    def insert(self, key: int) -> bytes:
+        """INSERT product `key` (products.inserted_row) and return its JSON, as a read would give it."""
+        if self.value_size is None:
+            self.value_size = self.padding()
+        values = products.inserted_row(key, self.value_size)
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(self._insert, values)
+        return products.encode(values)
+
+    def scan(self, first: int, last: int) -> list[bytes]:
+        """Products first..last in id order (one range query)."""
+        with self.reader.connection() as conn, conn.cursor() as cur:
+            cur.execute(self._scan, (first, last))
+            return [products.encode(values) for values in cur.fetchall()]
+
+    def read_many(self, ids: list[int]) -> dict[int, bytes]:
+        """{id: JSON} of those of `ids` that exist (one query)."""
+        with self.reader.connection() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id IN ({', '.join(['%s'] * len(ids))})",
+                        ids)
+            return {values[0]: products.encode(values) for values in cur.fetchall()}
+
+    def remove_inserted(self, base: int, _upto: int) -> int:
+        """Remove the products runs inserted (ids above the `base` seeded ones); how many."""
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            return cur.execute(f"DELETE FROM `{self.table}` WHERE id > %s AND category = %s",
+                               (base, products.INSERTED))
+
     def fresh_value(self, key: int) -> bytes:
         """A new value for cache-only writes, which never touch the database."""
         if self.value_size is None:
@@ -106,12 +136,14 @@ class MySQLProducts:
         with self.pool.connection() as conn, conn.cursor() as cur:
             return current_value_size(cur, self.table)
 
-    def count(self) -> tuple[int, int] | None:
-        """(rows, max id), or None when the table does not exist."""
+    def count(self, seeded_only: bool = False) -> tuple[int, int] | None:
+        """(rows, max id), or None when the table does not exist; seeded_only: without the products
+        runs inserted (an interrupted run can leave some)."""
         with self.pool.connection() as conn, conn.cursor() as cur:
             if table_owner(cur, self.table) is None:
                 return None
-            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{self.table}`")
+            where = f" WHERE category <> '{products.INSERTED}'" if seeded_only else ""
+            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{self.table}`{where}")
             rows, top = cur.fetchone()
             return int(rows), int(top)
 
@@ -120,8 +152,8 @@ class MySQLProducts:
             refuse_foreign_table(cur, self.table, allow_existing)
 
     def seeded(self) -> int:
-        """Rows to draw keys from (ids 1..n), or NotSeeded."""
-        counted = self.count()
+        """Rows to draw keys from (ids 1..n, not counting inserted products), or NotSeeded."""
+        counted = self.count(seeded_only=True)
         if counted is None or counted[0] == 0:
             raise NotSeeded(f"table {self.table} {'is missing' if counted is None else 'is empty'}")
         rows, top = counted

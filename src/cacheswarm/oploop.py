@@ -1,0 +1,266 @@
+"""One phase's operation loop: choose op and key, run the strategy, time it, record it.
+
+Plain Python (no Locust import): the glue hands in a `fire` callback that reports each
+operation to Locust. One PhaseLoop per user and phase.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import gevent
+from gevent import idle as _idle
+
+from . import patterns, stampede, staleness, strategies
+from .cache import CacheUnavailable
+from .phases import split_strategy
+from .recorder import CAPACITY, EVENT, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
+from .stores import dynamodb
+from .workload import INSERT, READ, RMW, RMW_READ, RMW_WRITE, SCAN, SCAN_LENGTHS, WRITE, Workload, make_chooser
+
+TIMER_SLACK_NS = 1_000_000
+PAST_END_SLEEP_S = 0.05  # how a user idles between its phase's end and the shape stopping it
+OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR, strategies.CACHE_ERROR,
+            strategies.THROTTLED, patterns.DENIED)
+# what Locust is told for a cache_error: a failure (shown in its Failures tab), though the
+# operation completed through the database
+DEGRADED = CacheUnavailable("Redis unavailable: cache-aside fell back to the database")
+
+
+class PhaseLoop:
+    """One phase's operation: choose op and key, run the strategy, time it, record it."""
+
+    def __init__(self, rt, dataset: str, backend: str, strategy: str, measure_from: float, fire,
+                 recorder: Recorder, user_rate: float = 0.0, measure_until: float = float("inf")):
+        s = rt.settings
+        field = strategy  # a capacity step's strategy carries its step (db-only@2): its own series
+        strategy, _step = split_strategy(field)
+        store = rt.stores[(dataset, backend)].for_user()
+        self.cache = rt.cache.for_user(rt.reader_cache) if strategies.STRATEGIES[strategy].uses_cache else None
+        self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
+        self.delay = s.double_delete_delay
+        rng = random.Random()
+        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy, self.later,
+                                        s.stampede_protection, rt.loads, s.ttl_jitter, rng)
+        self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
+        keyspace = rt.keyspaces[dataset]
+        self.after_op = None  # what runs after an operation's timing (the rate limiter's audit)
+        if getattr(store, "pattern", False):  # a Redis-native pattern: its own operations and mix
+            pattern_ops, self.after_op = store.ops(self.cache, strategy, s)
+            self.inserts = None
+            self.workload = patterns.PatternWorkload(store.MIX, make_chooser(s.key_distribution, keyspace,
+                                                                              s.zipf_theta, rng), rng)
+            ops = list(store.OPS)
+        else:
+            mix = s.mix()
+            self.inserts = (rt.insert_ids(dataset, backend, "/".join((dataset, backend, field))) if mix["insert"]
+                            else None)
+            records = self.inserts.size if self.inserts is not None else (lambda: keyspace)
+            chooser = make_chooser(s.key_distribution, keyspace, s.zipf_theta, rng, records)
+            lengths = SCAN_LENGTHS[s.scan_length_distribution](s.max_scan_length, rng) if mix["scan"] else None
+            self.workload = Workload(s.read_ratio, chooser, rng, mix, self.inserts, lengths, records)
+            ops = [op for op, share in ((READ, s.read_ratio), (INSERT, mix["insert"]), (SCAN, mix["scan"]),
+                                        (RMW, mix["rmw"])) if share]
+            ops += [WRITE] if s.read_ratio + sum(mix.values()) < 1.0 - 1e-9 else []
+            ops += [RMW_READ, RMW_WRITE] if mix["rmw"] else []
+            pattern_ops = None
+        self.parts: list = []  # a read-modify-write's read and write: (op, outcome, start ns, end ns, units)
+        self.measure_from_ns = int(measure_from * 1e9)
+        self.phase_start_ns = self.measure_from_ns - int(s.warmup * 1e9)  # this process's phase start
+        self.tkeys: dict = {}  # (op, outcome, second) -> timeline series key
+        # the phase's window ends here: later operations are not started (the user idles until the
+        # shape stops it), so none is counted past --phase-time and the server sees the phase end
+        self.measure_until_ns = int(measure_until * 1e9) if measure_until != float("inf") else 1 << 62
+        self.fire = fire
+        self.record = recorder.record
+        base = self.base = (dataset, backend, field)
+        kinds = (LATENCY, SERVICE, START_DELAY, CAPACITY)
+        self.series = {(op, out, w, k): series_key(*base, op, out, w, k)
+                       for op in ops for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
+        self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in ops for out in OUTCOMES}
+        self.ops = pattern_ops or {READ: self.strategy.read, WRITE: self.strategy.write, INSERT: self.strategy.insert,
+                                   SCAN: self.strategy.scan, RMW: self.rmw}
+        self.events = {(e, w): series_key(*base, READ, e, w, EVENT) for e in stampede.EVENTS for w in (MEASURED, WARMUP)}
+        self.after_read = isinstance(self.strategy, strategies.CacheAside) or (rt.reader_pool is not None and
+                                                                               backend == "mysql")
+        self.audit = None
+        audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and rt.reader_pool is not None
+                                                                         and backend == "mysql")
+        if audited and s.staleness_sample > 0 and hasattr(store, "version_of"):  # (a query's result has no version)
+            double = strategies.policy_of(strategy, s.write_policy) == "double-delete"
+            self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {
+                (o, w): series_key(*base, READ, o, w, staleness.AUDIT)
+                for o in staleness.OUTCOMES for w in (MEASURED, WARMUP)},
+                confirm_after=s.double_delete_delay + 0.05 if double else staleness.RACE_CONFIRM_S)
+        if user_rate > 0:  # open loop: a schedule of intended starts, first one staggered
+            self.interval_ns = int(1e9 / user_rate)
+            self.intended_ns = time.perf_counter_ns() + int(rng.random() * self.interval_ns)
+            self.step = self.step_open
+        else:
+            self.step = self.step_closed
+
+    def later(self, cache_key: str) -> None:
+        """double-delete: DEL `cache_key` again after --double-delete-delay, over the shared pool."""
+        self.deferred = [(g, k) for g, k in self.deferred if not g.dead]
+        self.deferred.append((gevent.spawn_later(self.delay, self.shared_cache.delete_quietly, cache_key), cache_key))
+
+    def audited(self, key: int, outcome: str, value, window: str, t0: int) -> None:
+        """After a cache-aside read's timing: count what else it did (a duplicate load, a wait for
+        another loader, an early refresh), then the staleness audit of a sampled read (started at
+        perf_counter_ns `t0`; a DynamoDB read it makes is not charged to the next operation)."""
+        if getattr(self.strategy, "event", None) is not None:
+            self.record(self.events[(self.strategy.event, window)], 1)
+        if self.audit is None:
+            return
+        self.audit.after_read(key, outcome, value, window, time.time() - (time.perf_counter_ns() - t0) / 1e9)
+        if self.take_capacity is not None:
+            self.take_capacity()
+
+    def timed(self):
+        """Choose and run the next operation: (op, key, outcome, value, exception, t0, t1) in ns."""
+        op, key = self.workload.next()
+        call = self.ops[op]
+        exc = None
+        t0 = time.perf_counter_ns()
+        try:
+            outcome, value = call(key)
+        except Exception as e:  # counted, never fatal to the user
+            outcome = strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR
+            value, exc = None, e
+        t1 = time.perf_counter_ns()
+        if outcome == strategies.CACHE_ERROR:
+            exc = DEGRADED
+        if op == INSERT:  # done or failed, as YCSB: `latest` may now draw it (outside the timed call)
+            self.inserts.acknowledge(key)
+        return op, key, outcome, value, exc, t0, t1
+
+    def rmw(self, key):
+        """Read-modify-write: the strategy's read, then its write of the same record, as one
+        operation (outcome: the read's, or cache_error if either part degraded). Each part is
+        kept in `parts` and recorded beside it, with the DynamoDB capacity it used; a part that
+        raises is recorded as failed."""
+        parts = self.parts
+        t0 = time.perf_counter_ns()
+        try:
+            read_outcome, _value = self.strategy.read(key)
+        except Exception as e:
+            parts.append((RMW_READ, strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR, t0,
+                          time.perf_counter_ns(), 0))
+            raise
+        t1 = time.perf_counter_ns()
+        parts.append((RMW_READ, read_outcome, t0, t1, self.take_capacity() if self.take_capacity else 0))
+        try:
+            write_outcome, value = self.strategy.write(key)
+        except Exception as e:
+            parts.append((RMW_WRITE, strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR, t1,
+                          time.perf_counter_ns(), 0))
+            raise
+        parts.append((RMW_WRITE, write_outcome, t1, time.perf_counter_ns(),
+                      self.take_capacity() if self.take_capacity else 0))
+        degraded = strategies.CACHE_ERROR in (read_outcome, write_outcome)
+        return (strategies.CACHE_ERROR if degraded else read_outcome), value
+
+    def record_parts(self, window: str, intended: int | None = None) -> None:
+        """A read-modify-write's parts: the read timed from the operation's start (open loop: from its
+        intended start, as a read there would be), the write from the end of the read."""
+        for n, (op, outcome, start, end, units) in enumerate(self.parts):
+            service = (end - start) // 1000
+            latency = (end - intended) // 1000 if intended is not None and n == 0 else service
+            self.record(self.series[(op, outcome, window, LATENCY)], latency)
+            if intended is not None:
+                self.record(self.series[(op, outcome, window, SERVICE)], service)
+            if units:
+                self.record(self.series[(op, outcome, window, CAPACITY)], round(units * 100))
+        self.parts = []
+
+    def timeline(self, op: str, outcome: str, t_ns: int, micros: int) -> None:
+        """The phase's per-second series (warm-up included, so a cold cache's warming shows)."""
+        key = (op, outcome, (t_ns - self.phase_start_ns) // 1_000_000_000)
+        series = self.tkeys.get(key)
+        if series is None:
+            series = self.tkeys[key] = timeline_key(*self.base, *key)
+        self.record(series, micros)
+
+    def count_capacity(self, op: str, outcome: str, window: str) -> None:
+        units = self.take_capacity()
+        if units:
+            self.record(self.series[(op, outcome, window, CAPACITY)], round(units * 100))
+
+    def past_the_end(self, start_ns: int) -> bool:
+        if start_ns < self.measure_until_ns:
+            return False
+        time.sleep(PAST_END_SLEEP_S)
+        return True
+
+    def step_closed(self) -> None:
+        if self.past_the_end(time.perf_counter_ns()):
+            return
+        op, key, outcome, value, exc, t0, t1 = self.timed()
+        micros = (t1 - t0) // 1000
+        window = MEASURED if t0 >= self.measure_from_ns else WARMUP
+        self.record(self.series[(op, outcome, window, LATENCY)], micros)
+        self.timeline(op, outcome, t0, micros)
+        if self.take_capacity is not None:
+            self.count_capacity(op, outcome, window)
+        if self.parts:
+            self.record_parts(window)
+        self.fire(op, self.names[(op, outcome)], micros / 1000.0, size_of(value), exc)
+        if self.after_op is not None:
+            self.after_op(outcome, value)
+        if self.after_read and op == READ:
+            self.audited(key, outcome, value, window, t0)
+
+    def step_open(self) -> None:
+        """Wait for the intended start, run, record latency from the intended start (corrected
+        for coordinated omission), service time from the actual start, and the start delay.
+        The schedule never slips: after a stall, overdue operations start back to back."""
+        intended = self.intended_ns
+        if self.past_the_end(intended):
+            return
+        self.intended_ns = intended + self.interval_ns
+        wait = intended - time.perf_counter_ns()
+        if wait > 0:
+            # gevent's timers fire ~1 ms late (poll granularity): sleep to 1 ms before the
+            # intended start, then yield until it (measured: start delay p50 970 µs -> 2 µs)
+            if wait > TIMER_SLACK_NS:
+                time.sleep((wait - TIMER_SLACK_NS) / 1e9)
+            while time.perf_counter_ns() < intended:
+                # not sleep(0): a greenlet that re-queues itself is run again before the loop polls
+                # for I/O (for up to gevent's switch interval), so other users' replies waited on
+                # the spinner (2 users at 2,000 ops/s: service p50 0.08 -> 0.48 ms). An idle watcher
+                # runs only after pending I/O has been handled.
+                _idle()
+        op, key, outcome, value, exc, t0, t1 = self.timed()
+        window = MEASURED if intended >= self.measure_from_ns else WARMUP
+        latency = (t1 - intended) // 1000
+        self.record(self.series[(op, outcome, window, LATENCY)], latency)
+        self.timeline(op, outcome, intended, latency)
+        self.record(self.series[(op, outcome, window, SERVICE)], (t1 - t0) // 1000)
+        self.record(self.series[(op, outcome, window, START_DELAY)], max(0, t0 - intended) // 1000)
+        if self.take_capacity is not None:
+            self.count_capacity(op, outcome, window)
+        if self.parts:
+            self.record_parts(window, intended)
+        self.fire(op, self.names[(op, outcome)], latency / 1000.0, size_of(value), exc)
+        if self.after_op is not None:
+            self.after_op(outcome, value)
+        if self.after_read and op == READ:
+            self.audited(key, outcome, value, window, t0)
+
+    def close(self) -> None:
+        """The user stops: double-delete's pending second DELs are sent now (not into the next phase)."""
+        for greenlet, cache_key in self.deferred:
+            if not greenlet.dead:
+                greenlet.kill()
+                self.shared_cache.delete_quietly(cache_key)
+        self.deferred = []
+        if self.cache is not None:
+            self.cache.close()
+
+
+def size_of(value) -> int:
+    """Bytes an operation returned (a scan: its records')."""
+    if not value:
+        return 0
+    return sum(map(len, value)) if isinstance(value, list) else len(value)

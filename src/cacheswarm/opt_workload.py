@@ -1,0 +1,98 @@
+"""Options for the operation mix beyond reads and writes (YCSB's core workloads D, E, F): insert,
+scan and read-modify-write proportions and scan lengths; their validation."""
+
+from __future__ import annotations
+
+from .optbase import BadInput, Opt, _choice, _ranged
+
+SCAN_LENGTH_DISTRIBUTIONS = ("uniform", "zipfian")
+MAX_SCAN_LENGTH = 10_000
+
+WORKLOAD_OPTIONS = (
+    Opt("--insert-ratio", 0.0, "fraction of operations that insert a new product (YCSB insertproportion; ids from a "
+                               "counter in Redis shared by every worker, `latest` keys follow them)", float),
+    Opt("--scan-ratio", 0.0, "fraction of operations that read a range of products (YCSB scanproportion; MySQL): "
+                             "cache-aside MGETs the range's keys and loads the missing ones in one query", float),
+    Opt("--rmw-ratio", 0.0, "fraction of operations that read a product, then write it (YCSB "
+                            "readmodifywriteproportion), timed as one operation; writes take what is left after "
+                            "reads, inserts, scans and these", float),
+    Opt("--max-scan-length", 100, "longest scan, in products (YCSB maxscanlength)", int),
+    Opt("--scan-length-distribution", "uniform", "scan lengths: uniform or zipfian over 1..--max-scan-length",
+        choices=SCAN_LENGTH_DISTRIBUTIONS),
+    Opt("--queries", 1000, "the queries dataset: distinct SQL queries whose results are cached (keys: a hash of "
+                           "the SQL text)", int),
+    Opt("--rate-limit", 10, "the ratelimit dataset: requests a client may make per window", int),
+    Opt("--rate-window", 1, "the ratelimit dataset: window length in seconds (fixed windows)", int),
+    Opt("--query-max-rows", 75, "the queries dataset: each query's LIMIT k is in 1..this (the demo's 75)", int),
+)
+
+
+def workload_settings(ns, read_ratio: float, datasets, backends, write_policy: str = "invalidate") -> dict:
+    """Validate the options above; the write proportion is what the mix leaves (at least 0)."""
+    if "queries" in datasets and "dynamodb" in backends:
+        raise BadInput("--backend", "the queries dataset caches the results of SQL queries: run it with --backend mysql")
+    if "queries" in datasets and write_policy == "versioned":
+        raise BadInput("--write-policy", "versioned needs a version in each cached value, which a query's result "
+                                         "does not have; use invalidate or write-through with the queries dataset")
+    mix = {op: _ranged(f"--{op}-ratio", getattr(ns, f"{op}_ratio", 0.0), 0.0, 1.0) for op in ("insert", "scan", "rmw")}
+    if read_ratio + sum(mix.values()) > 1.0 + 1e-9:
+        given = " + ".join(f"--{op}-ratio {v:g}" for op, v in mix.items() if v)
+        raise BadInput("--read-ratio", f"{read_ratio:g} + {given} is more than 1; lower one of them (writes take "
+                                       "what the others leave)")
+    for op in ("insert", "scan"):
+        if mix[op] and datasets != ("products",):
+            raise BadInput(f"--{op}-ratio", f"{op}s apply to the products dataset only; run them with "
+                                            "--dataset products")
+    if mix["scan"] and "dynamodb" in backends:
+        raise BadInput("--scan-ratio", "scans need a range of ids, which the DynamoDB products table (a hash key "
+                                       "only) does not have; run them with --backend mysql")
+    return dict(rate_limit=_ranged("--rate-limit", getattr(ns, "rate_limit", 10), 1, 1_000_000_000, kind=int),
+                rate_window=_ranged("--rate-window", getattr(ns, "rate_window", 1), 1, 86_400, kind=int),
+                queries=_ranged("--queries", getattr(ns, "queries", 1000), 1, 10_000_000, kind=int),
+                query_max_rows=_ranged("--query-max-rows", getattr(ns, "query_max_rows", 75), 1, 10_000, kind=int),
+                insert_ratio=mix["insert"], scan_ratio=mix["scan"], rmw_ratio=mix["rmw"],
+                max_scan_length=_ranged("--max-scan-length", getattr(ns, "max_scan_length", 100), 1, MAX_SCAN_LENGTH,
+                                        kind=int),
+                scan_length_distribution=_choice("--scan-length-distribution",
+                                                 getattr(ns, "scan_length_distribution", "uniform"),
+                                                 SCAN_LENGTH_DISTRIBUTIONS))
+
+
+def phases_of(ns, datasets, backends, strategies, default_backends: str, default_strategies: str):
+    """(backends, strategies) of a run whose datasets may be Redis-native patterns (patterns.py):
+    left at their defaults, a patterns-only run takes backend redis and the patterns' versions.
+    Every dataset, backend and strategy listed must make at least one phase."""
+    from .patterns import VERSIONS, applies
+
+    if datasets and all(d in VERSIONS for d in datasets):
+        if str(ns.backend).replace(" ", "") == default_backends:
+            backends = ("redis",)
+        if str(ns.strategies).replace(" ", "") == default_strategies:
+            strategies = tuple(dict.fromkeys(v for d in datasets for v in VERSIONS[d]))
+    for option, values, position in (("--dataset", datasets, 0), ("--backend", backends, 1),
+                                     ("--strategies", strategies, 2)):
+        for value in values:
+            if not any(applies(*c) for c in _combos_with(datasets, backends, strategies, position, value)):
+                raise BadInput(option, f"{value} makes no phase with the rest of the run: "
+                                       f"{_hint(value, position)}")
+    return backends, strategies
+
+
+def _combos_with(datasets, backends, strategies, position: int, value: str):
+    lists = [datasets, backends, strategies]
+    lists[position] = (value,)
+    return [(d, b, s) for d in lists[0] for b in lists[1] for s in lists[2]]
+
+
+def _hint(value: str, position: int) -> str:
+    from .patterns import PATTERN_STRATEGIES, VERSIONS
+
+    if value in VERSIONS:
+        return f"{value} runs on --backend redis in its versions ({', '.join(VERSIONS[value])})"
+    if value == "redis":
+        return "backend redis runs the Redis-native datasets (" + ", ".join(VERSIONS) + ")"
+    if value in PATTERN_STRATEGIES:
+        return f"{value} is a version of the ratelimit dataset (--dataset ratelimit --backend redis)"
+    if position == 2:
+        return "the Redis-native datasets run in their own versions; list one for the databases' datasets too"
+    return "the databases' datasets run on mysql or dynamodb; add one of them"
