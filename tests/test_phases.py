@@ -1,5 +1,7 @@
 """The phase plan drains between phases, prepares each phase once, and knows when it is done."""
 
+import pytest
+
 from cacheswarm.phases import DRAIN, RUN, Phase, PhasePlan
 
 
@@ -42,3 +44,31 @@ def test_interrupt_closes_the_running_phase():
     plan.interrupt()
     assert not plan.done and phases[0].ended == 1007.0
     assert phases[0].measured_seconds(5) == 2.0
+
+
+def test_a_phase_runs_until_the_process_that_began_last_has_had_its_whole_window():
+    from cacheswarm.phases import HOLD_LIMIT_S
+
+    clock, slept = Clock(), []
+
+    def sleep(s):
+        slept.append(s)
+        clock.t += s
+
+    opened = {}
+    phases = [Phase(i, "products", "mysql", s) for i, s in enumerate(["db-only", "cache-aside"])]
+    plan = PhasePlan(phases, 10, lambda p: "", clock, sleep=sleep, opened=lambda p: opened.get(p.key))
+    assert plan.tick(0) == (RUN, phases[0])
+    opened[phases[0].key] = 1000.3  # a worker's first user started 0.3 s after the phase began
+    clock.t += 9.5
+    assert plan.tick(20) == (DRAIN, None)
+    assert phases[0].ended == 1010.3 and sum(slept) == pytest.approx(0.8)  # not 1010.0: that worker measured 9.7 s
+    assert phases[0].to_dict(0)["last_process_began_s"] == 0.3
+    plan.tick(0)
+    assert phases[1].started == 1010.3
+    opened[phases[1].key] = 1010.3 + 60  # a process that began very late is not waited for past the limit
+    clock.t += 10
+    assert plan.tick(20) == (RUN, phases[1])
+    clock.t += 1.5
+    assert plan.tick(20) == (DRAIN, None)
+    assert phases[1].ended == 1010.3 + 10 + HOLD_LIMIT_S

@@ -17,9 +17,15 @@ def test_window_ends_at_phase_time_with_two_processes(seeded, tmp_path, private_
     assert out.returncode == 0, out.stderr[-3000:]
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     phase = doc["phases"][0]
-    # each process measured exactly its 3 s (before: the master's 1 s tick grid, up to 4 s)
+    # each process measured exactly its 3 s (before: the master's 1 s tick grid, up to 4 s; then
+    # up to 0.15 s less on a busy machine, the master ending the phase before a late worker's 3 s were up)
     assert phase["measured_seconds"] == pytest.approx(3.0, abs=0.05)
-    assert phase["ended"] - phase["started"] < 3.3
+    # ended once the process that began last had had its 3 s (a worker's first user starts later
+    # than the phase: its setup and the spawn message take time)
+    ran, late = phase["ended"] - phase["started"], phase["last_process_began_s"]
+    print(f"measured {phase['measured_seconds']} s; phase ran {ran:.3f} s; last process began {late} s late")
+    assert 0 <= late < 2
+    assert ran == pytest.approx(3.0 + late, abs=0.05)
     read = next(r for r in doc["rows"] if r["op"] == "read" and r["outcome"] == "all")
     # Redis saw the GETs we counted and no more than a GET per user beyond them: none ran after the
     # window (users idle until stopped); a worker's window may end by the master's stop, which cuts

@@ -29,6 +29,7 @@ class State:
         self.workers: set[str] = set()  # workers whose histograms reached this master
         self.last_report: dict[str, float] = {}  # worker -> when its last report arrived
         self.windows: dict[str, dict] = {}  # worker -> {phase key: measured seconds there}
+        self.opened: dict[str, dict] = {}  # phase key -> {process: when its window's start arrived here}
         self.lease = None  # lease.NamespaceLease  # this run's hold on its namespace (runs that use Redis)
         self.stopping = False  # a signal asked this process to stop: later signals are ignored
         self.finished = False  # the run's final report was written (or failed)
@@ -55,6 +56,7 @@ class State:
         self.workers = set()
         self.last_report = {}
         self.windows = {}
+        self.opened = {}
         self.finished = False
         self.report_failed = False
         self.incomplete_reason = ""

@@ -31,6 +31,7 @@ log = logging.getLogger("cacheswarm")
 MESSAGE_KEY = "cacheswarm_histograms"
 GENERATOR_KEY = "cacheswarm_generator"
 WINDOWS_KEY = "cacheswarm_windows"
+OPENED_MESSAGE = "cacheswarm_opened"  # a process -> the master (or a local runner -> itself): its window began
 OPS_PER_TASK = 50
 EXIT_INCOMPLETE = 3  # interrupted, a phase could not be prepared, a worker lost, or the report not written
 
@@ -66,6 +67,8 @@ def _on_init(environment, runner=None, **_kwargs):
         web_form.redact_web_form(environment.web_ui)
     if runner is not None and not isinstance(runner, MasterRunner):  # the master sends, every process runs
         runner.register_message(glue_slo.STEP_MESSAGE, glue_slo.on_step_message)
+    if runner is not None and not isinstance(runner, WorkerRunner):
+        runner.register_message(OPENED_MESSAGE, _on_opened)
     logging.getLogger("locust.runners").addFilter(glue_process.quiet_spawn_lines)
     if isinstance(runner, WorkerRunner):  # options arrive from the master when a run starts
         return
@@ -143,7 +146,17 @@ def begin_run(environment) -> None:
     glue_slo.ACTIVE.clear()
     STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),
                            sleep=gevent.sleep, settle=glue_slo.make_settle(environment.runner, STATE),
-                           after=glue_slo.make_after(environment, STATE), sample=rt.server_sample)
+                           after=glue_slo.make_after(environment, STATE), sample=rt.server_sample,
+                           opened=_last_opened)
+
+
+def _on_opened(environment=None, msg=None, **_kwargs) -> None:
+    """A process began a phase's window (its first user started): noted when it arrived here."""
+    STATE.opened.setdefault(msg.data["key"], {})[msg.node_id] = time.time()
+
+
+def _last_opened(phase) -> float | None:
+    return max(STATE.opened.get(phase.key, {}).values(), default=None)
 
 
 def _prepare(rt):
@@ -200,8 +213,11 @@ class CacheswarmUser(User):
         shipped = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
         # a capacity step runs under its own key (its own histograms and window) at its own rate
         self.key, user_rate = glue_slo.ACTIVE.get(self.phase_key, (self.phase_key, shipped))
+        first = self.key not in STATE.clock.started
         self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), _fire(self.environment),
                             STATE.recorder, user_rate, STATE.clock.measure_until(self.key))
+        if first:  # the plan keeps the phase running until this process's whole window has passed
+            self.environment.runner.send_message(OPENED_MESSAGE, {"key": self.key})
 
     def on_stop(self):
         STATE.clock.stop(getattr(self, "key", self.phase_key))

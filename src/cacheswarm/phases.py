@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 DRAIN = "drain"
 RUN = "run"
+HOLD_LIMIT_S = 2.0  # the longest a phase waits beyond --phase-time for a process that began late
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Phase:
     step: int | None = None  # a capacity search's step (its own phase, own histograms), else None
     rate: float | None = None  # the step's target rate, ops/s
     server: dict = field(default_factory=dict)  # server_stats samples: start, end, drained
+    last_began: float | None = None  # when (master's clock) the last process began its window
 
     @property
     def base_key(self) -> str:
@@ -46,7 +48,8 @@ class Phase:
         return {"index": self.index, "dataset": self.dataset, "backend": self.backend,
                 "strategy": self.strategy, "started": self.started, "ended": self.ended,
                 "measured_seconds": round(self.measured_seconds(warmup), 3), "cache_state": self.cache_state,
-                "step": self.step, "target_rate": self.rate, "server": self.server}
+                "step": self.step, "target_rate": self.rate, "server": self.server,
+                "last_process_began_s": None if self.last_began is None else round(self.last_began - self.started, 3)}
 
 
 STEP_SEP = "@"
@@ -99,6 +102,7 @@ class PhasePlan:
     settle: callable = None
     after: callable = None
     sample: callable = None
+    opened: callable = None  # phase -> when (plan clock) the last process began its window, or None
     current: int = 0
     state: str = DRAIN
     done: bool = False
@@ -111,11 +115,12 @@ class PhasePlan:
     def tick(self, active_users: int):
         if self.state == RUN:
             phase = self.phases[self.current]
-            left = self.phase_time - (self.clock() - phase.started)
+            left = self._end_at(phase) - self.clock()
             if left >= self.tick_interval:
                 return RUN, phase
-            if left > 0:  # the next tick would come up to a second late: end the phase on time
+            while left > 0:  # the next tick would come up to a second late: end the phase on time
                 self.sleep(left)
+                left = self._end_at(phase) - self.clock()
             phase.ended = self.clock()
             self._sample(phase, "end")
             self.current += 1
@@ -142,6 +147,16 @@ class PhasePlan:
         phase.started = self.clock()
         self.state = RUN
         return RUN, phase
+
+    def _end_at(self, phase: Phase) -> float:
+        """When the phase's users stop: --phase-time after it began, or, when a process began its
+        window later (its first user's start: workers' setup and the spawn message take time), after
+        that process's whole window too, waiting at most HOLD_LIMIT_S longer."""
+        end = phase.started + self.phase_time
+        last = phase.last_began = self.opened(phase) if self.opened is not None else None
+        if last is not None:
+            end = max(end, min(last + self.phase_time, end + HOLD_LIMIT_S))
+        return end
 
     def _sample(self, phase: Phase, moment: str) -> None:
         if self.sample is not None:
