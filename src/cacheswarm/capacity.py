@@ -3,9 +3,11 @@ rates until the objective breaks, then a refinement between the last pass and th
 
 Plain Python. The phase plan runs each step as its own phase (its own measured window and
 histograms); after a step the glue tells the search how it went and the search names the next
-rate, or None when it is done. The result is the highest rate that met the SLO and why the
-search stopped: the target broke the SLO (an exact figure, within the refinement) or the load
-generator saturated (a lower bound: more processes or workers would find more).
+rate, or None when it is done. The first step to break the objective is run once more at its
+rate: if the re-run passes, the first was noise and the search goes on rising. The result is the
+highest rate that met the SLO and why the search stopped: the target broke the SLO (an exact
+figure, within the refinement) or the load generator saturated (a lower bound: more processes or
+workers would find more).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Search:
     max_steps: int = 12
     refine: int = 2  # bisection steps between the last pass and the first fail
     floor: float = 1.0
+    confirm: bool = True  # the first step to break the objective runs once more before it bounds the search
     steps: list = field(default_factory=list)
     stop_reason: str | None = None
     bisections: int = 0
@@ -72,7 +75,20 @@ class Search:
         if step.passed and step.achieved < SHORTFALL * step.rate:
             step.passed = False
             step.reasons.append(f"achieved {step.achieved:,.0f} of {step.rate:,.0f} ops/s")
+        bounded = self._first_fail() is not None or self._lowest_fail(True) is not None
+        tried = [s for s in self.steps if s.rate == step.rate]
         self.steps.append(step)
+        if (self.confirm and not bounded and not tried and not step.passed and not step.generator_bound
+                and len(self.steps) < self.max_steps):
+            # one window is one sample: a stall of the shared machine (an fsync, a preempted server)
+            # can break a p99 once; a rate that first breaks the objective is tried again before the
+            # search turns back on it
+            step.reasons.append("re-run to confirm")
+            return step.rate
+        if step.passed:
+            for earlier in tried:
+                if not earlier.passed:
+                    earlier.reasons.append("not confirmed: the re-run at this rate passed")
         best, real, soft = self.best, self._first_fail(), self._lowest_fail(True)
         uppers = [s.rate for s in (real, soft) if s is not None]
         upper = min(uppers) if uppers else None
