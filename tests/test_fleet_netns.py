@@ -101,7 +101,7 @@ def _namespaces_or_skip() -> Hosts:
 
 def _on_target(hosts, code: str, timeout=60) -> str:
     """Python with boto3 on the target host (the moto server is reachable only from the namespaces)."""
-    out = sh(*hosts.exec("target"), str(BIN / "python"), "-c", "import boto3, json, time\n" + code,
+    out = sh(*hosts.exec("target"), str(BIN / "python"), "-c", "import boto3, json, re, time\n" + code,
              env={**os.environ, **AWS}, timeout=timeout, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
@@ -195,7 +195,7 @@ def _run(fleet, name: str) -> tuple[dict, str]:
     listing = json.loads(_on_target(fleet["hosts"], f"""
 s3 = boto3.client("s3")
 keys = [o["Key"] for o in s3.list_objects_v2(Bucket="{BUCKET}")["Contents"]]
-doc = [k for k in keys if "/{name}-" in k and k.endswith("/comparison.json")]
+doc = [k for k in keys if re.search(r"/{name}-\\d{{8}}", k) and k.endswith("/comparison.json")]
 print(json.dumps({{"keys": keys, "doc": json.loads(s3.get_object(Bucket="{BUCKET}", Key=doc[0])["Body"].read())}}))"""))
     assert all(k.startswith(f"{NAMESPACE}/") for k in listing["keys"])
     return listing["doc"], out + "".join(worker_out)
@@ -245,40 +245,73 @@ def test_workers_on_other_hosts_join_the_master_and_the_report_lands_in_the_buck
         assert secret not in output and secret not in json.dumps(doc)
 
 
-def _delay_between_workers_and_target(fleet) -> str:
+def _delay_between_workers_and_target(fleet):
+    """Delays every packet from the worker hosts to the target by DELAY_MS; returns how, and a
+    callable that takes the delay away again."""
     hosts = fleet["hosts"]
     netem = [sh(*hosts.exec(w), "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", f"{DELAY_MS}ms",
                 check=False) for w in ("w1", "w2")]
     if all(r.returncode == 0 for r in netem):
-        return "tc netem"
+        return "tc netem", lambda: [sh(*hosts.exec(w), "tc", "qdisc", "del", "dev", "eth0", "root") for w in ("w1", "w2")]
     if not shutil.which("iptables-legacy"):
         pytest.skip(f"no way to delay packets here: tc netem failed ({netem[0].stderr.strip()}) and "
                     "iptables-legacy is not installed (Debian iptables)")
     if importlib.util.find_spec("netfilterqueue") is None:
         pytest.skip("no way to delay packets here: tc netem failed and NetfilterQueue is not installed "
                     "(`make install` adds it where libnetfilter-queue-dev is installed)")
+    rule = ["OUTPUT", "-d", TARGET, "-j", "NFQUEUE", "--queue-num", "1", "--queue-bypass"]
+    delayers = []
     for w in ("w1", "w2"):
-        rule = sh(*hosts.exec(w), "iptables-legacy", "-A", "OUTPUT", "-d", TARGET, "-j", "NFQUEUE",
-                  "--queue-num", "1", "--queue-bypass", check=False)
-        if rule.returncode:
-            pytest.skip(f"no way to delay packets here: tc netem and NFQUEUE both failed: {rule.stderr.strip()}")
+        added = sh(*hosts.exec(w), "iptables-legacy", "-A", *rule, check=False)
+        if added.returncode:
+            pytest.skip(f"no way to delay packets here: tc netem and NFQUEUE both failed: {added.stderr.strip()}")
         delayer = subprocess.Popen([*hosts.exec(w), str(BIN / "python"), str(ROOT / "tests" / "netdelay.py"), "1",
                                     str(DELAY_MS)], stdout=subprocess.PIPE, text=True)
+        delayers.append(delayer)
         assert delayer.stdout.readline().strip() == "ready"
-    return "NFQUEUE"
+
+    def undo():
+        for w, delayer in zip(("w1", "w2"), delayers):
+            sh(*hosts.exec(w), "iptables-legacy", "-D", *rule)
+            delayer.kill()
+            delayer.wait()
+    return "NFQUEUE", undo
 
 
-@pytest.mark.timeout(600)
+# one round trip per read (a MySQL query, or a Redis GET that hits); a cache-aside write is two
+# (UPDATE, then DEL)
+TRIPS = {("db-only", "read", "all"): 1, ("cache-aside", "read", "hit"): 1,
+         ("db-only", "write", "all"): 1, ("cache-aside", "write", "all"): 2}
+
+
+def _rises(befores, afters) -> dict:
+    """Each row's p50 rise, from the lowest p50 of the runs on each side: a shared machine's stalls
+    only ever add latency, so the lowest of the runs is the closest to the network's own."""
+    return {row: min(_p50(d, *row) for d in afters) - min(_p50(d, *row) for d in befores) for row in TRIPS}
+
+
+def _within(rise, trips) -> bool:
+    # the delayer holds each packet at least DELAY_MS; the baseline itself moves by ~0.2 ms on 2 busy cores
+    return trips * DELAY_MS * 0.75 <= rise <= trips * DELAY_MS * 1.5 + 0.4
+
+
+@pytest.mark.timeout(900)
 def test_a_delay_between_workers_and_target_raises_latencies_by_that_delay(fleet, first_run):
-    before, _ = first_run
-    how = _delay_between_workers_and_target(fleet)
-    after, _ = _run(fleet, "netns-delayed")
-    # one round trip per read (a MySQL query, or a Redis GET that hits); a cache-aside write is two
-    # (UPDATE, then DEL)
-    for strategy, op, outcome, trips in (("db-only", "read", "all", 1), ("cache-aside", "read", "hit", 1),
-                                         ("db-only", "write", "all", 1), ("cache-aside", "write", "all", 2)):
-        rise = _p50(after, strategy, op, outcome) - _p50(before, strategy, op, outcome)
-        print(f"{how}: {strategy} {op} {outcome} p50 {_p50(before, strategy, op, outcome):.3f} -> "
-              f"{_p50(after, strategy, op, outcome):.3f} ms (+{rise:.3f})")
-        # (the delayer holds each packet at least DELAY_MS; the baseline itself moves by ~0.2 ms on 2 busy cores)
-        assert trips * DELAY_MS * 0.75 <= rise <= trips * DELAY_MS * 1.5 + 0.4, (how, strategy, op, rise)
+    befores = [first_run[0]]
+    how, undo = _delay_between_workers_and_target(fleet)
+    afters = [_run(fleet, "netns-delayed")[0]]
+    rises = _rises(befores, afters)
+    if not all(_within(rises[row], trips) for row, trips in TRIPS.items()):
+        # a window is one sample: a stall of a busy 2-core machine during one phase raised a p50 by
+        # 9 ms once (CI, where the undelayed p50 was 2-4 ms against 0.4 ms here); one more run each way
+        print(f"{how}: out of bounds on the first runs ({rises}); one more run with the delay and one without")
+        afters.append(_run(fleet, "netns-delayed-2")[0])
+        undo()
+        befores.append(_run(fleet, "netns-2")[0])
+        rises = _rises(befores, afters)
+    for row in TRIPS:
+        lowest = [min(_p50(d, *row) for d in side) for side in (befores, afters)]
+        print(f"{how}: {' '.join(row)} p50 {lowest[0]:.3f} -> {lowest[1]:.3f} ms (+{rises[row]:.3f}; "
+              f"{len(afters)} run(s) each way)")
+    for row, trips in TRIPS.items():
+        assert _within(rises[row], trips), (how, row, rises[row], len(afters))
