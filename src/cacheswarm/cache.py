@@ -179,9 +179,13 @@ class UserCache:
                     client = self._client = self._connect()
             return getattr(client, method)(*args, **kwargs)
         except _UNREACHABLE as e:
-            self._down_until = time.monotonic() + RETRY_AFTER_S
-            self.close()
-            raise CacheUnavailable(f"Redis unavailable: {e}") from None
+            raise self._lost(e) from None
+
+    def _lost(self, e: Exception) -> CacheUnavailable:
+        """Redis could not be reached: stop trying for RETRY_AFTER_S, drop the connections."""
+        self._down_until = time.monotonic() + RETRY_AFTER_S
+        self.close()
+        return CacheUnavailable(f"Redis unavailable: {e}")
 
     def get(self, key: str):
         """GET from the replica when there is one (--redis-reader-url), else the primary."""
@@ -202,9 +206,7 @@ class UserCache:
         try:
             return pipe.execute()
         except _UNREACHABLE as e:
-            self._down_until = time.monotonic() + RETRY_AFTER_S
-            self.close()
-            raise CacheUnavailable(f"Redis unavailable: {e}") from None
+            raise self._lost(e) from None
 
     def get_primary(self, key: str):
         return self._call("get", key)

@@ -28,6 +28,11 @@ OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR, st
 DEGRADED = CacheUnavailable("Redis unavailable: cache-aside fell back to the database")
 
 
+def failed(e: Exception) -> str:
+    """The outcome of an operation that raised `e`: throttled (DynamoDB) or error."""
+    return strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR
+
+
 class PhaseLoop:
     """One phase's operation: choose op and key, run the strategy, time it, record it."""
 
@@ -126,8 +131,7 @@ class PhaseLoop:
         try:
             outcome, value = call(key)
         except Exception as e:  # counted, never fatal to the user
-            outcome = strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR
-            value, exc = None, e
+            outcome, value, exc = failed(e), None, e
         t1 = time.perf_counter_ns()
         if outcome == strategies.CACHE_ERROR:
             exc = DEGRADED
@@ -140,26 +144,22 @@ class PhaseLoop:
         operation (outcome: the read's, or cache_error if either part degraded). Each part is
         kept in `parts` and recorded beside it, with the DynamoDB capacity it used; a part that
         raises is recorded as failed."""
-        parts = self.parts
-        t0 = time.perf_counter_ns()
-        try:
-            read_outcome, _value = self.strategy.read(key)
-        except Exception as e:
-            parts.append((RMW_READ, strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR, t0,
-                          time.perf_counter_ns(), 0))
-            raise
-        t1 = time.perf_counter_ns()
-        parts.append((RMW_READ, read_outcome, t0, t1, self.take_capacity() if self.take_capacity else 0))
-        try:
-            write_outcome, value = self.strategy.write(key)
-        except Exception as e:
-            parts.append((RMW_WRITE, strategies.THROTTLED if dynamodb.is_throttle(e) else strategies.ERROR, t1,
-                          time.perf_counter_ns(), 0))
-            raise
-        parts.append((RMW_WRITE, write_outcome, t1, time.perf_counter_ns(),
-                      self.take_capacity() if self.take_capacity else 0))
+        read_outcome, _value = self.part(RMW_READ, self.strategy.read, key, time.perf_counter_ns())
+        write_outcome, value = self.part(RMW_WRITE, self.strategy.write, key, self.parts[-1][3])
         degraded = strategies.CACHE_ERROR in (read_outcome, write_outcome)
         return (strategies.CACHE_ERROR if degraded else read_outcome), value
+
+    def part(self, op: str, call, key, start: int):
+        """One part of a read-modify-write, from `start` (ns) to its end: kept in `parts` with the
+        capacity it used, or as failed if it raised (the exception goes on to fail the whole)."""
+        try:
+            outcome, value = call(key)
+        except Exception as e:
+            self.parts.append((op, failed(e), start, time.perf_counter_ns(), 0))
+            raise
+        end = time.perf_counter_ns()
+        self.parts.append((op, outcome, start, end, self.take_capacity() if self.take_capacity else 0))
+        return outcome, value
 
     def record_parts(self, window: str, intended: int | None = None) -> None:
         """A read-modify-write's parts: the read timed from the operation's start (open loop: from its
@@ -197,19 +197,8 @@ class PhaseLoop:
         if self.past_the_end(time.perf_counter_ns()):
             return
         op, key, outcome, value, exc, t0, t1 = self.timed()
-        micros = (t1 - t0) // 1000
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
-        self.record(self.series[(op, outcome, window, LATENCY)], micros)
-        self.timeline(op, outcome, t0, micros)
-        if self.take_capacity is not None:
-            self.count_capacity(op, outcome, window)
-        if self.parts:
-            self.record_parts(window)
-        self.fire(op, self.names[(op, outcome)], micros / 1000.0, size_of(value), exc)
-        if self.after_op is not None:
-            self.after_op(outcome, value)
-        if self.after_read and op == READ:
-            self.audited(key, outcome, value, window, t0)
+        self.finish(op, key, outcome, value, exc, window, t0, t0, (t1 - t0) // 1000)
 
     def step_open(self) -> None:
         """Wait for the intended start, run, record latency from the intended start (corrected
@@ -233,11 +222,16 @@ class PhaseLoop:
                 _idle()
         op, key, outcome, value, exc, t0, t1 = self.timed()
         window = MEASURED if intended >= self.measure_from_ns else WARMUP
-        latency = (t1 - intended) // 1000
-        self.record(self.series[(op, outcome, window, LATENCY)], latency)
-        self.timeline(op, outcome, intended, latency)
         self.record(self.series[(op, outcome, window, SERVICE)], (t1 - t0) // 1000)
         self.record(self.series[(op, outcome, window, START_DELAY)], max(0, t0 - intended) // 1000)
+        self.finish(op, key, outcome, value, exc, window, t0, intended, (t1 - intended) // 1000, intended)
+
+    def finish(self, op, key, outcome, value, exc, window, t0, start, latency, intended=None) -> None:
+        """What every operation does after its timing, closed or open loop: its latency (µs, from
+        `start`) in the histogram and the per-second series, the DynamoDB capacity it used, a
+        read-modify-write's parts, Locust's event, the pattern's audit, a cache-aside read's counts."""
+        self.record(self.series[(op, outcome, window, LATENCY)], latency)
+        self.timeline(op, outcome, start, latency)
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         if self.parts:
