@@ -39,7 +39,7 @@ def test_sessions_create_read_extend_delete(namespace, cache, raw_redis):
     assert s.seeded() == 50 and "50 sessions" in s.prepare(cache.client, 50)
     assert 3590 < raw_redis.ttl(s.cache_key(7)) <= 3600
     user = cache.for_user()
-    ops, after = s.ops(user, "cache-only", _settings())
+    ops, after = s.ops(user, "cache-only")
     assert after is None
     outcome, value = ops["read"](7)
     assert outcome == strategies.HIT and json.loads(value)["session"] == 7
@@ -59,7 +59,7 @@ def test_leaderboard_scores_ranks_and_top10(namespace, cache, raw_redis):
     board.prepare(cache.client, 300)
     assert raw_redis.zcard(board.board) == 300
     user = cache.for_user()
-    ops, _ = board.ops(user, "cache-only", _settings())
+    ops, _ = board.ops(user, "cache-only")
     before = raw_redis.zscore(board.board, board.member(5))
     new = float(ops["score"](5)[1])
     assert 1 <= new - before <= 100 and raw_redis.zscore(board.board, board.member(5)) == new
@@ -77,7 +77,7 @@ def test_rate_limiter_versions_admit_up_to_the_limit_one_at_a_time(namespace, ca
     for version in ("lab", "atomic"):
         cache.clear(namespace)
         user = cache.for_user()
-        ops, after = limiter.ops(user, version, _settings(rate_limit=5, rate_window=60))
+        ops, after = limiter.ops(user, version)
         outcomes = []
         for _ in range(8):
             outcome, _ = ops["check"](3)

@@ -52,7 +52,7 @@ class PhaseLoop:
         keyspace = rt.keyspaces[dataset]
         self.after_op = None  # what runs after an operation's timing (the rate limiter's audit)
         if getattr(store, "pattern", False):  # a Redis-native pattern: its own operations and mix
-            pattern_ops, self.after_op = store.ops(self.cache, strategy, s)
+            pattern_ops, self.after_op = store.ops(self.cache, strategy)
             self.inserts = None
             self.workload = patterns.PatternWorkload(store.MIX, make_chooser(s.key_distribution, keyspace,
                                                                               s.zipf_theta, rng), rng)

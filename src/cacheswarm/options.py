@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
 from .opt_cache import CACHE_OPTIONS, VARIANTS, cache_settings
 from .opt_workload import WORKLOAD_OPTIONS, phases_of, workload_settings
-from .patterns import combos
+from .patterns import PATTERN_STRATEGIES, combos
 from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
                       parse_mysql_url, redact_url)  # (re-exported)
 
 STRATEGIES = ("db-only", "cache-only", "cache-aside")
-ALL_STRATEGIES = STRATEGIES + VARIANTS + ("lab", "atomic")  # (the rate limiter's versions: patterns.py)
+ALL_STRATEGIES = STRATEGIES + VARIANTS + PATTERN_STRATEGIES  # (the rate limiter's versions)
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
 DATASETS = ("products", "restaurants", "queries", "sessions", "ratelimit", "leaderboard")
 BACKENDS = ("mysql", "dynamodb", "redis")  # redis: the Redis-native patterns (no database)

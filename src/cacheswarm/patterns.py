@@ -122,7 +122,7 @@ class Sessions(Pattern):
         pipe.execute()
         return f"{n} sessions created (SETEX, TTL {SESSION_TTL}s)"
 
-    def ops(self, cache, _version: str, _settings) -> tuple[dict, None]:
+    def ops(self, cache, _version: str) -> tuple[dict, None]:
         """{op: f(key) -> (outcome, value)} over one user's connection, and what runs after each
         operation's timing (None: nothing)."""
         def read(i):
@@ -168,8 +168,8 @@ class RateLimiter(Pattern):
     def audit_key(self, client_id: int, window: int) -> str:
         return f"{self.namespace}:rladmitted:{client_id}:{window}"
 
-    def ops(self, cache, version: str, settings) -> tuple[dict, object]:
-        limit, seconds = settings.rate_limit, settings.rate_window
+    def ops(self, cache, version: str) -> tuple[dict, object]:
+        limit, seconds = self.limit, self.window
         admitted = []  # the window of the request just admitted, for the audit after its timing
 
         def audit(i, window):  # outside the timed call: what was really admitted, per client and window
@@ -244,7 +244,7 @@ class Leaderboard(Pattern):
                                      for i in range(start, min(n, start + 999) + 1)})
         return f"{n} players on the board (ZADD)"
 
-    def ops(self, cache, _version: str, _settings) -> tuple[dict, None]:
+    def ops(self, cache, _version: str) -> tuple[dict, None]:
         rng = random.Random()
 
         def score(i):

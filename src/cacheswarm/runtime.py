@@ -92,9 +92,7 @@ class Runtime:
                                                                                    s.strategies)):
             handle = self.pool if backend == "mysql" else self.client
             store = self.stores[(dataset, backend)] = STORES[(dataset, backend)](handle, s.namespace)
-            if dataset == "queries":
-                store.queries, store.max_rows = s.queries, s.query_max_rows
-            if backend == "redis":
+            if hasattr(store, "configure"):  # a dataset with options of its own (queries, the Redis-native ones)
                 store.configure(s)
             if backend == "mysql" and self.reader_pool is not None:
                 store.reader = self.reader_pool  # reads from the replica, writes (and audits) on the primary

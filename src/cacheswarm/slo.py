@@ -20,7 +20,7 @@ from .options import ALL_STRATEGIES as STRATEGIES, BACKENDS, DATASETS, BadInput
 from .recorder import new_histogram
 from .workload import OPS as OPERATIONS
 
-GRAMMAR = ("RULE is  [SCOPE:] [read|write|insert|scan|rmw|all] pNN OP TIME  |  [SCOPE:] error_rate|hit_ratio|throughput OP NUMBER  |  "
+GRAMMAR = (f"RULE is  [SCOPE:] [{'|'.join(OPERATIONS)}|all] pNN OP TIME  |  [SCOPE:] error_rate|hit_ratio|throughput OP NUMBER  |  "
            "[SCOPE:] STRATEGY/STRATEGY capacity|throughput OP Nx;  OP is < <= > >=;  TIME like 5ms, 500us, 1s;  "
            "rates like 0.1% or 0.001;  SCOPE names a dataset, backend and/or strategy joined by '/' "
            "(products/mysql/cache-aside, mysql, cache-aside); e.g. --slo 'read p99 < 5ms'")
@@ -31,7 +31,7 @@ PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 
 _NUM = r"(\d+(?:\.\d*)?|\.\d+)"
 _OP = r"(<=|>=|<|>)"
-_LATENCY = re.compile(rf"^(?:(read|write|insert|scan|rmw|all)\s+)?p(\d+(?:\.\d+)?)\s*{_OP}\s*{_NUM}\s*(us|µs|ms|s)?$")
+_LATENCY = re.compile(rf"^(?:({'|'.join(OPERATIONS)}|all)\s+)?p(\d+(?:\.\d+)?)\s*{_OP}\s*{_NUM}\s*(us|µs|ms|s)?$")
 _FIGURE = re.compile(rf"^(error_rate|hit_ratio|throughput)\s*{_OP}\s*{_NUM}\s*(%|ops/s)?$")
 _RATIO = re.compile(rf"^([a-z+-]+)\s*/\s*([a-z+-]+)\s+(capacity|throughput)\s*{_OP}\s*{_NUM}\s*[x×]?$")
 

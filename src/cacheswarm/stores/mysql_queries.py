@@ -61,7 +61,12 @@ class MySQLQueries:
         self._sql: dict = {}
         self._keys: dict = {}
 
-    def configure(self, seeded_restaurants: int) -> None:
+    def configure(self, settings) -> None:
+        """The run's options: --queries and --query-max-rows."""
+        self.queries, self.max_rows = settings.queries, settings.query_max_rows
+
+    def _learn(self, seeded_restaurants: int) -> None:
+        """The SQL texts and their keys, which depend on how many restaurants are seeded."""
         self.seeded_restaurants = seeded_restaurants
         self._sql = {q: sql_of(self.table, q, seeded_restaurants, self.max_rows) for q in range(1, self.queries + 1)}
         self._keys = {q: f"{self.namespace}:query:{hashlib.sha1(sql.encode()).hexdigest()}" for q, sql in
@@ -96,7 +101,7 @@ class MySQLQueries:
 
     def for_user(self) -> "MySQLQueries":
         if not self._sql:  # a worker process (the master's preflight configured its own): the SQL texts
-            self.configure(self.restaurants.seeded())
+            self._learn(self.restaurants.seeded())
         user = MySQLQueries(self.pool, self.namespace, None, self.queries, self.max_rows)
         user.reader, user.restaurants.reader = self.reader, self.reader
         user.seeded_restaurants, user._sql, user._keys = self.seeded_restaurants, self._sql, self._keys
@@ -107,7 +112,7 @@ class MySQLQueries:
 
     def seeded(self) -> int:
         """The distinct queries (--queries), once the restaurants are seeded; or NotSeeded."""
-        self.configure(self.restaurants.seeded())
+        self._learn(self.restaurants.seeded())
         return self.queries
 
     def iter_values(self, n: int):
