@@ -100,3 +100,60 @@ def test_cli_seed_refuses_the_embedded_emulator_and_bad_items_files(namespace, t
                           namespace, "--mysql-url", MYSQL_URL, timeout=60)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "--items-file" in out.stderr and "items.jsonl:1 is not JSON" in out.stderr
+
+
+def _preflight(namespace, **overrides):
+    from cacheswarm.options import settings_from
+    from cacheswarm.runtime import Runtime
+
+    from .test_end_to_end import locust_like_options
+
+    rt = Runtime(settings_from(locust_like_options(namespace, strategies="db-only", **overrides)))
+    try:
+        return rt.preflight()
+    finally:
+        rt.close()
+
+
+def test_a_bigger_seed_after_inserts_leaves_no_gaps_and_the_suggested_command_fixes_gaps(namespace, target, pool):
+    """After YCSB D/E inserts (rows of category `inserted` above the seeded ones), a bigger seed makes
+    rows 1..N the seeded rows, so the next run starts; a table with gaps names a seed that fixes it."""
+    import shlex
+
+    import pytest
+
+    from cacheswarm.runtime import Preflight
+
+    mysql_products.seed(target, namespace, 2000)
+    store = mysql_products.MySQLProducts(pool, namespace)
+    for key in range(2001, 2051):  # what a YCSB D run leaves behind
+        store.insert(key)
+    out = cli("seed", "products", "--rows", "3000", "--namespace", namespace, "--mysql-url", MYSQL_URL)
+    assert out.returncode == 0, out.stderr
+    assert "(1000 items loaded" in out.stdout, out.stdout  # rows 2001..3000, the inserted ones replaced
+    rows = table_rows(target, namespace)
+    assert [products.encode(r) for r in rows] == [products.encode(products.row(i)) for i in range(1, 3001)]
+    assert _preflight(namespace)["products"] == 3000
+    # a table with a hole (rows removed by hand): the error names a command, and that command fixes it
+    conn = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password,
+                           database=target.database, autocommit=True)
+    with conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM `{mysql_products.table_name(namespace)}` WHERE id BETWEEN 10 AND 19")
+    with pytest.raises(Preflight) as failed:
+        _preflight(namespace)
+    message = str(failed.value)
+    assert "has gaps" in message and "`cacheswarm seed products --rows 3000 " in message, message
+    suggested = shlex.split(message.split("`")[1])
+    fixed = cli(*suggested[1:])
+    assert fixed.returncode == 0, fixed.stderr
+    assert "(10 items loaded" in fixed.stdout, fixed.stdout
+    assert _preflight(namespace)["products"] == 3000
+
+
+def test_restaurants_reseed_says_nothing_was_loaded(namespace):
+    args = ("seed", "restaurants", "--restaurants", "30", "--reviews-per-restaurant", "3", "--namespace", namespace,
+            "--mysql-url", MYSQL_URL)
+    first = cli(*args)
+    assert first.returncode == 0 and "(120 items loaded" in first.stdout, first.stdout + first.stderr
+    again = cli(*args)
+    assert again.returncode == 0 and "(0 items loaded" in again.stdout, again.stdout + again.stderr

@@ -139,7 +139,7 @@ class Runtime:
             except NotSeeded as e:
                 if not (backend == "dynamodb" and self.embedded):
                     raise Preflight(f"{e} in {self._where(backend)}: seed it first with "
-                                    f"`{self.seed_command(dataset, backend)}`") from None
+                                    f"`{self.seed_command(dataset, backend, e.rows)}`") from None
         embedded = self.embedded and "dynamodb" in s.backends
         if dataset == "products" and s.value_size:
             for backend in found:
@@ -185,10 +185,13 @@ class Runtime:
             return self.settings.mysql.redacted()
         return dynamodb.describe(self.settings.dynamodb_endpoint)
 
-    def seed_command(self, dataset: str, backend: str) -> str:
+    def seed_command(self, dataset: str, backend: str, rows: int | None = None) -> str:
+        """The `cacheswarm seed` that makes `dataset` usable on `backend`: with `rows`, keeping the
+        table's size (a seed fills the gaps below it)."""
         s = self.settings
-        size = (f"--rows 100000{f' --value-size {s.value_size}' if s.value_size else ''}" if dataset == "products"
-                else f"--restaurants 1000 --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}")
+        size = (f"--rows {rows or 100000}{f' --value-size {s.value_size}' if s.value_size else ''}"
+                if dataset == "products"
+                else f"--restaurants {rows or 1000} --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}")
         dataset = "restaurants" if dataset == "queries" else dataset  # queries read the restaurants' reviews
         where = (f"--mysql-url '{s.mysql.redacted()}'" if backend == "mysql"
                  else f"--backend dynamodb --dynamodb-endpoint {s.dynamodb_endpoint}")

@@ -9,7 +9,12 @@ take_capacity(). Strategies are written once against this interface.
 
 
 class NotSeeded(Exception):
-    """A table is missing, empty or incomplete; str() says which (the caller adds the seed command)."""
+    """A table is missing, empty or incomplete; str() says which (the caller adds the seed command).
+    `rows`: how many rows a seed that fixes it keeps (the table's highest id), when it has any."""
+
+    def __init__(self, message: str, rows: int | None = None):
+        super().__init__(message)
+        self.rows = rows
 
 
 class ForeignTable(Exception):

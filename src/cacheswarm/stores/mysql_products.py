@@ -158,7 +158,7 @@ class MySQLProducts:
             raise NotSeeded(f"table {self.table} {'is missing' if counted is None else 'is empty'}")
         rows, top = counted
         if rows != top:
-            raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})")
+            raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})", rows=top)
         with self.pool.connection() as conn, conn.cursor() as cur:
             if column(cur, self.table, "payload") is None:
                 raise NotSeeded(f"table {self.table} was seeded by an older cacheswarm (no payload column); seeding "
@@ -208,6 +208,9 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
             upgrade_updated_at(cur, table)
             if column(cur, table, "payload") is None:
                 cur.execute(f"ALTER TABLE `{table}` ADD COLUMN payload MEDIUMTEXT NULL")
+            # products that runs inserted (YCSB D, E) are never seeded rows: removed first, so that
+            # rows 1..N are the seeded ones whatever earlier runs inserted
+            removed_inserted = cur.execute(f"DELETE FROM `{table}` WHERE category = %s", (products.INSERTED,))
             cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{table}`")
             before, top = map(int, cur.fetchone())
             had = current_value_size(cur, table) if before else value_size
@@ -224,8 +227,9 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
             after = cur.fetchone()[0]
     finally:
         conn.close()
-    return {"table": table, "rows": after, "before": before, "trimmed": trimmed,
-            "loaded": sum(hi - lo for lo, hi in chunks)}
+    return {"table": table, "rows": after, "before": before, "trimmed": trimmed, "inserted_removed": removed_inserted,
+            # rows added (IGNORE skips those present) or rewritten (REPLACE)
+            "loaded": sum(hi - lo for lo, hi in chunks) if reset else after - (before - trimmed)}
 
 
 def upgrade_updated_at(cur, table: str) -> None:

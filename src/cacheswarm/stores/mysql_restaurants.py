@@ -125,7 +125,7 @@ class MySQLRestaurants:
         if rows == 0:
             raise NotSeeded(f"table {rest} is empty")
         if rows != top:
-            raise NotSeeded(f"table {rest} has gaps (rows {rows}, highest id {top})")
+            raise NotSeeded(f"table {rest} has gaps (rows {rows}, highest id {top})", rows=top)
         return rows
 
     def iter_values(self, n: int):
@@ -178,14 +178,18 @@ def _insert_chunks(target, namespace, timeout, rest_rows, review_rows, parallel,
     chunks = [(rest_sql, rest_rows[k:k + 1000]) for k in range(0, len(rest_rows), 1000)]
     chunks += [(rev_sql, review_rows[k:k + 2000]) for k in range(0, len(review_rows), 2000)]
 
-    def work(take, done, _k):
+    written = [0] * max(1, parallel)
+
+    def work(take, done, k):
         conn = connect(target, timeout)
         with conn, conn.cursor() as cur:
             while (chunk := take()) is not None:
-                cur.executemany(*chunk)  # PyMySQL sends one multi-row INSERT per chunk
+                # PyMySQL sends one multi-row INSERT per chunk; IGNORE counts only the rows it added
+                written[k] += cur.executemany(*chunk) or 0
                 done(len(chunk[1]))
 
     in_threads(chunks, parallel, work, progress)
+    return sum(written)
 
 
 def seed(target, namespace: str, n: int, m: int = restaurants.DEFAULT_REVIEWS, parallel: int = 2,
@@ -201,9 +205,9 @@ def seed(target, namespace: str, n: int, m: int = restaurants.DEFAULT_REVIEWS, p
         trimmed = cur.execute(f"DELETE FROM `{rest}` WHERE id > %s", (n,))
     rest_rows = [_rest_row(i, restaurants.restaurant(i, m)) for i in range(1, n + 1)]
     review_rows = [_review_row(i, v) for i in range(1, n + 1) for v in restaurants.reviews(i, m)]
-    _insert_chunks(target, namespace, timeout, rest_rows, review_rows, parallel, progress)
+    loaded = _insert_chunks(target, namespace, timeout, rest_rows, review_rows, parallel, progress)
     return {"table": f"{rest} + {rev}", "rows": n, "items": len(rest_rows) + len(review_rows), "before": before,
-            "trimmed": trimmed, "loaded": len(rest_rows) + len(review_rows)}
+            "trimmed": trimmed, "loaded": loaded}
 
 
 def load_items(target, namespace: str, items: list[dict], parallel: int = 2, timeout: float = 60.0,
