@@ -84,3 +84,19 @@ def test_a_report_directory_is_never_reused(tmp_path):
     made = [new_directory(str(tmp_path), "compare-20261123T000000Z") for _ in range(3)]
     assert [p.rsplit("/", 1)[1] for p in made] == ["compare-20261123T000000Z", "compare-20261123T000000Z-2",
                                                    "compare-20261123T000000Z-3"]
+
+
+def test_a_db_only_run_that_inserts_holds_the_namespace(seeded, tmp_path, raw_redis):
+    """Inserts draw their ids from a counter in Redis, so a db-only YCSB D run holds the lease too:
+    a second one on the namespace would reset the counter and remove the first's rows mid-run."""
+    d = ["--strategies", "db-only", "--read-ratio", "0.9", "--insert-ratio", "0.1", "--key-distribution", "latest"]
+    first = start([*common(seeded, tmp_path / "a", phase="4s", warmup="0s"), *d], tmp_path)
+    wait_for_lease(raw_redis, seeded, first)
+    second = run_locust([*common(seeded, tmp_path / "b", phase="2s", warmup="0s"), *d], cwd=tmp_path, timeout=60)
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert f"namespace '{seeded}' is in use by run 'compare'" in second.stderr
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err[-3000:]
+    doc = json.loads((only_report(tmp_path / "a") / "comparison.json").read_text())
+    assert "insert ids live in Redis" in doc["phases"][0]["cache_state"], doc["phases"][0]
+    assert raw_redis.get(lease_key(seeded)) is None

@@ -9,7 +9,8 @@ import logging
 import gevent
 import psutil
 
-from . import replication, options, strategies
+from . import replication, options
+from .runtime import keeps_state_in_redis
 from .lease import NamespaceBusy, NamespaceLease, describe_holder
 
 log = logging.getLogger("cacheswarm")
@@ -51,9 +52,9 @@ def quiet_spawn_lines(record) -> bool:
 
 
 def take_lease(STATE) -> None:
-    """Hold the namespace for the run (runs that use Redis): a second run on it is refused."""
+    """Hold the namespace for the run (runs that keep state in Redis): a second run on it is refused."""
     s = STATE.settings
-    if not any(strategies.STRATEGIES[n].uses_cache for n in s.strategies):
+    if not keeps_state_in_redis(s):
         return
     if STATE.lease is not None and STATE.lease.held and STATE.lease.namespace == s.namespace:
         return

@@ -37,6 +37,12 @@ EMBEDDED_ROWS = {"products": 10_000, "restaurants": 200}  # moto answers a GSI Q
 EMBEDDED_REVIEWS = 10
 
 
+def keeps_state_in_redis(settings: Settings) -> bool:
+    """Whether the run keeps shared state in Redis (cached values, or the insert ids every process
+    draws from): such a run needs Redis and holds the namespace's lease, db-only included."""
+    return any(strategies.STRATEGIES[n].uses_cache for n in settings.strategies) or bool(settings.insert_ratio)
+
+
 class Preflight(Exception):
     """A target is unusable before the run: str() is the one line for the user."""
 
@@ -116,7 +122,7 @@ class Runtime:
                     conn.ping()
         except failures as e:
             raise Preflight(str(e)) from None
-        if any(strategies.STRATEGIES[n].uses_cache for n in s.strategies) or s.insert_ratio:  # inserts: ids in Redis
+        if keeps_state_in_redis(s):
             try:
                 self.cache.check(redact_url(self.redis_url))
                 if self.reader_cache is not None:
@@ -203,6 +209,8 @@ class Runtime:
         # before the clear, which removes the id counter that says how far earlier phases inserted
         inserted = self._reset_inserts(phase) if s.insert_ratio else ""
         if phase.strategy == "db-only":
+            if s.insert_ratio:
+                return "not used for values (db-only; the insert ids live in Redis)" + inserted
             return "not used (db-only never touches Redis)" + inserted
         started = time.perf_counter()
         removed = self.cache.clear(ns)
