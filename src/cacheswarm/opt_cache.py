@@ -16,6 +16,19 @@ PROTECTIONS = ("none", "lock", "early-refresh")  # stampede protection (stampede
 VARIANTS = tuple(f"cache-aside+{p}" for p in WRITE_POLICIES + PROTECTIONS[1:]) + tuple(
     f"cache-aside+{p}+{q}" for p in WRITE_POLICIES for q in PROTECTIONS[1:])
 
+VARIANT_SEP = "+"  # cache-aside+versioned+lock: cache-aside with that write policy and protection
+
+
+def policy_of(name: str, default: str) -> str:
+    """The write policy a strategy runs with: its variant's, else --write-policy."""
+    return next((m for m in name.split(VARIANT_SEP)[1:] if m in WRITE_POLICIES), default)
+
+
+def protection_of(name: str, default: str) -> str:
+    """The stampede protection a strategy runs with: its variant's, else --stampede-protection."""
+    return next((m for m in name.split(VARIANT_SEP)[1:] if m in PROTECTIONS), default)
+
+
 CACHE_OPTIONS = (
     Opt("--write-policy", "invalidate", "cache-aside write policy: invalidate (UPDATE then DEL), write-through "
         "(UPDATE then SET), versioned (write-through; every SET a Lua compare-and-set that never replaces a newer "

@@ -27,13 +27,10 @@ WORKLOAD_OPTIONS = (
 )
 
 
-def workload_settings(ns, read_ratio: float, datasets, backends, write_policy: str = "invalidate") -> dict:
+def workload_settings(ns, read_ratio: float, datasets, backends) -> dict:
     """Validate the options above; the write proportion is what the mix leaves (at least 0)."""
     if "queries" in datasets and "dynamodb" in backends:
         raise BadInput("--backend", "the queries dataset caches the results of SQL queries: run it with --backend mysql")
-    if "queries" in datasets and write_policy == "versioned":
-        raise BadInput("--write-policy", "versioned needs a version in each cached value, which a query's result "
-                                         "does not have; use invalidate or write-through with the queries dataset")
     mix = {op: _ranged(f"--{op}-ratio", getattr(ns, f"{op}_ratio", 0.0), 0.0, 1.0) for op in ("insert", "scan", "rmw")}
     if read_ratio + sum(mix.values()) > 1.0 + 1e-9:
         given = " + ".join(f"--{op}-ratio {v:g}" for op, v in mix.items() if v)

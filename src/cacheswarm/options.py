@@ -13,7 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
-from .opt_cache import CACHE_OPTIONS, VARIANTS, cache_settings
+from . import capabilities
+from .opt_cache import CACHE_OPTIONS, VARIANTS, cache_settings, policy_of
 from .opt_workload import WORKLOAD_OPTIONS, phases_of, workload_settings
 from .patterns import PATTERN_STRATEGIES, combos
 from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
@@ -277,7 +278,8 @@ def settings_from(ns) -> Settings:
         datasets=datasets,
         backends=backends,
         read_ratio=read_ratio,
-        **workload_settings(ns, read_ratio, datasets, backends, cache["write_policy"]),
+        **_capable(workload_settings(ns, read_ratio, datasets, backends), combos(datasets, backends, strategies),
+                   cache["write_policy"]),
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
         zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),
         keyspace=_ranged("--keyspace", ns.keyspace, 0, None, kind=int),
@@ -291,6 +293,23 @@ def settings_from(ns) -> Settings:
         report_dir=str(ns.report_dir),
         run_name=_run_name(ns.run_name),
     )
+
+
+def _capable(workload: dict, phases, write_policy: str) -> dict:
+    """Refuse a phase whose store lacks what its strategy and mix call (capabilities.py); returns
+    `workload` unchanged."""
+    for dataset, backend, strategy in phases:
+        needs = [c for c, used in ((capabilities.INSERTS, workload["insert_ratio"]),
+                                   (capabilities.SCANS, workload["scan_ratio"]),
+                                   (capabilities.VERSIONS, strategy.startswith("cache-aside")
+                                    and policy_of(strategy, write_policy) == "versioned")) if used]
+        for lacking in capabilities.missing(dataset, backend, needs):
+            option, why, fix = capabilities.NEEDED_BY[lacking]
+            if lacking == capabilities.VERSIONS and policy_of(strategy, "") == "versioned":
+                option = "--strategies"
+            raise BadInput(option, f"{why}, which {dataset} on {backend} does not have ({dataset}/{backend}/"
+                                   f"{strategy}); {fix}")
+    return workload
 
 
 def _objectives(ns, strategies, combos) -> dict:

@@ -17,7 +17,7 @@ import time
 
 from . import stampede
 from .cache import CacheUnavailable
-from .opt_cache import PROTECTIONS, VARIANTS, WRITE_POLICIES
+from .opt_cache import VARIANT_SEP, VARIANTS, policy_of, protection_of  # noqa: F401  (re-exported)
 
 OK, HIT, MISS, ERROR, CACHE_ERROR, THROTTLED = "ok", "hit", "miss", "error", "cache_error", "throttled"
 
@@ -211,20 +211,9 @@ class RedisNative:
         pass
 
 
-VARIANT_SEP = "+"  # cache-aside+versioned+lock: cache-aside with that write policy and protection
 STRATEGIES = {cls.name: cls for cls in (DbOnly, CacheOnly, CacheAside)}
 STRATEGIES.update({name: CacheAside for name in VARIANTS})
 STRATEGIES.update({"lab": RedisNative, "atomic": RedisNative})
-
-
-def policy_of(name: str, default: str) -> str:
-    """The write policy a strategy runs with: its variant's, else --write-policy."""
-    return next((m for m in name.split(VARIANT_SEP)[1:] if m in WRITE_POLICIES), default)
-
-
-def protection_of(name: str, default: str) -> str:
-    """The stampede protection a strategy runs with: its variant's, else --stampede-protection."""
-    return next((m for m in name.split(VARIANT_SEP)[1:] if m in PROTECTIONS), default)
 
 
 def make(name: str, store, cache, ttl: int, write_policy: str, later=None, protection: str = "none",
