@@ -27,6 +27,7 @@ class CacheUnavailable(Exception):
 RETRY_AFTER_S = 1.0
 # SET only if the cached value is not newer (write policy `versioned`): the version of a cached
 # value is its `version` field (products) or the sum of its star counters (restaurant summaries)
+DELETE_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 VERSIONED_SET = """
 local cur = redis.call('GET', KEYS[1])
 if cur then
@@ -214,9 +215,14 @@ class UserCache:
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         self._call("set", key, value, px=_px(ttl))
 
-    def set_nx(self, key: str, seconds: float) -> bool:
-        """SET NX PX: True if this call created the key (a lock)."""
-        return bool(self._call("set", key, b"1", nx=True, px=_px(seconds)))
+    def set_nx(self, key: str, seconds: float, token: bytes = b"1") -> bool:
+        """SET NX PX: True if this call created the key (a lock holding `token`)."""
+        return bool(self._call("set", key, token, nx=True, px=_px(seconds)))
+
+    def delete_if(self, key: str, token: bytes) -> bool:
+        """Compare-and-delete (one EVALSHA): DEL `key` only while it still holds `token`, so a lock
+        that expired and was taken by another loader is never released by the first."""
+        return bool(self._script(DELETE_IF, 1, key, token))
 
     def call(self, method: str, *args, **kwargs):
         """Any redis-py command on the primary (the Redis-native patterns: EXPIRE, SETEX, ZADD, ...)."""

@@ -46,8 +46,9 @@ class PhaseLoop:
         self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
         self.delay = s.double_delete_delay
         rng = random.Random()
+        self.loads = rt.loads_of("/".join((dataset, backend, field)))
         self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy, self.later,
-                                        s.stampede_protection, rt.loads, s.ttl_jitter, rng)
+                                        s.stampede_protection, self.loads, s.ttl_jitter, rng)
         self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
         keyspace = rt.keyspaces[dataset]
         self.after_op = None  # what runs after an operation's timing (the rate limiter's audit)
@@ -108,7 +109,11 @@ class PhaseLoop:
     def later(self, cache_key: str) -> None:
         """double-delete: DEL `cache_key` again after --double-delete-delay, over the shared pool."""
         self.deferred = [(g, k) for g, k in self.deferred if not g.dead]
-        self.deferred.append((gevent.spawn_later(self.delay, self.shared_cache.delete_quietly, cache_key), cache_key))
+        self.deferred.append((gevent.spawn_later(self.delay, self.second_delete, cache_key), cache_key))
+
+    def second_delete(self, cache_key: str) -> None:
+        self.shared_cache.delete_quietly(cache_key)
+        self.loads.removed(cache_key)
 
     def audited(self, key: int, outcome: str, value, window: str, t0: int) -> None:
         """After a cache-aside read's timing: count what else it did (a duplicate load, a wait for

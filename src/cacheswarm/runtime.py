@@ -81,7 +81,7 @@ class Runtime:
         self.keyspaces = dict(keyspaces or {})
         self.sampler = server_stats.Sampler(self.cache.client, self.pool,
                                             self.reader_cache.client if self.reader_cache else None, self.reader_pool)
-        self.loads = stampede.Loads()  # keys this process's users are loading (duplicate loads)
+        self.loads: dict = {}  # phase key -> stampede.Loads: what this process's users loaded (duplicate loads)
         self.inserts: dict = {}  # phase key -> InsertIds (runs with --insert-ratio)
         if self.dynamodb_url or "dynamodb" not in settings.backends:
             self._open_stores()
@@ -263,6 +263,13 @@ class Runtime:
         connection and store handle, the process's MySQL pool and DynamoDB client; open loop
         at `user_rate` ops/s when it is above 0."""
         return PhaseLoop(self, *phase_key.split("/"), measure_from, fire, recorder, user_rate, measure_until)
+
+    def loads_of(self, phase_key: str) -> stampede.Loads:
+        """The process's record of a phase's database loads (each phase starts from its own cache)."""
+        loads = self.loads.get(phase_key)
+        if loads is None:
+            loads = self.loads[phase_key] = stampede.Loads()
+        return loads
 
     def insert_ids(self, dataset: str, backend: str, phase_key: str) -> InsertIds:
         """The process's view of phase `phase_key`'s inserted ids (one per phase: the master resets the

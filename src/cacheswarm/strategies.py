@@ -95,16 +95,19 @@ class CacheAside:
         self.random = (rng or _random.Random()).random
         self.load_s = 0.001  # how long a load takes (moving average): early refresh's delta
         self.event = None
+        self.token = b"%016x" % int(self.random() * (1 << 64))  # this user's locks (compare-and-delete)
 
     def _set(self, cache_key: str, value: bytes) -> None:
         ttl = stampede.ttl_with_jitter(self.ttl, self.jitter, self.random)
+        if self.loads is not None:
+            self.loads.cached(cache_key, ttl)
         if self.versioned:
             self.cache.set_if_newer(cache_key, value, ttl, self.store.version_of(value)[0])
         else:
             self.cache.set(cache_key, value, ttl)
 
-    def _load(self, key, cache_key: str):
-        duplicate = self.loads.begin(cache_key) if self.loads is not None else False
+    def _load(self, key, cache_key: str, early: bool = False):
+        duplicate = self.loads.begin(cache_key, early) if self.loads is not None else False
         started = time.perf_counter()
         try:
             value = self.store.read(key)
@@ -134,12 +137,18 @@ class CacheAside:
         try:
             if value is None and self.protection == "lock":
                 lock = stampede.lock_key(cache_key)
-                if not self.cache.set_nx(lock, stampede.LOCK_S):
+                if self.cache.set_nx(lock, stampede.LOCK_S, self.token):
+                    # another loader may have SET the key and released its lock since our GET
+                    value = self.cache.get(cache_key)
+                    if value is not None:
+                        self.event = stampede.WAITED
+                        return MISS, value  # served from the cache: another user loaded it
+                else:
                     lock = None
                     value, self.event = stampede.wait_for_loader(self.cache, cache_key)
                     if value is not None:
                         return MISS, value  # served from the cache once another user loaded it
-            value = self._load(key, cache_key)
+            value = self._load(key, cache_key, early=self.event == stampede.EARLY_REFRESH)
             if value is not None:
                 self._set(cache_key, value)
         except CacheUnavailable:
@@ -147,7 +156,7 @@ class CacheAside:
         finally:
             if lock is not None:
                 try:
-                    self.cache.delete(lock)
+                    self.cache.delete_if(lock, self.token)
                 except CacheUnavailable:
                     pass  # it expires by itself
         return MISS, value
@@ -193,6 +202,8 @@ class CacheAside:
                 self._set(cache_key, value)
             else:
                 self.cache.delete(cache_key)
+                if self.loads is not None:
+                    self.loads.removed(cache_key)
                 if self.policy == "double-delete" and self.later is not None:
                     self.later(cache_key)
         except CacheUnavailable:
