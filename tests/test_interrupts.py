@@ -49,6 +49,7 @@ def test_signal_between_phases_keeps_the_report_without_traceback(seeded, tmp_pa
     assert "Traceback" not in output
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     assert doc["run"]["partial"] is True
+    assert doc["run"]["incomplete_reason"] == f"stopped by {sig.name}"
     assert doc["phases"][0]["strategy"] == "db-only" and doc["summary"][0]["count"] > 0
 
 

@@ -30,6 +30,7 @@ def stop_on_signals(STATE, signals) -> None:
                 log.warning("cacheswarm: %s: already stopping; writing the report of what was measured", name)
                 return
             STATE.stopping = True
+            STATE.incomplete_reason = STATE.incomplete_reason or f"stopped by {name}"
             log.info("cacheswarm: %s: stopping and writing what was measured", name)
             main.throw(KeyboardInterrupt)
         return on_signal

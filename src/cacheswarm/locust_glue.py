@@ -333,6 +333,7 @@ def _finish_run(environment) -> bool:
     if not STATE.plan.done and not STATE.finished:
         STATE.plan.interrupt()
         STATE.partial = True
+        STATE.incomplete_reason = STATE.incomplete_reason or "stopped before every phase ran"
     STATE.finished = True
     glue_process.release_lease(STATE)
     write_report(environment, STATE)
