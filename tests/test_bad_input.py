@@ -1,5 +1,7 @@
 """Bad input stops the run before any user spawns: one line naming the option, exit 2, nothing written."""
 
+import os
+
 import pytest
 
 from .conftest import MYSQL_URL, REDIS_URL, run_locust
@@ -189,3 +191,15 @@ def test_report_dir_that_cannot_be_a_folder_is_refused_before_the_run(seeded, tm
     out = run_locust(args, cwd=tmp_path, timeout=60)
     check_refused(out, "--report-dir", tmp_path / "unused")
     assert blocker.read_text() == "a file, not a folder\n"
+
+
+@pytest.mark.parametrize("where", ["/proc/cacheswarm-reports", "/sys/cacheswarm-reports"])
+def test_report_dir_on_a_file_system_that_takes_no_files_is_refused_up_front(where):
+    """As root, /proc and /sys pass a permission check; creating a file there fails, so the check
+    creates (and removes) one before anything runs."""
+    from cacheswarm.options import BadInput, check_report_dir
+
+    with pytest.raises(BadInput) as refused:
+        check_report_dir(where)
+    assert str(refused.value).startswith("--report-dir: ") and "writable file system" in str(refused.value)
+    assert not os.path.exists(where)

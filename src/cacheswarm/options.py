@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import asdict, dataclass, field
 
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
@@ -348,7 +349,7 @@ def _objectives(ns, strategies, combos) -> dict:
 
 def check_report_dir(path: str) -> None:
     """--report-dir must be a folder we can create and write in; checked before anything runs, and
-    nothing is created here (a refused run writes nothing)."""
+    nothing is left behind (a refused run writes nothing; the probe file is removed at once)."""
     option = "--report-dir"
     probe = os.path.abspath(path or ".")
     while not os.path.exists(probe):
@@ -361,6 +362,15 @@ def check_report_dir(path: str) -> None:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise BadInput(option, f"{path!r} is not writable ({probe!r} does not let this user write); give a folder "
                                "you can write to")
+    # permission bits can say yes where the file system says no (root under /proc or /sys, a
+    # read-only mount): create and remove a file in the nearest existing folder
+    try:
+        fd, name = tempfile.mkstemp(prefix=".cacheswarm-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        raise BadInput(option, f"{path!r} cannot hold a report ({probe!r}: {e.strerror or e}); give a folder on a "
+                               "writable file system, e.g. --report-dir reports") from None
 
 
 def check_users(value) -> None:
