@@ -117,3 +117,17 @@ def test_a_foreign_dynamodb_table_is_byte_identical_after_seed_run_and_clean(nam
         assert snapshot() == before  # byte-identical
     finally:
         dynamodb.delete_table(dynamodb_client, foreign)
+
+
+def test_clean_removes_the_lag_probe_table(namespace, pool, target):
+    """A run with --mysql-reader-url creates <namespace>_lagprobe; clean removes it with the rest."""
+    from cacheswarm import replication
+
+    replication.create_probe_table(pool, namespace)
+    out = cli("clean", "--yes", "--namespace", namespace, "--mysql-url", MYSQL_URL, "--redis-url", REDIS_URL)
+    assert out.returncode == 0, out.stderr
+    assert replication.probe_table(namespace) in out.stdout
+    conn = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password,
+                           database=target.database)
+    with conn, conn.cursor() as cur:
+        assert mysql_products.table_owner(cur, replication.probe_table(namespace)) is None

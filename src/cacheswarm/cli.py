@@ -246,12 +246,13 @@ def _options(_args) -> int:
 def _clean(args) -> int:
     from .cache import CacheError, RedisCache
     from .lease import lease_key
+    from .replication import probe_table
     from .stores import dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
     from .stores.mysql import ConnectError, connect
 
     conn = options.connection_settings(args)
     ns, target, endpoint = conn["namespace"], conn["mysql"], conn["dynamodb_endpoint"]
-    candidates = [mysql_products.table_name(ns), *mysql_restaurants.table_names(ns)]
+    candidates = [mysql_products.table_name(ns), *mysql_restaurants.table_names(ns), probe_table(ns)]
     try:
         db = connect(target, conn["op_timeout"])
         cache = RedisCache(conn["redis_url"], conn["redis_password"], 4, conn["op_timeout"], conn["redis_ca_cert"])
