@@ -253,7 +253,7 @@ def summarize(rows: list[dict]) -> list[dict]:
                                "throttled": None,
                                "rcu": None, "wcu": None, "hit_ratio": None,
                                "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None,
-                               "write_p99_ms": None, "ops_p99_ms": {}, "thin": []})
+                               "write_p99_ms": None, "ops_p99_ms": {}, "ops_count": {}, "thin": []})
         s["count"] += r["count"]
         s["errors"] += r["errors"]
         if r["throttled"] is not None:
@@ -270,6 +270,7 @@ def summarize(rows: list[dict]) -> list[dict]:
             s["thin"] += ["write_p99_ms"] if "p99_ms" in r["thin"] else []
         else:  # insert, scan, rmw (YCSB D-F)
             s["ops_p99_ms"][r["op"]] = r["p99_ms"]
+            s["ops_count"][r["op"]] = r["count"]
     out = list(phases.values())
     reads: dict = {}
     writes: dict = {}
