@@ -216,6 +216,9 @@ def test_workload_e_scans_through_the_cache(seeded, tmp_path):
         assert _share_ok(inserts, scans + inserts, 0.05) and (s, "read", "all") not in rows
     assert 0 < rows[("cache-aside", "scan", "all")]["hit_ratio"] < 1
     assert doc["summary"][0]["ops_p99_ms"]["scan"] > 0
+    sets = next(c for v in doc["server"] if v["phase"].endswith("/cache-aside") for c in v["checks"]
+                if c["counter"] == "cmd_set")
+    assert sets["client"] > 0 and sets["ok"], sets  # the records the scans loaded, each SET, counted exactly
     said = " ".join(h["text"] for h in doc["headline"])
     assert "scan p99" in said and "insert p99" not in said, said  # judged by its 95% of scans
     _no_mismatch(doc)  # one range SELECT per db-only scan and per cache-aside scan that missed

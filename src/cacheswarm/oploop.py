@@ -15,7 +15,7 @@ from gevent import idle as _idle
 from . import patterns, stampede, staleness, strategies
 from .cache import CacheUnavailable
 from .phases import split_strategy
-from .recorder import CAPACITY, EVENT, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
+from .recorder import CAPACITY, EVENT, SCAN_LOADED, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
 from .stores import dynamodb
 from .workload import INSERT, READ, RMW, RMW_READ, RMW_WRITE, SCAN, SCAN_LENGTHS, WRITE, Workload, make_chooser
 
@@ -88,6 +88,9 @@ class PhaseLoop:
         self.ops = pattern_ops or {READ: self.strategy.read, WRITE: self.strategy.write, INSERT: self.strategy.insert,
                                    SCAN: self.strategy.scan, RMW: self.rmw}
         self.events = {(e, w): series_key(*base, READ, e, w, EVENT) for e in stampede.EVENTS for w in (MEASURED, WARMUP)}
+        # a cache-aside scan's records loaded and SET: one value per scan (exact below 2,048)
+        self.scan_loaded = ({w: series_key(*base, SCAN, SCAN_LOADED, w, EVENT) for w in (MEASURED, WARMUP)}
+                            if SCAN in ops and isinstance(self.strategy, strategies.CacheAside) else None)
         self.after_read = isinstance(self.strategy, strategies.CacheAside) or (rt.reader_pool is not None and
                                                                                backend == "mysql")
         self.audit = None
@@ -246,6 +249,8 @@ class PhaseLoop:
             self.after_op(outcome, value)
         if self.after_read and op == READ:
             self.audited(key, outcome, value, window, t0)
+        elif op == SCAN and self.scan_loaded is not None and self.strategy.scan_loaded:
+            self.record(self.scan_loaded[window], self.strategy.scan_loaded)
 
     def close(self) -> None:
         """The user stops: double-delete's pending second DELs are sent now (not into the next phase)."""

@@ -20,6 +20,7 @@ FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "window", "kind")
 MEASURED, WARMUP = "measured", "warmup"
 LATENCY, SERVICE, START_DELAY = "latency", "service", "start_delay"
 CAPACITY = "capacity"  # DynamoDB capacity units per operation, in hundredths (not a time)
+SCAN_LOADED = "loaded"  # the EVENT outcome of a cache-aside scan: a value per scan, the records it loaded and SET
 EVENT = "event"  # counts of what else a read did (stampede.EVENTS: a duplicate load, a wait, ...)
 # the per-second timeline of a phase: window `t<second since the phase started here>`; coarser
 # histograms (2 significant digits, up to 60 s: 2,560 counts instead of 23,552), one per second

@@ -95,6 +95,7 @@ class CacheAside:
         self.random = (rng or _random.Random()).random
         self.load_s = 0.001  # how long a load takes (moving average): early refresh's delta
         self.event = None
+        self.scan_loaded = 0  # records the last scan loaded from the database and SET
         self.token = b"%016x" % int(self.random() * (1 << 64))  # this user's locks (compare-and-delete)
 
     def _set(self, cache_key: str, value: bytes) -> None:
@@ -174,6 +175,7 @@ class CacheAside:
         ones in one query and SET each with the TTL. Writes invalidate a record wherever scans meet
         it, and a range never goes stale as a whole. A hit: every record was cached."""
         first, last = first_last
+        self.scan_loaded = 0
         ids = range(first, last + 1)
         keys = [self.store.cache_key(i) for i in ids]
         try:
@@ -184,6 +186,7 @@ class CacheAside:
         if not missing:
             return HIT, values
         loaded = self.store.read_many(missing)
+        self.scan_loaded = len(loaded)  # records SET below (the server cross-check counts them)
         found = [v if v is not None else loaded.get(i) for i, v in zip(ids, values)]
         try:
             if self.versioned or self.jitter:  # each SET its own compare-and-set or TTL

@@ -11,7 +11,7 @@ endpoints, reads are checked on the replica and writes on the primary.
 from __future__ import annotations
 
 from ..phases import step_key
-from ..recorder import EVENT, LATENCY, MEASURED, WARMUP, parse_key
+from ..recorder import EVENT, LATENCY, MEASURED, SCAN_LOADED, WARMUP, parse_key
 from ..replication import summarize
 from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
 from ..stampede import WAITED
@@ -19,7 +19,7 @@ from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STAL
 from ..strategies import policy_of, protection_of
 from ..patterns import DENIED, PATTERNS
 from ..strategies import CACHE_ERROR, HIT, MISS, OK, THROTTLED
-from ..workload import RMW_READ, RMW_WRITE
+from ..workload import RMW_READ, RMW_WRITE, SCAN
 
 OUTCOMES = (OK, HIT, MISS, CACHE_ERROR, THROTTLED, DENIED, "error")
 
@@ -56,6 +56,10 @@ def client_counts(histograms: dict) -> dict:
             continue
         counts = out.setdefault(f'{k["dataset"]}/{k["backend"]}/{k["strategy"]}', {})
         what = (k["op"] if k["kind"] == LATENCY else k["kind"], k["outcome"])
+        if k["kind"] == EVENT and k["op"] == SCAN:  # a value per scan: the records it loaded and SET
+            what = (SCAN_LOADED, SCAN_LOADED)
+            counts[what] = counts.get(what, 0) + round(h.get_mean_value() * h.get_total_count())
+            continue
         counts[what] = counts.get(what, 0) + h.get_total_count()
     return out
 
@@ -100,9 +104,9 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
     writes = n("write", "ok", "cache_error")
     inserts = n("insert", "ok", "cache_error")  # to Redis, an insert is a write (DEL or SET of its key)
     scans = n("scan", "ok", "hit", "miss", "cache_error")
-    # a scan MGETs its range (keyspace hits and misses per key) and SETs each record it loaded: counts
-    # the clients do not keep, so they widen the SET check and leave the hit/miss counters unchecked
-    scan_sets = n("scan", "miss") * int(run.get("max_scan_length") or 0)
+    # a scan MGETs its range (keyspace hits and misses per key: not kept by the clients, so the hit/miss
+    # counters are left unchecked) and SETs each record it loaded (kept: one value per scan)
+    scan_sets = n(SCAN_LOADED, SCAN_LOADED)  # records cache-aside scans loaded, each SET
     audit_gets = n(AUDIT, AUDIT_GET)
     if base in ("cache-only", "cache-aside") and protection != "lock":
         probes = lag.get("redis", [])
@@ -120,13 +124,13 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
         else:
             add("redis", "cmd_get", audit_gets)
             if policy == "versioned":  # each compare-and-set GETs the key first
-                add("redis", "cmd_get", misses + writes + inserts, failed)
+                add("redis", "cmd_get", misses + scan_sets + writes + inserts, failed)
                 add("redis", "lookups", misses + writes + audit_gets + 2 * inserts, failed)
                 add("redis_reader", "lookups", hits + misses + probe_reads, failed)
                 if protection == "none":
-                    add("redis", "cmd_scripts", misses + writes + inserts, failed)
+                    add("redis", "cmd_scripts", misses + scan_sets + writes + inserts, failed)
             else:
-                add("redis", "cmd_set", misses + (writes + inserts if through else 0) + len(probes), failed + scan_sets)
+                add("redis", "cmd_set", misses + scan_sets + (writes + inserts if through else 0) + len(probes), failed)
                 add("redis", "cmd_del", 0 if through else (writes + inserts) * (2 if policy == "double-delete" else 1),
                     failed)
     if base in ("db-only", "cache-aside"):

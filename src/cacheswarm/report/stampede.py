@@ -12,7 +12,7 @@ def stampede_views(phases: list[dict], histograms: dict, timeline: dict, run: di
     events: dict = {}
     for key, h in histograms.items():
         k = parse_key(key)
-        if k.get("kind") == EVENT and k.get("window") == MEASURED:
+        if k.get("kind") == EVENT and k.get("window") == MEASURED and k.get("outcome") in EVENTS:
             slot = events.setdefault(f'{k["dataset"]}/{k["backend"]}/{k["strategy"]}', dict.fromkeys(EVENTS, 0))
             slot[k["outcome"]] += h.get_total_count()
     warmup = float(run.get("warmup") or 0)
