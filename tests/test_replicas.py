@@ -19,7 +19,7 @@ from .conftest import REDIS_URL
 from .helpers import PrivateMariaDB, free_port, start_redis
 from .test_end_to_end import MYSQL_URL, only_report
 
-PAUSE_S = 2.5  # probes start a second apart: one starts within the first second of the pause
+PAUSE_S = 2.5  # probes start 100 ms apart: one starts within the first 100 ms of the pause
 
 
 @pytest.fixture
@@ -27,7 +27,8 @@ def redis_pair(tmp_path):
     (tmp_path / "primary").mkdir()
     (tmp_path / "replica").mkdir()
     p_port, r_port = free_port(), free_port()
-    primary, p_client = start_redis(p_port, tmp_path / "primary")
+    # no 5 s wait before the full resync that follows the cut (Redis 7.0's repl-diskless-sync-delay)
+    primary, p_client = start_redis(p_port, tmp_path / "primary", "--repl-diskless-sync-delay", "0")
     replica, r_client = start_redis(r_port, tmp_path / "replica", "--replicaof", "127.0.0.1", str(p_port))
     for _ in range(200):
         if r_client.info("replication").get("master_link_status") == "up":
@@ -127,7 +128,8 @@ def test_redis_reads_go_to_the_replica_and_its_lag_shows(tmp_path, redis_pair, s
     doc = json.loads((only_report(tmp_path / "rep") / "comparison.json").read_text())
     (view,) = doc["server"]
     lag = view["lag"]["redis"]
-    assert lag["probes"] >= 2 and lag["max_ms"] >= 1000 * (PAUSE_S - 1.2), lag  # the cut shows
+    # the cut shows, its length within 10% (a probe every 100 ms; the resync after it only adds)
+    assert lag["probes"] >= 20 and lag["max_ms"] >= 0.9 * 1000 * PAUSE_S, lag
     raw = json.loads((only_report(tmp_path / "rep") / "histograms.json").read_text())["phases"][0]["server"]["lag"]
     assert raw["redis"][0]["ms"] < 100, raw  # before the cut the replica kept up
     # reads on the reader, writes on the primary; both agree with the clients' counts
@@ -158,7 +160,7 @@ def test_mysql_reads_go_to_the_replica_and_its_lag_shows(tmp_path, mariadb_pair)
     doc = json.loads((only_report(tmp_path / "rep") / "comparison.json").read_text())
     (view,) = doc["server"]
     lag = view["lag"]["mysql"]
-    assert lag["probes"] >= 2 and lag["max_ms"] >= 1000 * (PAUSE_S - 1.2), lag
+    assert lag["probes"] >= 20 and lag["max_ms"] >= 0.9 * 1000 * PAUSE_S, lag
     assert view["mysql_reader"]["Com_select"] > 0 and view["mysql"]["Com_update"] > 0
     assert not view["mismatches"], view["checks"]
     (audit,) = doc["staleness"]  # db-only reads from a replica are audited too

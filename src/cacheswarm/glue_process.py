@@ -74,7 +74,7 @@ def take_lease(STATE) -> None:
 
 
 def start_lag_probe(STATE) -> None:
-    """With a reader endpoint, probe its replication lag once a second while phases run (one
+    """With a reader endpoint, probe its replication lag every 100 ms while phases run (one
     greenlet per runtime: a runtime rebuilt with other options gets a new probe)."""
     rt = STATE.runtime
     if STATE.probe is not None:

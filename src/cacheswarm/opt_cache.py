@@ -42,9 +42,9 @@ CACHE_OPTIONS = (
     Opt("--redis-maxmemory", "", "start a private redis-server with this maxmemory (e.g. 2mb; allkeys-lru) and use "
         "it instead of --redis-url: watch eviction (default: off)"),
     Opt("--redis-reader-url", "", "Redis replica (e.g. the ElastiCache reader endpoint): cache reads go there, "
-        "SET/DEL to --redis-url; its replication lag is probed every second"),
+        "SET/DEL to --redis-url; its replication lag is probed every 100 ms"),
     Opt("--mysql-reader-url", "", "MySQL read replica (e.g. an RDS read replica): database reads go there, writes "
-        "to --mysql-url; its replication lag is probed every second"),
+        "to --mysql-url; its replication lag is probed every 100 ms"),
 )
 
 

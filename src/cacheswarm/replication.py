@@ -1,5 +1,7 @@
-"""Replication lag, measured while phases run: once a second the master writes a marker on the
-primary and times how long until the replica (the reader endpoint) shows it.
+"""Replication lag, measured while phases run: every PROBE_EVERY_S (100 ms) the master writes a
+marker on the primary and times how long until the replica (the reader endpoint) shows it; one
+marker at a time, so a stall of the replica shows as a lag within 100 ms of its length (the probe
+written at most that long after the stall began; `resolution_ms` in the summary).
 
 - Redis: SET `<namespace>:lagprobe` <token> on the primary (60 s TTL), then GET on the reader
   every millisecond until it returns the token.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-PROBE_EVERY_S = 1.0
+PROBE_EVERY_S = 0.1
 PROBE_TIMEOUT_S = 10.0
 POLL_S = 0.001
 SLOW_POLL_S = 0.01  # after FAST_POLLS_S: a replica that lags does not get 1,000 reads a second
@@ -47,7 +49,7 @@ class LagProbe:
         self.namespace, self.redis, self.mysql, self.sleep = namespace, redis, mysql, sleep
 
     def run(self, running_phase) -> None:
-        """Forever (a greenlet): probe every second while a phase runs."""
+        """Forever (a greenlet): probe every PROBE_EVERY_S while a phase runs."""
         while True:
             started = time.monotonic()
             phase = running_phase()
@@ -101,7 +103,8 @@ def summarize(samples: list) -> dict:
     """Lag p50/p99/max in ms over a phase's probes. A marker not seen in time counts with the
     time it was waited for (a lower bound: `unfinished`); failed probes are counted apart."""
     lags = sorted(s["ms"] if s.get("ms") is not None else s["at_least_ms"] for s in samples if "error" not in s)
-    out = {"probes": len(samples), "unfinished": sum(1 for s in samples if "at_least_ms" in s),
+    out = {"probes": len(samples), "resolution_ms": round(PROBE_EVERY_S * 1000),
+           "unfinished": sum(1 for s in samples if "at_least_ms" in s),
            "failed": sum(1 for s in samples if "error" in s)}
     if lags:
         out.update(p50_ms=lags[len(lags) // 2], p99_ms=lags[min(len(lags) - 1, int(len(lags) * 0.99))],
