@@ -36,8 +36,12 @@ seed: install services
 	$(BIN)/cacheswarm seed products --rows $(ROWS)
 	$(BIN)/cacheswarm seed restaurants --restaurants $(RESTAURANTS)
 
+# exit 4 (an objective failed or was inconclusive) is the demo's answer, not a failure of the demo:
+# make says so and succeeds; `locust` itself keeps exit 4 for CI
 demo: seed
-	$(BIN)/locust --config scenarios/quick.conf
+	@$(BIN)/locust --config scenarios/quick.conf; rc=$$?; \
+	if [ $$rc -eq 4 ]; then echo "cacheswarm: the demo ran; an objective was not met, which is its answer (see the report above; locust exits 4 for CI gates)"; exit 0; fi; \
+	exit $$rc
 
 test: install services
 	$(BIN)/python -m pytest

@@ -52,6 +52,10 @@ def test_headless_run_writes_every_report_file(seeded, tmp_path):
     for name in ("comparison.csv", "comparison.json", "comparison.html", "histograms.json",
                  "locust_stats.csv", "locust_failures.csv", "locust_report.html"):
         assert (report / name).stat().st_size > 0, name
+    # ours as readable as Locust's own files beside them (mkstemp's 0600 was kept)
+    modes = {name: (report / name).stat().st_mode & 0o777 for name in ("comparison.json", "comparison.html",
+                                                                     "comparison.csv", "locust_stats.csv")}
+    assert len(set(modes.values())) == 1 and modes["comparison.json"] & 0o044, modes
     doc = json.loads((report / "comparison.json").read_text())
     assert doc["run"]["partial"] is False
     assert [p["strategy"] for p in doc["phases"]] == STRATEGIES

@@ -131,3 +131,10 @@ def test_a_tail_from_too_few_operations_is_inconclusive():
 def test_ratios_of_lower_bounds_decide_only_what_the_bounds_allow(ratio, num_lower, den_lower, state):
     rule = slo.parse_rule("cache-aside/db-only capacity >= 3x")
     assert slo._bounded(rule, "products/mysql", ratio, num_lower, den_lower)["state"] == state
+
+
+def test_a_scoped_rule_names_its_scope_once_on_the_console():
+    result = {"rule": "products/mysql: read p99 < 5ms", "scope": "products/mysql", "observed": 1.5, "unit": "ms",
+              "state": "pass", "note": None}
+    line = slo.describe(result)
+    assert line.count("products/mysql") == 1 and "read p99 < 5ms" in line, line

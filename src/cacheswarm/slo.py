@@ -305,7 +305,10 @@ def describe(result: dict) -> str:
     shown = "–" if obs is None else (f"{obs:,.3f} {result['unit']}".strip() if isinstance(obs, float)
                                      else f"{obs} {result['unit']}".strip())
     note = f" ({result['note']})" if result.get("note") else ""
-    return f"SLO {result['state'].upper():12s} {result['scope']}: {result['rule']}  observed {shown}{note}"
+    rule = result["rule"]
+    if rule.startswith(result["scope"] + ":"):  # a scoped rule names its scope itself: not twice
+        rule = rule[len(result["scope"]) + 1:].lstrip()
+    return f"SLO {result['state'].upper():12s} {result['scope']}: {rule}  observed {shown}{note}"
 
 
 def overall(results: list[dict]) -> str:

@@ -22,6 +22,10 @@ def _atomic(path: str, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
         f.write(text)
+    # mkstemp makes the file 0600; a report is read by others like the files beside it (umask applies)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
 
 
