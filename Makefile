@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ROWS ?= 100000
 RESTAURANTS ?= 1000
 
-.PHONY: demo test install services seed bench clean-venv
+.PHONY: demo test install test-install system-packages services seed bench clean-venv
 
 $(BIN)/locust: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +20,24 @@ $(SCHEMA):
 	  || echo "npm not found: the docker-compose.yaml schema test will be skipped"
 
 # NetfilterQueue: the packet delayer of tests/test_fleet_netns.py (tests/netdelay.py) on kernels without
-# `tc netem`; it compiles against libnetfilter-queue-dev, which .ci/run installs with apt-get
+# `tc netem`; it compiles against libnetfilter-queue-dev (scripts/test-packages.sh)
 NFQ := $(VENV)/.netfilterqueue
 $(NFQ): $(BIN)/locust
 	@if [ -e /usr/include/libnetfilter_queue/libnetfilter_queue.h ]; then \
 	  $(BIN)/pip install --quiet NetfilterQueue==1.1.0 && touch $@; \
 	else echo "libnetfilter-queue-dev not installed: the delay part of tests/test_fleet_netns.py will be skipped"; fi
 
-install: $(BIN)/locust $(SCHEMA) $(NFQ)
+# the tests' Debian packages (Chromium, iproute2, iptables-legacy, libnetfilter-queue-dev): installed
+# as root, else named; before NetfilterQueue, which compiles against libnetfilter-queue-dev. Not part
+# of `make install` (the demo needs none of them): `make test` installs what CI's tests use.
+system-packages:
+	@scripts/test-packages.sh
+
+$(NFQ): | system-packages
+
+install: $(BIN)/locust $(SCHEMA)
+
+test-install: install system-packages $(NFQ)
 
 services:
 	@scripts/services.sh
@@ -43,7 +53,7 @@ demo: seed
 	if [ $$rc -eq 4 ]; then echo "cacheswarm: the demo ran; an objective was not met, which is its answer (see the report above; locust exits 4 for CI gates)"; exit 0; fi; \
 	exit $$rc
 
-test: install services
+test: test-install services
 	$(BIN)/python -m pytest
 
 bench: install services
