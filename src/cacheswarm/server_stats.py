@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-REDIS_SECTIONS = ("stats", "commandstats", "memory", "cpu", "keyspace")
+REDIS_SECTIONS = ("server", "stats", "commandstats", "memory", "cpu", "keyspace")
 REDIS_COUNTERS = ("keyspace_hits", "keyspace_misses", "expired_keys", "evicted_keys", "total_commands_processed",
                   "used_cpu_sys", "used_cpu_user")
 REDIS_COMMANDS = ("get", "set", "del", "unlink", "evalsha", "eval",
@@ -19,9 +19,10 @@ REDIS_GAUGES = ("used_memory", "maxmemory", "maxmemory_policy", "connected_clien
 MYSQL_COUNTERS = ("Questions", "Com_select", "Com_update", "Com_insert", "Com_delete",
                   "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads")
 MYSQL_GAUGES = ("Threads_connected", "Threads_running")
+UPTIME_SLACK_S = 3  # uptime may lag the wall clock by this much (whole seconds, sampling) before it is a restart
 MEMORY_SAMPLE = 200  # cached values whose MEMORY USAGE is read after a phase
 MYSQL_QUERY = ("SHOW GLOBAL STATUS WHERE Variable_name IN ("
-               + ", ".join(f"'{n}'" for n in MYSQL_COUNTERS + MYSQL_GAUGES) + ")")
+               + ", ".join(f"'{n}'" for n in MYSQL_COUNTERS + MYSQL_GAUGES + ("Uptime",)) + ")")
 
 
 def redis_sample(client) -> dict:
@@ -36,6 +37,7 @@ def redis_sample(client) -> dict:
     except Exception as e:
         return {"error": f"INFO failed: {type(e).__name__}: {str(e)[:120]}"}
     out = {k: info[k] for k in REDIS_COUNTERS + REDIS_GAUGES if k in info}
+    out.update(run_id=info.get("run_id"), uptime_s=info.get("uptime_in_seconds"), at=round(time.time(), 3))
     for name in REDIS_COMMANDS:
         stats = info.get(f"cmdstat_{name}")
         out[f"cmd_{name}"] = int(stats["calls"]) if isinstance(stats, dict) else 0
@@ -73,7 +75,20 @@ def mysql_sample(pool) -> dict:
             rows = cur.fetchall()
     except Exception as e:
         return {"error": f"SHOW GLOBAL STATUS failed: {type(e).__name__}: {str(e)[:120]}"}
-    return {name: int(value) for name, value in rows if str(value).lstrip("-").isdigit()}
+    out = {name: int(value) for name, value in rows if str(value).lstrip("-").isdigit()}
+    out.update(uptime_s=out.pop("Uptime", None), at=round(time.time(), 3))
+    return out
+
+
+def restarted(first: dict, last: dict) -> str | None:
+    """Why the server restarted between two samples (another run_id, or less uptime than the wall
+    clock moved), or None: its counters started again from 0, so their deltas mean nothing."""
+    if first.get("run_id") and last.get("run_id") and first["run_id"] != last["run_id"]:
+        return f"the server restarted during the phase (run_id changed; up {last.get('uptime_s')} s at the end)"
+    up0, up1, t0, t1 = first.get("uptime_s"), last.get("uptime_s"), first.get("at"), last.get("at")
+    if None not in (up0, up1, t0, t1) and up1 < up0 + (t1 - t0) - UPTIME_SLACK_S:
+        return f"the server restarted during the phase (up {up1} s at the end, {up0} s at the start)"
+    return None
 
 
 class Sampler:
@@ -101,6 +116,9 @@ def delta(first: dict, last: dict, counters, gauges) -> dict:
     """Counters as last - first, gauges as their last value; {"error"} if either sample failed."""
     if "error" in first or "error" in last:
         return {"error": last.get("error") or first.get("error")}
+    why = restarted(first, last)
+    if why:
+        return {"error": why + ": its counters are not compared", "restarted": True}
     out = {}
     for k in counters:
         if k in first and k in last:

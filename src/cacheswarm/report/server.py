@@ -219,6 +219,9 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
                                  f"{(r.get('maxmemory') or 0) / 1048576:.1f} MiB, {r.get('maxmemory_policy')}): its "
                                  f"hit ratio {r.get('hit_ratio')} is a hit ratio under eviction")
     view["mismatches"] = [c for c in view["checks"] if c["ok"] is False]
+    # a server that restarted mid-phase: its counters are not compared (not blamed on another client)
+    view["restarts"] = [f"{role.replace('_', ' ')}: {view[role]['error']}" for role in ROLES
+                        if isinstance(view.get(role), dict) and view[role].get("restarted")]
     return view
 
 
