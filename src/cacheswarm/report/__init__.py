@@ -84,6 +84,35 @@ def render(directory: str, data: dict | None = None) -> dict:
     return report
 
 
+def untrusted_phases(report: dict) -> dict:
+    """{phase key: why} of the phases whose servers' counters disagree with the clients (another
+    client's traffic on a shared server, or a defect) or restarted: their figures cannot decide."""
+    out = {}
+    for v in report.get("server") or []:
+        if v.get("restarts"):
+            out[v["phase"]] = v["restarts"][0]
+        elif v.get("mismatches"):
+            c = v["mismatches"][0]
+            out[v["phase"]] = (f"the servers saw other traffic: {c['server']} {c['what']} {c['server_value']:,} "
+                               f"against {c['client']:,} the clients sent")
+    return out
+
+
+def distrust(results: list[dict], untrusted: dict) -> list[dict]:
+    """A pass or fail that rests on an untrusted phase (its own, a capacity search's steps, or either
+    side of a ratio in its dataset/backend) becomes inconclusive, saying why."""
+    for r in results:
+        if r["state"] not in (slo.PASS, slo.FAIL) or not untrusted:
+            continue
+        scope = r["scope"]
+        hit = next((k for k in untrusted if k == scope or k.startswith(scope + "/") or k.startswith(scope + "@")),
+                   None)
+        if hit is not None:
+            r.update(state=slo.INCONCLUSIVE, ok=None,
+                     note=f"not decided: in {hit} {untrusted[hit]}" + (f"; {r['note']}" if r.get("note") else ""))
+    return results
+
+
 def verdicts(report: dict) -> dict:
     """The run's objectives evaluated on its merged histograms, and the headline sentences."""
     run = report["run"]
@@ -92,7 +121,7 @@ def verdicts(report: dict) -> dict:
         rules = slo.parse_rules(run.get("slo") or [])
     except BadInput as e:
         raise BadRawFile(f"an objective in run.slo does not parse ({e})") from None
-    report["slo"] = slo.evaluate(rules, report)
+    report["slo"] = distrust(slo.evaluate(rules, report), untrusted_phases(report))
     report["slo_overall"] = slo.overall(report["slo"])
     report["headline"] = headline.sentences(report)
     return report

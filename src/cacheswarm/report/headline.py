@@ -55,6 +55,11 @@ def sentences(report: dict) -> list[dict]:
         if verdicts:
             parts.append(_limiter_sentence(verdicts))
         state = _slo_state(report.get("slo") or [], pair)
+        doubt = next((r["note"] for r in report.get("slo") or [] if r["state"] == "inconclusive"
+                      and (r["scope"] == pair or r["scope"].startswith(pair + "/"))
+                      and (r.get("note") or "").startswith("not decided: in ")), None)
+        if doubt:
+            state = f"{state} ({doubt})" if state else doubt
         text = f"{where}: " + "; ".join(p for p in parts if p) + (f". {state}." if state else ".")
         out.append({"dataset": dataset, "backend": backend, "text": text,
                     "emulator": backend_label(backend, run) == "DynamoDB emulator"})
