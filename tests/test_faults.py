@@ -191,6 +191,38 @@ def test_dynamodb_emulator_stopped_mid_phase_is_counted_and_survived(namespace, 
         emu.stop()
 
 
+def test_a_cache_only_user_waits_out_a_growing_backoff_while_redis_is_down(tmp_path):
+    """wait_when_down (cache-only): each call during an outage first sleeps the backoff (50 ms,
+    then 100, 200 ms ...: lower bounds a busy machine cannot shorten), then tries once; after
+    Redis is back the next call reconnects and the backoff starts again from 50 ms."""
+    from cacheswarm.cache import FIRST_BACKOFF_S, CacheUnavailable, RedisCache
+
+    port = free_port()
+    proc, client = start_redis(port, tmp_path)
+    shared = RedisCache(f"redis://127.0.0.1:{port}/0", timeout=2)
+    cache = shared.for_user(wait_when_down=True)
+    try:
+        cache.set("cswfault:k", b"v", None)
+        proc.kill()
+        proc.wait()
+        took = []
+        for _ in range(4):
+            t0 = time.monotonic()
+            with pytest.raises(CacheUnavailable):
+                cache.get("cswfault:k")
+            took.append(time.monotonic() - t0)
+        for n, t in enumerate(took[1:]):  # the first found the server gone; each next waited its backoff
+            assert t >= FIRST_BACKOFF_S * 2 ** n * 0.99, took
+        proc, client = start_redis(port, tmp_path)
+        client.set("cswfault:k", b"again")
+        assert cache.get("cswfault:k") == b"again"
+        assert cache._backoff == FIRST_BACKOFF_S
+    finally:
+        cache.close()
+        shared.close()
+        proc.terminate()
+
+
 def test_cache_only_with_redis_down_counts_failures_apart_and_flags_the_lost_keys(seeded, tmp_path):
     """Redis dies mid-phase and comes back empty: throughput and percentiles are of completed
     operations only (failures were half of a 25.8k ops/s figure before), errors have their own
@@ -219,6 +251,12 @@ def test_cache_only_with_redis_down_counts_failures_apart_and_flags_the_lost_key
         read_all, errors = rows[("read", "all")], rows[("read", "error")]
         completed = sum(rows[("read", o)]["count"] for o in ("hit", "miss") if ("read", o) in rows)
         assert errors["count"] > 0 and read_all["errors"] == errors["count"]
+        # a failed connect costs each user a reconnect backoff (50 ms doubling to 1 s), as a real client's
+        # retry does: a handful of errors per user and second of outage, not ~95,000/s that reached no server
+        summary = doc["summary"][0]
+        assert summary["error_seconds"] >= 1 and summary["errors_to_s"] > summary["errors_from_s"], summary
+        failed = errors["count"] + rows[("write", "error")]["count"]
+        assert failed <= 4 * (6 + summary["error_seconds"]), (failed, summary)
         assert read_all["count"] == completed  # failures are not in `all`
         secs = doc["phases"][0]["measured_seconds"]
         assert read_all["throughput_ops"] == pytest.approx(completed / secs, rel=0.01)

@@ -25,6 +25,7 @@ class CacheUnavailable(Exception):
 
 
 RETRY_AFTER_S = 1.0
+FIRST_BACKOFF_S = 0.05  # a waiting user's first reconnect delay; doubled per failure up to RETRY_AFTER_S
 # SET only if the cached value is not newer (write policy `versioned`): the version of a cached
 # value is its `version` field (products) or the sum of its star counters (restaurant summaries)
 DELETE_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
@@ -136,14 +137,14 @@ class RedisCache:
     def close(self) -> None:
         self.pool.disconnect()
 
-    def for_user(self, reader: "RedisCache | None" = None) -> "UserCache":
+    def for_user(self, reader: "RedisCache | None" = None, wait_when_down: bool = False) -> "UserCache":
         """A cache with one connection of its own, for one Locust user (and one to `reader`, a
-        replica, for its reads).
+        replica, for its reads). `wait_when_down`: see UserCache.
 
         Checking a connection out of a shared pool costs redis-py a readiness poll per
         command; one connection per user measured ~1.5x the GETs/s of a shared pool here.
         """
-        return UserCache(self._connector(), reader._connector() if reader is not None else None)
+        return UserCache(self._connector(), reader._connector() if reader is not None else None, wait_when_down)
 
     def _connector(self):
         return lambda: redis.Redis.from_url(self.url, single_connection_client=True, retry=Retry(NoBackoff(), 0),
@@ -157,17 +158,27 @@ class UserCache:
     When Redis does not answer, every call raises CacheUnavailable at once for the next
     second (no connect attempt, so a black-holed host cannot freeze users for --op-timeout
     each time); then the next call reconnects, so cache use resumes within ~1 s of Redis
-    coming back."""
+    coming back. That is cache-aside's circuit breaker: its reads go on to the database.
 
-    def __init__(self, connect, connect_reader=None):
+    With `wait_when_down` (cache-only, where Redis is all there is) a call waits out a reconnect
+    backoff instead, as a real client's retry does (50 ms, doubled per failure up to 1 s), then
+    tries once: an outage costs each user one failed operation per backoff, not thousands a
+    second that never reached a server."""
+
+    def __init__(self, connect, connect_reader=None, wait_when_down: bool = False):
         self._connect, self._connect_reader = connect, connect_reader
         self._client = self._reader = None
         self._down_until = 0.0
+        self.wait_when_down = wait_when_down
+        self._backoff = FIRST_BACKOFF_S if wait_when_down else RETRY_AFTER_S
 
     def _call(self, method: str, *args, reader: bool = False, **kwargs):
         if self._down_until:
-            if time.monotonic() < self._down_until:
-                raise CacheUnavailable("Redis unavailable (retrying every second)")
+            left = self._down_until - time.monotonic()
+            if left > 0:
+                if not self.wait_when_down:
+                    raise CacheUnavailable("Redis unavailable (retrying every second)")
+                time.sleep(left)  # gevent-patched in Locust: the other users run meanwhile
             self._down_until = 0.0
         try:
             if reader and self._connect_reader is not None:
@@ -178,13 +189,19 @@ class UserCache:
                 client = self._client
                 if client is None:
                     client = self._client = self._connect()
-            return getattr(client, method)(*args, **kwargs)
+            result = getattr(client, method)(*args, **kwargs)
         except _UNREACHABLE as e:
             raise self._lost(e) from None
+        if self.wait_when_down and method != "pipeline":  # (a pipeline is built locally: no answer yet)
+            self._backoff = FIRST_BACKOFF_S
+        return result
 
     def _lost(self, e: Exception) -> CacheUnavailable:
-        """Redis could not be reached: stop trying for RETRY_AFTER_S, drop the connections."""
-        self._down_until = time.monotonic() + RETRY_AFTER_S
+        """Redis could not be reached: no attempt for the backoff (RETRY_AFTER_S, or a waiting
+        user's growing one), drop the connections."""
+        self._down_until = time.monotonic() + self._backoff
+        if self.wait_when_down:
+            self._backoff = min(RETRY_AFTER_S, self._backoff * 2)
         self.close()
         return CacheUnavailable(f"Redis unavailable: {e}")
 

@@ -42,7 +42,8 @@ class PhaseLoop:
         field = strategy  # a capacity step's strategy carries its step (db-only@2): its own series
         strategy, _step = split_strategy(field)
         store = rt.stores[(dataset, backend)].for_user()
-        self.cache = rt.cache.for_user(rt.reader_cache) if strategies.STRATEGIES[strategy].uses_cache else None
+        self.cache = (rt.cache.for_user(rt.reader_cache, wait_when_down=strategy == strategies.CacheOnly.name)
+                      if strategies.STRATEGIES[strategy].uses_cache else None)
         self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
         self.delay = s.double_delete_delay
         rng = random.Random()

@@ -167,6 +167,10 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
                                                  "loop_lag_p99_ms", "loop_blocked")})
         srow["start_state_held"], srow["start_state_note"] = _start_state(srow, rows)
     timeline = timelines(recorder.histograms)
+    for srow in summary:  # how long the failures lasted (an outage's duration, beside its count)
+        failing = [pt["t"] for pt in timeline.get(srow["phase"], []) if pt["failed"] and pt["t"] >= warmup]
+        srow["error_seconds"] = len(failing)
+        srow["errors_from_s"], srow["errors_to_s"] = (failing[0], failing[-1] + 1) if failing else (None, None)
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
             "warmup": warmup, "hists": hists, "timeline": timeline,
             "stampede": stampede_views(phases, recorder.histograms, timeline, run),
