@@ -50,3 +50,54 @@ def test_an_interrupted_phase_reports_the_seconds_it_ran(seeded, tmp_path):
     proc.communicate(timeout=60)
     phase = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())["phases"][0]
     assert 1.5 < phase["measured_seconds"] < 4.5  # about 5 s minus start-up and the 1 s warm-up, not 29
+
+
+def test_an_operation_in_flight_when_the_phase_ends_completes_with_its_invalidation(seeded, tmp_path, raw_redis):
+    """A row lock the test holds across the phase's end keeps cache-aside UPDATEs of product 1
+    waiting; when it is released after the end, each UPDATE completes and so does its DEL, so the
+    cache is left without the old value the phase's reads kept SETting meanwhile (a user stopped
+    inside the operation left the UPDATE on the server and the stale value in Redis)."""
+    import subprocess
+    import threading
+    import time
+
+    import pymysql
+
+    from cacheswarm import products
+    from cacheswarm.stores import mysql_products
+
+    from .conftest import BIN, ROOT
+
+    phase_s = 3
+    args = [*common(seeded, tmp_path / "r", phase=f"{phase_s}s", warmup="0s", users=2), "--strategies", "cache-aside",
+            "--keyspace", "1", "--read-ratio", "0.5", "--op-timeout", "15", "--staleness-sample", "0"]
+    proc = subprocess.Popen([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"), *args], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    started, err = threading.Event(), []
+
+    def tail():
+        for line in proc.stderr:
+            err.append(line)
+            if "phase 1/1" in line:
+                started.set()
+
+    threading.Thread(target=tail, daemon=True).start()
+    assert started.wait(60), "".join(err)[-3000:]
+    time.sleep(phase_s - 1.5)
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test")
+    table = mysql_products.table_name(seeded)
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute(f"SELECT version FROM `{table}` WHERE id = 1 FOR UPDATE")  # the writers now wait
+        time.sleep(3.0)  # past the phase's end: both users are inside an UPDATE, or reading a cached value
+        conn.commit()
+    assert proc.wait(timeout=120) == 0, "".join(err)[-3000:]
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT {mysql_products.SELECT_COLUMNS} FROM `{table}` WHERE id = 1")
+        row = products.encode(cur.fetchone())
+    conn.close()
+    cached = raw_redis.get(products.cache_key(seeded, 1))
+    assert cached is None or cached == row, (cached, row)
+    writes = next(r for r in doc["rows"] if r["op"] == "write" and r["outcome"] == "all")
+    assert writes["count"] > 0 and writes["errors"] == 0, writes  # completed and recorded, not cut off

@@ -15,6 +15,7 @@ import time
 import gevent
 from locust import LoadTestShape, User, constant, events, task
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from . import glue_process, glue_slo, options, web_form
 from .report import console
@@ -78,6 +79,10 @@ def _on_init(environment, runner=None, **_kwargs):
         options.check_report_dir(STATE.settings.report_dir)
         STATE.runtime = Runtime(STATE.settings, _users(environment))
         STATE.runtime.preflight()
+        # users stop between operations, never inside one (an UPDATE whose DEL never came): Locust
+        # lets a stopping user finish its task, and ours returns after the operation in hand; the
+        # master sends this to its workers with each spawn
+        environment.stop_timeout = max(environment.stop_timeout or 0.0, STATE.settings.op_timeout + 1.0)
         if headless:
             glue_process.take_lease(STATE)
     except (BadInput, Preflight, NamespaceBusy) as e:
@@ -232,6 +237,8 @@ class CacheswarmUser(User):
         step = self.loop.step
         for _ in range(OPS_PER_TASK):
             step()
+            if self._state == LOCUST_STATE_STOPPING:  # the phase ended: this operation was completed
+                return
 
 
 def _class_name(dataset: str, backend: str, strategy: str) -> str:
