@@ -166,3 +166,6 @@ def test_a_run_reports_staleness_per_write_policy(seeded, tmp_path):
     assert "products/mysql/cache-aside+double-delete" in phases
     html = (report / "comparison.html").read_text()
     assert "Stale reads and invalidation races" in html and "double-delete" in html
+    # a race's "stale for" is the TTL left when it was found: the next write may remove it sooner
+    assert "stale for up to (p50) ms" in html
+    assert all(v["race_stale_for_is_upper_bound"] is True for v in views.values())

@@ -11,8 +11,8 @@ timed call (a user's next operation waits for it; its latency does not include i
 - A sampled **miss** checks for the invalidation race: the miss loaded version v, SET it; if the
   database has moved past v and the key still holds v 10 ms later (with double-delete: after
   its second DEL), a write's DEL (or write-through SET) landed before this SET, and the old
-  value stays until its TTL ends. The race is recorded with that remaining TTL (how long
-  readers will be served the old value). The wait is outside the timed call; it happens only
+  value stays until its TTL ends or the key's next write removes it. The race is recorded with
+  that remaining TTL: how long readers can be served the old value at most (an upper bound). The wait is outside the timed call; it happens only
   when the database has moved past the value just loaded.
 
 Counts go into the recorder as series of kind `audit` (outcomes fresh / stale / race /

@@ -37,7 +37,10 @@ def staleness_views(phases: list[dict], histograms: dict, write_policy: str, fra
             "stale_age_max_ms": _ms(stale.get_max_value()) if stale else None,
             "misses_checked": count[MISS_CHECKED], "races": count[RACE],
             "race_rate": round(count[RACE] / count[MISS_CHECKED], 5) if count[MISS_CHECKED] else None,
+            # the key's TTL left when the race was found: the old value stays at most that long (the next
+            # write of the key may remove it sooner), so an upper bound, said so in the field beside it
             "race_stale_for_p50_ms": _ms(races.get_value_at_percentile(50)) if races else None,
+            "race_stale_for_is_upper_bound": True,
             "audit_errors": count[AUDIT_ERROR],
         })
     return out
