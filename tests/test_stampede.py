@@ -24,34 +24,53 @@ KEY = 11
 USERS = 8
 
 
-class SlowStore(mysql_products.MySQLProducts):
-    """A database read that takes 50 ms (a slow query), counted."""
+class HeldStore(mysql_products.MySQLProducts):
+    """A database read that is held (a slow query of no fixed length) until `release` is set, counted."""
 
     def __init__(self, *args):
         super().__init__(*args)
         self.reads = 0
         self.count_lock = threading.Lock()
+        self.release = threading.Event()
 
     def read(self, key, pool=None):
         value = super().read(key, pool)
         with self.count_lock:
             self.reads += 1
-        time.sleep(0.05)
+        self.release.wait(timeout=30)
         return value
 
 
+class CountedGets:
+    """A user's cache whose GETs of KEY are counted (how the test knows a user is waiting on it)."""
+
+    def __init__(self, cache, key):
+        self.cache, self.key, self.gets = cache, key, 0
+
+    def get(self, key):
+        if key == self.key:
+            self.gets += 1
+        return self.cache.get(key)
+
+    def __getattr__(self, name):
+        return getattr(self.cache, name)
+
+
 def _stampede(seeded, pool, strategy):
-    """USERS users read KEY at once right after it expired: [(outcome, event)], database reads."""
+    """USERS users read KEY right after it expired, the database read held by the test until every
+    user is inside it (no protection: USERS loads at once) or every other user is polling for the
+    loader's value (the lock): no timing of the machine's decides who got there first.
+    [(outcome, event)], database reads, the cached value, whether the lock is left."""
     shared = RedisCache(REDIS_URL)
-    store = SlowStore(pool, seeded)
-    shared.client.delete(store.cache_key(KEY))  # the key just expired
+    store = HeldStore(pool, seeded)
+    ck = store.cache_key(KEY)
+    shared.client.delete(ck)  # the key just expired
     loads = stampede.Loads()
-    users = [make(strategy, store, shared.for_user(), 300, "invalidate", loads=loads) for _ in range(USERS)]
-    start = threading.Barrier(USERS)
+    caches = [CountedGets(shared.for_user(), ck) for _ in range(USERS)]
+    users = [make(strategy, store, caches[i], 300, "invalidate", loads=loads) for i in range(USERS)]
     results = [None] * USERS
 
     def user(i):
-        start.wait()
         outcome, value = users[i].read(KEY)
         assert value is not None
         results[i] = (outcome, users[i].event)
@@ -59,10 +78,20 @@ def _stampede(seeded, pool, strategy):
     threads = [threading.Thread(target=user, args=(i,)) for i in range(USERS)]
     for t in threads:
         t.start()
+    locked = strategy.endswith("+lock")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # every user in the load, or (lock) one loading (its GET and re-check) and the rest polling
+        if (not locked and store.reads == USERS) or (locked and store.reads == 1
+                                                     and sum(c.gets >= 3 for c in caches) == USERS - 1):
+            break
+        time.sleep(0.005)
+    store.release.set()
     for t in threads:
         t.join(timeout=30)
-    cached = shared.client.get(store.cache_key(KEY))
-    lock_left = shared.client.exists(stampede.lock_key(store.cache_key(KEY)))
+    cached = shared.client.get(ck)
+    lock_left = shared.client.exists(stampede.lock_key(ck))
+    for c in caches:
+        c.close()
     shared.close()
     return results, store.reads, cached, lock_left
 

@@ -75,10 +75,7 @@ def _on_init(environment, runner=None, **_kwargs):
         return
     try:
         STATE.settings = _settings(environment)
-        options.check_users(environment.parsed_options.num_users)
-        options.check_report_dir(STATE.settings.report_dir)
-        STATE.runtime = Runtime(STATE.settings, _users(environment))
-        STATE.runtime.preflight()
+        STATE.runtime = check_start(STATE.settings, environment.parsed_options)
         # users stop between operations, never inside one (an UPDATE whose DEL never came): Locust
         # lets a stopping user finish its task, and ours returns after the operation in hand; the
         # master sends this to its workers with each spawn
@@ -97,6 +94,22 @@ def _on_init(environment, runner=None, **_kwargs):
         events.worker_report.add_listener(_on_worker_report)
     if environment.web_ui:
         web_form.install_web_tab(environment.web_ui, lambda: live_report(environment, STATE))
+
+
+def check_start(settings, parsed_options) -> Runtime:
+    """What refuses bad input before any user spawns, after the options' own validation: the
+    users, the report folder, and every target and table (the runtime's preflight). Returns the
+    runtime, or raises BadInput / Preflight (tests/bad_input_cases.py runs it for many cases in
+    one process)."""
+    options.check_users(parsed_options.num_users)
+    options.check_report_dir(settings.report_dir)
+    runtime = Runtime(settings, max(1, int(getattr(parsed_options, "num_users", 1) or 1)))
+    try:
+        runtime.preflight()
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime
 
 
 def _close_runtime() -> None:
