@@ -48,17 +48,29 @@ def test_the_statements_each_operation_sends_are_the_ones_the_cross_check_expect
         pool.close()
 
 
-@pytest.fixture
-def private_servers(tmp_path):
-    db = PrivateMariaDB(tmp_path)
+@pytest.fixture(scope="module")
+def _module_servers(tmp_path_factory):
+    """One private mariadbd and redis-server for the module (a mariadb-install-db each costs seconds)."""
+    d = tmp_path_factory.mktemp("servers")
+    db = PrivateMariaDB(d)
     port = free_port()
-    proc, client = start_redis(port, tmp_path)
+    proc, client = start_redis(port, d)
     try:
         yield db, f"redis://127.0.0.1:{port}/0", client
     finally:
         proc.terminate()
         proc.wait(timeout=10)
         db.stop()
+
+
+@pytest.fixture
+def private_servers(_module_servers):
+    """The module's private servers, emptied for each test: no other client, nothing left from the last."""
+    db, url, client = _module_servers
+    client.flushall()  # (the test's own private Redis)
+    for (table,) in db.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'test'"):
+        db.sql(f"DROP TABLE `test`.`{table}`")
+    yield _module_servers
 
 
 def _run(tmp_path, db, redis_url, *extra, dataset="products"):
