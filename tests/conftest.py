@@ -41,6 +41,15 @@ def namespace():
     drop_namespace(ns)
 
 
+@pytest.fixture(scope="module")
+def seeded_module(target):
+    """1,000 seeded products in a namespace shared by one module's tests (that do not change them)."""
+    ns = f"cswmod{random.randrange(16**6):06x}"
+    mysql_products.seed(target, ns, 1000)
+    yield ns
+    drop_namespace(ns)
+
+
 @pytest.fixture(scope="session")
 def target():
     return parse_mysql_url(MYSQL_URL)

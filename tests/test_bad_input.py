@@ -106,20 +106,6 @@ END_TO_END = {"--read-ratio 1.5", "--mysql-url mysql://root:not/the-password@127
 
 
 @pytest.fixture(scope="module")
-def seeded_module(target):
-    import random
-
-    from cacheswarm.stores import mysql_products
-
-    from .conftest import drop_namespace
-
-    ns = f"cswbad{random.randrange(16**6):06x}"
-    mysql_products.seed(target, ns, 1000)
-    yield ns
-    drop_namespace(ns)
-
-
-@pytest.fixture(scope="module")
 def in_process(seeded_module, tmp_path_factory):
     """{case id: (result, report dir)} of every case, run in one process."""
     import json

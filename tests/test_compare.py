@@ -12,11 +12,13 @@ from .conftest import cli, run_locust
 from .test_end_to_end import common, only_report
 
 
-@pytest.fixture
-def run_dir(seeded, tmp_path):
+@pytest.fixture(scope="module")
+def run_dir(seeded_module, tmp_path_factory):
+    """One real run for the module's comparisons (each test copies what it changes)."""
     # open loop below the generator's limit: a closed-loop phase here is generator-bound, and a
     # worse figure on a generator-bound phase is "unsure", not a regression
-    out = run_locust([*common(seeded, tmp_path / "r", phase="3s"), "--strategies", "db-only,cache-aside",
+    tmp_path = tmp_path_factory.mktemp("compare")
+    out = run_locust([*common(seeded_module, tmp_path / "r", phase="3s"), "--strategies", "db-only,cache-aside",
                       "--target-rate", "300"], tmp_path)
     assert out.returncode == 0, out.stderr[-1500:]
     return only_report(tmp_path / "r")
