@@ -272,6 +272,20 @@ class ComparePhases(LoadTestShape):
     starting = False
     owner = None  # the shape greenlet of the current run
 
+    def _drain_now(self, rate: float) -> bool:
+        """Stop the phase's users from here and wait until they are gone (each finishes the operation
+        in hand), so the next phase starts at once: a drain left to Locust's shape loop cost a whole
+        one-second tick between phases. False if they are not gone in time (the loop drains as before)."""
+        if self.get_current_user_count() > 0:
+            self.runner.start(user_count=0, spawn_rate=rate)
+            deadline = time.monotonic() + (self.runner.environment.stop_timeout or 0.0) + 5.0
+            while self.get_current_user_count() > 0 and time.monotonic() < deadline:
+                gevent.sleep(0.02)
+            # what the shape loop last started was the phase: the next phase's users must differ from it,
+            # even when its class is the same (a capacity search's next step)
+            self.runner.shape_last_tick = (0, rate, None)
+        return self.get_current_user_count() == 0
+
     def reset_time(self):
         """start_shape() calls this right after spawning the shape greenlet: a new run begins.
         The setup (which does I/O, and so yields) happens on the first tick, in that greenlet.
@@ -294,6 +308,8 @@ class ComparePhases(LoadTestShape):
         rate = float(self.runner.environment.parsed_options.spawn_rate or users)
         try:
             step = STATE.plan.tick(self.get_current_user_count())
+            if step is not None and step[0] == DRAIN and self._drain_now(users):
+                step = STATE.plan.tick(0)  # the next phase now, not at Locust's next one-second tick
         except Exception as e:  # e.g. Redis down while loading the cache for the next phase
             STATE.incomplete_reason = (f"preparing {STATE.plan.phases[STATE.plan.current].key} failed: "
                                        f"{options.redact_url(str(e))}")
