@@ -210,10 +210,13 @@ def _p50(doc, strategy, op, outcome):
 @pytest.fixture(scope="module")
 def first_run(fleet):
     hosts, tmp, env = fleet["hosts"], fleet["tmp"], fleet["env"]
-    # install on the master and seed from it, with the settings the bootstrap wrote (the README's recipe)
-    setup = fleet["bootstrap"]("master", "master", "--no-start")
-    out, _ = setup.communicate(timeout=300)
-    assert setup.returncode == 0, out[-3000:]
+    # install on the master and seed from it, with the settings the bootstrap wrote (the README's recipe);
+    # the workers install meanwhile, each on its own host (as EC2 hosts boot together), and start later
+    setups = [fleet["bootstrap"]("master", "master", "--no-start"),
+              *(fleet["bootstrap"](w, "worker", "--master-host", f"{NET}.1", "--no-start") for w in ("w1", "w2"))]
+    for setup in setups:
+        out, _ = setup.communicate(timeout=300)
+        assert setup.returncode == 0, out[-3000:]
     opt = tmp / "opt-master"
     seed = sh(*hosts.exec("master"), "bash", "-c",
               f"set -a; . {opt}/run.env; . {opt}/secrets.env; set +a; {opt}/venv/bin/cacheswarm seed products "

@@ -99,11 +99,12 @@ def untrusted_phases(report: dict) -> dict:
 
 
 def distrust(results: list[dict], untrusted: dict) -> list[dict]:
-    """A pass or fail that rests on an untrusted phase (its own, a capacity search's steps, or either
-    side of a ratio in its dataset/backend) becomes inconclusive, saying why."""
+    """A result that rests on an untrusted phase (its own, a capacity search's steps, or either side of
+    a ratio in its dataset/backend) is inconclusive, and its note says why first (an inconclusive one
+    keeps its own reason after it)."""
     for r in results:
-        if r["state"] not in (slo.PASS, slo.FAIL) or not untrusted:
-            continue
+        if not untrusted:
+            break
         scope = r["scope"]
         hit = next((k for k in untrusted if k == scope or k.startswith(scope + "/") or k.startswith(scope + "@")),
                    None)
