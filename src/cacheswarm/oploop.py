@@ -15,7 +15,8 @@ from gevent import idle as _idle
 from . import patterns, stampede, staleness, strategies
 from .cache import CacheUnavailable
 from .phases import split_strategy
-from .recorder import CAPACITY, EVENT, SCAN_LOADED, LATENCY, MEASURED, SERVICE, START_DELAY, WARMUP, Recorder, series_key, timeline_key
+from .recorder import (CAPACITY, EVENT, LATENCY, MEASURED, SCAN_LOADED, SERVICE, START_DELAY, WARMUP, Recorder,
+                       series_key, timeline_key)
 from .stores import dynamodb
 from .workload import INSERT, READ, RMW, RMW_READ, RMW_WRITE, SCAN, SCAN_LENGTHS, WRITE, Workload, make_chooser
 

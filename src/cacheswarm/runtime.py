@@ -265,10 +265,13 @@ class Runtime:
         return PhaseLoop(self, *phase_key.split("/"), measure_from, fire, recorder, user_rate, measure_until)
 
     def loads_of(self, phase_key: str) -> stampede.Loads:
-        """The process's record of a phase's database loads (each phase starts from its own cache)."""
+        """The process's record of a phase's database loads (each phase starts from its own cache).
+        Phases run one after another: a new phase's record replaces the last one's, whose per-key
+        expiries (one entry per key loaded) would otherwise stay for the whole run."""
         loads = self.loads.get(phase_key)
         if loads is None:
-            loads = self.loads[phase_key] = stampede.Loads()
+            self.loads = {phase_key: stampede.Loads()}
+            loads = self.loads[phase_key]
         return loads
 
     def insert_ids(self, dataset: str, backend: str, phase_key: str) -> InsertIds:
