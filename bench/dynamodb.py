@@ -68,10 +68,10 @@ def p4_cpu(endpoint: str, calls: int = 2000) -> tuple[float, float]:
 
 
 def main() -> None:
-    from cacheswarm.emulator import DynamoDBEmulator
+    from cacheswarm.emulator import embedded
 
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    with DynamoDBEmulator() as emu:
+    with embedded() as emu:
         ours, ceiling = p3_seeding(emu.endpoint)
         print(f"P3  DynamoDB seeding of {ITEMS:,} products into the embedded emulator: {ours:,.0f} items/s vs the "
               f"emulator's ceiling (prebuilt BatchWriteItem, {THREADS} threads) {ceiling:,.0f} items/s = "

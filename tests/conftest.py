@@ -111,8 +111,8 @@ def private_redis(tmp_path):
 @pytest.fixture(scope="session")
 def dynamodb_client():
     """A boto3 client on an emulator server process of this test session (loopback)."""
-    from cacheswarm.emulator import DynamoDBEmulator
+    from cacheswarm.emulator import embedded
     from cacheswarm.stores import dynamodb
 
-    with DynamoDBEmulator() as emu:
+    with embedded() as emu:
         yield dynamodb.make_client(emu.endpoint, "us-east-1", 0, 10, 10.0)

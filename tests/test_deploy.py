@@ -125,9 +125,9 @@ def moto_aws():
     """A moto server process on loopback (the suite's own emulator serves every moto service)."""
     import boto3
 
-    from cacheswarm.emulator import DynamoDBEmulator
+    from cacheswarm.emulator import MotoServer
 
-    with DynamoDBEmulator() as emu:
+    with MotoServer() as emu:
         yield emu.endpoint, lambda service: boto3.client(service, endpoint_url=emu.endpoint, region_name="us-east-1",
                                                          aws_access_key_id="testing", aws_secret_access_key="testing")
 

@@ -154,11 +154,10 @@ def test_redis_acl_user_and_password_in_the_url(seeded, tmp_path, private_redis)
 
 
 def test_dynamodb_emulator_stopped_mid_phase_is_counted_and_survived(namespace, tmp_path):
-    from cacheswarm.emulator import DynamoDBEmulator
+    from cacheswarm.emulator import embedded
     from cacheswarm.stores import dynamodb, dynamodb_products
 
-    port = free_port()
-    emu = DynamoDBEmulator(port=port).start()
+    emu = embedded(port=free_port())
     endpoint = emu.endpoint
     client = dynamodb.make_client(endpoint, "us-east-1", 2, 10, 10.0)
     dynamodb_products.seed(client, namespace, 500)
@@ -255,14 +254,15 @@ def test_cache_only_with_redis_down_counts_failures_apart_and_flags_the_lost_key
         # retry does: a handful of errors per user and second of outage, not ~95,000/s that reached no server
         summary = doc["summary"][0]
         assert summary["error_seconds"] >= 1 and summary["errors_to_s"] > summary["errors_from_s"], summary
-        failed = errors["count"] + rows[("write", "error")]["count"]
+        # with the backoff only a few dozen operations fail, 5% of them writes: often none
+        failed = errors["count"] + rows.get(("write", "error"), {"count": 0})["count"]
         assert failed <= 4 * (6 + summary["error_seconds"]), (failed, summary)
         assert read_all["count"] == completed  # failures are not in `all`
         secs = doc["phases"][0]["measured_seconds"]
         assert read_all["throughput_ops"] == pytest.approx(completed / secs, rel=0.01)
         assert errors["throughput_ops"] is None
         assert read_all["error_rate"] == pytest.approx(errors["count"] / (completed + errors["count"]), abs=1e-4)
-        assert ("write", "error") in rows and ("write", "ok") in rows  # every outcome has its row, writes too
+        assert ("write", "ok") in rows  # writes have their rows too
         summary = doc["summary"][0]
         assert summary["count"] == read_all["count"] + rows[("write", "all")]["count"]
         # the restarted Redis is empty: reads missed, so the warm start did not hold and the report says so

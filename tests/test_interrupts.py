@@ -74,8 +74,9 @@ def test_a_second_signal_while_stopping_does_not_lose_the_report(seeded, tmp_pat
 
 
 def _emulators():
-    return {p.pid for p in psutil.process_iter(["cmdline"]) if "cacheswarm._emulator_server" in
-            " ".join(p.info["cmdline"] or [])}
+    """The embedded DynamoDBs running (DynamoDB Local's launcher, or moto's server)."""
+    return {p.pid for p in psutil.process_iter(["cmdline"])
+            if any(m in " ".join(p.info["cmdline"] or []) for m in ("cacheswarm._emulator_server", "LoopbackDynamoDBLocal"))}
 
 
 def _emulator_dirs():

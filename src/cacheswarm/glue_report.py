@@ -17,6 +17,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 from . import report
 from .report import live
 from .saturation import verdict
+from .stores import dynamodb
 
 log = logging.getLogger("cacheswarm")
 LIVE_EVERY_S = 5.0  # the live tab's figures are recomputed at most this often (it takes the loop's time)
@@ -62,6 +63,8 @@ def _run_info(environment, STATE) -> dict:
             "locust_request_count": runner.stats.total.num_requests,
             "capacity": STATE.capacity_results(STATE.finished) if STATE.searches else {},
             "embedded_dynamodb": STATE.runtime.embedded and "dynamodb" in s.backends,
+            "dynamodb_emulator": dynamodb.embedded_name() if STATE.runtime.embedded and "dynamodb" in s.backends
+            else None,
             "private_redis": ({"url": STATE.runtime.redis_url, "maxmemory": s.redis_maxmemory}
                               if STATE.runtime.embedded_redis else None)}
 

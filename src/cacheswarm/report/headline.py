@@ -3,12 +3,26 @@ the cache buy me" with the numbers (capacity or throughput ratio, hit ratio, p99
 
 from __future__ import annotations
 
-EMULATOR = "the embedded DynamoDB emulator (moto, one request at a time; not DynamoDB's latencies)"
+def emulator_of(backend: str, run: dict) -> str | None:
+    """The emulator that served `backend` in this run ("DynamoDB Local 3.3.0", "moto 5.1.4"), or None."""
+    if backend != "dynamodb" or not run.get("embedded_dynamodb", run.get("dynamodb_endpoint") == "embedded"):
+        return None
+    return run.get("dynamodb_emulator") or "moto"  # reports from before DynamoDB Local name no emulator
+
+
+def emulator_note(name: str) -> str:
+    """What the figures of an emulated DynamoDB are, and are not."""
+    if name.startswith("DynamoDB Local"):
+        return (f"DynamoDB figures here are {name}'s (Amazon's emulator, on this machine, backed by SQLite): "
+                "its operations, capacity units and errors are DynamoDB's, its latencies and limits are not")
+    return (f"DynamoDB figures here are the {name} emulator's (one request at a time, a GSI Query scans the "
+            "table): not DynamoDB's latencies")
 
 
 def backend_label(backend: str, run: dict) -> str:
-    if backend == "dynamodb" and run.get("embedded_dynamodb", run.get("dynamodb_endpoint") == "embedded"):
-        return "DynamoDB emulator"
+    name = emulator_of(backend, run)
+    if name is not None:
+        return "DynamoDB Local" if name.startswith("DynamoDB Local") else "DynamoDB emulator (moto)"
     return {"mysql": "MySQL", "dynamodb": "DynamoDB", "redis": "Redis"}.get(backend, backend)
 
 
@@ -62,7 +76,7 @@ def sentences(report: dict) -> list[dict]:
             state = f"{state} ({doubt})" if state else doubt
         text = f"{where}: " + "; ".join(p for p in parts if p) + (f". {state}." if state else ".")
         out.append({"dataset": dataset, "backend": backend, "text": text,
-                    "emulator": backend_label(backend, run) == "DynamoDB emulator"})
+                    "emulator": emulator_of(backend, run)})
     return out
 
 

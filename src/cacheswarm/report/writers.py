@@ -10,7 +10,7 @@ import tempfile
 import jinja2
 
 from .charts import capacity_chart, latency_panels, throughput_chart, timeline_chart
-from .headline import backend_label
+from .headline import backend_label, emulator_note, emulator_of
 from .rows import ROW_FIELDS
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("cacheswarm.report", "templates"),
@@ -117,8 +117,9 @@ def write_html(path: str, report: dict) -> None:
         latency_svg=latency_panels(report["curves"], labels), backend_label=lambda b: backend_label(b, run),
         capacity_svgs={g: capacity_chart(c, objective[g]) for g, c in caps.items()}, capacities=caps,
         throughput_svg=throughput_chart([s for s in report["summary"] if s.get("step") is None],
-                                        emulator=backend_label("dynamodb", run) == "DynamoDB emulator"),
-        timeline_svgs={k.replace("/dynamodb/", "/dynamodb (emulator)/") if labels.get(k.rsplit("/", 1)[0], "").endswith(
-                           "emulator") else k: timeline_chart(pts, float(run.get("warmup") or 0))
+                                        emulator=emulator_of("dynamodb", run) is not None),
+        emulator_note=emulator_note,
+        timeline_svgs={k.replace("/dynamodb/", "/dynamodb (emulator)/") if emulator_of((k.split("/") + [""])[1], run)
+                       else k: timeline_chart(pts, float(run.get("warmup") or 0))
                        for k, pts in report.get("timeline", {}).items() if "@" not in k})
     _atomic(path, html)

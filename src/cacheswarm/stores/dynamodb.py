@@ -40,17 +40,22 @@ def is_throttle(exc: BaseException) -> bool:
     return any((r or {}).get("Code") in THROTTLE_CODES for r in reasons)
 
 
-def embedded_endpoint(startup_timeout: float = 30.0) -> str:
-    """Start this process's emulator once (stopped at exit); its http:// endpoint."""
+def embedded_endpoint(startup_timeout: float = 60.0) -> str:
+    """Start this process's embedded DynamoDB once (stopped at exit); its http:// endpoint."""
     global _embedded
-    from ..emulator import DynamoDBEmulator, EmulatorError
+    from ..emulator import EmulatorError, embedded
 
     if _embedded is None or _embedded.proc is None or _embedded.proc.poll() is not None:
         try:
-            _embedded = DynamoDBEmulator(startup_timeout=startup_timeout).start()
+            _embedded = embedded(startup_timeout=startup_timeout)
         except EmulatorError as e:
             raise DynamoDBError(f"--dynamodb-endpoint embedded: {e}") from None
     return _embedded.endpoint
+
+
+def embedded_name() -> str | None:
+    """Which emulator serves this process's embedded DynamoDB ("DynamoDB Local 3.3.0", "moto 5.1.4")."""
+    return _embedded.name if _embedded is not None else None
 
 
 def describe(endpoint: str) -> str:
