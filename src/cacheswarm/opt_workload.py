@@ -6,6 +6,7 @@ from __future__ import annotations
 from .optbase import BadInput, Opt, _choice, _ranged
 
 SCAN_LENGTH_DISTRIBUTIONS = ("uniform", "zipfian")
+PRODUCT_READS = ("row", "page")
 MAX_SCAN_LENGTH = 10_000
 
 WORKLOAD_OPTIONS = (
@@ -19,6 +20,11 @@ WORKLOAD_OPTIONS = (
     Opt("--max-scan-length", 100, "longest scan, in products (YCSB maxscanlength)", int),
     Opt("--scan-length-distribution", "uniform", "scan lengths: uniform or zipfian over 1..--max-scan-length",
         choices=SCAN_LENGTH_DISTRIBUTIONS),
+    Opt("--product-read", "row", "products: what a read fetches. row: one product by id (a primary-key lookup). page: "
+                                 "a product page, the product and its price rank in its category (how many products "
+                                 "of its category are cheaper, counted by the database over an index on category and "
+                                 "price: MySQL a COUNT subquery, DynamoDB a GetItem then a Query with Select COUNT "
+                                 "on a GSI), a read whose database cost exceeds the client's", choices=PRODUCT_READS),
     Opt("--queries", 1000, "the queries dataset: distinct SQL queries whose results are cached (keys: a hash of "
                            "the SQL text)", int),
     Opt("--rate-limit", 10, "the ratelimit dataset: requests a client may make per window", int),
@@ -43,7 +49,14 @@ def workload_settings(ns, read_ratio: float, datasets, backends) -> dict:
     if mix["scan"] and "dynamodb" in backends:
         raise BadInput("--scan-ratio", "scans need a range of ids, which the DynamoDB products table (a hash key "
                                        "only) does not have; run them with --backend mysql")
-    return dict(rate_limit=_ranged("--rate-limit", getattr(ns, "rate_limit", 10), 1, 1_000_000_000, kind=int),
+    product_read = _choice("--product-read", getattr(ns, "product_read", "row"), PRODUCT_READS)
+    if product_read != "row" and "products" not in datasets:
+        raise BadInput("--product-read", "applies to the products dataset; add products to --dataset or drop it")
+    if product_read == "page" and (mix["insert"] or mix["scan"]):
+        raise BadInput("--product-read", "page reads cache product pages, which inserts and scans (rows under the same "
+                                         "keys) do not make; use --product-read row with --insert-ratio/--scan-ratio")
+    return dict(product_read=product_read,
+                rate_limit=_ranged("--rate-limit", getattr(ns, "rate_limit", 10), 1, 1_000_000_000, kind=int),
                 rate_window=_ranged("--rate-window", getattr(ns, "rate_window", 1), 1, 86_400, kind=int),
                 queries=_ranged("--queries", getattr(ns, "queries", 1000), 1, 10_000_000, kind=int),
                 query_max_rows=_ranged("--query-max-rows", getattr(ns, "query_max_rows", 75), 1, 10_000, kind=int),

@@ -148,6 +148,7 @@ class Settings:
     insert_ratio: float = 0.0
     scan_ratio: float = 0.0
     rmw_ratio: float = 0.0
+    product_read: str = "row"
     queries: int = 1000
     query_max_rows: int = 75
     rate_limit: int = 10

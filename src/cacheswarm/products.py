@@ -93,6 +93,16 @@ def encode(values: tuple) -> bytes:
     return json.dumps(doc, separators=(",", ":"), default=str).encode()
 
 
+def encode_page(values: tuple, price_rank: int) -> bytes:
+    """A product page (--product-read page): the row's JSON plus `price_rank`, its place by price among
+    the products of its category (1: the cheapest; ties share a rank)."""
+    doc = dict(zip(COLUMNS, values))
+    if len(values) > len(COLUMNS) and values[len(COLUMNS)]:
+        doc[PAYLOAD] = values[len(COLUMNS)]
+    doc["price_rank"] = int(price_rank)
+    return json.dumps(doc, separators=(",", ":"), default=str).encode()
+
+
 def cache_key(namespace: str, product_id: int) -> str:
     return f"{namespace}:product:{product_id}"
 

@@ -181,7 +181,8 @@ class Runtime:
         started = time.perf_counter()
         if dataset == "products":
             result = dynamodb_products.seed(self.client, self.settings.namespace, rows,
-                                            value_size=self.settings.value_size)
+                                            value_size=self.settings.value_size,
+                                            price_index=self.settings.product_read == "page")
         else:
             result = dynamodb_restaurants.seed(self.client, self.settings.namespace, rows, EMBEDDED_REVIEWS)
         took = time.perf_counter() - started

@@ -8,6 +8,7 @@ scanning the table to learn the keyspace.
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from . import NotSeeded
 from .dynamodb import capacity
 
 META_KEY = {"id": {"N": "0"}}  # the seeding record
+PRICE_INDEX = "PRICE"  # GSI (category, price), keys only: a product page's price rank counts over it
 OWNER_KEY = {"id": {"N": "-1"}}  # marks the table as created by cacheswarm
 
 
@@ -37,14 +39,16 @@ def to_item(values: tuple) -> dict:
     return item
 
 
-def encode_item(item: dict) -> bytes:
-    """A DynamoDB item -> the same compact JSON the MySQL store caches for the same row."""
-    return products.encode((
+def encode_item(item: dict, price_rank: int | None = None) -> bytes:
+    """A DynamoDB item -> the same compact JSON the MySQL store caches for the same row (a product
+    page's with its price rank)."""
+    values = (
         int(item["id"]["N"]), item["name"]["S"], item["description"]["S"],
         f'{Decimal(item["price"]["N"]):.2f}', int(item["quantity"]["N"]), item["category"]["S"],
         item["created_at"]["S"], item["updated_at"]["S"], int(item["version"]["N"]),
         item.get(products.PAYLOAD, {}).get("S"),
-    ))
+    )
+    return products.encode(values) if price_rank is None else products.encode_page(values, price_rank)
 
 
 class DynamoDBProducts:
@@ -58,6 +62,29 @@ class DynamoDBProducts:
         self.table = table_name(namespace)
         self.random = (rng or random.Random()).random
         self.consumed = 0.0  # capacity units reported by the server (ReturnConsumedCapacity=TOTAL)
+        self.page = False  # --product-read page: the item, then its price rank from a COUNT query on PRICE_INDEX
+
+    def configure(self, settings) -> None:
+        self.page = settings.product_read == "page"
+
+    def _rank(self, item: dict) -> int:
+        """1 + the products of the item's category that are cheaper (Query, Select COUNT, every page)."""
+        request = {"TableName": self.table, "IndexName": PRICE_INDEX, "Select": "COUNT",
+                   "KeyConditionExpression": "#c = :c AND #p < :p", "ExpressionAttributeNames": {"#c": "category",
+                                                                                             "#p": "price"},
+                   "ExpressionAttributeValues": {":c": item["category"], ":p": item["price"]},
+                   "ReturnConsumedCapacity": "TOTAL"}
+        cheaper = 0
+        while True:
+            r = self.api("Query", request)
+            self.consumed += capacity(r)
+            cheaper += int(r.get("Count", 0))
+            if not r.get("LastEvaluatedKey"):
+                return 1 + cheaper
+            request = {**request, "ExclusiveStartKey": r["LastEvaluatedKey"]}
+
+    def _encode(self, item: dict) -> bytes:
+        return encode_item(item, self._rank(item)) if self.page else encode_item(item)
         self.value_size = None  # the items' padding (--value-size), from the seeding record
 
     version_of = staticmethod(products.version_of)
@@ -85,6 +112,11 @@ class DynamoDBProducts:
         if not meta or int(meta["seeded_rows"]["N"]) == 0:
             raise NotSeeded(f"table {self.table} is empty (no seeding record)")
         self.value_size = _padding(meta)
+        if self.page and not self.has_price_index():
+            raise dynamodb.DynamoDBError(
+                f"--product-read page: table {self.table} has no price index (GSI {PRICE_INDEX}), which product pages "
+                "count over; the embedded DynamoDB is seeded with it, a lasting table is not yet: use "
+                "--dynamodb-endpoint embedded or --product-read row")
         return int(meta["seeded_rows"]["N"])
 
     def _meta(self) -> dict:
@@ -100,7 +132,7 @@ class DynamoDBProducts:
                                  "ReturnConsumedCapacity": "TOTAL"})
         self.consumed += capacity(r)
         item = r.get("Item")
-        return None if item is None else encode_item(item)
+        return None if item is None else self._encode(item)
 
     def write(self, key: int, want_value: bool = False) -> bytes | None:
         """Update price/quantity, bump version; with want_value return the new item's JSON."""
@@ -114,7 +146,7 @@ class DynamoDBProducts:
                                           ":one": {"N": "1"}},
             "ReturnValues": "ALL_NEW" if want_value else "NONE", "ReturnConsumedCapacity": "TOTAL"})
         self.consumed += capacity(r)
-        return encode_item(r["Attributes"]) if want_value else None
+        return self._encode(r["Attributes"]) if want_value else None
 
     def insert(self, key: int) -> bytes:
         """Put product `key` (products.inserted_row) unless it exists; return its JSON."""
@@ -156,8 +188,30 @@ class DynamoDBProducts:
                 return items, top
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def has_price_index(self) -> bool:
+        desc = self.client.describe_table(TableName=self.table)["Table"]
+        return any(g["IndexName"] == PRICE_INDEX for g in desc.get("GlobalSecondaryIndexes") or [])
+
     def iter_values(self, n: int, batch: int = 100):
-        """(cache key, JSON) for ids 1..n via BatchGetItem."""
+        """(cache key, JSON) for ids 1..n via BatchGetItem (product pages: one Scan, ranks counted here)."""
+        if self.page:
+            items, kwargs = [], {"TableName": self.table}
+            while True:
+                got = self.client.scan(**kwargs)
+                items += [i for i in got["Items"] if "category" in i]
+                if "LastEvaluatedKey" not in got:
+                    break
+                kwargs["ExclusiveStartKey"] = got["LastEvaluatedKey"]
+            prices: dict = {}
+            for i in items:
+                prices.setdefault(i["category"]["S"], []).append(Decimal(i["price"]["N"]))
+            for v in prices.values():
+                v.sort()
+            for i in sorted(items, key=lambda i: int(i["id"]["N"])):
+                if 1 <= int(i["id"]["N"]) <= n:
+                    rank = 1 + bisect_left(prices[i["category"]["S"]], Decimal(i["price"]["N"]))
+                    yield self.cache_key(int(i["id"]["N"])), encode_item(i, rank)
+            return
         for start in range(1, n + 1, batch):
             keys = [{"id": {"N": str(i)}} for i in range(start, min(n, start + batch - 1) + 1)]
             request = {self.table: {"Keys": keys}}
@@ -172,9 +226,18 @@ def _padding(meta: dict) -> int:
     return int(meta.get("value_size", {"N": "0"})["N"])
 
 
-def create_table(client, namespace: str) -> None:
+def create_table(client, namespace: str, price_index: bool = False) -> None:
+    """The table; with price_index, the GSI product pages count over (every write then also writes it)."""
+    attributes = [{"AttributeName": "id", "AttributeType": "N"}]
+    gsis = None
+    if price_index:
+        attributes += [{"AttributeName": "category", "AttributeType": "S"},
+                       {"AttributeName": "price", "AttributeType": "N"}]
+        gsis = [{"IndexName": PRICE_INDEX, "KeySchema": [{"AttributeName": "category", "KeyType": "HASH"},
+                                                         {"AttributeName": "price", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "KEYS_ONLY"}}]
     dynamodb.create_table(client, table_name(namespace), [{"AttributeName": "id", "KeyType": "HASH"}],
-                          [{"AttributeName": "id", "AttributeType": "N"}], OWNER_KEY)
+                          attributes, OWNER_KEY, gsis)
 
 
 def _request(i: int, value_size: int = 0) -> dict:
@@ -184,7 +247,7 @@ def _request(i: int, value_size: int = 0) -> dict:
 
 
 def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, reset: bool = False,
-         allow_existing: bool = False, value_size: int = 0) -> dict:
+         allow_existing: bool = False, value_size: int = 0, price_index: bool = False) -> dict:
     """Put items 1..rows (deterministic: products.row, with `value_size` bytes of padding) with
     parallel BatchWriteItem, delete items above `rows` that an earlier seeding put there, then
     write the seeding record. Idempotent: every seeded item is rewritten to its seeded value
@@ -193,7 +256,7 @@ def seed(client, namespace: str, rows: int, parallel: int = 8, progress=None, re
     desc = dynamodb.refuse_foreign_table(client, table, allow_existing, OWNER_KEY)
     if reset and desc is not None:
         dynamodb.delete_table(client, table)
-    create_table(client, namespace)
+    create_table(client, namespace, price_index)
     meta = client.get_item(TableName=table, Key=META_KEY, ConsistentRead=True).get("Item")
     before = int(meta["seeded_rows"]["N"]) if meta else 0
     client.delete_item(TableName=table, Key=META_KEY)  # until the load completes, the table is not seeded

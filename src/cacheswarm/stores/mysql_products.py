@@ -15,6 +15,7 @@ from .mysql import Pool, connect
 from .parallel import in_threads
 
 SELECT_COLUMNS = ", ".join((*products.COLUMNS, products.PAYLOAD))
+PRICE_INDEX = "by_category_price"  # a product page's price rank counts its category's cheaper products over it
 log = logging.getLogger("cacheswarm")
 
 
@@ -33,7 +34,8 @@ def create_table_sql(table: str) -> str:
   created_at DATETIME NOT NULL,
   updated_at DATETIME(6) NOT NULL,
   version BIGINT NOT NULL DEFAULT 0,
-  payload MEDIUMTEXT NULL
+  payload MEDIUMTEXT NULL,
+  INDEX {PRICE_INDEX} (category, price)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='{OWNER_COMMENT}'"""
 
 
@@ -70,6 +72,14 @@ class MySQLProducts:
         self._scan = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id BETWEEN %s AND %s ORDER BY id"
         self.random = (rng or random.Random()).random
         self.value_size = None  # the rows' padding (--value-size), learnt when first needed
+        self.page = False  # --product-read page: a read is the product and its price rank in its category
+
+    def configure(self, settings) -> None:
+        self.page = settings.product_read == "page"
+        if self.page:  # the rank: 1 + the products of its category that are cheaper, counted over PRICE_INDEX
+            cols = ", ".join(f"p.{c}" for c in (*products.COLUMNS, products.PAYLOAD))
+            self._select = (f"SELECT {cols}, 1 + (SELECT COUNT(*) FROM `{self.table}` c WHERE c.category = p.category "
+                            f"AND c.price < p.price) FROM `{self.table}` p WHERE p.id=%s")
 
     def cache_key(self, key: int) -> str:
         return products.cache_key(self.namespace, key)
@@ -78,7 +88,10 @@ class MySQLProducts:
         with (pool or self.reader).connection() as conn, conn.cursor() as cur:
             cur.execute(self._select, (key,))
             values = cur.fetchone()
-        return None if values is None else products.encode(values)
+        return None if values is None else self._encode(values)
+
+    def _encode(self, values) -> bytes:
+        return products.encode_page(values[:-1], values[-1]) if self.page else products.encode(values)
 
     def read_primary(self, key: int) -> bytes | None:
         """The row as the primary has it (the staleness audit's truth)."""
@@ -94,7 +107,7 @@ class MySQLProducts:
                 return None
             cur.execute(self._select, (key,))
             values = cur.fetchone()
-        return None if values is None else products.encode(values)
+        return None if values is None else self._encode(values)
 
     def insert(self, key: int) -> bytes:
         """INSERT product `key` (products.inserted_row) and return its JSON, as a read would give it."""
@@ -165,6 +178,9 @@ class MySQLProducts:
                                 "again adds it and keeps the rows")
             self.value_size = current_value_size(cur, self.table)
             found = column(cur, self.table, "updated_at")
+            if self.page and not has_index(cur, self.table, PRICE_INDEX):
+                raise NotSeeded(f"table {self.table} has no index on (category, price), which product pages count "
+                                "over (seeded by an older cacheswarm); seeding again adds it and keeps the rows")
         if found is not None and not found[0]:
             log.warning("cacheswarm: %s keeps updated_at in whole seconds (seeded by an older cacheswarm): stale-read "
                         "ages are off by up to 1 s; `cacheswarm seed products` again upgrades it", self.table)
@@ -175,6 +191,13 @@ class MySQLProducts:
 
     def iter_values(self, n: int, batch: int = 5000):
         """(cache key, JSON) for ids 1..n, streamed in id ranges (for bulk cache loads)."""
+        if self.page:  # every page at once: the ranks from one window over the table, not a count per product
+            with self.pool.connection() as conn, conn.cursor() as cur:
+                cur.execute(f"SELECT * FROM (SELECT {SELECT_COLUMNS}, RANK() OVER (PARTITION BY category ORDER BY "
+                            f"price) FROM `{self.table}`) ranked WHERE id <= %s ORDER BY id", (n,))
+                for values in cur.fetchall():
+                    yield self.cache_key(values[0]), self._encode(values)
+            return
         for start in range(1, n + 1, batch):
             with self.pool.connection() as conn, conn.cursor() as cur:
                 cur.execute(f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id BETWEEN %s AND %s",
@@ -208,6 +231,8 @@ def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50
             upgrade_updated_at(cur, table)
             if column(cur, table, "payload") is None:
                 cur.execute(f"ALTER TABLE `{table}` ADD COLUMN payload MEDIUMTEXT NULL")
+            if not has_index(cur, table, PRICE_INDEX):  # tables seeded before product pages
+                cur.execute(f"ALTER TABLE `{table}` ADD INDEX {PRICE_INDEX} (category, price)")
             # products that runs inserted (YCSB D, E) are never seeded rows: removed first, so that
             # rows 1..N are the seeded ones whatever earlier runs inserted
             removed_inserted = cur.execute(f"DELETE FROM `{table}` WHERE category = %s", (products.INSERTED,))
@@ -238,6 +263,12 @@ def upgrade_updated_at(cur, table: str) -> None:
     found = column(cur, table, "updated_at")
     if found is not None and not found[0]:
         cur.execute(f"ALTER TABLE `{table}` MODIFY updated_at DATETIME(6) NOT NULL")
+
+
+def has_index(cur, table: str, name: str) -> bool:
+    cur.execute("SELECT 1 FROM information_schema.statistics WHERE table_schema=DATABASE() AND table_name=%s "
+                "AND index_name=%s LIMIT 1", (table, name))
+    return cur.fetchone() is not None
 
 
 def column(cur, table: str, name: str) -> tuple | None:
