@@ -70,3 +70,30 @@ def test_options_lists_every_run_option_with_its_default():
         assert o.env_var in line
         if o.kind is not bool and o.default not in (None, ""):
             assert f"default {o.default}" in line
+
+
+def _phase(p99_interval, p99, tput=1000.0, tput_interval=None):
+    return {"phase": "products/mysql/db-only", "step": None, "throughput_ops": tput, "read_p50_ms": 0.5,
+            "read_p99_ms": p99, "write_p99_ms": None, "thin": [], "generator_bound": False,
+            "read_p99_ci_ms": p99_interval, "read_p50_ci_ms": [0.49, 0.51], "throughput_ci_ops": tput_interval}
+
+
+def _report(*summary):
+    return {"run": {"run_name": "x"}, "summary": list(summary), "capacity": {}}
+
+
+def test_a_worse_figure_is_a_regression_only_when_the_intervals_say_so():
+    """Two short runs of the same thing differ by more than 10% at p99 by chance (today's demo runs:
+    +11.7% on a 6 s phase); with overlapping intervals that is noise, not a regression."""
+    from cacheswarm.report.compare import compare
+
+    base = _report(_phase([4.1, 5.6], 4.6, 1000.0, [980.0, 1020.0]))
+    noisy = _report(_phase([4.3, 6.0], 5.2, 880.0, [700.0, 1060.0]))  # +13% p99, -12% ops/s: overlapping
+    result = compare(base, noisy, 0.10)
+    assert result["regressions"] == 0 and result["within_noise"] == 2
+    real = _report(_phase([6.2, 7.4], 6.8, 700.0, [690.0, 710.0]))  # +48% p99, -30% ops/s: apart
+    result = compare(base, real, 0.10)
+    assert result["regressions"] == 2 and result["within_noise"] == 0
+    # an open side (too few operations to bound the p99) cannot prove noise: flagged as before
+    open_side = _report(_phase([6.0, None], 6.5, 1000.0, [980.0, 1020.0]))
+    assert compare(base, open_side, 0.10)["regressions"] == 1

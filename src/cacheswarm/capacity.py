@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 SHORTFALL = 0.9  # a step that achieved less than this share of its target rate did not sustain it
+REPEATS = 2  # an undecided step (an interval straddling the objective) runs again at most this often
 STOP_SLO = "slo"
 STOP_GENERATOR = "generator"
 STOP_MAX_RATE = "max-rate"
@@ -32,6 +33,9 @@ class Step:
     generator_bound: bool
     reasons: list = field(default_factory=list)
     figures: dict = field(default_factory=dict)  # read/write p50/p99 ms, observed per rule
+    undecided: bool = False  # the objective's interval straddled its threshold (slo.passes: inconclusive)
+    index: int = -1  # the step's number in its search (its phase key's @N)
+    noisy: bool = False  # still undecided after REPEATS re-runs: counted as a fail, marked
 
 
 @dataclass
@@ -78,6 +82,15 @@ class Search:
         bounded = self._first_fail() is not None or self._lowest_fail(True) is not None
         tried = [s for s in self.steps if s.rate == step.rate]
         self.steps.append(step)
+        if step.undecided:
+            step.passed = False
+            if sum(1 for s in tried if s.undecided) < REPEATS and len(self.steps) < self.max_steps:
+                # the window held too few operations to tell: more of them, at the same rate, decide
+                # (the glue judges a re-run on every run at this rate together)
+                step.reasons.append("undecided: re-run at this rate")
+                return step.rate
+            step.noisy = True
+            step.reasons.append(f"noisy: undecided after {len(tried) + 1} runs at this rate, counted as a fail")
         if (self.confirm and not bounded and not tried and not step.passed and not step.generator_bound
                 and len(self.steps) < self.max_steps):
             # one window is one sample: a stall of the shared machine (an fsync, a preempted server)
@@ -132,11 +145,23 @@ class Search:
             STOP_FLOOR: f"even {self.floor:g} ops/s broke the SLO",
             STOP_INTERRUPTED: "the run was stopped during the search",
         }.get(self.stop_reason or "", "")
+        saturated = [s.achieved for s in self.steps if s.generator_bound and s.achieved]
+        peak = max(saturated) if saturated else None
+        if peak and self.stop_reason == STOP_GENERATOR:
+            why = (f"the load generator saturated at about {peak:,.0f} ops/s (about {1e6 / peak:,.0f} µs of generator "
+                   f"CPU per operation, a core each process): {HOW_TO_RAISE}; each process or core adds about "
+                   f"{peak:,.0f} ops/s")
+        upper = self._first_fail()
         return {"capacity_ops": best.rate if best else 0.0,
+                "generator_peak_ops": peak,
+                # where the true capacity lies: from the best rate that met the objective to the first the
+                # target broke (None: not found, the result is a lower bound)
+                "range_ops": [best.rate if best else 0.0, upper.rate if upper else None],
                 "achieved_ops": best.achieved if best else 0.0,
                 "lower_bound": bool(best) and lower,
                 "stop_reason": self.stop_reason, "why_stopped": why,
                 "first_failed_rate": (self._first_fail().rate if self._first_fail() else None),
                 "steps": [{"rate": s.rate, "achieved": s.achieved, "passed": s.passed,
-                           "generator_bound": s.generator_bound, "reasons": s.reasons, **s.figures}
+                           "generator_bound": s.generator_bound, "reasons": s.reasons, "noisy": s.noisy,
+                           "undecided": s.undecided, **s.figures}
                           for s in sorted(self.steps, key=lambda s: s.rate)]}

@@ -74,8 +74,10 @@ def make_settle(runner, STATE):
     return settle
 
 
-def step_figures(environment, STATE, phase: Phase) -> tuple[dict, dict]:
-    """(summary row, {rule text: (observed, why)}) of one finished step, from its own histograms."""
+def step_figures(environment, STATE, phase: Phase, runs=()) -> tuple[dict, dict]:
+    """(summary row, {rule text: (observed, why, bounds)}) of one finished step, from its own
+    histograms; the rules are judged on them merged with those of `runs` (earlier steps of its
+    search at the same rate, by step number), so a re-run adds operations instead of starting over."""
     prefix = phase.key.replace("/", SEP) + SEP  # series keys are dataset|backend|strategy@step|...
     recorder = Recorder()
     recorder.histograms.update((k, h) for k, h in STATE.recorder.histograms.items() if k.startswith(prefix))
@@ -84,8 +86,20 @@ def step_figures(environment, STATE, phase: Phase) -> tuple[dict, dict]:
     srow = report["summary"][0] if report["summary"] else {
         "phase": phase.key, "throughput_ops": 0.0, "error_rate": None, "hit_ratio": None,
         "generator_bound": data["phases"][0].get("generator_bound")}
+    read = next((r for r in report["rows"] if r["op"] == "read" and r["outcome"] == "all"), None)
+    srow["service_read_p99_ms"] = read.get("service_p99_ms") if read else None
+    hists = report["hists"]
+    if runs:
+        merged = Recorder()
+        merged.merge({k: h.encode() for k, h in recorder.histograms.items()})
+        base = phase.base_key.replace("/", SEP)
+        for n in runs:
+            earlier = f"{base}@{n}{SEP}"
+            merged.merge({prefix + k[len(earlier):]: h.encode() for k, h in STATE.recorder.histograms.items()
+                          if k.startswith(earlier)})
+        hists = build(data, merged)["hists"]
     rules = [r for r in STATE.settings.slo if not r.is_ratio and r.applies(phase.dataset, phase.backend, phase.strategy)]
-    figures = {r.text: slo.figure(r, srow, report["hists"]) for r in rules}
+    figures = {r.text: slo.figure(r, srow, hists) for r in rules}
     return srow, figures
 
 
@@ -96,18 +110,32 @@ def make_after(environment, STATE):
         if phase.step is None:
             return []
         search = STATE.searches[phase.base_key]
-        srow, figures = step_figures(environment, STATE, phase)
+        # an undecided step's re-run is judged together with the runs before it at that rate
+        runs = [s.index for s in search.steps if s.rate == phase.rate and s.undecided]
+        srow, figures = step_figures(environment, STATE, phase, runs)
         rules = [r for r in STATE.settings.slo if r.text in figures]
-        passed, reasons = slo.passes(rules, figures)
+        state, reasons = slo.passes(rules, figures)
         if not srow.get("count"):
-            passed, reasons = False, ["no operation completed"]
-        step = Step(phase.rate, passed, srow.get("throughput_ops") or 0.0, bool(srow.get("generator_bound")), reasons,
+            state, reasons = slo.FAIL, ["no operation completed"]
+        step = Step(phase.rate, state == slo.PASS, srow.get("throughput_ops") or 0.0, bool(srow.get("generator_bound")),
+                    reasons,
                     {"read_p50_ms": srow.get("read_p50_ms"), "read_p99_ms": srow.get("read_p99_ms"),
+                     "read_p99_ci_ms": srow.get("read_p99_ci_ms"),
                      "write_p99_ms": srow.get("write_p99_ms"), "hit_ratio": srow.get("hit_ratio"),
                      "error_rate": srow.get("error_rate"),
-                     "observed": {t: v for t, (v, _why) in figures.items()}})
+                     "observed": {t: v for t, (v, _why, _b) in figures.items()},
+                     "interval": {t: list(b) if b else None for t, (_v, _why, b) in figures.items()},
+                     "merged_runs": len(runs) + 1},
+                    undecided=state == slo.INCONCLUSIVE, index=phase.step)
+        if state == slo.FAIL and not step.generator_bound:
+            client = _client_tail(rules, srow)
+            if client:  # the knee is the target's only when the client's share of the tail is small
+                step.generator_bound = True
+                step.reasons.append(client)
+        step.figures["generator_cpu_percent"] = srow.get("generator_cpu_p50_percent")
         nxt = search.record(step)
-        verdict = "meets the SLO" if step.passed else "breaks it: " + "; ".join(step.reasons)
+        verdict = ("meets the SLO" if step.passed else ("undecided: " if step.undecided else "breaks it: ")
+                   + "; ".join(step.reasons))
         log.info("cacheswarm: capacity %s step %d: %s ops/s (achieved %s, read p99 %s ms%s) %s", phase.base_key,
                  phase.step + 1, f"{phase.rate:,.0f}", f"{step.achieved:,.0f}", _ms(step.figures["read_p99_ms"]),
                  ", generator saturated" if step.generator_bound else "", verdict)
@@ -119,6 +147,23 @@ def make_after(environment, STATE):
         return [Phase(0, phase.dataset, phase.backend, phase.strategy, step=phase.step + 1, rate=nxt)]
 
     return after
+
+
+def _client_tail(rules, srow: dict) -> str | None:
+    """Why a broken step's read tail came from the client, or None when it came from the target.
+    Open loop, a read's latency is its start delay (the generator late to send it: CPU, event-loop
+    lag) plus its service time (send to reply). When the service time's p99 alone meets a read rule
+    the latency broke, the tail was made before the send, by the generator."""
+    service, total = srow.get("service_read_p99_ms"), srow.get("read_p99_ms")
+    if service is None or not total:
+        return None
+    for rule in rules:
+        if rule.metric == "latency" and rule.op in ("read", "all") and rule.percentile == 99 and not rule.holds(total):
+            if rule.holds(service):
+                return (f"the tail came from the client: read p99 {total:g} ms, of which the service time (after the "
+                        f"send) p99 {service:g} ms meets the objective; the rest is start delay (generator CPU "
+                        f"{srow.get('generator_cpu_p50_percent') or '–'}%, loop lag p99 {srow.get('loop_lag_p99_ms') or '–'} ms)")
+    return None
 
 
 def _ms(value) -> str:

@@ -73,10 +73,12 @@ def verdict(recorder: Recorder, phase_key: str, open_loop: bool = False) -> dict
     reasons = []
     if cpu_p50 > CPU_LIMIT_PERCENT and not open_loop:
         reasons.append(f"CPU p50 {cpu_p50}% of a core > {CPU_LIMIT_PERCENT:.0f}%")
-    elif cpu_p50 > CPU_LIMIT_PERCENT and lag_p99 > OPEN_LOOP_LAG_MS:
-        reasons.append(f"CPU p50 {cpu_p50}% of a core > {CPU_LIMIT_PERCENT:.0f}% with event-loop lag p99 {lag_p99} ms "
-                       f"> {OPEN_LOOP_LAG_MS:.0f} ms (open loop)")
-    if lagging and cpu_p50 > BUSY_PERCENT:  # a late loop on a busy core: the generator is the limit
+    elif open_loop and cpu_p50 > BUSY_PERCENT and lag_p99 > OPEN_LOOP_LAG_MS:
+        # on a machine shared with the target the generator may get less than a core and still be the
+        # limit (seen: CPU p50 87% while MySQL took the rest, loop lag p99 14 ms, 6,619 of 8,000 ops/s)
+        reasons.append(f"event-loop lag p99 {lag_p99} ms > {OPEN_LOOP_LAG_MS:.0f} ms at CPU p50 {cpu_p50}% of a core "
+                       "(open loop)")
+    if lagging and cpu_p50 > BUSY_PERCENT and not reasons:  # a late loop on a busy core: the generator is the limit
         reasons.append(f"event-loop lag p99 {lag_p99} ms > {LAG_P99_LIMIT_MS:.0f} ms at CPU p50 {cpu_p50}%")
     out["generator_bound"] = bool(reasons)
     out["generator_bound_reason"] = "; ".join(reasons) or None

@@ -8,7 +8,10 @@ Plain Python. A rule is a threshold on one phase's figure, optionally scoped:
     cache-aside/db-only capacity >= 3x  (a ratio between two strategies of a dataset x backend)
 
 Each result is pass, fail or inconclusive: a figure from a generator-bound phase, or a tail
-percentile from too few operations, is inconclusive, never passed.
+percentile from too few operations, is inconclusive, never passed. A latency rule is judged on the
+percentile's 95% confidence interval (quantile_ci: ranks from the binomial distribution of the
+count below it): it passes only when the whole interval meets the objective, fails only when the
+whole interval breaks it, and is inconclusive, saying so, when the interval straddles the threshold.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from .options import ALL_STRATEGIES as STRATEGIES, BACKENDS, DATASETS, BadInput
+from .quantile_ci import interval
 from .recorder import new_histogram
 from .workload import OPS as OPERATIONS
 
@@ -165,8 +169,9 @@ def thin(count: int, percentile: float) -> bool:
     return count * (1 - percentile / 100) < MIN_TAIL_OPS
 
 
-def figure(rule: Rule, srow: dict, hists: dict) -> tuple[float | None, str | None]:
-    """(observed value, why inconclusive or None) of a non-ratio rule on one phase's summary row."""
+def figure(rule: Rule, srow: dict, hists: dict) -> tuple[float | None, str | None, tuple | None]:
+    """(observed value, why inconclusive or None, (low, high) 95% interval of a latency percentile or
+    None) of a non-ratio rule on one phase's summary row."""
     if rule.metric == "latency":
         ops = OPERATIONS if rule.op == "all" else (rule.op,)  # all: every operation the phase counts
         h = new_histogram()
@@ -176,23 +181,46 @@ def figure(rule: Rule, srow: dict, hists: dict) -> tuple[float | None, str | Non
                 h.add(part)
         n = h.get_total_count()
         if not n:
-            return None, f"no {rule.op if rule.op != 'all' else ''} operation completed".replace("  ", " ")
+            return None, f"no {rule.op if rule.op != 'all' else ''} operation completed".replace("  ", " "), None
         value = round(h.get_value_at_percentile(rule.percentile) / 1000.0, 3)
+        bounds = tuple(None if v is None else round(v / 1000.0, 3) for v in interval(h, rule.percentile))
         if thin(n, rule.percentile):
-            return value, f"p{rule.percentile:g} from {n:,} operations (fewer than {MIN_TAIL_OPS} beyond it)"
-        return value, None
+            return value, f"p{rule.percentile:g} from {n:,} operations (fewer than {MIN_TAIL_OPS} beyond it)", bounds
+        return value, None, bounds
     if rule.metric == "error_rate":
-        return srow.get("error_rate") or 0.0, None
+        return srow.get("error_rate") or 0.0, None, None
     if rule.metric == "hit_ratio":
-        return srow.get("hit_ratio"), None
-    return srow.get("throughput_ops"), None
+        return srow.get("hit_ratio"), None, None
+    return srow.get("throughput_ops"), None, None
 
 
-def _result(rule: Rule, scope: str, observed, why: str | None, state: str | None = None) -> dict:
+def judge(rule: Rule, observed: float, bounds: tuple | None) -> tuple[str, str | None]:
+    """(state, note) of a figure against its rule: on the interval when there is one."""
+    if bounds is None:
+        return (PASS if rule.holds(observed) else FAIL), None
+    low, high = bounds
+    upward = rule.cmp in (">", ">=")
+    meets = low if upward else high  # the side that must meet the objective for a pass
+    breaks = high if upward else low  # the side that must break it for a fail
+    if meets is not None and rule.holds(meets):
+        return PASS, None
+    if breaks is not None and not rule.holds(breaks):
+        return FAIL, None
+    shown = f"{'–' if low is None else f'{low:g}'}–{'beyond the slowest' if high is None else f'{high:g} ms'}"
+    return INCONCLUSIVE, (f"its 95% interval {shown} straddles {rule.threshold:g} ms: more operations (a longer "
+                          "--phase-time or more load) would decide")
+
+
+def _result(rule: Rule, scope: str, observed, why: str | None, state: str | None = None,
+            bounds: tuple | None = None) -> dict:
     if state is None:
-        state = INCONCLUSIVE if (why or observed is None) else (PASS if rule.holds(observed) else FAIL)
+        if why or observed is None:
+            state = INCONCLUSIVE
+        else:
+            state, why = judge(rule, observed, bounds)
     return {"rule": rule.text, "scope": scope, "observed": observed, "threshold": rule.threshold,
-            "unit": unit_of(rule), "ok": {PASS: True, FAIL: False}.get(state), "state": state, "note": why}
+            "unit": unit_of(rule), "ok": {PASS: True, FAIL: False}.get(state), "state": state, "note": why,
+            "interval": list(bounds) if bounds else None}
 
 
 def unit_of(rule: Rule) -> str:
@@ -213,14 +241,14 @@ def evaluate(rules, report: dict) -> list[dict]:
         for s in summary:
             if not rule.applies(s["dataset"], s["backend"], s["strategy"]):
                 continue
-            observed, why = figure(rule, s, report["hists"])
+            observed, why, bounds = figure(rule, s, report["hists"])
             if rule.metric == "hit_ratio" and observed is None and not s.get("empty_note"):
                 continue  # db-only: no cache, no hit ratio
             if s.get("empty_note"):
                 observed, why = None, s["empty_note"]
             if why is None and s.get("generator_bound"):
                 why = "the load generator was saturated in this phase: " + (s.get("generator_bound_reason") or "")
-            out.append(_result(rule, s["phase"], observed, why))
+            out.append(_result(rule, s["phase"], observed, why, bounds=bounds))
     return out
 
 
@@ -286,17 +314,23 @@ def _bounded(rule: Rule, scope: str, ratio: float, num_lower: bool, den_lower: b
                                        "(generator-limited): the true ratio may differ", INCONCLUSIVE)
 
 
-def passes(rules, figures: dict) -> tuple[bool, list[str]]:
-    """For a capacity step: do all rules hold on this step? figures: {rule text: (observed, why)}.
-    Returns (passed, reasons it failed)."""
-    failed = []
+def passes(rules, figures: dict) -> tuple[str, list[str]]:
+    """For a capacity step: (pass | fail | inconclusive, reasons) of all rules on this step.
+    figures: {rule text: (observed, why, bounds)}. Fails when a rule's interval breaks its objective;
+    inconclusive when none does but one straddles it."""
+    failed, undecided = [], []
     for rule in rules:
-        observed, _why = figures[rule.text]
+        observed, _why, bounds = figures[rule.text]
         if observed is None:
             continue
-        if not rule.holds(observed):
+        state, note = judge(rule, observed, bounds)
+        if state == FAIL:
             failed.append(f"{rule.text} (observed {observed:g}{unit_of(rule)})")
-    return not failed, failed
+        elif state == INCONCLUSIVE:
+            undecided.append(f"{rule.text}: observed {observed:g}{unit_of(rule)}, {note.split(':')[0]}")
+    if failed:
+        return FAIL, failed
+    return (INCONCLUSIVE, undecided) if undecided else (PASS, [])
 
 
 def describe(result: dict) -> str:

@@ -24,56 +24,79 @@ def load(directory: str) -> dict:
     return verdicts(report)
 
 
+INTERVALS = {"throughput_ops": "throughput_ci_ops", "read_p50_ms": "read_p50_ci_ms", "read_p99_ms": "read_p99_ci_ms",
+             "write_p99_ms": "write_p99_ci_ms"}
+
+
 def _figures(report: dict) -> dict:
-    """{row name: {figure: (value, thin)}} for fixed-load phases and capacity searches."""
+    """{row name: {figure: (value, thin, 95% interval or None)}} for fixed-load phases and capacity searches."""
     out = {}
     for s in report["summary"]:
         if s.get("step") is not None:
             continue
-        out[s["phase"]] = {f: (s.get(f), f in (s.get("thin") or [])) for f, _, _ in FIGURES}
+        out[s["phase"]] = {f: (s.get(f), f in (s.get("thin") or []), s.get(INTERVALS.get(f, ""))) for f, _, _ in FIGURES}
         out[s["phase"]]["generator_bound"] = bool(s.get("generator_bound"))
     for key, c in (report.get("capacity") or {}).items():
-        out[f"{key} capacity"] = {"capacity_ops": (c["capacity_ops"], False), "generator_bound": c["lower_bound"]}
+        out[f"{key} capacity"] = {"capacity_ops": (c["capacity_ops"], False, None), "generator_bound": c["lower_bound"]}
     return out
 
 
+def _separated(ia, ib, higher_better: bool) -> bool | None:
+    """Do the two 95% intervals say the new figure is worse (they do not overlap that way)? None when
+    either is missing or open on the side that matters."""
+    if not ia or not ib:
+        return None
+    if higher_better:  # worse: new's top below base's bottom
+        return None if ib[1] is None or ia[0] is None else ib[1] < ia[0]
+    return None if ib[0] is None or ia[1] is None else ib[0] > ia[1]
+
+
 def compare(base: dict, new: dict, max_regression: float) -> dict:
-    """Rows present in both runs with each figure's change; a figure that got worse by more than
-    max_regression (a fraction) is a regression, unless either side is too thin or generator-bound
-    to say (then it is flagged 'unsure')."""
+    """Rows present in both runs with each figure's change. A figure that got worse by more than
+    max_regression (a fraction) is a regression only when the two runs' 95% intervals do not overlap
+    (a percentile's from its histogram, a throughput's from its per-second counts); overlapping, it
+    is within noise. Either side too thin or generator-bound to say: 'unsure'."""
     a, b = _figures(base), _figures(new)
     rows = []
     for name in [n for n in b if n in a]:
         for fig, label, higher_better in (*FIGURES, ("capacity_ops", "capacity ops/s", True)):
             if fig not in a[name] or fig not in b[name]:
                 continue
-            (va, thin_a), (vb, thin_b) = a[name][fig], b[name][fig]
+            (va, thin_a, ia), (vb, thin_b, ib) = a[name][fig], b[name][fig]
             if va is None or vb is None:
                 continue
             change = (vb - va) / va if va else None
             worse = change is not None and ((-change if higher_better else change) > max_regression)
             unsure = thin_a or thin_b or a[name]["generator_bound"] or b[name]["generator_bound"]
+            separated = _separated(ia, ib, higher_better)
+            noise = bool(worse and not unsure and separated is False)
             rows.append({"row": name, "figure": label, "base": va, "new": vb,
                          "change": None if change is None else round(change, 4),
-                         "regression": bool(worse and not unsure), "unsure": bool(worse and unsure)})
+                         "base_interval": ia, "new_interval": ib,
+                         "regression": bool(worse and not unsure and not noise), "unsure": bool(worse and unsure),
+                         "within_noise": noise})
     return {"format_version": FORMAT_VERSION, "max_regression": max_regression,
             "base": {"run_name": base["run"].get("run_name"), "started_utc": base["run"].get("started_utc")},
             "new": {"run_name": new["run"].get("run_name"), "started_utc": new["run"].get("started_utc")},
             "only_in_base": sorted(set(a) - set(b)), "only_in_new": sorted(set(b) - set(a)),
-            "rows": rows, "regressions": sum(r["regression"] for r in rows)}
+            "rows": rows, "regressions": sum(r["regression"] for r in rows),
+            "within_noise": sum(r["within_noise"] for r in rows)}
 
 
 def lines(result: dict) -> list[str]:
     out = [f"{'row':46s} {'figure':15s} {'base':>12s} {'new':>12s} {'change':>8s}"]
     for r in result["rows"]:
         change = "–" if r["change"] is None else f"{r['change'] * 100:+.1f}%"
-        flag = "  REGRESSION" if r["regression"] else "  worse, unsure (thin or generator-bound)" if r["unsure"] else ""
+        flag = ("  REGRESSION" if r["regression"] else "  worse, unsure (thin or generator-bound)" if r["unsure"]
+                else "  worse, within noise (the 95% intervals overlap)" if r.get("within_noise") else "")
         out.append(f"{r['row']:46s} {r['figure']:15s} {r['base']:>12,.3f} {r['new']:>12,.3f} {change:>8s}{flag}")
     for side in ("only_in_base", "only_in_new"):
         if result[side]:
             out.append(f"{side.replace('_', ' ')}: {', '.join(result[side])}")
     n = result["regressions"]
-    out.append(f"{n} regression{'s' if n != 1 else ''} past {result['max_regression'] * 100:g}%")
+    noise = result.get("within_noise") or 0
+    out.append(f"{n} regression{'s' if n != 1 else ''} past {result['max_regression'] * 100:g}%"
+               + (f" ({noise} worse figure{'s' if noise != 1 else ''} within noise)" if noise else ""))
     return out
 
 

@@ -94,8 +94,24 @@ def _capacity_sentence(caps: dict) -> str:
         ratio = c["capacity_ops"] / base["capacity_ops"]
         hedge = {(False, False): "", (True, False): "at least ", (False, True): "at most ",
                  (True, True): "(both are lower bounds) "}[(bool(c["lower_bound"]), bool(base["lower_bound"]))]
-        text += f" — {name} sustains {hedge}{ratio:.1f}× the db-only rate"
+        text += f" — {name} sustains {hedge}{ratio:.1f}×{_ratio_range(c, base)} the db-only rate"
     return text
+
+
+def ratio_range(c: dict, base: dict) -> tuple[float | None, float | None]:
+    """Where the capacity ratio lies, from each search's bracket (best pass .. first fail): the lowest
+    over the highest and the reverse; None for a side a lower-bound search leaves open."""
+    (a_lo, a_hi), (b_lo, b_hi) = c.get("range_ops") or [None, None], base.get("range_ops") or [None, None]
+    low = a_lo / b_hi if a_lo and b_hi else None
+    high = a_hi / b_lo if a_hi and b_lo else None
+    return low, high
+
+
+def _ratio_range(c: dict, base: dict) -> str:
+    low, high = ratio_range(c, base)
+    if low is None and high is None:
+        return ""
+    return f" ({f'{low:.1f}' if low else '?'}–{f'{high:.1f}×' if high else 'more'})"
 
 
 def _load_sentence(rows: dict, run: dict) -> str:
@@ -107,7 +123,8 @@ def _load_sentence(rows: dict, run: dict) -> str:
         if name == "db-only":
             continue
         op, p99 = _main_op(s)
-        piece = f"{name} {op} p99 {_ms(p99)}"
+        ci = s.get("read_p99_ci_ms") if op == "read" else None
+        piece = f"{name} {op} p99 {_ms(p99)}" + (f" ({_ms(ci[0])}–{_ms(ci[1])})" if ci and ci[0] and ci[1] else "")
         base_p99 = _main_op(base, op)[1] if base else None
         if base_p99 and p99:
             r = base_p99 / p99

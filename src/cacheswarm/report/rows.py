@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..phases import split_strategy
+from ..quantile_ci import intervals
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
 from ..workload import PARTS
@@ -19,7 +20,8 @@ ROW_FIELDS = ("dataset", "backend", "strategy", "step", "target_rate", "op", "ou
               "capacity_units", "throughput_ops",
               "hit_ratio", *[name for name, _ in PERCENTILES], "max_ms",
               *[f"service_{name}" for name, _ in PERCENTILES], "service_max_ms",
-              "measured_seconds", "generator_bound", "thin")
+              "measured_seconds", "generator_bound", "thin",
+              "p99_ci_low_ms", "p99_ci_high_ms", "p999_ci_low_ms", "p999_ci_high_ms")
 FAILED = ("error", "throttled")  # outcomes that did not complete: counted apart, never in throughput or latency
 LATE_US = 1000  # an open-loop operation that starts more than 1 ms after its intended time is late
 MIN_TAIL_OPS = 5  # a percentile with fewer operations beyond it is marked thin (it is close to the max)
@@ -42,6 +44,17 @@ def latency_stats(h) -> dict:
     out = {name: _ms(h.get_value_at_percentile(p)) for name, p in PERCENTILES}
     out["max_ms"] = _ms(h.get_max_value())
     return out
+
+
+CI_PERCENTILES = (("p50_ms", 50.0), ("p99_ms", 99.0), ("p999_ms", 99.9))
+
+
+def latency_ci(h) -> dict:
+    """{p50_ms|p99_ms|p999_ms: [low, high]}: the 95% confidence interval of each percentile in ms, from
+    the histogram's counts (quantile_ci); a side is None where too few operations bound it."""
+    got = intervals(h, [p for _, p in CI_PERCENTILES])
+    return {name: (None if got[p] is None else [None if v is None else _ms(v) for v in got[p]])
+            for name, p in CI_PERCENTILES}
 
 
 def _group(histograms: dict) -> dict:
@@ -135,10 +148,13 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
                 "capacity_units": capacity_units(used) if dynamo else None,  # None: nothing measured
                 "throughput_ops": round(count / secs, 2) if secs and outcome not in FAILED else None,
                 "hit_ratio": hit_ratio,
-                **latency_stats(h), "measured_seconds": round(secs, 3),
+                **latency_stats(h), "ci95": latency_ci(h), "measured_seconds": round(secs, 3),
                 "generator_bound": bool(phase.get("generator_bound")),
                 "thin": thin_columns(count),
             }
+            for name in ("p99_ms", "p999_ms"):  # flat, for the CSV
+                low, high = row["ci95"][name] or (None, None)
+                row[f"{name[:-3]}_ci_low_ms"], row[f"{name[:-3]}_ci_high_ms"] = low, high
             if model == "open":
                 row.update({f"service_{k}": v for k, v in latency_stats(svc if svc is not None else new_histogram()).items()})
             rows.append(row)
@@ -170,6 +186,8 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
     for srow in summary:  # how long the failures lasted (an outage's duration, beside its count)
         failing = [pt["t"] for pt in timeline.get(srow["phase"], []) if pt["failed"] and pt["t"] >= warmup]
         srow["error_seconds"] = len(failing)
+        srow["throughput_ci_ops"] = throughput_interval(timeline.get(srow["phase"], []), warmup,
+                                                        srow.get("throughput_ops") or 0.0)
         srow["errors_from_s"], srow["errors_to_s"] = (failing[0], failing[-1] + 1) if failing else (None, None)
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
             "warmup": warmup, "hists": hists, "timeline": timeline,
@@ -216,11 +234,25 @@ def timelines(histograms: dict) -> dict:
     return out
 
 
+def throughput_interval(points: list[dict], warmup: float, throughput: float) -> list[float] | None:
+    """95% interval of a phase's throughput from the spread of its measured seconds: ±1.96 standard
+    errors of the per-second counts (the last, partial second left out), relative to their mean and
+    applied to the phase's throughput; None under 3 seconds."""
+    ops = [p["ops"] for p in points if p["t"] >= warmup][:-1]
+    if len(ops) < 3 or not sum(ops):
+        return None
+    mean = sum(ops) / len(ops)
+    sd = (sum((x - mean) ** 2 for x in ops) / (len(ops) - 1)) ** 0.5
+    rel = 1.96 * sd / len(ops) ** 0.5 / mean
+    return [round(throughput * (1 - rel), 2), round(throughput * (1 + rel), 2)]
+
+
 def _empty_summary(key: str, p: dict) -> dict:
     return {"phase": key, "dataset": p["dataset"], "backend": p["backend"], "strategy": p["strategy"],
             "step": p.get("step"), "target_rate": p.get("target_rate"), "throughput_ops": 0.0, "count": 0,
             "errors": 0, "error_rate": None, "throttled": None, "rcu": None, "wcu": None, "hit_ratio": None,
-            "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None, "write_p99_ms": None, "thin": [],
+            "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None, "read_p99_ci_ms": None,
+            "write_p99_ms": None, "thin": [],
             "rcu_per_read": None, "wcu_per_write": None, "rcu_saved_per_1k_reads": None,
             "speedup_throughput": None, "speedup_read_p99": None,
             "empty_note": "no operation of the measured window completed: the target fell further behind than the "
@@ -257,7 +289,7 @@ def summarize(rows: list[dict]) -> list[dict]:
                                "throttled": None,
                                "rcu": None, "wcu": None, "hit_ratio": None,
                                "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None,
-                               "write_p99_ms": None, "ops_p99_ms": {}, "ops_count": {}, "thin": []})
+                               "read_p99_ci_ms": None, "write_p99_ms": None, "ops_p99_ms": {}, "ops_count": {}, "thin": []})
         s["count"] += r["count"]
         s["errors"] += r["errors"]
         if r["throttled"] is not None:
@@ -267,10 +299,12 @@ def summarize(rows: list[dict]) -> list[dict]:
         s["throughput_ops"] = round(s["throughput_ops"] + (r["throughput_ops"] or 0.0), 2)
         if r["op"] == "read":
             s.update(hit_ratio=r["hit_ratio"], read_p50_ms=r["p50_ms"], read_p99_ms=r["p99_ms"],
-                     read_p999_ms=r["p999_ms"])
+                     read_p999_ms=r["p999_ms"], read_p99_ci_ms=r["ci95"]["p99_ms"],
+                     read_p50_ci_ms=r["ci95"]["p50_ms"])
             s["thin"] += [f"read_{c}" for c in r["thin"] if c in ("p50_ms", "p99_ms", "p999_ms")]
         elif r["op"] == "write":
             s["write_p99_ms"] = r["p99_ms"]
+            s["write_p99_ci_ms"] = r["ci95"]["p99_ms"]
             s["thin"] += ["write_p99_ms"] if "p99_ms" in r["thin"] else []
         else:  # insert, scan, rmw (YCSB D-F)
             s["ops_p99_ms"][r["op"]] = r["p99_ms"]

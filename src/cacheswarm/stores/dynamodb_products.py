@@ -62,6 +62,7 @@ class DynamoDBProducts:
         self.table = table_name(namespace)
         self.random = (rng or random.Random()).random
         self.consumed = 0.0  # capacity units reported by the server (ReturnConsumedCapacity=TOTAL)
+        self.value_size = None  # the items' padding (--value-size), from the seeding record
         self.page = False  # --product-read page: the item, then its price rank from a COUNT query on PRICE_INDEX
 
     def configure(self, settings) -> None:
@@ -85,7 +86,6 @@ class DynamoDBProducts:
 
     def _encode(self, item: dict) -> bytes:
         return encode_item(item, self._rank(item)) if self.page else encode_item(item)
-        self.value_size = None  # the items' padding (--value-size), from the seeding record
 
     version_of = staticmethod(products.version_of)
 
