@@ -209,3 +209,48 @@ def test_only_the_first_fail_is_confirmed_and_never_past_the_last_step():
     first = Search(1000.0, 2.0)
     assert first.record(Step(1000.0, False, 1000.0, False)) == 1000.0  # the very first step too
     assert first.record(Step(1000.0, False, 1000.0, False)) == 500.0
+
+
+def test_an_undecided_step_runs_again_until_decided_or_marked_noisy():
+    """A step whose objective's interval straddles the threshold is neither pass nor fail: it runs
+    again at its rate (the glue judges the re-run on every run there together); still undecided
+    after capacity.REPEATS re-runs, it is marked noisy and counted as a fail."""
+    from cacheswarm.capacity import REPEATS
+
+    search = Search(1000.0, 2.0, refine=1)
+    assert search.record(Step(1000.0, True, 1000.0, False)) == 2000.0
+    assert search.record(Step(2000.0, False, 2000.0, False, undecided=True)) == 2000.0
+    assert search.steps[-1].reasons == ["undecided: re-run at this rate"]
+    assert search.record(Step(2000.0, True, 2000.0, False)) == 4000.0  # decided by the re-run: a pass
+    assert search.best.rate == 2000.0
+    noisy = Search(1000.0, 2.0, refine=1)
+    noisy.record(Step(1000.0, True, 1000.0, False))
+    for _ in range(REPEATS):
+        assert noisy.record(Step(2000.0, False, 2000.0, False, undecided=True)) == 2000.0
+    nxt = noisy.record(Step(2000.0, False, 2000.0, False, undecided=True))
+    last = noisy.steps[-1]
+    assert last.noisy and not last.passed and "noisy: undecided after 3 runs" in last.reasons[-1]
+    assert nxt == 1500.0  # run three times already: no confirmation run, the search bisects below it
+    result = noisy.result()
+    assert [s["noisy"] for s in result["steps"]].count(True) == 1
+
+
+def test_a_generator_bound_search_says_what_one_process_drove():
+    result = drive(Search(100.0, 2.0), capacity=10_000, generator_limit=1000)
+    assert result["generator_peak_ops"] == 1000.0
+    assert "saturated at about 1,000 ops/s" in result["why_stopped"] and "1,000 µs of generator CPU" in result["why_stopped"]
+    assert result["range_ops"] == [1000.0, None]  # the true capacity is above the bound, by how much unknown
+
+
+def test_a_broken_step_names_which_side_its_tail_came_from():
+    """Open loop, a read's latency is start delay + service time. When the service time's p99 meets
+    the objective the latency broke, the generator made the tail (it sent late), not the target."""
+    from cacheswarm import slo
+    from cacheswarm.glue_slo import _client_tail
+
+    rules = [slo.parse_rule("read p99 < 10ms")]
+    client = _client_tail(rules, {"read_p99_ms": 34.4, "service_read_p99_ms": 5.5, "generator_cpu_p50_percent": 95.0,
+                                  "loop_lag_p99_ms": 2.8})
+    assert client.startswith("the tail came from the client") and "service time (after the send) p99 5.5 ms" in client
+    assert _client_tail(rules, {"read_p99_ms": 34.4, "service_read_p99_ms": 30.1}) is None  # the target's
+    assert _client_tail(rules, {"read_p99_ms": 8.0, "service_read_p99_ms": 7.0}) is None  # nothing broke
