@@ -9,8 +9,8 @@ cancelled. Paths, each with `--users` greenlets and one connection per user:
 
   bare-redis    gevent + redis-py GET of a random product key
   bare-mysql    gevent + PyMySQL SELECT of a random product by id
-  cache-only    cacheswarm's operation loop (workload, strategy, HDR recording, timeline, Locust's request
-  db-only       event into a real Locust Environment's stats): what a Locust user runs per operation,
+  cache-only    cacheswarm's operation loop (workload, strategy, HDR recording, timeline, Locust's stats
+  db-only       batched per task into a real Locust Environment as in a run): what a user runs per operation,
   cache-aside   minus Locust's task scheduling, which OPS_PER_TASK amortises (closed loop, reads only,
                 uniform keys; cache-aside's keys loaded first, so its reads are hits)
 
@@ -87,7 +87,7 @@ def child(path: str, users: int, ops: int) -> None:
         rt.preflight()
         env = Environment()
         env.create_local_runner()  # its listener logs every request event into env.stats, as in a run
-        fire = locust_glue._fire(env)
+        from cacheswarm.glue_stats import StatsBatch
         key = f"products/mysql/{path}"
         if path != "db-only":
             from cacheswarm.phases import Phase
@@ -95,10 +95,14 @@ def child(path: str, users: int, ops: int) -> None:
             rt.prepare(Phase(0, "products", "mysql", path))  # every key loaded (cache-aside: --warm-cache)
         recorder = Recorder()
 
-        def user(_i):
-            step = rt.loop(key, time.time(), fire, recorder).step
-            for _ in range(per_user):
-                step()
+        def user(_i):  # as CacheswarmUser.operate: OPS_PER_TASK operations, then Locust's stats take them
+            batch = StatsBatch(env)
+            step = rt.loop(key, time.time(), batch.add, recorder).step
+            for _ in range(per_user // locust_glue.OPS_PER_TASK):
+                for _ in range(locust_glue.OPS_PER_TASK):
+                    step()
+                batch.flush()
+            assert env.stats.total.num_requests
     gevent.joinall([gevent.spawn(user, i) for i in range(users)], raise_error=True)
 
 

@@ -72,7 +72,7 @@ def _replayed(doc, key: str, start: float, steps: int = 10, refine: int = 2) -> 
         assert rate == pytest.approx(want), (ran, want)
         s = verdicts.pop(next(i for i, v in enumerate(verdicts) if v["rate"] == rate))
         # the report's verdict is after the search's own checks (a shortfall turns a pass into a fail)
-        want = search.record(Step(rate, s["passed"], s["achieved"], s["generator_bound"]))
+        want = search.record(Step(rate, s["passed"], s["achieved"], s["generator_bound"], undecided=s["undecided"]))
     assert want is None and not verdicts, (ran, want, verdicts)  # it stopped where the search did
     return ran
 
@@ -246,7 +246,7 @@ def test_a_broken_step_names_which_side_its_tail_came_from():
     """Open loop, a read's latency is start delay + service time. When the service time's p99 meets
     the objective the latency broke, the generator made the tail (it sent late), not the target."""
     from cacheswarm import slo
-    from cacheswarm.glue_slo import _client_tail
+    from cacheswarm.capacity import client_tail as _client_tail
 
     rules = [slo.parse_rule("read p99 < 10ms")]
     client = _client_tail(rules, {"read_p99_ms": 34.4, "service_read_p99_ms": 5.5, "generator_cpu_p50_percent": 95.0,

@@ -165,3 +165,20 @@ class Search:
                            "generator_bound": s.generator_bound, "reasons": s.reasons, "noisy": s.noisy,
                            "undecided": s.undecided, **s.figures}
                           for s in sorted(self.steps, key=lambda s: s.rate)]}
+
+
+def client_tail(rules, srow: dict) -> str | None:
+    """Why a broken step's read tail came from the client, or None when it came from the target.
+    Open loop, a read's latency is its start delay (the generator late to send it: CPU, event-loop
+    lag) plus its service time (send to reply). When the service time's p99 alone meets a read rule
+    the latency broke, the tail was made before the send, by the generator."""
+    service, total = srow.get("service_read_p99_ms"), srow.get("read_p99_ms")
+    if service is None or not total:
+        return None
+    for rule in rules:
+        if rule.metric == "latency" and rule.op in ("read", "all") and rule.percentile == 99 and not rule.holds(total):
+            if rule.holds(service):
+                return (f"the tail came from the client: read p99 {total:g} ms, of which the service time (after the "
+                        f"send) p99 {service:g} ms meets the objective; the rest is start delay (generator CPU "
+                        f"{srow.get('generator_cpu_p50_percent') or '–'}%, loop lag p99 {srow.get('loop_lag_p99_ms') or '–'} ms)")
+    return None

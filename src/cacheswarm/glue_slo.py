@@ -11,7 +11,7 @@ import time
 from locust.runners import STATE_MISSING, WORKER_REPORT_INTERVAL, MasterRunner
 
 from . import slo
-from .capacity import Search, Step
+from .capacity import Search, Step, client_tail
 from .glue_report import phase_record
 from .phases import Phase
 from .recorder import SEP, Recorder
@@ -128,7 +128,7 @@ def make_after(environment, STATE):
                      "merged_runs": len(runs) + 1},
                     undecided=state == slo.INCONCLUSIVE, index=phase.step)
         if state == slo.FAIL and not step.generator_bound:
-            client = _client_tail(rules, srow)
+            client = client_tail(rules, srow)
             if client:  # the knee is the target's only when the client's share of the tail is small
                 step.generator_bound = True
                 step.reasons.append(client)
@@ -147,23 +147,6 @@ def make_after(environment, STATE):
         return [Phase(0, phase.dataset, phase.backend, phase.strategy, step=phase.step + 1, rate=nxt)]
 
     return after
-
-
-def _client_tail(rules, srow: dict) -> str | None:
-    """Why a broken step's read tail came from the client, or None when it came from the target.
-    Open loop, a read's latency is its start delay (the generator late to send it: CPU, event-loop
-    lag) plus its service time (send to reply). When the service time's p99 alone meets a read rule
-    the latency broke, the tail was made before the send, by the generator."""
-    service, total = srow.get("service_read_p99_ms"), srow.get("read_p99_ms")
-    if service is None or not total:
-        return None
-    for rule in rules:
-        if rule.metric == "latency" and rule.op in ("read", "all") and rule.percentile == 99 and not rule.holds(total):
-            if rule.holds(service):
-                return (f"the tail came from the client: read p99 {total:g} ms, of which the service time (after the "
-                        f"send) p99 {service:g} ms meets the objective; the rest is start delay (generator CPU "
-                        f"{srow.get('generator_cpu_p50_percent') or '–'}%, loop lag p99 {srow.get('loop_lag_p99_ms') or '–'} ms)")
-    return None
 
 
 def _ms(value) -> str:

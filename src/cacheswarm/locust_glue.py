@@ -24,6 +24,7 @@ from .lease import NamespaceBusy
 from .options import BadInput
 from .phases import DRAIN, PhasePlan, plan
 from .glue_state import State
+from .glue_stats import StatsBatch
 from .patterns import combos
 from .runtime import Preflight, Runtime
 from .saturation import Monitor
@@ -194,12 +195,6 @@ def _on_test_start(environment, **_kwargs):
         STATE.reset_run()
 
 
-def _fire(environment):
-    request, context = environment.events.request.fire, {}
-    return lambda op, name, ms, length, exc: request(request_type=op, name=name, response_time=ms,
-                                                     response_length=length, exception=exc, context=context)
-
-
 def _ensure_monitor(runner) -> None:
     """Sample this process's CPU and loop lag while it runs users (started once per process)."""
     if STATE.monitor is not None:
@@ -232,12 +227,15 @@ class CacheswarmUser(User):
         # a capacity step runs under its own key (its own histograms and window) at its own rate
         self.key, user_rate = glue_slo.ACTIVE.get(self.phase_key, (self.phase_key, shipped))
         first = self.key not in STATE.clock.started
-        self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), _fire(self.environment),
+        self.batch = StatsBatch(self.environment)  # Locust's stats, fed once per task (glue_stats)
+        self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), self.batch.add,
                             STATE.recorder, user_rate, STATE.clock.measure_until(self.key))
         if first:  # the plan keeps the phase running until this process's whole window has passed
             self.environment.runner.send_message(OPENED_MESSAGE, {"key": self.key})
 
     def on_stop(self):
+        if getattr(self, "batch", None) is not None:
+            self.batch.flush()
         STATE.clock.stop(getattr(self, "key", self.phase_key))
         loop = getattr(self, "loop", None)
         if loop is not None:
@@ -248,10 +246,13 @@ class CacheswarmUser(User):
         # A batch per task: Locust's per-task bookkeeping and wait() cost more than our
         # whole recording path; every operation still yields on its network I/O.
         step = self.loop.step
-        for _ in range(OPS_PER_TASK):
-            step()
-            if self._state == LOCUST_STATE_STOPPING:  # the phase ended: this operation was completed
-                return
+        try:
+            for _ in range(OPS_PER_TASK):
+                step()
+                if self._state == LOCUST_STATE_STOPPING:  # the phase ended: this operation was completed
+                    return
+        finally:
+            self.batch.flush()
 
 
 def _class_name(dataset: str, backend: str, strategy: str) -> str:

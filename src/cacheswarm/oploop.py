@@ -204,7 +204,7 @@ class PhaseLoop:
         return True
 
     def step_closed(self) -> None:
-        if self.past_the_end(time.perf_counter_ns()):
+        if time.perf_counter_ns() >= self.measure_until_ns and self.past_the_end(time.perf_counter_ns()):
             return
         op, key, outcome, value, exc, t0, t1 = self.timed()
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
@@ -240,13 +240,20 @@ class PhaseLoop:
         """What every operation does after its timing, closed or open loop: its latency (µs, from
         `start`) in the histogram and the per-second series, the DynamoDB capacity it used, a
         read-modify-write's parts, Locust's event, the pattern's audit, a cache-aside read's counts."""
-        self.record(self.series[(op, outcome, window, LATENCY)], latency)
-        self.timeline(op, outcome, start, latency)
+        record = self.record
+        record(self.series[(op, outcome, window, LATENCY)], latency)
+        # the per-second series (as self.timeline, inlined: this runs for every operation)
+        tkey = (op, outcome, (start - self.phase_start_ns) // 1_000_000_000)
+        series = self.tkeys.get(tkey)
+        if series is None:
+            series = self.tkeys[tkey] = timeline_key(*self.base, *tkey)
+        record(series, latency)
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         if self.parts:
             self.record_parts(window, intended)
-        self.fire(op, self.names[(op, outcome)], latency / 1000.0, size_of(value), exc)
+        self.fire(op, self.names[(op, outcome)], latency / 1000.0,
+                  len(value) if value.__class__ is bytes else size_of(value), exc)
         if self.after_op is not None:
             self.after_op(outcome, value)
         if self.after_read and op == READ:

@@ -59,6 +59,7 @@ class DynamoDBProducts:
         self.client = client
         self.api = dynamodb_http.for_client(client).call  # reads and writes: the hot path
         self.namespace = namespace
+        self.key_prefix = products.cache_key(namespace, "")
         self.table = table_name(namespace)
         self.random = (rng or random.Random()).random
         self.consumed = 0.0  # capacity units reported by the server (ReturnConsumedCapacity=TOTAL)
@@ -90,7 +91,7 @@ class DynamoDBProducts:
     version_of = staticmethod(products.version_of)
 
     def cache_key(self, key: int) -> str:
-        return products.cache_key(self.namespace, key)
+        return f"{self.key_prefix}{key}"  # products.cache_key, without a call more per operation
 
     def take_capacity(self) -> float:
         """Capacity units used since the last call (per user: see for_user)."""

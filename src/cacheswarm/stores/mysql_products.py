@@ -64,6 +64,7 @@ class MySQLProducts:
     def __init__(self, pool: Pool, namespace: str, rng: random.Random | None = None):
         self.pool = self.reader = pool  # reader: a read replica's pool (--mysql-reader-url)
         self.namespace = namespace
+        self.key_prefix = products.cache_key(namespace, "")
         self.table = table_name(namespace)
         self._select = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id=%s"
         self._update = (f"UPDATE `{self.table}` SET price=%s, quantity=%s, version=version+1, "
@@ -82,7 +83,7 @@ class MySQLProducts:
                             f"AND c.price < p.price) FROM `{self.table}` p WHERE p.id=%s")
 
     def cache_key(self, key: int) -> str:
-        return products.cache_key(self.namespace, key)
+        return f"{self.key_prefix}{key}"  # products.cache_key, without a call more per operation
 
     def read(self, key: int, pool=None) -> bytes | None:
         with (pool or self.reader).connection() as conn, conn.cursor() as cur:
