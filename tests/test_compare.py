@@ -97,3 +97,30 @@ def test_a_worse_figure_is_a_regression_only_when_the_intervals_say_so():
     # an open side (too few operations to bound the p99) cannot prove noise: flagged as before
     open_side = _report(_phase([6.0, None], 6.5, 1000.0, [980.0, 1020.0]))
     assert compare(base, open_side, 0.10)["regressions"] == 1
+
+
+def test_repeated_runs_are_judged_by_their_spread():
+    """Given several runs a side (benchstat's way), a worse median is a regression only when every
+    new run is worse than every base run; overlapping spreads are noise, whatever each run's own
+    sampling interval says (two runs of the same demo differ by more than that here)."""
+    from cacheswarm.report.compare import compare
+
+    narrow = lambda v: [v * 0.98, v * 1.02]  # noqa: E731  (tight sampling intervals that never overlap)
+    base = [_report(_phase(narrow(v), v, 1000.0, None)) for v in (4.6, 5.3, 4.2)]
+    same = [_report(_phase(narrow(v), v, 1000.0, None)) for v in (5.2, 4.4, 5.9)]  # median +13%, spreads overlap
+    result = compare(base, same, 0.10)
+    row = next(r for r in result["rows"] if r["figure"] == "read p99 ms")
+    assert row["within_noise"] and not row["regression"] and row["new_runs"] == [5.2, 4.4, 5.9]
+    assert result["regressions"] == 0 and result["base"]["runs"] == 3
+    slower = [_report(_phase(narrow(v), v, 1000.0, None)) for v in (6.0, 6.3, 6.8)]  # every run worse
+    assert next(r for r in compare(base, slower, 0.10)["rows"] if r["figure"] == "read p99 ms")["regression"]
+
+
+def test_the_cli_takes_repeated_runs_as_comma_lists(run_dir, tmp_path):
+    out = cli("compare", f"{run_dir},{run_dir}", f"{run_dir},{run_dir}", "--out", str(tmp_path / "cmp"))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert doc["base"]["runs"] == doc["new"]["runs"] == 2 and doc["regressions"] == 0
+    assert all(r["base_runs"] == r["new_runs"] for r in doc["rows"])
+    bad = cli("compare", f"{run_dir},/nonexistent", str(run_dir))
+    assert bad.returncode == 2 and "BASE_DIR" in bad.stderr and "Traceback" not in bad.stderr

@@ -52,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("directory")
 
     cmp_ = sub.add_parser("compare", help="compare two runs' figures; exits 4 on a regression past --max-regression")
-    cmp_.add_argument("base_dir", help="the baseline run's report directory")
-    cmp_.add_argument("new_dir", help="the new run's report directory")
+    cmp_.add_argument("base_dir", help="the baseline run's report directory (repeated runs: a comma list)")
+    cmp_.add_argument("new_dir", help="the new run's report directory (repeated runs: a comma list)")
     cmp_.add_argument("--max-regression", default="10%", help="how much worse a figure may get (default 10%%)")
     cmp_.add_argument("--out", default="", help="where to write compare.html/.json (default: NEW_DIR/compare-vs-<base>)")
 
@@ -210,16 +210,20 @@ def _compare(args) -> int:
         raise BadInput("--max-regression", f"{text!r} is not a share; write it like 10% or 0.1") from None
     if not 0 <= limit < 100 or limit != limit:
         raise BadInput("--max-regression", f"{text!r} is out of range; use e.g. 10%")
-    runs = []
-    for option, directory in (("BASE_DIR", args.base_dir), ("NEW_DIR", args.new_dir)):
-        path = _run_dir(directory, option)
-        try:
-            runs.append(compare.load(directory))
-        except report.BadRawFile as e:
-            raise BadInput(option, f"{path}: {e}; give the directory of a cacheswarm run") from None
-    result = compare.compare(*runs, limit)
+    sides = []
+    for option, given in (("BASE_DIR", args.base_dir), ("NEW_DIR", args.new_dir)):
+        runs = []
+        for directory in [d for d in str(given).split(",") if d] or [str(given)]:
+            path = _run_dir(directory, option)
+            try:
+                runs.append(compare.load(directory))
+            except report.BadRawFile as e:
+                raise BadInput(option, f"{path}: {e}; give the directory of a cacheswarm run") from None
+        sides.append(runs if len(runs) > 1 else runs[0])
+    result = compare.compare(*sides, limit)
     print("\n".join(compare.lines(result)))
-    out = args.out or os.path.join(args.new_dir, f"compare-vs-{os.path.basename(os.path.normpath(args.base_dir))}")
+    first_new, first_base = str(args.new_dir).split(",")[0], str(args.base_dir).split(",")[0]
+    out = args.out or os.path.join(first_new, f"compare-vs-{os.path.basename(os.path.normpath(first_base))}")
     print(f"cacheswarm compare: {compare.write(out, result)}")
     return EXIT_REGRESSION if result["regressions"] else 0
 

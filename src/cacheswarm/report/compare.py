@@ -51,33 +51,54 @@ def _separated(ia, ib, higher_better: bool) -> bool | None:
     return None if ib[0] is None or ia[1] is None else ib[0] > ia[1]
 
 
-def compare(base: dict, new: dict, max_regression: float) -> dict:
-    """Rows present in both runs with each figure's change. A figure that got worse by more than
-    max_regression (a fraction) is a regression only when the two runs' 95% intervals do not overlap
-    (a percentile's from its histogram, a throughput's from its per-second counts); overlapping, it
-    is within noise. Either side too thin or generator-bound to say: 'unsure'."""
-    a, b = _figures(base), _figures(new)
+def _median(values: list) -> float:
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def compare(base, new, max_regression: float) -> dict:
+    """Rows present in both sides with each figure's change; each side is one run's report or a list
+    of repeated runs' reports. A figure that got worse by more than max_regression (a fraction) is a
+    regression only when the noise allows: with one run a side, when the two 95% intervals do not
+    overlap (a percentile's from its histogram, a throughput's from its per-second counts); with
+    repeated runs, when every new run is worse than every base run (their spreads do not overlap;
+    the change is between medians). Otherwise it is within noise. Either side too thin or
+    generator-bound to say: 'unsure'."""
+    bases, news = (base if isinstance(base, list) else [base]), (new if isinstance(new, list) else [new])
+    a_all, b_all = [_figures(r) for r in bases], [_figures(r) for r in news]
+    repeated = len(bases) > 1 or len(news) > 1
+    a, b = a_all[0], b_all[0]
+    common = [n for n in b if all(n in f for f in a_all + b_all)]
     rows = []
-    for name in [n for n in b if n in a]:
+    for name in common:
         for fig, label, higher_better in (*FIGURES, ("capacity_ops", "capacity ops/s", True)):
-            if fig not in a[name] or fig not in b[name]:
+            if any(fig not in f[name] for f in a_all + b_all):
                 continue
-            (va, thin_a, ia), (vb, thin_b, ib) = a[name][fig], b[name][fig]
-            if va is None or vb is None:
+            va_runs, vb_runs = [f[name][fig][0] for f in a_all], [f[name][fig][0] for f in b_all]
+            if None in va_runs or None in vb_runs:
                 continue
+            va, vb = _median(va_runs), _median(vb_runs)
             change = (vb - va) / va if va else None
             worse = change is not None and ((-change if higher_better else change) > max_regression)
-            unsure = thin_a or thin_b or a[name]["generator_bound"] or b[name]["generator_bound"]
-            separated = _separated(ia, ib, higher_better)
+            unsure = any(f[name][fig][1] or f[name]["generator_bound"] for f in a_all + b_all)
+            if repeated:
+                separated = max(vb_runs) < min(va_runs) if higher_better else min(vb_runs) > max(va_runs)
+            else:
+                separated = _separated(a[name][fig][2], b[name][fig][2], higher_better)
             noise = bool(worse and not unsure and separated is False)
-            rows.append({"row": name, "figure": label, "base": va, "new": vb,
-                         "change": None if change is None else round(change, 4),
-                         "base_interval": ia, "new_interval": ib,
-                         "regression": bool(worse and not unsure and not noise), "unsure": bool(worse and unsure),
-                         "within_noise": noise})
+            row = {"row": name, "figure": label, "base": va, "new": vb,
+                   "change": None if change is None else round(change, 4),
+                   "base_interval": a[name][fig][2], "new_interval": b[name][fig][2],
+                   "regression": bool(worse and not unsure and not noise), "unsure": bool(worse and unsure),
+                   "within_noise": noise}
+            if repeated:
+                row.update(base_runs=va_runs, new_runs=vb_runs)
+            rows.append(row)
     return {"format_version": FORMAT_VERSION, "max_regression": max_regression,
-            "base": {"run_name": base["run"].get("run_name"), "started_utc": base["run"].get("started_utc")},
-            "new": {"run_name": new["run"].get("run_name"), "started_utc": new["run"].get("started_utc")},
+            "base": {"run_name": bases[0]["run"].get("run_name"), "started_utc": bases[0]["run"].get("started_utc"),
+                     "runs": len(bases)},
+            "new": {"run_name": news[0]["run"].get("run_name"), "started_utc": news[0]["run"].get("started_utc"),
+                    "runs": len(news)},
             "only_in_base": sorted(set(a) - set(b)), "only_in_new": sorted(set(b) - set(a)),
             "rows": rows, "regressions": sum(r["regression"] for r in rows),
             "within_noise": sum(r["within_noise"] for r in rows)}
@@ -88,12 +109,17 @@ def lines(result: dict) -> list[str]:
     for r in result["rows"]:
         change = "–" if r["change"] is None else f"{r['change'] * 100:+.1f}%"
         flag = ("  REGRESSION" if r["regression"] else "  worse, unsure (thin or generator-bound)" if r["unsure"]
-                else "  worse, within noise (the 95% intervals overlap)" if r.get("within_noise") else "")
+                else ("  worse, within noise (the runs' spreads overlap)" if "base_runs" in r else
+                      "  worse, within noise (the 95% intervals overlap)") if r.get("within_noise") else "")
         out.append(f"{r['row']:46s} {r['figure']:15s} {r['base']:>12,.3f} {r['new']:>12,.3f} {change:>8s}{flag}")
     for side in ("only_in_base", "only_in_new"):
         if result[side]:
             out.append(f"{side.replace('_', ' ')}: {', '.join(result[side])}")
     n = result["regressions"]
+    if result["base"].get("runs", 1) == 1 and result["new"].get("runs", 1) == 1:
+        out.append("one run a side: the intervals are each run's sampling noise; two runs of the same thing on a "
+                   "shared machine can differ by more. Give repeated runs as comma lists (BASE1,BASE2,BASE3 "
+                   "NEW1,NEW2,NEW3) to judge by their spread")
     noise = result.get("within_noise") or 0
     out.append(f"{n} regression{'s' if n != 1 else ''} past {result['max_regression'] * 100:g}%"
                + (f" ({noise} worse figure{'s' if noise != 1 else ''} within noise)" if noise else ""))
