@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,7 +135,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         return child(a.child, a.users, a.ops)
-    if not shutil_which("valgrind"):
+    if not shutil.which("valgrind"):
         sys.exit("bench: instructions per operation need valgrind (apt-get install valgrind)")
     setup()
     per_op = {}
@@ -149,12 +150,6 @@ def main() -> None:
         if path in per_op and bare in per_op:
             ratio = per_op[path] / per_op[bare]
             print(f"I   {path} vs {bare}: {ratio:.2f}x the bare loop's instructions per operation (goal <= 1.10)")
-
-
-def shutil_which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name)
 
 
 if __name__ == "__main__":

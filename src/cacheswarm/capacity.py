@@ -160,7 +160,7 @@ class Search:
                 "achieved_ops": best.achieved if best else 0.0,
                 "lower_bound": bool(best) and lower,
                 "stop_reason": self.stop_reason, "why_stopped": why,
-                "first_failed_rate": (self._first_fail().rate if self._first_fail() else None),
+                "first_failed_rate": upper.rate if upper else None,
                 "steps": [{"rate": s.rate, "achieved": s.achieved, "passed": s.passed,
                            "generator_bound": s.generator_bound, "reasons": s.reasons, "noisy": s.noisy,
                            "undecided": s.undecided, **s.figures}

@@ -3,9 +3,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import shutil
+import signal
 import socket
 import subprocess
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel sends the child SIGTERM when the thread that forked it ends (so fork
+    from the main thread, which lives as long as the process)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def free_port() -> int:

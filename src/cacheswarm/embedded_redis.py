@@ -9,29 +9,20 @@ started from the main thread, which lives as long as the process).
 from __future__ import annotations
 
 import atexit
-import ctypes
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 
 import redis
 
-from .child_server import ChildServer, free_port
+from .child_server import ChildServer, die_with_parent, free_port
 
 POLICY = "allkeys-lru"  # as the ElastiCache parameter group of the AWS caching recipe
 
 
 class EmbeddedRedisError(Exception):
     """The private Redis could not be started; str() says why and what to do."""
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class EmbeddedRedis(ChildServer):
@@ -54,7 +45,7 @@ class EmbeddedRedis(ChildServer):
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.workdir, "--maxmemory", self.maxmemory, "--maxmemory-policy", POLICY],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + self.startup_timeout
         try:

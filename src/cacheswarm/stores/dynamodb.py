@@ -58,6 +58,11 @@ def embedded_name() -> str | None:
     return _embedded.name if _embedded is not None else None
 
 
+def embedded_kind() -> str | None:
+    """"dynamodb-local" or "moto" (emulator.Emulator.kind), None without an embedded DynamoDB."""
+    return _embedded.kind if _embedded is not None else None
+
+
 def describe(endpoint: str) -> str:
     return "AWS DynamoDB" if endpoint == "aws" else f"DynamoDB at {endpoint}"
 
