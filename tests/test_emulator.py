@@ -84,7 +84,7 @@ def test_dynamodb_local_goes_with_a_killed_parent(tmp_path):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
-        for _ in range(100):  # the JVM takes a moment to exit
+        for _ in range(300):  # the JVM takes a moment to exit (up to 30 s on a busy machine: a liveness wait, not a timing)
             if not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
                 break
             time.sleep(0.1)
