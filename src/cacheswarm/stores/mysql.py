@@ -84,7 +84,8 @@ def _learn_tls(target: MySQLTarget, conn: pymysql.Connection) -> None:
     with conn.cursor() as cur:
         cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
         row = cur.fetchone()
-    _TLS[key] = tls_context(None) if row and row[1] else False
+    # the context PyMySQL built for this first connection serves the rest (it has no CA: unverified)
+    _TLS[key] = (getattr(conn, "ctx", None) or tls_context(None)) if row and row[1] else False
 
 
 def connect(target: MySQLTarget, timeout: float, local_infile: bool = False) -> pymysql.Connection:
