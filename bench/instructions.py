@@ -98,11 +98,12 @@ def child(path: str, users: int, ops: int) -> None:
 
         def user(_i):  # as CacheswarmUser.operate: OPS_PER_TASK operations, then Locust's stats take them
             batch = StatsBatch(env)
-            step = rt.loop(key, time.time(), batch.add, recorder).step
+            loop = rt.loop(key, time.time(), batch.add, recorder)
+            step = loop.step
             for _ in range(per_user // locust_glue.OPS_PER_TASK):
                 for _ in range(locust_glue.OPS_PER_TASK):
                     step()
-                batch.flush()
+                loop.flush()
             assert env.stats.total.num_requests
     gevent.joinall([gevent.spawn(user, i) for i in range(users)], raise_error=True)
 

@@ -72,10 +72,10 @@ def test_throttling_errors_are_counted_as_throttled_not_errors(namespace, server
     recorder = Recorder()
     loop = runtime(namespace, server).loop("products/dynamodb/db-only", PhaseClock(0).measure_from("x"),
                                            lambda *a: None, recorder)
-    outcomes = [loop.timed()[2] for _ in range(5)]  # (op, key, outcome, ...)
+    outcomes = [loop.operate(None)[1] for _ in range(5)]  # (op, outcome), closed loop
     loop.workload.read_ratio = 0.0  # a write: anything that is not throttling stays a plain error
     assert outcomes == ["throttled"] * 5
-    op, _key, outcome = loop.timed()[:3]
+    op, outcome = loop.operate(None)
     assert (op, outcome) == ("write", "error")
     assert server.targets == ["GetItem"] * 5 + ["UpdateItem"]
 

@@ -234,11 +234,10 @@ class CacheswarmUser(User):
             self.environment.runner.send_message(OPENED_MESSAGE, {"key": self.key})
 
     def on_stop(self):
-        if getattr(self, "batch", None) is not None:
-            self.batch.flush()
         STATE.clock.stop(getattr(self, "key", self.phase_key))
         loop = getattr(self, "loop", None)
         if loop is not None:
+            loop.flush()  # Locust's stats take the last batch
             loop.close()
 
     @task
@@ -252,7 +251,7 @@ class CacheswarmUser(User):
                 if self._state == LOCUST_STATE_STOPPING:  # the phase ended: this operation was completed
                     return
         finally:
-            self.batch.flush()
+            self.loop.flush()
 
 
 def _class_name(dataset: str, backend: str, strategy: str) -> str:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import random
 import time
+from time import perf_counter_ns
 
 import gevent
 from gevent import idle as _idle
 
 from . import patterns, stampede, staleness, strategies
 from .cache import CacheUnavailable
+from .strategies import CACHE_ERROR
 from .phases import split_strategy
 from .recorder import (CAPACITY, EVENT, LATENCY, MEASURED, SCAN_LOADED, SERVICE, START_DELAY, WARMUP, Recorder,
                        series_key, timeline_key)
@@ -76,20 +78,25 @@ class PhaseLoop:
         self.parts: list = []  # a read-modify-write's read and write: (op, outcome, start ns, end ns, units)
         self.measure_from_ns = int(measure_from * 1e9)
         self.phase_start_ns = self.measure_from_ns - int(s.warmup * 1e9)  # this process's phase start
-        self.tkeys: dict = {}  # (op, outcome, second) -> timeline series key
         # the phase's window ends here: later operations are not started (the user idles until the
         # shape stops it), so none is counted past --phase-time and the server sees the phase end
         self.measure_until_ns = int(measure_until * 1e9) if measure_until != float("inf") else 1 << 62
         self.fire = fire
+        # Locust's stats: a StatsBatch takes each name's successes in lists at flush() (its add() is `fire`);
+        # any other `fire` (tests) is told of every operation as it completes
+        batch = getattr(fire, "__self__", None)
+        self.batch = batch if hasattr(batch, "take") else None
+        self.recorder = recorder
         self.record = recorder.record
+        self.slots: dict = {}  # (op, outcome, window) -> Slot: what recording an operation touches
         base = self.base = (dataset, backend, field)
         kinds = (LATENCY, SERVICE, START_DELAY, CAPACITY)
         self.series = {(op, out, w, k): series_key(*base, op, out, w, k)
                        for op in ops for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
-        self.names = {(op, out): f"{'/'.join(base)}:{out}" for op in ops for out in OUTCOMES}
         self.ops = pattern_ops or {READ: self.strategy.read, WRITE: self.strategy.write, INSERT: self.strategy.insert,
                                    SCAN: self.strategy.scan, RMW: self.rmw}
-        self.events = {(e, w): series_key(*base, READ, e, w, EVENT) for e in stampede.EVENTS for w in (MEASURED, WARMUP)}
+        self.events_series = {(e, w): series_key(*base, READ, e, w, EVENT) for e in stampede.EVENTS
+                              for w in (MEASURED, WARMUP)}
         # a cache-aside scan's records loaded and SET: one value per scan (exact below 2,048)
         self.scan_loaded = ({w: series_key(*base, SCAN, SCAN_LOADED, w, EVENT) for w in (MEASURED, WARMUP)}
                             if SCAN in ops and isinstance(self.strategy, strategies.CacheAside) else None)
@@ -104,6 +111,12 @@ class PhaseLoop:
                 (o, w): series_key(*base, READ, o, w, staleness.AUDIT)
                 for o in staleness.OUTCOMES for w in (MEASURED, WARMUP)},
                 confirm_after=s.double_delete_delay + 0.05 if double else staleness.RACE_CONFIRM_S)
+        # anything an operation does after its timing beyond its counts and Locust's stats
+        # (a cache-aside read's stampede events alone are counted inline: the strategy, in self.events)
+        self.events = self.strategy if isinstance(self.strategy, strategies.CacheAside) else None
+        plain_reads = self.audit is None and (self.events is not None or not self.after_read)
+        self.extras = bool(self.take_capacity is not None or self.after_op is not None or not plain_reads
+                           or self.scan_loaded is not None or RMW in ops)
         if user_rate > 0:  # open loop: a schedule of intended starts, first one staggered
             self.interval_ns = int(1e9 / user_rate)
             self.intended_ns = time.perf_counter_ns() + int(rng.random() * self.interval_ns)
@@ -125,29 +138,12 @@ class PhaseLoop:
         another loader, an early refresh), then the staleness audit of a sampled read (started at
         perf_counter_ns `t0`; a DynamoDB read it makes is not charged to the next operation)."""
         if getattr(self.strategy, "event", None) is not None:
-            self.record(self.events[(self.strategy.event, window)], 1)
+            self.record(self.events_series[(self.strategy.event, window)], 1)
         if self.audit is None:
             return
         self.audit.after_read(key, outcome, value, window, time.time() - (time.perf_counter_ns() - t0) / 1e9)
         if self.take_capacity is not None:
             self.take_capacity()
-
-    def timed(self):
-        """Choose and run the next operation: (op, key, outcome, value, exception, t0, t1) in ns."""
-        op, key = self.workload.next()
-        call = self.ops[op]
-        exc = None
-        t0 = time.perf_counter_ns()
-        try:
-            outcome, value = call(key)
-        except Exception as e:  # counted, never fatal to the user
-            outcome, value, exc = failed(e), None, e
-        t1 = time.perf_counter_ns()
-        if outcome == strategies.CACHE_ERROR:
-            exc = DEGRADED
-        if op == INSERT:  # done or failed, as YCSB: `latest` may now draw it (outside the timed call)
-            self.inserts.acknowledge(key)
-        return op, key, outcome, value, exc, t0, t1
 
     def rmw(self, key):
         """Read-modify-write: the strategy's read, then its write of the same record, as one
@@ -196,63 +192,118 @@ class PhaseLoop:
         return True
 
     def step_closed(self) -> None:
-        now = time.perf_counter_ns()
+        now = perf_counter_ns()
         if now >= self.measure_until_ns and self.past_the_end(now):
             return
-        op, key, outcome, value, exc, t0, t1 = self.timed()
-        window = MEASURED if t0 >= self.measure_from_ns else WARMUP
-        self.finish(op, key, outcome, value, exc, window, t0, t0, (t1 - t0) // 1000)
+        self.operate(None)
 
     def step_open(self) -> None:
-        """Wait for the intended start, run, record latency from the intended start (corrected
-        for coordinated omission), service time from the actual start, and the start delay.
+        """Wait for the intended start, then run the operation (operate: latency from the intended
+        start, corrected for coordinated omission; service time from the actual start; start delay).
         The schedule never slips: after a stall, overdue operations start back to back."""
         intended = self.intended_ns
         if self.past_the_end(intended):
             return
         self.intended_ns = intended + self.interval_ns
-        wait = intended - time.perf_counter_ns()
+        wait = intended - perf_counter_ns()
         if wait > 0:
             # gevent's timers fire ~1 ms late (poll granularity): sleep to 1 ms before the
             # intended start, then yield until it (measured: start delay p50 970 µs -> 2 µs)
             if wait > TIMER_SLACK_NS:
                 time.sleep((wait - TIMER_SLACK_NS) / 1e9)
-            while time.perf_counter_ns() < intended:
+            while perf_counter_ns() < intended:
                 # not sleep(0): a greenlet that re-queues itself is run again before the loop polls
                 # for I/O (for up to gevent's switch interval), so other users' replies waited on
                 # the spinner (2 users at 2,000 ops/s: service p50 0.08 -> 0.48 ms). An idle watcher
                 # runs only after pending I/O has been handled.
                 _idle()
-        op, key, outcome, value, exc, t0, t1 = self.timed()
-        window = MEASURED if intended >= self.measure_from_ns else WARMUP
-        self.record(self.series[(op, outcome, window, SERVICE)], (t1 - t0) // 1000)
-        self.record(self.series[(op, outcome, window, START_DELAY)], max(0, t0 - intended) // 1000)
-        self.finish(op, key, outcome, value, exc, window, t0, intended, (t1 - intended) // 1000, intended)
+        self.operate(intended)
 
-    def finish(self, op, key, outcome, value, exc, window, t0, start, latency, intended=None) -> None:
-        """What every operation does after its timing, closed or open loop: its latency (µs, from
-        `start`) in the histogram and the per-second series, the DynamoDB capacity it used, a
-        read-modify-write's parts, Locust's event, the pattern's audit, a cache-aside read's counts."""
-        record = self.record
-        record(self.series[(op, outcome, window, LATENCY)], latency)
+    def operate(self, intended: int | None) -> tuple[str, str]:
+        """Choose, run and time the next operation, then record it; return (op, outcome).
+
+        Recorded, closed or open loop: its latency (µs; open loop from `intended`) counted for its
+        histogram and its second of the phase's timeline, Locust's stats, then (self.extras) the
+        DynamoDB capacity it used, a read-modify-write's parts, the pattern's audit, a cache-aside
+        read's counts. Counts go straight into the recorder's pending dicts (recorder.pending_for);
+        one function for the whole path, as every call per operation shows in its cost (bench)."""
+        op, key = self.workload.next()
+        exc = None
+        t0 = perf_counter_ns()
+        try:
+            outcome, value = self.ops[op](key)
+        except Exception as e:  # counted, never fatal to the user
+            outcome, value, exc = failed(e), None, e
+        t1 = perf_counter_ns()
+        if outcome == CACHE_ERROR:
+            exc = DEGRADED
+        if op == INSERT:  # done or failed, as YCSB: `latest` may now draw it (outside the timed call)
+            self.inserts.acknowledge(key)
+        start = t0 if intended is None else intended
+        window = MEASURED if start >= self.measure_from_ns else WARMUP
+        slot = self.slots.get((op, outcome, window)) or self.new_slot(op, outcome, window)
+        if intended is not None:
+            counts, us = slot.service, (t1 - t0) // 1000
+            counts[us] = counts.get(us, 0) + 1
+            counts, us = slot.delay, max(0, t0 - intended) // 1000
+            counts[us] = counts.get(us, 0) + 1
+        latency = (t1 - start) // 1000
+        counts = slot.latency
+        counts[latency] = counts.get(latency, 0) + 1
         # the phase's per-second series (warm-up included, so a cold cache's warming shows)
-        tkey = (op, outcome, (start - self.phase_start_ns) // 1_000_000_000)
-        series = self.tkeys.get(tkey)
-        if series is None:
-            series = self.tkeys[tkey] = timeline_key(*self.base, *tkey)
-        record(series, latency)
+        second = (start - self.phase_start_ns) // 1_000_000_000
+        if second != slot.second:
+            self.to_second(slot, second)
+        counts = slot.timeline
+        counts[latency] = counts.get(latency, 0) + 1
+        if exc is None and self.batch is not None:
+            slot.us.append(latency)
+            slot.length += len(value) if value.__class__ is bytes else size_of(value)
+        else:
+            self.fire(op, slot.name, latency / 1000.0, len(value) if value.__class__ is bytes else size_of(value), exc)
+        if self.extras:
+            self.after(op, key, outcome, value, window, t0, intended)
+        elif self.events is not None and self.events.event is not None:  # cache-aside: a load's stampede event
+            self.record(self.events_series[(self.events.event, window)], 1)
+        return op, outcome
+
+    def after(self, op, key, outcome, value, window, t0, intended) -> None:
         if self.take_capacity is not None:
             self.count_capacity(op, outcome, window)
         if self.parts:
             self.record_parts(window, intended)
-        self.fire(op, self.names[(op, outcome)], latency / 1000.0,
-                  len(value) if value.__class__ is bytes else size_of(value), exc)
         if self.after_op is not None:
             self.after_op(outcome, value)
         if self.after_read and op == READ:
             self.audited(key, outcome, value, window, t0)
         elif op == SCAN and self.scan_loaded is not None and self.strategy.scan_loaded:
             self.record(self.scan_loaded[window], self.strategy.scan_loaded)
+
+    def new_slot(self, op: str, outcome: str, window: str) -> "Slot":
+        pending, base = self.recorder.pending_for, self.base
+        slot = self.slots[(op, outcome, window)] = Slot(
+            pending(series_key(*base, op, outcome, window, LATENCY)), pending(series_key(*base, op, outcome, window, SERVICE)),
+            pending(series_key(*base, op, outcome, window, START_DELAY)), op, outcome, f"{'/'.join(base)}:{outcome}")
+        return slot
+
+    def to_second(self, slot: "Slot", second: int) -> None:
+        slot.second = second
+        slot.timeline = self.recorder.pending_for(timeline_key(*self.base, slot.op, slot.outcome, second))
+
+    def flush(self) -> None:
+        """Hand Locust's stats their batch (glue: once per task, and when the user stops), and let the
+        recorder fold counts that grew large into its histograms (at most a task's worth each time)."""
+        limit = self.recorder.MAX_PENDING_VALUES
+        full = False
+        for slot in self.slots.values():
+            if slot.us:
+                self.batch.take(slot.op, slot.name, slot.us, slot.length)
+                slot.us, slot.length = [], 0
+            full = full or len(slot.latency) > limit or len(slot.timeline) > limit or len(slot.service) > limit
+        if full:
+            self.recorder.flush()
+        if self.batch is not None:
+            self.batch.flush()
 
     def close(self) -> None:
         """The user stops: double-delete's pending second DELs are sent now (not into the next phase)."""
@@ -270,3 +321,16 @@ def size_of(value) -> int:
     if not value:
         return 0
     return sum(map(len, value)) if isinstance(value, list) else len(value)
+
+
+class Slot:
+    """What an operation of one (op, outcome, window) records into: its latency, service-time and
+    start-delay counts, its second's timeline counts, and Locust's batch for its name."""
+
+    __slots__ = ("latency", "service", "delay", "op", "outcome", "name", "second", "timeline", "us", "length")
+
+    def __init__(self, latency: dict, service: dict, delay: dict, op: str, outcome: str, name: str):
+        self.latency, self.service, self.delay = latency, service, delay
+        self.op, self.outcome, self.name = op, outcome, name
+        self.second, self.timeline = None, {}
+        self.us, self.length = [], 0  # Locust's stats: the batch's latencies (µs) and bytes

@@ -74,6 +74,14 @@ class Recorder:
             if len(pending) > self.MAX_PENDING_VALUES:
                 self.flush()
 
+    def pending_for(self, key: str) -> dict[int, int]:
+        """The dict record() counts `key`'s values in (value -> n), for a caller that counts into it
+        directly (oploop, per operation) and calls flush() when one grows past MAX_PENDING_VALUES."""
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = {}
+        return pending
+
     def flush(self) -> None:
         for key, pending in self._pending.items():
             if not pending:
@@ -119,7 +127,8 @@ class Recorder:
 
     def clear(self) -> None:
         self._histograms.clear()
-        self._pending.clear()
+        for pending in self._pending.values():  # emptied in place: a loop may count into them (pending_for)
+            pending.clear()
 
     @classmethod
     def from_encoded(cls, encoded: dict[str, str]) -> "Recorder":

@@ -127,11 +127,12 @@ class CacheAside:
             if self.protection == "early-refresh":
                 value, left_ms = self.cache.get_with_ttl(cache_key)
             else:
-                value, left_ms = self.cache.get(cache_key), None
+                value = self.cache.get(cache_key)
+                left_ms = None
         except CacheUnavailable:
             return CACHE_ERROR, self.store.read(key)  # degraded: the database serves the read
         if value is not None:
-            if not stampede.refresh_early(left_ms, self.load_s, self.random):
+            if left_ms is None or not stampede.refresh_early(left_ms, self.load_s, self.random):
                 return HIT, value
             self.event = stampede.EARLY_REFRESH
         lock = None
