@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 from time import perf_counter_ns
 
 import gevent
 from gevent import idle as _idle
 
-from . import patterns, stampede, staleness, strategies
+from . import patterns, staleness, strategies
 from .cache import CacheUnavailable
 from .strategies import CACHE_ERROR
 from .phases import split_strategy
@@ -24,8 +25,6 @@ from .workload import INSERT, READ, RMW, RMW_READ, RMW_WRITE, SCAN, SCAN_LENGTHS
 
 TIMER_SLACK_NS = 1_000_000
 PAST_END_SLEEP_S = 0.05  # how a user idles between its phase's end and the shape stopping it
-OUTCOMES = (strategies.OK, strategies.HIT, strategies.MISS, strategies.ERROR, strategies.CACHE_ERROR,
-            strategies.THROTTLED, patterns.DENIED)
 # what Locust is told for a cache_error: a failure (shown in its Failures tab), though the
 # operation completed through the database
 DEGRADED = CacheUnavailable("Redis unavailable: cache-aside fell back to the database")
@@ -89,14 +88,14 @@ class PhaseLoop:
         self.recorder = recorder
         self.record = recorder.record
         self.slots: dict = {}  # (op, outcome, window) -> Slot: what recording an operation touches
+        self.last_end = 0  # perf_counter_ns when the last operation ended
         base = self.base = (dataset, backend, field)
-        kinds = (LATENCY, SERVICE, START_DELAY, CAPACITY)
-        self.series = {(op, out, w, k): series_key(*base, op, out, w, k)
-                       for op in ops for out in OUTCOMES for w in (MEASURED, WARMUP) for k in kinds}
+        # series keys made when first used (every op x outcome x window x kind up front was 112 strings a
+        # user: ~150 MB at 10,000 users)
+        self.series = Keys(lambda k: series_key(*base, *k))  # (op, outcome, window, kind)
         self.ops = pattern_ops or {READ: self.strategy.read, WRITE: self.strategy.write, INSERT: self.strategy.insert,
                                    SCAN: self.strategy.scan, RMW: self.rmw}
-        self.events_series = {(e, w): series_key(*base, READ, e, w, EVENT) for e in stampede.EVENTS
-                              for w in (MEASURED, WARMUP)}
+        self.events_series = Keys(lambda k: series_key(*base, READ, k[0], k[1], EVENT))  # (event, window)
         # a cache-aside scan's records loaded and SET: one value per scan (exact below 2,048)
         self.scan_loaded = ({w: series_key(*base, SCAN, SCAN_LOADED, w, EVENT) for w in (MEASURED, WARMUP)}
                             if SCAN in ops and isinstance(self.strategy, strategies.CacheAside) else None)
@@ -122,7 +121,7 @@ class PhaseLoop:
             self.intended_ns = time.perf_counter_ns() + int(rng.random() * self.interval_ns)
             self.step = self.step_open
         else:
-            self.step = self.step_closed
+            self.step = partial(self.operate, None)  # closed loop: no frame of ours between the glue and it
 
     def later(self, cache_key: str) -> None:
         """double-delete: DEL `cache_key` again after --double-delete-delay, over the shared pool."""
@@ -191,12 +190,6 @@ class PhaseLoop:
         time.sleep(PAST_END_SLEEP_S)
         return True
 
-    def step_closed(self) -> None:
-        now = perf_counter_ns()
-        if now >= self.measure_until_ns and self.past_the_end(now):
-            return
-        self.operate(None)
-
     def step_open(self) -> None:
         """Wait for the intended start, then run the operation (operate: latency from the intended
         start, corrected for coordinated omission; service time from the actual start; start delay).
@@ -219,14 +212,18 @@ class PhaseLoop:
                 _idle()
         self.operate(intended)
 
-    def operate(self, intended: int | None) -> tuple[str, str]:
-        """Choose, run and time the next operation, then record it; return (op, outcome).
+    def operate(self, intended: int | None) -> str | None:
+        """Choose, run and time the next operation, then record it; return its outcome (None: the window
+        was over, nothing ran).
 
         Recorded, closed or open loop: its latency (µs; open loop from `intended`) counted for its
         histogram and its second of the phase's timeline, Locust's stats, then (self.extras) the
         DynamoDB capacity it used, a read-modify-write's parts, the pattern's audit, a cache-aside
         read's counts. Counts go straight into the recorder's pending dicts (recorder.pending_for);
-        one function for the whole path, as every call per operation shows in its cost (bench)."""
+        one function for the whole path, as every call per operation shows in its cost (bench).
+        Closed loop (`intended` None), the end of the last operation says whether the window is over."""
+        if intended is None and self.last_end >= self.measure_until_ns and self.past_the_end(perf_counter_ns()):
+            return None
         op, key = self.workload.next()
         exc = None
         t0 = perf_counter_ns()
@@ -234,7 +231,7 @@ class PhaseLoop:
             outcome, value = self.ops[op](key)
         except Exception as e:  # counted, never fatal to the user
             outcome, value, exc = failed(e), None, e
-        t1 = perf_counter_ns()
+        t1 = self.last_end = perf_counter_ns()
         if outcome == CACHE_ERROR:
             exc = DEGRADED
         if op == INSERT:  # done or failed, as YCSB: `latest` may now draw it (outside the timed call)
@@ -251,9 +248,8 @@ class PhaseLoop:
         counts = slot.latency
         counts[latency] = counts.get(latency, 0) + 1
         # the phase's per-second series (warm-up included, so a cold cache's warming shows)
-        second = (start - self.phase_start_ns) // 1_000_000_000
-        if second != slot.second:
-            self.to_second(slot, second)
+        if start >= slot.second_end:  # (a loop's starts only rise)
+            self.to_second(slot, start)
         counts = slot.timeline
         counts[latency] = counts.get(latency, 0) + 1
         if exc is None and self.batch is not None:
@@ -265,7 +261,7 @@ class PhaseLoop:
             self.after(op, key, outcome, value, window, t0, intended)
         elif self.events is not None and self.events.event is not None:  # cache-aside: a load's stampede event
             self.record(self.events_series[(self.events.event, window)], 1)
-        return op, outcome
+        return outcome
 
     def after(self, op, key, outcome, value, window, t0, intended) -> None:
         if self.take_capacity is not None:
@@ -286,8 +282,10 @@ class PhaseLoop:
             pending(series_key(*base, op, outcome, window, START_DELAY)), op, outcome, f"{'/'.join(base)}:{outcome}")
         return slot
 
-    def to_second(self, slot: "Slot", second: int) -> None:
-        slot.second = second
+    def to_second(self, slot: "Slot", start: int) -> None:
+        """The slot's timeline counts move to the second of the phase `start` (ns) falls in."""
+        second = (start - self.phase_start_ns) // 1_000_000_000
+        slot.second_end = self.phase_start_ns + (second + 1) * 1_000_000_000
         slot.timeline = self.recorder.pending_for(timeline_key(*self.base, slot.op, slot.outcome, second))
 
     def flush(self) -> None:
@@ -327,10 +325,22 @@ class Slot:
     """What an operation of one (op, outcome, window) records into: its latency, service-time and
     start-delay counts, its second's timeline counts, and Locust's batch for its name."""
 
-    __slots__ = ("latency", "service", "delay", "op", "outcome", "name", "second", "timeline", "us", "length")
+    __slots__ = ("latency", "service", "delay", "op", "outcome", "name", "second_end", "timeline", "us", "length")
 
     def __init__(self, latency: dict, service: dict, delay: dict, op: str, outcome: str, name: str):
         self.latency, self.service, self.delay = latency, service, delay
         self.op, self.outcome, self.name = op, outcome, name
-        self.second, self.timeline = None, {}
+        self.second_end, self.timeline = 0, {}  # perf_counter_ns when the timeline's second ends
         self.us, self.length = [], 0  # Locust's stats: the batch's latencies (µs) and bytes
+
+
+class Keys(dict):
+    """Series keys made on first use by `make(k)`."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, k):
+        key = self[k] = self.make(k)
+        return key

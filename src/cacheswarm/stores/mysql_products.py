@@ -86,7 +86,7 @@ class MySQLProducts:
         return f"{self.key_prefix}{key}"  # products.cache_key, without a call more per operation
 
     def read(self, key: int, pool=None) -> bytes | None:
-        with (pool or self.reader).connection() as conn, conn.cursor() as cur:
+        with (pool or self.reader).cursor() as cur:
             cur.execute(self._select, (key,))
             values = cur.fetchone()
         return None if values is None else self._encode(values)
@@ -102,7 +102,7 @@ class MySQLProducts:
         """UPDATE price/quantity and bump version; with want_value, return the new row's JSON."""
         price = f"{1 + int(self.random() * 99900) / 100:.2f}"
         quantity = int(self.random() * 1000)
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        with self.pool.cursor() as cur:
             cur.execute(self._update, (price, quantity, key))
             if not want_value:
                 return None
@@ -115,13 +115,13 @@ class MySQLProducts:
         if self.value_size is None:
             self.value_size = self.padding()
         values = products.inserted_row(key, self.value_size)
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        with self.pool.cursor() as cur:
             cur.execute(self._insert, values)
         return products.encode(values)
 
     def scan(self, first: int, last: int) -> list[bytes]:
         """Products first..last in id order (one range query)."""
-        with self.reader.connection() as conn, conn.cursor() as cur:
+        with self.reader.cursor() as cur:
             cur.execute(self._scan, (first, last))
             return [products.encode(values) for values in cur.fetchall()]
 
