@@ -131,7 +131,9 @@ def test_redis_reads_go_to_the_replica_and_its_lag_shows(tmp_path, redis_pair, s
     # the cut shows, its length within 10% (a probe every 100 ms; the resync after it only adds)
     assert lag["probes"] >= 20 and lag["max_ms"] >= 0.9 * 1000 * PAUSE_S, lag
     raw = json.loads((only_report(tmp_path / "rep") / "histograms.json").read_text())["phases"][0]["server"]["lag"]
-    assert raw["redis"][0]["ms"] < 100, raw  # before the cut the replica kept up
+    # before the cut the replica kept up: its first probe far below the cut's lag in the same run (a fixed
+    # 100 ms bound failed once at 168 ms on a loaded 2-core machine, a stall of the machine, not of replication)
+    assert raw["redis"][0]["ms"] < 0.25 * lag["max_ms"], raw
     # reads on the reader, writes on the primary; both agree with the clients' counts
     assert view["redis_reader"]["cmd_get"] > 0 and view["redis"]["cmd_del"] > 0
     # no read went to the primary: its few hits are the audit's race checks and the lease
