@@ -136,8 +136,8 @@ class PhaseLoop:
         """After a cache-aside read's timing: count what else it did (a duplicate load, a wait for
         another loader, an early refresh), then the staleness audit of a sampled read (started at
         perf_counter_ns `t0`; a DynamoDB read it makes is not charged to the next operation)."""
-        if getattr(self.strategy, "event", None) is not None:
-            self.record(self.events_series[(self.strategy.event, window)], 1)
+        if self.events is not None and self.events.event is not None:
+            self.record(self.events_series[(self.events.event, window)], 1)
         if self.audit is None:
             return
         self.audit.after_read(key, outcome, value, window, time.time() - (time.perf_counter_ns() - t0) / 1e9)
@@ -252,11 +252,12 @@ class PhaseLoop:
             self.to_second(slot, start)
         counts = slot.timeline
         counts[latency] = counts.get(latency, 0) + 1
+        length = len(value) if value.__class__ is bytes else size_of(value)
         if exc is None and self.batch is not None:
             slot.us.append(latency)
-            slot.length += len(value) if value.__class__ is bytes else size_of(value)
+            slot.length += length
         else:
-            self.fire(op, slot.name, latency / 1000.0, len(value) if value.__class__ is bytes else size_of(value), exc)
+            self.fire(op, slot.name, latency / 1000.0, length, exc)
         if self.extras:
             self.after(op, key, outcome, value, window, t0, intended)
         elif self.events is not None and self.events.event is not None:  # cache-aside: a load's stampede event

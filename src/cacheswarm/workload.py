@@ -115,10 +115,7 @@ class Uniform:
     def __init__(self, n: int, rng: random.Random | None = None):
         self.n = n
         self.randrange = (rng or random.Random()).randrange
-        self.next = partial(self.randrange, n)  # randrange(n), without a frame of ours per draw
-
-    def next(self) -> int:  # (the instance's partial above answers; kept for the interface)
-        return self.randrange(self.n)
+        self.next = partial(self.randrange, n)  # next() -> randrange(n), without a frame of ours per draw
 
 
 class ScrambledZipfian:
