@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 COLUMNS = ("id", "name", "description", "price", "quantity", "category", "created_at", "updated_at", "version")
 PAYLOAD = "payload"  # padding, --value-size bytes (none by default): rows as large as the user's own objects
@@ -87,20 +88,53 @@ def load_data_set_clause(var: str = "@i", value_size: int = 0) -> str:
 def encode(values: tuple) -> bytes:
     """A row tuple (COLUMNS order, then the padding if any, as the database returns it) -> compact
     JSON, the cached value (without a "payload" field when the row has no padding)."""
-    doc = dict(zip(COLUMNS, values))
-    if len(values) > len(COLUMNS) and values[len(COLUMNS)]:
-        doc[PAYLOAD] = values[len(COLUMNS)]
-    return json.dumps(doc, separators=(",", ":"), default=str).encode()
+    try:
+        return _encode_fast(values, "")
+    except (TypeError, ValueError):
+        return _encode_json(values, None)
 
 
 def encode_page(values: tuple, price_rank: int) -> bytes:
     """A product page (--product-read page): the row's JSON plus `price_rank`, its place by price among
     the products of its category (1: the cheapest; ties share a rank)."""
+    try:
+        return _encode_fast(values, ',"price_rank":%d' % price_rank)
+    except (TypeError, ValueError):
+        return _encode_json(values, int(price_rank))
+
+
+def _encode_json(values: tuple, price_rank: int | None) -> bytes:
+    """The definition of a product's JSON: json.dumps of its fields, non-JSON types (Decimal,
+    datetime) as their str()."""
     doc = dict(zip(COLUMNS, values))
     if len(values) > len(COLUMNS) and values[len(COLUMNS)]:
         doc[PAYLOAD] = values[len(COLUMNS)]
-    doc["price_rank"] = int(price_rank)
+    if price_rank is not None:
+        doc["price_rank"] = price_rank
     return json.dumps(doc, separators=(",", ":"), default=str).encode()
+
+
+_quote = json.encoder.encode_basestring_ascii  # json.dumps's own C quoting (ensure_ascii)
+_TEXTUAL = frozenset((str, Decimal, datetime))  # what json.dumps(default=str) writes as a quoted str()
+
+
+def _encode_fast(values: tuple, tail: str) -> bytes:
+    """_encode_json's bytes for the usual types (int ids, counts and versions; str text; price and
+    times as Decimal/datetime/str), built by one format instead of a dict and json.dumps's default
+    hook per Decimal and datetime: a quarter of the time, on every database read of a run. Anything
+    else (a float price, a NULL) raises, and the caller takes the general path; a test holds the two
+    to the same bytes."""
+    i, name, description, price, quantity, category, created, updated, version = values[:9]
+    if (i.__class__ is not int or quantity.__class__ is not int or version.__class__ is not int
+            or price.__class__ not in _TEXTUAL or created.__class__ not in _TEXTUAL
+            or updated.__class__ not in _TEXTUAL):
+        raise TypeError("not the usual types")
+    payload = values[9] if len(values) > 9 else None
+    return ('{"id":%d,"name":%s,"description":%s,"price":%s,"quantity":%d,"category":%s,"created_at":%s,'
+            '"updated_at":%s,"version":%d%s%s}' % (
+                i, _quote(name), _quote(description), _quote(str(price)), quantity, _quote(category),
+                _quote(str(created)), _quote(str(updated)), version,
+                ',"payload":' + _quote(payload) if payload else "", tail)).encode()
 
 
 def cache_key(namespace: str, product_id: int) -> str:
