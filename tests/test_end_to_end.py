@@ -88,6 +88,12 @@ def test_two_processes_report_counts_equal_locusts_own(seeded, tmp_path):
     ours = sum(r["count"] + r["errors"] for r in doc["rows"] if r["outcome"] == "all")
     assert ours > 0
     assert ours == locust_total(report) == doc["run"]["locust_request_count"]
+    # the per-second timeline counts every operation too (no warm-up here: the whole phase is measured)
+    for phase in doc["phases"]:
+        key = f"products/mysql/{phase['strategy']}"
+        counted = sum(r["count"] + r["errors"] for r in doc["rows"] if r["outcome"] == "all"
+                      and r["strategy"] == phase["strategy"])
+        assert sum(second["ops"] for second in doc["timeline"][key]) == counted > 0, key
     # the workers' generator samples reached the master too
     assert all(s["generator_cpu_p50_percent"] is not None for s in doc["summary"])
     # per request name too: each (strategy, outcome) series matches Locust's line

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from functools import partial
 from time import perf_counter_ns
 
@@ -187,6 +188,8 @@ class PhaseLoop:
     def past_the_end(self, start_ns: int) -> bool:
         if start_ns < self.measure_until_ns:
             return False
+        for slot in self.slots.values():  # the window's last operations counted now, not at the next flush
+            slot.fold()
         time.sleep(PAST_END_SLEEP_S)
         return True
 
@@ -245,18 +248,20 @@ class PhaseLoop:
             counts, us = slot.delay, max(0, t0 - intended) // 1000
             counts[us] = counts.get(us, 0) + 1
         latency = (t1 - start) // 1000
-        counts = slot.latency
-        counts[latency] = counts.get(latency, 0) + 1
         # the phase's per-second series (warm-up included, so a cold cache's warming shows)
         if start >= slot.second_end:  # (a loop's starts only rise)
             self.to_second(slot, start)
-        counts = slot.timeline
-        counts[latency] = counts.get(latency, 0) + 1
         length = len(value) if value.__class__ is bytes else size_of(value)
         if exc is None and self.batch is not None:
+            # one list for Locust's batch and our counts: its latency and timeline counts are
+            # taken from it (Counter.update, a C loop) at the second's end and at flush()
             slot.us.append(latency)
             slot.length += length
         else:
+            counts = slot.latency
+            counts[latency] = counts.get(latency, 0) + 1
+            counts = slot.timeline
+            counts[latency] = counts.get(latency, 0) + 1
             self.fire(op, slot.name, latency / 1000.0, length, exc)
         if self.extras:
             self.after(op, key, outcome, value, window, t0, intended)
@@ -284,7 +289,9 @@ class PhaseLoop:
         return slot
 
     def to_second(self, slot: "Slot", start: int) -> None:
-        """The slot's timeline counts move to the second of the phase `start` (ns) falls in."""
+        """The slot's timeline counts move to the second of the phase `start` (ns) falls in (what its
+        batch holds is counted first, in the second it ran)."""
+        slot.fold()
         second = (start - self.phase_start_ns) // 1_000_000_000
         slot.second_end = self.phase_start_ns + (second + 1) * 1_000_000_000
         slot.timeline = self.recorder.pending_for(timeline_key(*self.base, slot.op, slot.outcome, second))
@@ -296,7 +303,9 @@ class PhaseLoop:
         full = False
         for slot in self.slots.values():
             if slot.us:
+                slot.fold()
                 self.batch.take(slot.op, slot.name, slot.us, slot.length)
+                slot.folded = 0
                 slot.us, slot.length = [], 0
             full = full or len(slot.latency) > limit or len(slot.timeline) > limit or len(slot.service) > limit
         if full:
@@ -326,13 +335,23 @@ class Slot:
     """What an operation of one (op, outcome, window) records into: its latency, service-time and
     start-delay counts, its second's timeline counts, and Locust's batch for its name."""
 
-    __slots__ = ("latency", "service", "delay", "op", "outcome", "name", "second_end", "timeline", "us", "length")
+    __slots__ = ("latency", "service", "delay", "op", "outcome", "name", "second_end", "timeline", "us", "length",
+                 "folded")
 
-    def __init__(self, latency: dict, service: dict, delay: dict, op: str, outcome: str, name: str):
+    def __init__(self, latency: Counter, service: Counter, delay: Counter, op: str, outcome: str, name: str):
         self.latency, self.service, self.delay = latency, service, delay
         self.op, self.outcome, self.name = op, outcome, name
-        self.second_end, self.timeline = 0, {}  # perf_counter_ns when the timeline's second ends
-        self.us, self.length = [], 0  # Locust's stats: the batch's latencies (µs) and bytes
+        self.second_end, self.timeline = 0, Counter()  # perf_counter_ns when the timeline's second ends
+        # Locust's stats: the batch's latencies (µs) and bytes; the first `folded` of them are counted
+        self.us, self.length, self.folded = [], 0, 0
+
+    def fold(self) -> None:
+        """Count the batch's latencies not yet counted into the latency and timeline counts."""
+        if len(self.us) > self.folded:
+            new = self.us[self.folded:]
+            self.latency.update(new)
+            self.timeline.update(new)
+            self.folded = len(self.us)
 
 
 class Keys(dict):

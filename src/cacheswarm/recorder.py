@@ -10,6 +10,8 @@ operation consumed, in hundredths, so the sum over the histogram is the phase's 
 
 from __future__ import annotations
 
+from collections import Counter
+
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -66,7 +68,7 @@ class Recorder:
     def record(self, key: str, micros: int) -> None:
         pending = self._pending.get(key)
         if pending is None:
-            pending = self._pending[key] = {}
+            pending = self._pending[key] = Counter()
         if micros in pending:
             pending[micros] += 1
         else:
@@ -74,12 +76,13 @@ class Recorder:
             if len(pending) > self.MAX_PENDING_VALUES:
                 self.flush()
 
-    def pending_for(self, key: str) -> dict[int, int]:
-        """The dict record() counts `key`'s values in (value -> n), for a caller that counts into it
-        directly (oploop, per operation) and calls flush() when one grows past MAX_PENDING_VALUES."""
+    def pending_for(self, key: str) -> Counter:
+        """The counts record() keeps `key`'s values in (value -> n; a Counter, so a caller may add a
+        batch with update()), for a caller that counts into it directly (oploop) and calls flush()
+        when one grows past MAX_PENDING_VALUES."""
         pending = self._pending.get(key)
         if pending is None:
-            pending = self._pending[key] = {}
+            pending = self._pending[key] = Counter()
         return pending
 
     def flush(self) -> None:
