@@ -128,8 +128,15 @@ def _load_sentence(rows: dict, run: dict) -> str:
         base_p99 = _main_op(base, op)[1] if base else None
         if base_p99 and p99:
             r = base_p99 / p99
-            piece += f" vs {_ms(base_p99)} db-only ({r:.1f}× lower)" if r >= 1 else \
-                f" vs {_ms(base_p99)} db-only ({1 / r:.1f}× higher)"
+            low, high = p99_ratio_range(s, base) if op == "read" else (None, None)
+            if r >= 1:
+                span = f", {low:.1f}–{high:.1f}×" if low and high else ""
+                span += "; the intervals overlap: no clear difference" if low and low < 1 else ""
+                piece += f" vs {_ms(base_p99)} db-only ({r:.1f}× lower{span})"
+            else:
+                span = f", {1 / high:.1f}–{1 / low:.1f}×" if low and high else ""
+                span += "; the intervals overlap: no clear difference" if high and high > 1 else ""
+                piece += f" vs {_ms(base_p99)} db-only ({1 / r:.1f}× higher{span})"
         if not base and s.get("throughput_ops"):
             piece += f", {s['throughput_ops']:,.0f} ops/s"
         if not open_loop and base and base.get("throughput_ops") and s.get("throughput_ops"):
@@ -146,6 +153,15 @@ def _load_sentence(rows: dict, run: dict) -> str:
     elif not bits and base:
         bits.append(f"db-only read p99 {_ms(base.get('read_p99_ms'))}, {base['throughput_ops']:,.0f} ops/s")
     return f"{load}, " + "; ".join(bits) if bits else ""
+
+
+def p99_ratio_range(s: dict, base: dict) -> tuple[float | None, float | None]:
+    """Where db-only's read p99 over `s`'s lies, from each p99's 95% interval (order statistics of
+    the histogram's counts): the lowest of db-only's over the highest of `s`'s, and the reverse."""
+    ci, base_ci = s.get("read_p99_ci_ms"), base.get("read_p99_ci_ms")
+    if not ci or not base_ci or not all((*ci, *base_ci)):
+        return None, None
+    return base_ci[0] / ci[1], base_ci[1] / ci[0]
 
 
 def _main_op(s: dict, op: str | None = None) -> tuple[str, float | None]:
