@@ -348,7 +348,7 @@ class Slot:
     def fold(self) -> None:
         """Count the batch's latencies not yet counted into the latency and timeline counts."""
         if len(self.us) > self.folded:
-            new = self.us[self.folded:]
+            new = self.us[self.folded:] if self.folded else self.us  # (at flush, mostly nothing counted yet)
             self.latency.update(new)
             self.timeline.update(new)
             self.folded = len(self.us)

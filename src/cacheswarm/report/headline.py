@@ -101,10 +101,14 @@ def _capacity_sentence(caps: dict) -> str:
 def ratio_range(c: dict, base: dict) -> tuple[float | None, float | None]:
     """Where the capacity ratio lies, from each search's bracket (best pass .. first fail): the lowest
     over the highest and the reverse; None for a side a lower-bound search leaves open."""
-    (a_lo, a_hi), (b_lo, b_hi) = c.get("range_ops") or [None, None], base.get("range_ops") or [None, None]
-    low = a_lo / b_hi if a_lo and b_hi else None
-    high = a_hi / b_lo if a_hi and b_lo else None
-    return low, high
+    return _quotient_range(c.get("range_ops") or [None, None], base.get("range_ops") or [None, None])
+
+
+def _quotient_range(num, den) -> tuple[float | None, float | None]:
+    """Where num / den lies given an interval for each: (num low / den high, num high / den low);
+    None for a side an open end leaves unknown."""
+    (n_lo, n_hi), (d_lo, d_hi) = num, den
+    return (n_lo / d_hi if n_lo and d_hi else None), (n_hi / d_lo if n_hi and d_lo else None)
 
 
 def _ratio_range(c: dict, base: dict) -> str:
@@ -129,14 +133,12 @@ def _load_sentence(rows: dict, run: dict) -> str:
         if base_p99 and p99:
             r = base_p99 / p99
             low, high = p99_ratio_range(s, base) if op == "read" else (None, None)
-            if r >= 1:
-                span = f", {low:.1f}–{high:.1f}×" if low and high else ""
-                span += "; the intervals overlap: no clear difference" if low and low < 1 else ""
-                piece += f" vs {_ms(base_p99)} db-only ({r:.1f}× lower{span})"
-            else:
-                span = f", {1 / high:.1f}–{1 / low:.1f}×" if low and high else ""
-                span += "; the intervals overlap: no clear difference" if high and high > 1 else ""
-                piece += f" vs {_ms(base_p99)} db-only ({1 / r:.1f}× higher{span})"
+            span = ""
+            if low and high:
+                span = f", {low:.1f}–{high:.1f}×" if r >= 1 else f", {1 / high:.1f}–{1 / low:.1f}×"
+                span += "; the intervals overlap: no clear difference" if low < 1 < high else ""
+            piece += (f" vs {_ms(base_p99)} db-only ({r:.1f}× lower{span})" if r >= 1 else
+                      f" vs {_ms(base_p99)} db-only ({1 / r:.1f}× higher{span})")
         if not base and s.get("throughput_ops"):
             piece += f", {s['throughput_ops']:,.0f} ops/s"
         if not open_loop and base and base.get("throughput_ops") and s.get("throughput_ops"):
@@ -161,7 +163,7 @@ def p99_ratio_range(s: dict, base: dict) -> tuple[float | None, float | None]:
     ci, base_ci = s.get("read_p99_ci_ms"), base.get("read_p99_ci_ms")
     if not ci or not base_ci or not all((*ci, *base_ci)):
         return None, None
-    return base_ci[0] / ci[1], base_ci[1] / ci[0]
+    return _quotient_range(base_ci, ci)
 
 
 def _main_op(s: dict, op: str | None = None) -> tuple[str, float | None]:
