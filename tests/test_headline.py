@@ -27,3 +27,16 @@ def test_overlapping_intervals_say_there_is_no_clear_difference():
 def test_without_intervals_the_ratio_stands_alone():
     text = headline.sentences(_report(20.0, None, 2.0, None))[0]["text"]
     assert "vs 20.00 ms db-only (10.0× lower)" in text
+
+
+def test_a_phase_that_fell_behind_its_target_rate_is_called_past_its_capacity():
+    report = _report(900.0, [880.0, 950.0], 2.0, [1.5, 2.5])
+    report["summary"][0]["throughput_ops"] = 292.4  # db-only completed 292 of the 300 ops/s scheduled
+    text = headline.sentences(report)[0]["text"]
+    assert ("at 300 ops/s, db-only fell behind (292 ops/s done): 300 ops/s is past its capacity here and its "
+            "latency is a growing queue's, so the ratios compare with a queue; cache-only read p99") in text
+    # a phase that kept up says nothing of the kind, and neither does one within the schedule's rounding
+    report["summary"][0]["throughput_ops"] = 296.0
+    assert "fell behind" not in headline.sentences(report)[0]["text"]
+    report["summary"][1]["throughput_ops"] = 200.0
+    assert "(cache-only fell behind (200 ops/s done)" in headline.sentences(report)[0]["text"]

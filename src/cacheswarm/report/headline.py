@@ -123,6 +123,7 @@ def _load_sentence(rows: dict, run: dict) -> str:
     open_loop = run.get("model") == "open"
     load = f"at {run.get('target_rate') or 0:,.0f} ops/s" if open_loop else "closed loop"
     bits = []
+    behind = {name: _behind(s, run) for name, s in rows.items()}
     for name, s in rows.items():
         if name == "db-only":
             continue
@@ -147,14 +148,32 @@ def _load_sentence(rows: dict, run: dict) -> str:
             piece += f", hit ratio {s['hit_ratio']:.2f}"
         if s.get("generator_bound"):
             piece += " (generator-bound)"
+        elif behind[name]:
+            piece += f" ({name} {behind[name]})"
         if s.get("empty_note"):
             piece = f"{name}: nothing completed in the measured window (the target fell behind)"
         bits.append(piece)
     if base and base.get("empty_note"):
         bits.insert(0, "db-only: nothing completed in the measured window (the target fell behind)")
+    elif base and behind["db-only"] and not base.get("generator_bound"):
+        bits.insert(0, f"db-only {behind['db-only']}, so the ratios compare with a queue")
     elif not bits and base:
         bits.append(f"db-only read p99 {_ms(base.get('read_p99_ms'))}, {base['throughput_ops']:,.0f} ops/s")
     return f"{load}, " + "; ".join(bits) if bits else ""
+
+
+BEHIND = 0.98  # an open-loop phase that completed less than this share of its target rate fell behind it
+
+
+def _behind(s: dict, run: dict) -> str:
+    """Why a fixed-load phase's latency is a queue's, not its service's: it completed less than its
+    target rate (open loop: the schedule ran ahead of what the target answered), so the rate is past
+    its capacity here and its tail grows with the phase's length; '' when it kept up."""
+    target, done = run.get("target_rate"), s.get("throughput_ops")
+    if run.get("model") != "open" or not target or done is None or s.get("empty_note") or done >= BEHIND * target:
+        return ""
+    return (f"fell behind ({done:,.0f} ops/s done): {target:,.0f} ops/s is past its capacity here and its "
+            f"latency is a growing queue's")
 
 
 def p99_ratio_range(s: dict, base: dict) -> tuple[float | None, float | None]:
