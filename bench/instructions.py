@@ -144,10 +144,14 @@ def main() -> None:
     a = ap.parse_args()
     if a.child:
         return child(a.child, a.users, a.ops)
+    paths = a.paths.split(",")
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:  # before minutes of callgrind, not after them
+        print(f"bench: --paths: unknown {', '.join(unknown)}; choose from {', '.join(PATHS)}", file=sys.stderr)
+        sys.exit(2)
     if not shutil.which("valgrind"):
         sys.exit("bench: instructions per operation need valgrind (apt-get install valgrind)")
     setup()
-    paths = a.paths.split(",")
     runs: dict = {path: [] for path in paths}
     for _ in range(a.repeat):  # paths interleaved, so a slow stretch of the machine touches them alike
         for path in paths:
