@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from cacheswarm import capabilities, options
-from cacheswarm.opt_cache import PROTECTIONS, WRITE_POLICIES
+from cacheswarm import catalog
+from cacheswarm.catalog import DB_STRATEGIES, PROTECTIONS, WRITE_POLICIES
 from cacheswarm.options import BadInput, settings_from
 from cacheswarm.phases import Phase, PhaseClock
 from cacheswarm.recorder import Recorder
@@ -20,8 +20,8 @@ from cacheswarm.stores import dynamodb_products, dynamodb_restaurants, mysql_pro
 from .conftest import drop_namespace
 from .test_end_to_end import locust_like_options
 
-DB_DATASETS = ("products", "restaurants", "queries")
-DB_STRATEGIES = tuple(s for s in options.ALL_STRATEGIES if s not in options.PATTERN_STRATEGIES)
+DATABASES = tuple(b for b in catalog.backends() if catalog.BACKENDS[b].database)
+DB_DATASETS = tuple(d for d in catalog.datasets() if catalog.pattern(d) is None)
 MIXES = {"reads and writes": {"read_ratio": 0.5},
          "inserts": {"read_ratio": 0.5, "insert_ratio": 0.2, "key_distribution": "latest"},
          "scans": {"read_ratio": 0.4, "scan_ratio": 0.3, "max_scan_length": 5},
@@ -52,7 +52,7 @@ def test_every_combination_is_refused_by_one_line_or_accepted():
     """Validation alone, the whole product, in-process: a refusal names an option (--x) and a fix."""
     accepted = refused = 0
     for dataset, backend, policy, protection, mix in itertools.product(
-            DB_DATASETS, ("mysql", "dynamodb"), WRITE_POLICIES, PROTECTIONS, MIXES.values()):
+            DB_DATASETS, DATABASES, WRITE_POLICIES, PROTECTIONS, MIXES.values()):
         for strategy in DB_STRATEGIES:
             try:
                 settings_for("cswcombo", "http://127.0.0.1:1", dataset, backend, policy, protection, mix, (strategy,))
@@ -69,17 +69,51 @@ def test_every_combination_is_refused_by_one_line_or_accepted():
             settings_for("cswcombo", "http://127.0.0.1:1", "queries", "mysql", policy, "none", {}, strategies)
 
 
-def test_every_store_has_the_methods_its_capabilities_declare():
-    """The capability table (what validation refuses by) and the stores agree both ways."""
-    from cacheswarm.runtime import STORES
+def test_every_registered_combination_is_a_phase_exactly_when_the_catalog_says():
+    """Every dataset x backend x strategy the catalog knows, validated alone: accepted when a binding
+    runs it and its store has what the strategy calls, otherwise refused in one line naming
+    --backend, --dataset or --strategies."""
+    checked = 0
+    for dataset, backend, strategy in itertools.product(catalog.datasets(), catalog.backends(),
+                                                        catalog.ALL_STRATEGIES):
+        checked += 1
+        try:
+            settings = settings_for("cswcombo", "http://127.0.0.1:1", dataset, backend, "invalidate", "none",
+                                    {}, (strategy,))
+        except BadInput as e:
+            line = str(e)
+            assert not (catalog.applies(dataset, backend, strategy) and not catalog.missing(
+                dataset, backend, catalog.needs(strategy, "invalidate"))), (dataset, backend, strategy, line)
+            assert line.split(":")[0] in ("--backend", "--dataset", "--strategies") and "\n" not in line, line
+            continue
+        phases = catalog.combos(settings.datasets, settings.backends, settings.strategies)
+        if catalog.applies(dataset, backend, strategy):
+            assert phases == [(dataset, backend, strategy)]
+            assert not catalog.missing(dataset, backend, catalog.needs(strategy, "invalidate"))
+        else:  # a pattern given the defaults (--backend mysql, --strategies ...) runs on its own backend
+            assert catalog.pattern(dataset) and phases and {d for d, _, _ in phases} == {dataset}, (
+                dataset, backend, strategy, phases)
+            assert all(catalog.applies(*p) for p in phases)
+    assert checked == len(catalog.datasets()) * len(catalog.backends()) * len(catalog.ALL_STRATEGIES)
 
-    for (dataset, backend), have in capabilities.CAPABILITIES.items():
-        cls = STORES[(dataset, backend)]
-        for capability, methods in capabilities.METHODS.items():
+
+def test_a_dataset_on_a_database_it_has_no_binding_for_is_refused_naming_the_ones_it_has():
+    with pytest.raises(BadInput, match=r"^--backend: the queries dataset has no dynamodb binding: run it with "
+                                       r"--backend mysql"):
+        settings_for("cswcombo", "http://127.0.0.1:1", "queries", "mysql,dynamodb", "invalidate", "none", {})
+
+
+def test_every_store_has_the_methods_its_capabilities_declare():
+    """The catalog's capabilities (what validation refuses by) and the stores agree both ways; every
+    binding's store loads, and a pattern's store says it is one."""
+    for (dataset, backend), binding in catalog.BINDINGS.items():
+        cls = binding.store_class()
+        if binding.versions:
+            assert getattr(cls, "pattern", False) and cls.dataset == dataset, (dataset, backend)
+            continue
+        for capability, methods in catalog.METHODS.items():
             present = all(callable(getattr(cls, m, None)) for m in methods)
-            assert present == (capability in have), (dataset, backend, capability)
-    databases = {k for k, cls in STORES.items() if not getattr(cls, "pattern", False)}
-    assert databases == set(capabilities.CAPABILITIES)
+            assert present == (capability in binding.capabilities), (dataset, backend, capability)
 
 
 def _dynamodb_endpoint(dynamodb_client) -> str:
@@ -96,7 +130,7 @@ def test_every_accepted_combination_runs_without_a_programming_error(product_nam
     # every write policy and protection is one of the strategies' variants (cache-aside+versioned+lock):
     # --write-policy and --stampede-protection only choose them for the strategies without a suffix
     for n, (dataset, backend, policy, protection, (mix_name, mix)) in enumerate(itertools.product(
-            DB_DATASETS, ("mysql", "dynamodb"), ("invalidate",), ("none",), MIXES.items())):
+            DB_DATASETS, DATABASES, ("invalidate",), ("none",), MIXES.items())):
         accepted = []
         for strategy in DB_STRATEGIES:
             try:

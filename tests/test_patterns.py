@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from cacheswarm import patterns, strategies
+from cacheswarm import catalog, patterns, strategies
 from cacheswarm.workload import make_chooser
 
 from .conftest import run_locust
@@ -24,7 +24,7 @@ def _settings(**kw):
 
 
 def test_pattern_mixes_are_as_documented():
-    for cls in patterns.PATTERNS.values():
+    for cls in (catalog.BINDINGS[(d, "redis")].store_class() for d in catalog.patterns()):
         assert abs(sum(share for _, share in cls.MIX) - 1) < 1e-9 and [op for op, _ in cls.MIX] == list(cls.OPS)
         rng = random.Random(1)
         w = patterns.PatternWorkload(cls.MIX, make_chooser("uniform", 100, rng=rng), rng)

@@ -17,7 +17,7 @@ from locust import LoadTestShape, User, constant, events, task
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 from locust.user.task import LOCUST_STATE_STOPPING
 
-from . import glue_process, glue_slo, options, web_form
+from . import catalog, glue_process, glue_slo, options, web_form
 from .report import console
 from .glue_report import live_report, lost_workers, write_report
 from .lease import NamespaceBusy
@@ -25,7 +25,6 @@ from .options import BadInput
 from .phases import DRAIN, PhasePlan, plan
 from .glue_state import State
 from .glue_stats import StatsBatch
-from .patterns import combos
 from .runtime import Preflight, Runtime
 from .saturation import Monitor
 
@@ -261,7 +260,7 @@ def _class_name(dataset: str, backend: str, strategy: str) -> str:
 
 # e.g. ProductsOnMySQLCacheAsideUser: Locust keeps each phase's users (and stats names) apart
 USER_CLASSES = {f"{d}/{b}/{s}": type(_class_name(d, b, s), (CacheswarmUser,), {"phase_key": f"{d}/{b}/{s}"})
-                for d, b, s in combos(options.DATASETS, options.BACKENDS, options.ALL_STRATEGIES)}
+                for d, b, s in catalog.combos(catalog.datasets(), catalog.backends(), catalog.ALL_STRATEGIES)}
 globals().update({cls.__name__: cls for cls in USER_CLASSES.values()})
 
 

@@ -15,7 +15,7 @@ from time import perf_counter_ns
 import gevent
 from gevent import idle as _idle
 
-from . import patterns, staleness, strategies
+from . import catalog, patterns, staleness, strategies
 from .cache import CacheUnavailable
 from .strategies import CACHE_ERROR
 from .phases import split_strategy
@@ -106,7 +106,7 @@ class PhaseLoop:
         audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and rt.reader_pool is not None
                                                                          and backend == "mysql")
         if audited and s.staleness_sample > 0 and hasattr(store, "version_of"):  # (a query's result has no version)
-            double = strategies.policy_of(strategy, s.write_policy) == "double-delete"
+            double = catalog.policy_of(strategy, s.write_policy) == "double-delete"
             self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {
                 (o, w): series_key(*base, READ, o, w, staleness.AUDIT)
                 for o in staleness.OUTCOMES for w in (MEASURED, WARMUP)},

@@ -6,27 +6,9 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from .catalog import PROTECTIONS, WRITE_POLICIES
 from .optbase import BadInput, Opt, _choice, _ranged
 from .targets import _check_redis_url, parse_mysql_url
-
-WRITE_POLICIES = ("invalidate", "write-through", "versioned", "double-delete")
-PROTECTIONS = ("none", "lock", "early-refresh")  # stampede protection (stampede.py)
-# cache-aside with a write policy and/or a stampede protection of its own (cache-aside+versioned,
-# cache-aside+lock, cache-aside+double-delete+lock): remedies compared in one run
-VARIANTS = tuple(f"cache-aside+{p}" for p in WRITE_POLICIES + PROTECTIONS[1:]) + tuple(
-    f"cache-aside+{p}+{q}" for p in WRITE_POLICIES for q in PROTECTIONS[1:])
-
-VARIANT_SEP = "+"  # cache-aside+versioned+lock: cache-aside with that write policy and protection
-
-
-def policy_of(name: str, default: str) -> str:
-    """The write policy a strategy runs with: its variant's, else --write-policy."""
-    return next((m for m in name.split(VARIANT_SEP)[1:] if m in WRITE_POLICIES), default)
-
-
-def protection_of(name: str, default: str) -> str:
-    """The stampede protection a strategy runs with: its variant's, else --stampede-protection."""
-    return next((m for m in name.split(VARIANT_SEP)[1:] if m in PROTECTIONS), default)
 
 
 CACHE_OPTIONS = (

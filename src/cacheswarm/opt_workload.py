@@ -3,6 +3,7 @@ scan and read-modify-write proportions and scan lengths; their validation."""
 
 from __future__ import annotations
 
+from . import catalog
 from .optbase import BadInput, Opt, _choice, _ranged
 
 SCAN_LENGTH_DISTRIBUTIONS = ("uniform", "zipfian")
@@ -35,8 +36,6 @@ WORKLOAD_OPTIONS = (
 
 def workload_settings(ns, read_ratio: float, datasets, backends) -> dict:
     """Validate the options above; the write proportion is what the mix leaves (at least 0)."""
-    if "queries" in datasets and "dynamodb" in backends:
-        raise BadInput("--backend", "the queries dataset caches the results of SQL queries: run it with --backend mysql")
     mix = {op: _ranged(f"--{op}-ratio", getattr(ns, f"{op}_ratio", 0.0), 0.0, 1.0) for op in ("insert", "scan", "rmw")}
     if read_ratio + sum(mix.values()) > 1.0 + 1e-9:
         given = " + ".join(f"--{op}-ratio {v:g}" for op, v in mix.items() if v)
@@ -72,17 +71,22 @@ def phases_of(ns, datasets, backends, strategies, default_backends: str, default
     """(backends, strategies) of a run whose datasets may be Redis-native patterns (patterns.py):
     left at their defaults, a patterns-only run takes backend redis and the patterns' versions.
     Every dataset, backend and strategy listed must make at least one phase."""
-    from .patterns import VERSIONS, applies
-
-    if datasets and all(d in VERSIONS for d in datasets):
+    versions = catalog.patterns()
+    if datasets and all(d in versions for d in datasets):
         if str(ns.backend).replace(" ", "") == default_backends:
             backends = ("redis",)
         if str(ns.strategies).replace(" ", "") == default_strategies:
-            strategies = tuple(dict.fromkeys(v for d in datasets for v in VERSIONS[d]))
+            strategies = tuple(dict.fromkeys(v for d in datasets for v in versions[d]))
+    for dataset in datasets:  # a database dataset on a database backend it has no binding for
+        unbound = [b for b in backends if dataset not in versions and catalog.BACKENDS[b].database
+                   and (dataset, b) not in catalog.BINDINGS]
+        if unbound:
+            raise BadInput("--backend", f"the {dataset} dataset has no {', '.join(unbound)} binding: run it with "
+                                        f"--backend {','.join(catalog.backends_of(dataset))}")
     for option, values, position in (("--dataset", datasets, 0), ("--backend", backends, 1),
                                      ("--strategies", strategies, 2)):
         for value in values:
-            if not any(applies(*c) for c in _combos_with(datasets, backends, strategies, position, value)):
+            if not any(catalog.applies(*c) for c in _combos_with(datasets, backends, strategies, position, value)):
                 raise BadInput(option, f"{value} makes no phase with the rest of the run: "
                                        f"{_hint(value, position)}")
     return backends, strategies
@@ -95,14 +99,14 @@ def _combos_with(datasets, backends, strategies, position: int, value: str):
 
 
 def _hint(value: str, position: int) -> str:
-    from .patterns import PATTERN_STRATEGIES, VERSIONS
-
-    if value in VERSIONS:
-        return f"{value} runs on --backend redis in its versions ({', '.join(VERSIONS[value])})"
+    versions = catalog.patterns()
+    if value in versions:
+        return f"{value} runs on --backend redis in its versions ({', '.join(versions[value])})"
     if value == "redis":
-        return "backend redis runs the Redis-native datasets (" + ", ".join(VERSIONS) + ")"
-    if value in PATTERN_STRATEGIES:
+        return "backend redis runs the Redis-native datasets (" + ", ".join(versions) + ")"
+    if value in catalog.PATTERN_STRATEGIES:
         return f"{value} is a version of the ratelimit dataset (--dataset ratelimit --backend redis)"
     if position == 2:
         return "the Redis-native datasets run in their own versions; list one for the databases' datasets too"
-    return "the databases' datasets run on mysql or dynamodb; add one of them"
+    databases = [b.name for b in catalog.BACKENDS.values() if b.database]
+    return f"the databases' datasets run on {', '.join(databases[:-1])} or {databases[-1]}; add one of them"

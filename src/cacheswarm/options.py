@@ -14,18 +14,16 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
-from . import capabilities
-from .opt_cache import CACHE_OPTIONS, VARIANTS, cache_settings, policy_of
+from . import catalog, slo
+from .catalog import ALL_STRATEGIES, STRATEGIES, combos, policy_of
+from .opt_cache import CACHE_OPTIONS, cache_settings
 from .opt_workload import WORKLOAD_OPTIONS, phases_of, workload_settings
-from .patterns import PATTERN_STRATEGIES, combos
 from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
                       parse_mysql_url, redact_url)  # (re-exported)
 
-STRATEGIES = ("db-only", "cache-only", "cache-aside")
-ALL_STRATEGIES = STRATEGIES + VARIANTS + PATTERN_STRATEGIES  # (the rate limiter's versions)
 DISTRIBUTIONS = ("uniform", "zipfian", "hotspot", "latest")
-DATASETS = ("products", "restaurants", "queries", "sessions", "ratelimit", "leaderboard")
-BACKENDS = ("mysql", "dynamodb", "redis")  # redis: the Redis-native patterns (no database)
+DATASETS = catalog.datasets()
+BACKENDS = catalog.backends()  # redis: the Redis-native patterns (no database)
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 
 DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
@@ -298,16 +296,13 @@ def settings_from(ns) -> Settings:
 
 
 def _capable(workload: dict, phases, write_policy: str) -> dict:
-    """Refuse a phase whose store lacks what its strategy and mix call (capabilities.py); returns
+    """Refuse a phase whose store lacks what its strategy and mix call (the catalog); returns
     `workload` unchanged."""
     for dataset, backend, strategy in phases:
-        needs = [c for c, used in ((capabilities.INSERTS, workload["insert_ratio"]),
-                                   (capabilities.SCANS, workload["scan_ratio"]),
-                                   (capabilities.VERSIONS, strategy.startswith("cache-aside")
-                                    and policy_of(strategy, write_policy) == "versioned")) if used]
-        for lacking in capabilities.missing(dataset, backend, needs):
-            option, why, fix = capabilities.NEEDED_BY[lacking]
-            if lacking == capabilities.VERSIONS and policy_of(strategy, "") == "versioned":
+        needs = catalog.needs(strategy, write_policy, workload["insert_ratio"], workload["scan_ratio"])
+        for lacking in catalog.missing(dataset, backend, needs):
+            option, why, fix = catalog.NEEDED_BY[lacking]
+            if lacking == catalog.VERSIONS and policy_of(strategy, "") == "versioned":
                 option = "--strategies"
             raise BadInput(option, f"{why}, which {dataset} on {backend} does not have ({dataset}/{backend}/"
                                    f"{strategy}); {fix}")
@@ -316,8 +311,6 @@ def _capable(workload: dict, phases, write_policy: str) -> dict:
 
 def _objectives(ns, strategies, combos) -> dict:
     """--slo rules and the capacity search's options (a search needs an objective to search against)."""
-    from . import slo  # slo names datasets and strategies from here
-
     rules = slo.parse_rules(getattr(ns, "slo", None))
     text = str(getattr(ns, "find_capacity", "") or "").strip()
     scopes = ()

@@ -29,22 +29,8 @@ import time
 from .strategies import HIT, MISS, OK
 
 DENIED = "denied"  # a rate-limited request
-VERSIONS = {"sessions": ("cache-only",), "ratelimit": ("lab", "atomic"), "leaderboard": ("cache-only",)}
-PATTERN_STRATEGIES = ("lab", "atomic")  # strategies that only patterns have
 POPULATION = {"sessions": 10_000, "ratelimit": 100, "leaderboard": 10_000}
 SESSION_TTL = 3600
-
-
-def applies(dataset: str, backend: str, strategy: str) -> bool:
-    """Is dataset/backend/strategy a phase? Patterns run on Redis in their own versions; the
-    databases' datasets never on `redis` nor in a pattern's version."""
-    if dataset in VERSIONS:
-        return backend == "redis" and strategy in VERSIONS[dataset]
-    return backend != "redis" and strategy not in PATTERN_STRATEGIES
-
-
-def combos(datasets, backends, strategies) -> list[tuple[str, str, str]]:
-    return [(d, b, s) for d in datasets for b in backends for s in strategies if applies(d, b, s)]
 
 
 class PatternWorkload:
@@ -265,4 +251,3 @@ class Leaderboard(Pattern):
         return {"score": score, "add": add, "rank": rank, "top10": top10}, None
 
 
-PATTERNS = {cls.dataset: cls for cls in (Sessions, RateLimiter, Leaderboard)}

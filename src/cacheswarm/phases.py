@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from . import catalog
+
 DRAIN = "drain"
 RUN = "run"
 HOLD_LIMIT_S = 2.0  # the longest a phase waits beyond --phase-time for a process that began late
@@ -70,9 +72,7 @@ def plan(settings, first_rate=None) -> list[Phase]:
     """Every dataset x backend x strategy, datasets outermost (the report groups the same way).
     `first_rate(dataset, backend, strategy)` -> a capacity search's first rate, or None for a
     phase at fixed load."""
-    from .patterns import combos as phase_combos  # (a Redis-native dataset runs on redis only, in its versions)
-
-    combos = phase_combos(settings.datasets, settings.backends, settings.strategies)
+    combos = catalog.combos(settings.datasets, settings.backends, settings.strategies)
     phases = []
     for i, combo in enumerate(combos):
         rate = first_rate(*combo) if first_rate else None

@@ -12,7 +12,7 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import patterns, replication, restaurants, server_stats, stampede, strategies
+from . import catalog, replication, restaurants, server_stats, stampede, strategies
 from . import embedded_redis
 from .cache import CacheError, RedisCache
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -21,16 +21,9 @@ from .oploop import PhaseLoop
 from .options import BadInput, Settings, redact_url
 from .recorder import Recorder
 from .stores import ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
-from .stores import mysql_products, mysql_queries, mysql_restaurants
 from .stores.mysql import ConnectError, Pool
 
 log = logging.getLogger("cacheswarm")
-STORES = {("products", "mysql"): mysql_products.MySQLProducts,
-          ("restaurants", "mysql"): mysql_restaurants.MySQLRestaurants,
-          ("queries", "mysql"): mysql_queries.MySQLQueries,
-          **{(name, "redis"): cls for name, cls in patterns.PATTERNS.items()},
-          ("products", "dynamodb"): dynamodb_products.DynamoDBProducts,
-          ("restaurants", "dynamodb"): dynamodb_restaurants.DynamoDBRestaurants}
 # what a run seeds into the embedded emulator (it lives for one run), unless --keyspace says
 # otherwise or another backend in the run has fewer rows
 # (DynamoDB Local seeds ~7,000 items/s here; moto answers a GSI Query by scanning the table, so fewer there)
@@ -96,10 +89,10 @@ class Runtime:
                                                    max(self.users, s.mysql_pool_size), s.op_timeout)
             except dynamodb.DynamoDBError as e:
                 raise Preflight(str(e)) from None
-        for dataset, backend in dict.fromkeys((d, b) for d, b, _ in patterns.combos(s.datasets, s.backends,
+        for dataset, backend in dict.fromkeys((d, b) for d, b, _ in catalog.combos(s.datasets, s.backends,
                                                                                    s.strategies)):
             handle = self.pool if backend == "mysql" else self.client
-            store = self.stores[(dataset, backend)] = STORES[(dataset, backend)](handle, s.namespace)
+            store = self.stores[(dataset, backend)] = catalog.BINDINGS[(dataset, backend)].store_class()(handle, s.namespace)
             if hasattr(store, "configure"):  # a dataset with options of its own (queries, the Redis-native ones)
                 store.configure(s)
             if backend == "mysql" and self.reader_pool is not None:

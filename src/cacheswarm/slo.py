@@ -19,7 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .options import ALL_STRATEGIES as STRATEGIES, BACKENDS, DATASETS, BadInput
+from . import catalog
+from .catalog import ALL_STRATEGIES as STRATEGIES
+from .optbase import BadInput
 from .quantile_ci import interval
 from .recorder import new_histogram
 from .workload import OPS as OPERATIONS
@@ -84,13 +86,13 @@ def scope_of(text: str, option: str) -> tuple:
 def _scope(text: str, rule: str) -> tuple:
     found = {"dataset": None, "backend": None, "strategy": None}
     for part in (p.strip() for p in text.split("/")):
-        kind = ("dataset" if part in DATASETS else "backend" if part in BACKENDS else
+        kind = ("dataset" if part in catalog.datasets() else "backend" if part in catalog.backends() else
                 "strategy" if part in STRATEGIES else None)
         if part == "*":
             continue
         if kind is None:
-            raise _bad(rule, f"scope part {part!r} is not a dataset ({', '.join(DATASETS)}), backend "
-                             f"({', '.join(BACKENDS)}) or strategy ({', '.join(STRATEGIES)})")
+            raise _bad(rule, f"scope part {part!r} is not a dataset ({', '.join(catalog.datasets())}), backend "
+                             f"({', '.join(catalog.backends())}) or strategy ({', '.join(STRATEGIES)})")
         if found[kind] is not None:
             raise _bad(rule, f"scope names two {kind}s")
         found[kind] = part

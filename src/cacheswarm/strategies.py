@@ -17,7 +17,7 @@ import time
 
 from . import stampede
 from .cache import CacheUnavailable
-from .opt_cache import VARIANT_SEP, VARIANTS, policy_of, protection_of  # noqa: F401  (re-exported)
+from .catalog import VARIANTS, policy_of, protection_of
 
 OK, HIT, MISS, ERROR, CACHE_ERROR, THROTTLED = "ok", "hit", "miss", "error", "cache_error", "throttled"
 

@@ -16,8 +16,9 @@ from ..replication import summarize
 from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
 from ..stampede import WAITED
 from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STALE
-from ..strategies import policy_of, protection_of
-from ..patterns import DENIED, PATTERNS
+from .. import catalog
+from ..catalog import policy_of, protection_of
+from ..patterns import DENIED
 from ..strategies import CACHE_ERROR, HIT, MISS, OK, THROTTLED
 from ..workload import RMW_READ, RMW_WRITE, SCAN
 
@@ -90,10 +91,11 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
         want[(role, counter)] = want.get((role, counter), 0) + k
         unsure[(role, counter)] = unsure.get((role, counter), 0) + uncertain
 
-    if dataset in PATTERNS:  # a Redis-native pattern: the commands each of its operations sends
+    pattern = catalog.pattern(dataset)
+    if pattern is not None:  # a Redis-native pattern: the commands each of its operations sends
         ops = {op for op, _ in folded}
         failed = sum(n(op, "error") for op in ops)
-        for what, commands in PATTERNS[dataset].COMMANDS.get(strategy, {}).items():  # op, or (op, outcome)
+        for what, commands in pattern.store_class().COMMANDS.get(strategy, {}).items():  # op, or (op, outcome)
             done = n(*what) if isinstance(what, tuple) else n(what, *(o for o in OUTCOMES if o != "error"))
             for counter, k in commands.items():
                 add("redis", counter, k * done, failed)

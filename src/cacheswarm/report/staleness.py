@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..recorder import MEASURED, new_histogram, parse_key
 from ..staleness import AUDIT, AUDIT_ERROR, FRESH, MISS_CHECKED, RACE, STALE
-from ..strategies import policy_of
+from ..catalog import policy_of
 
 
 def _ms(micros) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..recorder import EVENT, MEASURED, parse_key
 from ..stampede import DUPLICATE_LOAD, EARLY_REFRESH, EVENTS, LOCK_TIMEOUT, WAITED
-from ..strategies import protection_of
+from ..catalog import protection_of
 
 
 def stampede_views(phases: list[dict], histograms: dict, timeline: dict, run: dict) -> list[dict]:

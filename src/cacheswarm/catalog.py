@@ -1,0 +1,160 @@
+"""The catalog: every backend, every dataset x backend binding and every strategy name, registered once.
+
+Bottom floor: imports nothing of ours. A binding names its store by module path and is loaded
+when a run needs it (YCSB's DBFactory), so options, runtime, cli, the glue and the report iterate
+this catalog instead of branching on names, and none of them imports another to learn what exists.
+What a store can do is declared beside its registration; validation follows from it, so an
+impossible combination is refused before start (exit 2, one line). tests/test_catalog.py holds
+every registered store to its declared capabilities and runs every combination's validation.
+
+A new backend is its store modules plus `backend(...)` and one `binding(...)` per dataset here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+# ---- capabilities: what a dataset's store on a backend can do ----
+READS, WRITES, INSERTS, SCANS, VERSIONS = "reads", "writes", "inserts", "scans", "versions"
+# the store methods a capability stands for
+METHODS = {READS: ("read", "iter_values", "cache_key"), WRITES: ("write", "fresh_value"),
+           INSERTS: ("insert", "remove_inserted"), SCANS: ("scan", "read_many"), VERSIONS: ("version_of",)}
+# why a capability is needed, and what to do without it: (option, what needs it, the fix)
+NEEDED_BY = {
+    INSERTS: ("--insert-ratio", "inserts add new records after the seeded ones", "set --insert-ratio 0"),
+    SCANS: ("--scan-ratio", "scans read a range of ids", "set --scan-ratio 0"),
+    VERSIONS: ("--write-policy", "the versioned write policy compares each cached value's version",
+               "use invalidate or write-through (or a cache-aside+ variant without versioned)"),
+}
+
+# ---- strategies: the caching strategies a database binding runs, and their variants ----
+STRATEGIES = ("db-only", "cache-only", "cache-aside")
+WRITE_POLICIES = ("invalidate", "write-through", "versioned", "double-delete")
+PROTECTIONS = ("none", "lock", "early-refresh")  # stampede protection (stampede.py)
+VARIANT_SEP = "+"  # cache-aside+versioned+lock: cache-aside with that write policy and protection
+# cache-aside with a write policy and/or a stampede protection of its own (cache-aside+versioned,
+# cache-aside+lock, cache-aside+double-delete+lock): remedies compared in one run
+VARIANTS = tuple(f"cache-aside+{p}" for p in WRITE_POLICIES + PROTECTIONS[1:]) + tuple(
+    f"cache-aside+{p}+{q}" for p in WRITE_POLICIES for q in PROTECTIONS[1:])
+PATTERN_STRATEGIES = ("lab", "atomic")  # versions only the Redis-native patterns have (the rate limiter's)
+ALL_STRATEGIES = STRATEGIES + VARIANTS + PATTERN_STRATEGIES
+DB_STRATEGIES = STRATEGIES + VARIANTS
+
+
+def policy_of(name: str, default: str) -> str:
+    """The write policy a strategy runs with: its variant's, else `default` (--write-policy)."""
+    return next((m for m in name.split(VARIANT_SEP)[1:] if m in WRITE_POLICIES), default)
+
+
+def protection_of(name: str, default: str) -> str:
+    """The stampede protection a strategy runs with: its variant's, else `default` (--stampede-protection)."""
+    return next((m for m in name.split(VARIANT_SEP)[1:] if m in PROTECTIONS), default)
+
+
+# ---- backends and bindings ----
+@dataclass(frozen=True)
+class Backend:
+    name: str  # as --backend and the phase key spell it
+    label: str  # as a sentence names it
+    database: bool = True  # False: Redis itself (the Redis-native patterns run there, no database)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One dataset on one backend: its store class (module:Class, relative to this package), what it
+    can do, and for a Redis-native pattern the versions it runs in instead of the caching strategies."""
+    dataset: str
+    backend: str
+    store: str
+    capabilities: frozenset = field(default_factory=frozenset)
+    versions: tuple[str, ...] = ()  # a pattern's own strategies; () = every database strategy
+
+    def store_class(self):
+        module, _, name = self.store.partition(":")
+        return getattr(importlib.import_module(module, __package__), name)
+
+    def runs(self, strategy: str) -> bool:
+        return strategy in self.versions if self.versions else strategy in DB_STRATEGIES
+
+
+BACKENDS: dict[str, Backend] = {}
+BINDINGS: dict[tuple[str, str], Binding] = {}
+
+
+def backend(name: str, label: str, database: bool = True) -> None:
+    BACKENDS[name] = Backend(name, label, database)
+
+
+def binding(dataset: str, backend_name: str, store: str, *capabilities: str, versions: tuple[str, ...] = ()) -> None:
+    if backend_name not in BACKENDS:
+        raise ValueError(f"binding {dataset}/{backend_name}: register the backend first")
+    unknown = set(capabilities) - set(METHODS)
+    if unknown:
+        raise ValueError(f"binding {dataset}/{backend_name}: unknown capabilities {sorted(unknown)}")
+    BINDINGS[(dataset, backend_name)] = Binding(dataset, backend_name, store, frozenset(capabilities), versions)
+
+
+def datasets() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(d for d, _ in BINDINGS))
+
+
+def backends() -> tuple[str, ...]:
+    return tuple(BACKENDS)
+
+
+def patterns() -> dict[str, tuple[str, ...]]:
+    """{Redis-native dataset: its versions}."""
+    return {b.dataset: b.versions for b in BINDINGS.values() if b.versions}
+
+
+def pattern(dataset: str) -> Binding | None:
+    """The Redis-native pattern's binding called `dataset`, or None for a database's dataset."""
+    return next((b for b in BINDINGS.values() if b.dataset == dataset and b.versions), None)
+
+
+def backends_of(dataset: str) -> tuple[str, ...]:
+    return tuple(b for d, b in BINDINGS if d == dataset)
+
+
+def label(name: str) -> str:
+    return BACKENDS[name].label if name in BACKENDS else name
+
+
+def applies(dataset: str, backend_name: str, strategy: str) -> bool:
+    """Is dataset/backend/strategy a phase? Only where a binding is registered, in what it runs."""
+    b = BINDINGS.get((dataset, backend_name))
+    return b is not None and b.runs(strategy)
+
+
+def combos(datasets_, backends_, strategies) -> list[tuple[str, str, str]]:
+    return [(d, b, s) for d in datasets_ for b in backends_ for s in strategies if applies(d, b, s)]
+
+
+def needs(strategy: str, write_policy: str, insert_ratio: float = 0.0, scan_ratio: float = 0.0) -> list[str]:
+    """The capabilities a phase of `strategy` calls, with --write-policy `write_policy` and this mix."""
+    versioned = strategy.startswith("cache-aside") and policy_of(strategy, write_policy) == "versioned"
+    return [c for c, used in ((INSERTS, insert_ratio), (SCANS, scan_ratio), (VERSIONS, versioned)) if used]
+
+
+def missing(dataset: str, backend_name: str, needs) -> list[str]:
+    """The capabilities of `needs` that dataset/backend's store lacks ([] for a pattern, which
+    brings its own operations, or a combination with no binding)."""
+    b = BINDINGS.get((dataset, backend_name))
+    return [] if b is None or b.versions else [c for c in needs if c not in b.capabilities]
+
+
+# ---- the registrations ----
+backend("mysql", "MySQL")
+backend("dynamodb", "DynamoDB")
+backend("redis", "Redis", database=False)
+
+binding("products", "mysql", ".stores.mysql_products:MySQLProducts", READS, WRITES, INSERTS, SCANS, VERSIONS)
+binding("restaurants", "mysql", ".stores.mysql_restaurants:MySQLRestaurants", READS, WRITES, VERSIONS)
+binding("queries", "mysql", ".stores.mysql_queries:MySQLQueries", READS, WRITES)  # a result carries no version
+# a hash key only: no ranges to scan
+binding("products", "dynamodb", ".stores.dynamodb_products:DynamoDBProducts", READS, WRITES, INSERTS, VERSIONS)
+binding("restaurants", "dynamodb", ".stores.dynamodb_restaurants:DynamoDBRestaurants", READS, WRITES, VERSIONS)
+binding("sessions", "redis", ".patterns:Sessions", versions=("cache-only",))
+binding("ratelimit", "redis", ".patterns:RateLimiter", versions=("lab", "atomic"))
+binding("leaderboard", "redis", ".patterns:Leaderboard", versions=("cache-only",))
