@@ -7,7 +7,8 @@ up() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 mysql_host=127.0.0.1 mysql_port=3306 redis_host=127.0.0.1 redis_port=6379
 both_up() { up $mysql_host $mysql_port && up $redis_host $redis_port; }
 
-both_up && exit 0
+pg_note() { up 127.0.0.1 5432 || echo "cacheswarm: no PostgreSQL on 127.0.0.1:5432 (only --backend postgres and its tests need it): start one (e.g. 'sudo apt-get install postgresql', or 'docker compose up -d postgres') or pass --postgres-url" >&2; }
+both_up && { pg_note; exit 0; }
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   echo "starting MySQL and Redis with docker compose ..."
   docker compose up -d mysql redis || exit 1
