@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -37,8 +38,16 @@ def product_namespace(target, dynamodb_client):
     mysql_restaurants.seed(target, ns, 20, 3)
     dynamodb_products.seed(dynamodb_client, ns, 300)
     dynamodb_restaurants.seed(dynamodb_client, ns, 20, 3)
+    described = {b.name: b.hooks().target(SimpleNamespace(), "") for b in catalog.described()}
+    for binding in catalog.BINDINGS.values():  # a backend a module describes: its binding's own seed
+        if binding.seeder() is not None:
+            rows = 300 if binding.dataset == "products" else 20
+            binding.seeder()(described[binding.backend], ns, rows, reviews=3)
     yield ns
     drop_namespace(ns)
+    for b in catalog.described():
+        hooks = b.hooks()
+        hooks.drop_tables(described[b.name], hooks.owned_tables(described[b.name], ns, 5.0), 5.0)
 
 
 def settings_for(namespace, endpoint, dataset, backend, policy, protection, mix, strategies=DB_STRATEGIES):

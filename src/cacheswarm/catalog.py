@@ -55,9 +55,24 @@ def protection_of(name: str, default: str) -> str:
 # ---- backends and bindings ----
 @dataclass(frozen=True)
 class Backend:
+    """A backend. One with a `module` (relative to this package) is wholly described by it, and
+    options, runtime, cli and the report use it through these names alone:
+      OPTIONS             its options (optbase.Opt), added to Locust's parser and to seed/clean
+      target(ns, region)  its options parsed into a target (BadInput: one line), kept in
+                          Settings.targets[name]; target.redacted() is how it is shown
+      pool(target, size, timeout)   the process's connection pool (stores.mysql.Pool's interface)
+      sample(pool, namespace)       the server's counters now; delta(first, last, under_load)
+      PER_OP              {dataset: {op: {counter: n}}}: what each operation makes it count
+      seed_flags(target)  the `cacheswarm seed` flags that name the target
+      owned_tables(target, namespace, timeout) / drop_tables(target, names, timeout)   for clean
+    (MySQL and DynamoDB predate this and are still wired by name.)"""
     name: str  # as --backend and the phase key spell it
     label: str  # as a sentence names it
     database: bool = True  # False: Redis itself (the Redis-native patterns run there, no database)
+    module: str = ""
+
+    def hooks(self):
+        return importlib.import_module(self.module, __package__) if self.module else None
 
 
 @dataclass(frozen=True)
@@ -69,10 +84,15 @@ class Binding:
     store: str
     capabilities: frozenset = field(default_factory=frozenset)
     versions: tuple[str, ...] = ()  # a pattern's own strategies; () = every database strategy
+    seed: str = ""  # module:function(target, namespace, rows, reset=, progress=, value_size=, allow_existing=)
 
     def store_class(self):
         module, _, name = self.store.partition(":")
         return getattr(importlib.import_module(module, __package__), name)
+
+    def seeder(self):
+        module, _, name = self.seed.partition(":")
+        return getattr(importlib.import_module(module, __package__), name) if self.seed else None
 
     def runs(self, strategy: str) -> bool:
         return strategy in self.versions if self.versions else strategy in DB_STRATEGIES
@@ -82,17 +102,23 @@ BACKENDS: dict[str, Backend] = {}
 BINDINGS: dict[tuple[str, str], Binding] = {}
 
 
-def backend(name: str, label: str, database: bool = True) -> None:
-    BACKENDS[name] = Backend(name, label, database)
+def backend(name: str, label: str, database: bool = True, module: str = "") -> None:
+    BACKENDS[name] = Backend(name, label, database, module)
 
 
-def binding(dataset: str, backend_name: str, store: str, *capabilities: str, versions: tuple[str, ...] = ()) -> None:
+def binding(dataset: str, backend_name: str, store: str, *capabilities: str, versions: tuple[str, ...] = (),
+            seed: str = "") -> None:
     if backend_name not in BACKENDS:
         raise ValueError(f"binding {dataset}/{backend_name}: register the backend first")
     unknown = set(capabilities) - set(METHODS)
     if unknown:
         raise ValueError(f"binding {dataset}/{backend_name}: unknown capabilities {sorted(unknown)}")
-    BINDINGS[(dataset, backend_name)] = Binding(dataset, backend_name, store, frozenset(capabilities), versions)
+    BINDINGS[(dataset, backend_name)] = Binding(dataset, backend_name, store, frozenset(capabilities), versions, seed)
+
+
+def described() -> list[Backend]:
+    """The backends a module describes (see Backend)."""
+    return [b for b in BACKENDS.values() if b.module]
 
 
 def datasets() -> tuple[str, ...]:

@@ -11,7 +11,7 @@ import signal
 import sys
 import time
 
-from . import options
+from . import catalog, options
 from .restaurants import DEFAULT_REVIEWS
 from .options import BadInput
 
@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="create and load a dataset's tables (deterministic, idempotent)")
     seed.add_argument("dataset", choices=SEEDED, help="products or restaurants (the queries dataset reads the "
                                                       "restaurants' reviews; the Redis-native ones need no seeding)")
-    seed.add_argument("--backend", default="mysql", help="where to seed: mysql (default) or dynamodb")
+    seed.add_argument("--backend", default="mysql", help="where to seed: " + ", ".join(
+        b + " (default)" if b == "mysql" else b for b in catalog.backends() if catalog.BACKENDS[b].database))
     seed.add_argument("--rows", type=int, default=100_000, help="products: how many (default 100000)")
     seed.add_argument("--restaurants", type=int, default=1000, help="restaurants: how many (default 1000)")
     seed.add_argument("--reviews-per-restaurant", type=int, default=DEFAULT_REVIEWS,
@@ -105,7 +106,14 @@ def _seed(args) -> int:
     from .stores.mysql import ConnectError
     from .stores.mysql_products import ValueSizeMismatch
 
-    backend = options._choice("--backend", args.backend, ("mysql", "dynamodb"))
+    backend = options._choice("--backend", args.backend,
+                              tuple(b for b in catalog.backends() if catalog.BACKENDS[b].database))
+    binding = catalog.BINDINGS.get((args.dataset, backend))
+    if binding is None:
+        raise BadInput("--backend", f"the {args.dataset} dataset has no {backend} binding: seed it on "
+                                    f"{' or '.join(catalog.backends_of(args.dataset))}")
+    if args.items_file and binding.seed:
+        raise BadInput("--items-file", f"is loaded on mysql or dynamodb; drop it to seed {backend}")
     for flag, value in (("--rows", args.rows), ("--restaurants", args.restaurants),
                         ("--reviews-per-restaurant", args.reviews_per_restaurant)):
         if value < 1:
@@ -156,6 +164,12 @@ def _seeder(args, backend: str, conn: dict, items):
 
     ns, reset, allow = conn["namespace"], args.reset, conn["allow_existing_table"]
     n, m = args.restaurants, args.reviews_per_restaurant
+    seeder = catalog.BINDINGS[(args.dataset, backend)].seeder()
+    if seeder is not None:  # a backend a module describes: its binding's own seed
+        rows, total = (args.rows, args.rows) if args.dataset == "products" else (n, n * (m + 1))
+        return (lambda p: seeder(conn["targets"][backend], ns, rows, reviews=m, reset=reset, progress=p,
+                                 value_size=args.value_size, allow_existing=allow,
+                                 timeout=max(conn["op_timeout"], 60))), total
     if backend == "mysql":
         kw = dict(parallel=args.parallel or 2, timeout=max(conn["op_timeout"], 60), reset=reset,
                   allow_existing=allow)
@@ -276,11 +290,20 @@ def _clean(args) -> int:
                     ddb_tables.append(t)
     except (ConnectError, CacheError, dynamodb.DynamoDBError) as e:
         raise _Unusable(str(e)) from None
+    described, described_note = {}, ""
+    for b in catalog.described():  # each backend a module describes lists (and drops) its own tables
+        t = conn["targets"][b.name]
+        try:
+            described[b.name] = b.hooks().owned_tables(t, ns, conn["op_timeout"])
+            described_note += f"; {b.label} tables {described[b.name] or 'none'} in {t.redacted()}"
+        except ConnectError as e:
+            described_note += f"; {b.label} not cleaned ({e})"
     with db.cursor() as cur:
         tables = [t for t in candidates if mysql_products.table_owner(cur, t) == mysql_products.OWNER_COMMENT]
     keys = sum(1 for _ in cache.client.scan_iter(match=f"{ns}:*", count=1000))
     ddb_note = f"; DynamoDB tables {ddb_tables or 'none'} at {dynamodb.describe(endpoint)}" if client else ""
-    print(f"will remove: tables {tables or 'none'} in {target.redacted()}{ddb_note}; {keys} Redis keys matching '{ns}:*'")
+    print(f"will remove: tables {tables or 'none'} in {target.redacted()}{ddb_note}{described_note}; {keys} Redis keys "
+          f"matching '{ns}:*'")
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput("--yes", "no terminal to confirm on; add --yes to remove without asking")
@@ -292,8 +315,10 @@ def _clean(args) -> int:
             cur.execute(f"DROP TABLE `{t}`")
     for t in ddb_tables:
         dynamodb.delete_table(client, t)
+    for name, names in described.items():
+        catalog.BACKENDS[name].hooks().drop_tables(conn["targets"][name], names, conn["op_timeout"])
     removed = cache.clear(ns)
-    print(f"removed {len(tables) + len(ddb_tables)} table(s) and {removed} key(s)")
+    print(f"removed {len(tables) + len(ddb_tables) + sum(map(len, described.values()))} table(s) and {removed} key(s)")
     return 0
 
 

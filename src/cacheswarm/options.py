@@ -46,7 +46,7 @@ CONNECTION_OPTIONS = (
     Opt("--namespace", "cacheswarm", "prefix of every table and key cacheswarm writes"),
     Opt("--op-timeout", 5.0, "connect and per-operation timeout in seconds", float),
     Opt("--allow-existing-table", False, "write into a <namespace>_ table cacheswarm did not create", bool),
-)
+) + tuple(o for b in catalog.described() for o in b.hooks().OPTIONS)  # each backend's own, declared beside it
 
 RUN_OPTIONS = (
     Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)
@@ -92,7 +92,8 @@ SLO_OPTIONS = (
 # the web form lists them in this order: the run's shape and objectives first, connections after
 ALL_OPTIONS = RUN_OPTIONS + WORKLOAD_OPTIONS + CACHE_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
 SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
-URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint", "redis_reader_url", "mysql_reader_url")
+URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint", "redis_reader_url", "mysql_reader_url",
+             *(o.dest for b in catalog.described() for o in b.hooks().OPTIONS if o.flag.endswith("-url")))
 
 
 def redact_for_display(dest: str, value) -> str:
@@ -173,6 +174,7 @@ class Settings:
     capacity_max_rate: float = 0.0
     capacity_steps: int = 10
     capacity_refine: int = 2
+    targets: dict = field(default_factory=dict, repr=False)  # backend -> its target (the backends a module describes)
 
     def searched(self, dataset: str, backend: str, strategy: str) -> bool:
         """Does --find-capacity cover this phase?"""
@@ -193,6 +195,9 @@ class Settings:
         d["redis_reader_url"] = redact_url(self.redis_reader_url)
         d["mysql_reader_url"] = self.mysql_reader.redacted() if self.mysql_reader else ""
         d.pop("mysql_reader")
+        d.pop("targets")  # (asdict would keep their passwords)
+        for name, t in self.targets.items():
+            d[f"{name}_url"] = t.redacted()
         for name in ("strategies", "datasets", "backends"):
             d[name] = list(d[name])
         d["dynamodb_endpoint"] = redact_url(self.dynamodb_endpoint, whole_userinfo=True)
@@ -239,6 +244,7 @@ def connection_settings(ns) -> dict:
         namespace=namespace,
         op_timeout=_ranged("--op-timeout", getattr(ns, "op_timeout", 5.0), 0, 600, lo_open=True),
         allow_existing_table=_as_bool(getattr(ns, "allow_existing_table", False)),
+        targets={b.name: b.hooks().target(ns, _region(ns)) for b in catalog.described()},
     )
 
 

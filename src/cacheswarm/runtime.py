@@ -63,6 +63,9 @@ class Runtime:
         self.redis_url = redis_url or settings.redis_url
         self.pool = (Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
                      if "mysql" in settings.backends else None)
+        # the pools of the backends a module describes (catalog.Backend): opened by their own hooks
+        self.pools = {b.name: b.hooks().pool(settings.targets[b.name], settings.mysql_pool_size, settings.op_timeout)
+                      for b in catalog.described() if b.name in settings.backends}
         self.reader_pool = (Pool(settings.mysql_reader, settings.mysql_pool_size, settings.op_timeout)
                             if settings.mysql_reader is not None and self.pool is not None else None)
         self.reader_cache = (RedisCache(settings.redis_reader_url, settings.redis_password, 8, settings.op_timeout,
@@ -75,7 +78,8 @@ class Runtime:
         self.stores: dict = {}
         self.keyspaces = dict(keyspaces or {})
         self.sampler = server_stats.Sampler(self.cache.client, self.pool,
-                                            self.reader_cache.client if self.reader_cache else None, self.reader_pool)
+                                            self.reader_cache.client if self.reader_cache else None, self.reader_pool,
+                                            self.pools, settings.namespace)
         self.loads: dict = {}  # phase key -> stampede.Loads: what this process's users loaded (duplicate loads)
         self.inserts: dict = {}  # phase key -> InsertIds (runs with --insert-ratio)
         if self.dynamodb_url or "dynamodb" not in settings.backends:
@@ -91,7 +95,7 @@ class Runtime:
                 raise Preflight(str(e)) from None
         for dataset, backend in dict.fromkeys((d, b) for d, b, _ in catalog.combos(s.datasets, s.backends,
                                                                                    s.strategies)):
-            handle = self.pool if backend == "mysql" else self.client
+            handle = self.pool if backend == "mysql" else self.pools.get(backend, self.client)
             store = self.stores[(dataset, backend)] = catalog.BINDINGS[(dataset, backend)].store_class()(handle, s.namespace)
             if hasattr(store, "configure"):  # a dataset with options of its own (queries, the Redis-native ones)
                 store.configure(s)
@@ -186,6 +190,8 @@ class Runtime:
     def _where(self, backend: str) -> str:
         if backend == "mysql":
             return self.settings.mysql.redacted()
+        if backend in self.settings.targets:
+            return self.settings.targets[backend].redacted()
         return dynamodb.describe(self.settings.dynamodb_endpoint)
 
     def seed_command(self, dataset: str, backend: str, rows: int | None = None) -> str:
@@ -197,6 +203,7 @@ class Runtime:
                 else f"--restaurants {rows or 1000} --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}")
         dataset = "restaurants" if dataset == "queries" else dataset  # queries read the restaurants' reviews
         where = (f"--mysql-url '{s.mysql.redacted()}'" if backend == "mysql"
+                 else catalog.BACKENDS[backend].hooks().seed_flags(s.targets[backend]) if backend in s.targets
                  else f"--backend dynamodb --dynamodb-endpoint {s.dynamodb_endpoint}")
         return f"cacheswarm seed {dataset} {size} --namespace {s.namespace} {where}"
 
@@ -281,8 +288,9 @@ class Runtime:
         return ids
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
+        for pool in (self.pool, *self.pools.values()):
+            if pool is not None:
+                pool.close()
         self.cache.close()
         if self.reader_pool is not None:
             self.reader_pool.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import time
 
+from . import catalog
+
 REDIS_SECTIONS = ("server", "stats", "commandstats", "memory", "cpu", "keyspace")
 REDIS_COUNTERS = ("keyspace_hits", "keyspace_misses", "expired_keys", "evicted_keys", "total_commands_processed",
                   "used_cpu_sys", "used_cpu_user")
@@ -95,9 +97,10 @@ class Sampler:
     """Samples the servers a phase uses. `cache_client` is a redis-py client, `pool` a MySQL Pool
     (None when no phase uses MySQL)."""
 
-    def __init__(self, cache_client, pool=None, reader_client=None, reader_pool=None):
+    def __init__(self, cache_client, pool=None, reader_client=None, reader_pool=None, pools=None, namespace=""):
         self.cache_client, self.pool = cache_client, pool
         self.reader_client, self.reader_pool = reader_client, reader_pool
+        self.pools, self.namespace = pools or {}, namespace  # the backends a module describes: their own sample()
 
     def sample(self, backend: str, uses_cache: bool) -> dict:
         out: dict = {"t": round(time.time(), 3)}
@@ -105,6 +108,8 @@ class Sampler:
             out["redis"] = redis_sample(self.cache_client)
             if self.reader_client is not None:
                 out["redis_reader"] = redis_sample(self.reader_client)
+        if backend in self.pools:
+            out[backend] = catalog.BACKENDS[backend].hooks().sample(self.pools[backend], self.namespace)
         if backend == "mysql" and self.pool is not None:
             out["mysql"] = mysql_sample(self.pool)
             if self.reader_pool is not None:

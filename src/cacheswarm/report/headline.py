@@ -3,6 +3,9 @@ the cache buy me" with the numbers (capacity or throughput ratio, hit ratio, p99
 
 from __future__ import annotations
 
+from .. import catalog
+
+
 def emulator_of(backend: str, run: dict) -> str | None:
     """The emulator that served `backend` in this run ("DynamoDB Local 3.3.0", "moto 5.1.4"), or None."""
     if backend != "dynamodb" or not run.get("embedded_dynamodb", run.get("dynamodb_endpoint") == "embedded"):
@@ -23,7 +26,7 @@ def backend_label(backend: str, run: dict) -> str:
     name = emulator_of(backend, run)
     if name is not None:
         return "DynamoDB Local" if name.startswith("DynamoDB Local") else "DynamoDB emulator (moto)"
-    return {"mysql": "MySQL", "dynamodb": "DynamoDB", "redis": "Redis"}.get(backend, backend)
+    return catalog.label(backend)
 
 
 def _ms(v) -> str:

@@ -65,7 +65,8 @@ def client_counts(histograms: dict) -> dict:
     return out
 
 
-def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | None = None) -> tuple[dict, dict]:
+def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | None = None,
+             backend: str = "mysql") -> tuple[dict, dict]:
     """What the clients' operations imply: ({(role, counter): n}, {(role, counter): operations whose
     effect on it is uncertain}). Reads go to the readers ("redis_reader", "mysql_reader"), writes,
     audits and the lag probe's markers to the primaries. With stampede protection the Redis
@@ -135,7 +136,17 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
                 add("redis", "cmd_set", misses + scan_sets + (writes + inserts if through else 0) + len(probes), failed)
                 add("redis", "cmd_del", 0 if through else (writes + inserts) * (2 if policy == "double-delete" else 1),
                     failed)
-    if base in ("db-only", "cache-aside"):
+    described = catalog.BACKENDS.get(backend)
+    if base in ("db-only", "cache-aside") and described is not None and described.module:
+        per = described.hooks().PER_OP.get(dataset, {})  # what the backend's own counters say of each operation
+        reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED) + n(AUDIT, FRESH, STALE, MISS_CHECKED)
+        scans_sent = scans - (n("scan", "hit") if base == "cache-aside" else 0)
+        read = "read_page" if run.get("product_read") == "page" and "read_page" in per else "read"
+        for op, k_ops in ((read, reads), ("write_value" if through else "write", writes), ("insert", inserts),
+                          ("scan", scans_sent)):
+            for counter, k in per.get(op, {}).items():
+                add(backend, counter, k * k_ops, failed)
+    elif base in ("db-only", "cache-aside"):
         per = SQL_PER_OP.get(dataset, {})
         reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED)
         probe_reads = sum(s.get("reads", 0) for s in lag.get("mysql", []))
@@ -152,10 +163,10 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
     return want, unsure
 
 
-def _check(role: str, counter: str, client: int, seen, uncertain: int) -> dict:
+def _check(role: str, counter: str, client: int, seen, uncertain: int, names=WHAT) -> dict:
     slack = max(TOLERANCE * client, SLACK_OPS + uncertain)
     diff = None if seen is None else seen - client
-    what = WHAT.get(counter, counter.replace("Com_", "") + " statements")
+    what = names.get(counter, counter.replace("Com_", "") + " statements")
     return {"server": role.replace("_", " "), "counter": counter, "what": what, "client": client,
             "server_value": seen, "diff": diff,
             "diff_percent": round(100 * diff / client, 2) if client and diff is not None else None,
@@ -199,8 +210,13 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
                 view[role] = _redis_delta(first[role], last[role], under_load.get(role, {}), seconds)
             else:
                 view[role] = _mysql_delta(first[role], last[role], under_load.get(role, {}))
+    names = dict(WHAT)
+    for b in catalog.described():  # a backend a module describes: its own counters, deltas and names
+        if b.name in first and b.name in last:
+            view[b.name] = b.hooks().delta(first[b.name], last[b.name], under_load.get(b.name, {}))
+            names.update(getattr(b.hooks(), "WHAT", {}))
     lag = samples.get("lag") or {}
-    want, unsure = expected(p["dataset"], p["strategy"], run, counts, lag)
+    want, unsure = expected(p["dataset"], p["strategy"], run, counts, lag, p["backend"])
     merged: dict = {}
     for (role, counter), k in want.items():  # without a replica, its reads are the primary's
         server = role if role in view else role.replace("_reader", "")
@@ -209,7 +225,7 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     for (server, counter), (k, u) in merged.items():
         delta_ = view.get(server)
         if delta_ is not None and "error" not in delta_:
-            view["checks"].append(_check(server, counter, k, delta_.get(counter), u))
+            view["checks"].append(_check(server, counter, k, delta_.get(counter), u, names))
     if lag:
         view["lag"] = {server: summarize(s) for server, s in lag.items()}
     view["memory"] = (samples.get("drained") or {}).get("memory")
@@ -222,7 +238,8 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
                                  f"hit ratio {r.get('hit_ratio')} is a hit ratio under eviction")
     view["mismatches"] = [c for c in view["checks"] if c["ok"] is False]
     # a server that restarted mid-phase: its counters are not compared (not blamed on another client)
-    view["restarts"] = [f"{role.replace('_', ' ')}: {view[role]['error']}" for role in ROLES
+    view["restarts"] = [f"{role.replace('_', ' ')}: {view[role]['error']}"
+                        for role in (*ROLES, *(b.name for b in catalog.described()))
                         if isinstance(view.get(role), dict) and view[role].get("restarted")]
     return view
 

@@ -17,6 +17,10 @@ class NotSeeded(Exception):
         self.rows = rows
 
 
+class ConnectError(Exception):
+    """A database cannot be used; str() says why and what to do."""
+
+
 class ForeignTable(Exception):
     """A table exists but cacheswarm did not create it."""
 

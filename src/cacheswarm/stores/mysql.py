@@ -1,4 +1,4 @@
-"""MySQL/MariaDB connections: a small gevent-friendly pool over PyMySQL.
+"""MySQL/MariaDB connections: a small gevent-friendly pool over PyMySQL (PostgreSQL's over pg8000 too).
 
 PyMySQL is pure Python, so under Locust's gevent monkey-patching every socket wait yields.
 A connection whose call failed or was interrupted (a killed user greenlet) is closed, never
@@ -16,14 +16,11 @@ from gevent import Timeout
 from gevent.event import AsyncResult
 
 from ..options import MySQLTarget
+from . import ConnectError  # (re-exported: every database's connection error)
 
 ACCESS_DENIED = 1045
 UNKNOWN_DATABASE = 1049
 INSECURE_TRANSPORT = 3159
-
-
-class ConnectError(Exception):
-    """The database cannot be used; str() says why and what to do."""
 
 
 def iam_token(target: MySQLTarget) -> str:
@@ -126,8 +123,9 @@ class Pool:
     users time out (seen with 500 users on a 32-connection pool).
     """
 
-    def __init__(self, target: MySQLTarget, size: int, timeout: float):
+    def __init__(self, target: MySQLTarget, size: int, timeout: float, connect=None, name: str = "MySQL"):
         self.target, self.timeout, self.size = target, timeout, size
+        self._connect, self.name = connect or globals()["connect"], name  # another database's connect(target, timeout)
         self._idle: deque = deque()
         self._waiters: deque = deque()
         self._open = 0  # connections handed out or idle
@@ -144,7 +142,7 @@ class Pool:
             conn = waiter.get(timeout=self.timeout)
             return conn if conn is not None else self._connect_slot()  # None: a freed slot
         except Timeout:
-            raise TimeoutError(f"no MySQL connection free within {self.timeout}s "
+            raise TimeoutError(f"no {self.name} connection free within {self.timeout}s "
                                "(raise --mysql-pool-size or lower the user count)") from None
         finally:
             if not waiter.ready():
@@ -155,7 +153,7 @@ class Pool:
     def _connect_slot(self):
         """Open a connection for a slot already counted in _open; give the slot back on failure."""
         try:
-            return connect(self.target, self.timeout)
+            return self._connect(self.target, self.timeout)
         except BaseException:
             self._release(None)
             raise
