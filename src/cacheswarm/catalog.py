@@ -184,3 +184,8 @@ binding("restaurants", "dynamodb", ".stores.dynamodb_restaurants:DynamoDBRestaur
 binding("sessions", "redis", ".patterns:Sessions", versions=("cache-only",))
 binding("ratelimit", "redis", ".patterns:RateLimiter", versions=("lab", "atomic"))
 binding("leaderboard", "redis", ".patterns:Leaderboard", versions=("cache-only",))
+
+# PostgreSQL (RDS for PostgreSQL, Aurora PostgreSQL): wholly described by its module
+backend("postgres", "PostgreSQL", module=".stores.postgres")
+binding("products", "postgres", ".stores.postgres_products:PostgresProducts", READS, WRITES, INSERTS, SCANS, VERSIONS,
+        seed=".stores.postgres_products:seed")

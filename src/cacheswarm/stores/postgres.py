@@ -1,0 +1,235 @@
+"""PostgreSQL (RDS for PostgreSQL, Aurora PostgreSQL): the backend as the catalog knows it.
+
+Its options (declared here, added to Locust's parser and to `cacheswarm seed`/`clean` by the
+catalog), its target, a gevent-friendly pool (pg8000 is pure Python: under Locust's monkey
+patching every socket wait yields, as PyMySQL's do), and the server's own counts of what a
+phase did: pg_stat_user_tables of the namespace's tables, which no other client's traffic
+reaches (unlike SHOW GLOBAL STATUS). A backend keeps its statistics pending for up to 10 s
+before it reports them; the sample asks every idle connection of the pool to flush first
+(pg_stat_force_next_flush(), PostgreSQL 15+), so a phase's counts are complete when it ends.
+
+pg8000 is imported only where a connection is made, so the options cost nothing to declare.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+from ..optbase import BadInput, Opt
+from ..targets import _check_userinfo, redact_url
+from . import ConnectError
+
+NAME = "postgres"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+PASSWORD_ENV = "CACHESWARM_POSTGRES_PASSWORD"
+OPTIONS = (
+    Opt("--postgres-url", DEFAULT_URL, "PostgreSQL URL postgresql://user[:password]@host:port/db (RDS for PostgreSQL, "
+                                       "Aurora PostgreSQL)"),
+    Opt("--postgres-password", "", f"PostgreSQL password (overrides the URL's; also {PASSWORD_ENV})", secret=True),
+    Opt("--postgres-ssl-ca", "", "CA certificate (PEM) to connect to PostgreSQL over verified TLS (the RDS CA bundle)"),
+    Opt("--postgres-iam-auth", False, "log in to RDS/Aurora PostgreSQL with an IAM token (boto3 "
+                                      "generate_db_auth_token); needs --postgres-ssl-ca and --aws-region", bool),
+)
+INVALID_PASSWORD, INVALID_AUTHORIZATION, UNKNOWN_ROLE, UNKNOWN_DATABASE = "28P01", "28000", "28000", "3D000"
+# what each operation of a dataset makes the server count in pg_stat_user_tables (summed over the
+# namespace's tables). `scans` is index plus sequential scans: a read by id is one scan of the table
+# whichever plan serves it (a table of a page or two is read sequentially); an UPDATE by id one scan
+# and one row updated; an INSERT one row inserted and no scan (its unique check is not counted); a
+# product page (--product-read page) two scans, the row and its category's cheaper products
+PER_OP = {
+    "products": {"read": {"scans": 1}, "read_page": {"scans": 2}, "write": {"scans": 1, "n_tup_upd": 1},
+                 "write_value": {"scans": 2, "n_tup_upd": 1}, "insert": {"n_tup_ins": 1}, "scan": {"scans": 1}},
+}
+WHAT = {"scans": "table scans", "n_tup_upd": "rows updated", "n_tup_ins": "rows inserted"}
+COUNTERS = ("scans", "idx_scan", "seq_scan", "n_tup_upd", "n_tup_ins", "n_tup_del", "idx_tup_fetch", "xact_commit",
+            "xact_rollback", "blks_hit", "blks_read")
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str
+    ssl_ca: str = ""
+    iam_region: str = ""  # set: log in with an RDS IAM token made for this region
+
+    def redacted(self) -> str:
+        pw = ":***" if self.password else ""
+        return f"postgresql://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
+
+
+def target(ns, region: str = "") -> PostgresTarget:
+    """--postgres-url and its companions, validated (BadInput: one line naming the option)."""
+    url = str(getattr(ns, "postgres_url", DEFAULT_URL) or DEFAULT_URL)
+    parts = urlsplit(url)
+    _check_userinfo("--postgres-url", url, parts, f"--postgres-password or {PASSWORD_ENV}")
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise BadInput("--postgres-url", f"{redact_url(url)!r} is not a PostgreSQL URL; use "
+                                         "postgresql://user:password@host:5432/database")
+    database = parts.path.lstrip("/")
+    if not database or "/" in database:
+        raise BadInput("--postgres-url", f"{redact_url(url)!r} names no database; end it with /<database>, e.g. /test")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise BadInput("--postgres-url", f"{redact_url(url)!r} has a bad port; use host:5432") from None
+    password = (str(getattr(ns, "postgres_password", "") or "") or os.environ.get(PASSWORD_ENV, "")
+                or unquote(parts.password or ""))
+    ssl_ca = str(getattr(ns, "postgres_ssl_ca", "") or "")
+    if ssl_ca and not os.path.isfile(ssl_ca):
+        raise BadInput("--postgres-ssl-ca", f"{ssl_ca!r} is not a file; give the PEM file of the CA that signed the "
+                                            "PostgreSQL server's certificate")
+    iam_region = ""
+    if str(getattr(ns, "postgres_iam_auth", False)).lower() in ("1", "true", "yes", "on"):
+        if not ssl_ca:
+            raise BadInput("--postgres-iam-auth", "needs TLS: add --postgres-ssl-ca with the RDS CA bundle "
+                                                  "(global-bundle.pem)")
+        iam_region = region
+        if not iam_region:
+            raise BadInput("--aws-region", "--postgres-iam-auth needs a region: pass --aws-region or set AWS_REGION")
+    return PostgresTarget(parts.hostname, port, unquote(parts.username or "postgres"), password, database, ssl_ca,
+                          iam_region)
+
+
+def _iam_token(t: PostgresTarget) -> str:
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, NoCredentialsError
+    except ImportError:
+        raise ConnectError("--postgres-iam-auth needs boto3: pip install boto3") from None
+    try:
+        return boto3.client("rds", region_name=t.iam_region).generate_db_auth_token(
+            DBHostname=t.host, Port=t.port, DBUsername=t.user, Region=t.iam_region)
+    except NoCredentialsError:
+        raise ConnectError("--postgres-iam-auth found no AWS credentials: configure them (AWS_PROFILE, "
+                           "~/.aws/credentials, an instance role) or drop --postgres-iam-auth") from None
+    except BotoCoreError as e:
+        raise ConnectError(f"--postgres-iam-auth could not make a token: {e}") from None
+
+
+_TLS: dict = {}  # one verified context per CA file: building one loads the CA store (a blocking C call)
+
+
+def _tls(t: PostgresTarget):
+    if not t.ssl_ca:
+        return None
+    ctx = _TLS.get(t.ssl_ca)
+    if ctx is None:
+        ctx = _TLS[t.ssl_ca] = ssl.create_default_context(cafile=t.ssl_ca)
+    return ctx
+
+
+def connect(t: PostgresTarget, timeout: float):
+    """One autocommit connection (pg8000.dbapi, %s parameters as PyMySQL's), or ConnectError."""
+    import pg8000.dbapi
+    from pg8000.exceptions import DatabaseError, InterfaceError
+
+    password = _iam_token(t) if t.iam_region else (t.password or None)
+    where = t.redacted()
+    try:
+        conn = pg8000.dbapi.connect(user=t.user, host=t.host, port=t.port, database=t.database, password=password,
+                                    ssl_context=_tls(t), timeout=timeout, application_name="cacheswarm")
+    except DatabaseError as e:
+        info = e.args[0] if e.args and isinstance(e.args[0], dict) else {}
+        code, message = info.get("C", ""), info.get("M", str(e))
+        if code == UNKNOWN_DATABASE:
+            raise ConnectError(f"PostgreSQL at {where} has no database {t.database!r}: create it or name another in "
+                               "--postgres-url") from None
+        if code in (INVALID_PASSWORD, INVALID_AUTHORIZATION):
+            how = ("its IAM token: check the user has the rds_iam role and the IAM policy allows rds-db:connect"
+                   if t.iam_region else f"password: check --postgres-url's user and password, or set {PASSWORD_ENV}")
+            raise ConnectError(f"PostgreSQL at {where} refused the login for user {t.user!r} with {how} "
+                               f"({message})") from None
+        raise ConnectError(f"PostgreSQL at {where} refused the connection ({message})") from None
+    except InterfaceError as e:
+        detail = str(e.args[0] if e.args else e)
+        if t.ssl_ca and ("SSL" in detail or "certificate" in detail.lower()):
+            raise ConnectError(f"TLS with PostgreSQL at {where} failed ({detail}): check --postgres-ssl-ca") from None
+        raise ConnectError(f"cannot reach PostgreSQL at {where} ({detail}): start it or fix --postgres-url") from None
+    except (OSError, ssl.SSLError) as e:
+        raise ConnectError(f"cannot reach PostgreSQL at {where} ({e}): start it or fix --postgres-url") from None
+    conn.autocommit = True
+    conn._force_close = conn._usock.close  # the pool's Lease: no goodbye round trip for a half-read connection
+    return conn
+
+
+def pool(t: PostgresTarget, size: int, timeout: float):
+    """The process's pool (the MySQL pool's first-come-first-served hand-out, PostgreSQL connections)."""
+    from .mysql import Pool
+
+    return Pool(t, size, timeout, connect=connect, name="PostgreSQL")
+
+
+def tables_like(namespace: str) -> str:
+    return namespace.replace("_", r"\_") + r"\_%"
+
+
+def sample(p, namespace: str) -> dict:
+    """The namespace's tables' counters (pg_stat_user_tables, summed) and the database's
+    (pg_stat_database), after every idle connection of the pool flushed its pending statistics;
+    or {"error": why}."""
+    try:
+        for conn in list(p._idle):  # (a connection in use flushes when the phase's last operation ends)
+            conn.cursor().execute("SELECT pg_stat_force_next_flush()")
+        with p.connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT pg_stat_force_next_flush()")
+            cur.execute("SELECT COALESCE(SUM(idx_scan), 0), COALESCE(SUM(seq_scan), 0), COALESCE(SUM(n_tup_upd), 0), "
+                        "COALESCE(SUM(n_tup_ins), 0), COALESCE(SUM(n_tup_del), 0), COALESCE(SUM(idx_tup_fetch), 0) "
+                        "FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname LIKE %s",
+                        (tables_like(namespace),))
+            tables = cur.fetchone()
+            cur.execute("SELECT xact_commit, xact_rollback, blks_hit, blks_read, "
+                        "EXTRACT(EPOCH FROM now() - pg_postmaster_start_time()) "
+                        "FROM pg_stat_database WHERE datname = current_database()")
+            db = cur.fetchone()
+    except Exception as e:
+        return {"error": f"pg_stat_user_tables failed: {type(e).__name__}: {str(e)[:120]}"}
+    out = dict(zip(COUNTERS[1:], [int(v) for v in tables] + [int(v) for v in db[:4]]))
+    out["scans"] = out["idx_scan"] + out["seq_scan"]
+    out.update(uptime_s=float(db[4]), at=round(time.time(), 3))
+    return out
+
+
+def delta(first: dict, last: dict, _under_load: dict) -> dict:
+    from ..server_stats import delta as counters_delta
+
+    d = counters_delta(first, last, COUNTERS, ())
+    if "error" not in d:
+        reads = d.get("blks_hit", 0) + d.get("blks_read", 0)
+        d["buffer_hit_ratio"] = round(d.get("blks_hit", 0) / reads, 4) if reads else None
+    return d
+
+
+def seed_flags(t: PostgresTarget) -> str:
+    return f"--backend {NAME} --postgres-url '{t.redacted()}'"
+
+
+def owned_tables(t: PostgresTarget, namespace: str, timeout: float) -> list[str]:
+    """The namespace's tables that cacheswarm created (their comment says so), for `cacheswarm clean`."""
+    from .postgres_products import OWNER_COMMENT
+
+    conn = connect(t, timeout)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE %s "
+                    "AND obj_description(c.oid, 'pg_class') = %s ORDER BY 1", (tables_like(namespace), OWNER_COMMENT))
+        return [r[0] for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def drop_tables(t: PostgresTarget, names: list[str], timeout: float) -> None:
+    conn = connect(t, timeout)
+    try:
+        for name in names:
+            conn.cursor().execute(f'DROP TABLE IF EXISTS "{name}"')
+    finally:
+        conn.close()

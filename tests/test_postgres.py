@@ -1,0 +1,228 @@
+"""PostgreSQL as a backend, on the real PostgreSQL 15 of these machines (127.0.0.1:5432, database test):
+the products binding's operations and seed, the server's own counts of them, gevent cooperation,
+its options' bad input, a whole run cross-checked against pg_stat_user_tables, and clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from types import SimpleNamespace
+
+import pytest
+
+from cacheswarm import catalog, products
+from cacheswarm.optbase import BadInput
+from cacheswarm.stores import ConnectError, NotSeeded, postgres, postgres_products
+
+from .conftest import REDIS_URL, ROOT, cli, run_locust
+from .test_end_to_end import only_report
+
+POSTGRES_URL = os.environ.get("CACHESWARM_TEST_POSTGRES_URL", postgres.DEFAULT_URL)
+
+
+def _target(**kw):
+    return postgres.target(SimpleNamespace(postgres_url=POSTGRES_URL, **kw))
+
+
+def _drop(namespace: str) -> None:
+    conn = postgres.connect(_target(), 5.0)
+    try:
+        conn.cursor().execute(f'DROP TABLE IF EXISTS "{postgres_products.table_name(namespace)}"')
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def pg_namespace():
+    ns = f"cswpg{random.randrange(16**6):06x}"
+    yield ns
+    _drop(ns)
+
+
+@pytest.fixture
+def pg_pool():
+    p = postgres.pool(_target(), 2, 5.0)
+    yield p
+    p.close()
+
+
+def test_the_binding_is_registered_with_what_its_store_can_do():
+    b = catalog.BINDINGS[("products", "postgres")]
+    assert b.store_class() is postgres_products.PostgresProducts
+    assert catalog.label("postgres") == "PostgreSQL"
+
+
+def test_seeded_rows_read_as_the_same_json_as_products_row_and_writes_bump_the_version(pg_namespace, pg_pool):
+    result = postgres_products.seed(_target(), pg_namespace, 300)
+    assert (result["rows"], result["loaded"]) == (300, 300)
+    again = postgres_products.seed(_target(), pg_namespace, 250)  # idempotent; rows above N removed
+    assert (again["rows"], again["trimmed"], again["loaded"]) == (250, 50, 0)
+    store = postgres_products.PostgresProducts(pg_pool, pg_namespace)
+    assert store.seeded() == 250
+    for i in (1, 17, 250):
+        assert store.read(i) == products.encode(products.row(i)[:-1])  # the JSON every backend caches
+    assert store.read(251) is None
+    after = json.loads(store.write(17, want_value=True))
+    assert after["version"] == 1 and after["updated_at"] != json.loads(store.read(18))["updated_at"]
+    assert store.version_of(store.read(17))[0] == 1
+    assert [json.loads(v)["id"] for v in store.scan(5, 9)] == [5, 6, 7, 8, 9]
+    assert set(store.read_many([3, 4, 999])) == {3, 4}
+    inserted = json.loads(store.insert(251))
+    assert inserted["category"] == products.INSERTED and store.seeded() == 250
+    assert store.remove_inserted(250, 251) == 1
+    assert dict(store.iter_values(3)) == {store.cache_key(i): store.read(i) for i in (1, 2, 3)}
+    reset = postgres_products.seed(_target(), pg_namespace, 250, reset=True)
+    assert reset["loaded"] == 250 and json.loads(store.read(17))["version"] == 0
+
+
+def test_an_unseeded_or_foreign_table_is_refused(pg_namespace, pg_pool):
+    store = postgres_products.PostgresProducts(pg_pool, pg_namespace)
+    with pytest.raises(NotSeeded, match="is missing"):
+        store.seeded()
+    conn = postgres.connect(_target(), 5.0)
+    try:
+        conn.cursor().execute(f'CREATE TABLE "{store.table}" (id int primary key)')
+    finally:
+        conn.close()
+    from cacheswarm.stores import ForeignTable
+    with pytest.raises(ForeignTable, match="not created by cacheswarm"):
+        store.check_owned(False)
+    with pytest.raises(ForeignTable):
+        postgres_products.seed(_target(), pg_namespace, 10)
+
+
+@pytest.mark.parametrize("op", ["read", "write", "write_value", "insert"])
+def test_each_operation_makes_the_server_count_what_the_cross_check_expects(pg_namespace, op):
+    """PER_OP (what the report expects) against pg_stat_user_tables, flushed by the sample itself."""
+    postgres_products.seed(_target(), pg_namespace, 50)
+    p = postgres.pool(_target(), 1, 5.0)
+    try:
+        store = postgres_products.PostgresProducts(p, pg_namespace)
+        call = {"read": lambda i: store.read(i), "write": lambda i: store.write(i),
+                "write_value": lambda i: store.write(i, want_value=True), "insert": lambda i: store.insert(50 + i)}[op]
+        store.value_size = store.padding()  # (an insert learns the padding once: not the operation's statement)
+        before = postgres.sample(p, pg_namespace)
+        for i in range(1, 21):
+            call(i)
+        after = postgres.sample(p, pg_namespace)
+        seen = postgres.delta(before, after, {})
+        assert {k: seen[k] for k in ("scans", "n_tup_upd", "n_tup_ins")} == {
+            k: 20 * postgres.PER_OP["products"][op].get(k, 0) for k in ("scans", "n_tup_upd", "n_tup_ins")}
+    finally:
+        p.close()
+
+
+def test_a_slow_query_on_one_user_does_not_stall_the_others(pg_namespace):
+    """Under Locust's monkey patching, pg8000's socket waits yield: while one greenlet waits on
+    pg_sleep(1) (a duration the server keeps), another finishes 50 reads on its own connection."""
+    postgres_products.seed(_target(), pg_namespace, 10)
+    script = textwrap.dedent(f"""
+        from gevent import monkey; monkey.patch_all()
+        import gevent
+        from types import SimpleNamespace
+        from cacheswarm.stores import postgres, postgres_products
+        t = postgres.target(SimpleNamespace(postgres_url={POSTGRES_URL!r}))
+        p = postgres.pool(t, 2, 10.0)
+        order = []
+        def slow():
+            with p.cursor() as cur:
+                cur.execute("SELECT pg_sleep(1)")
+            order.append("slow")
+        def fast():
+            store = postgres_products.PostgresProducts(p, {pg_namespace!r})
+            for i in range(50):
+                store.read(1 + i % 10)
+            order.append("fast")
+        a = gevent.spawn(slow); gevent.sleep(0.05); b = gevent.spawn(fast)
+        gevent.joinall([a, b], raise_error=True)
+        print(",".join(order))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "fast,slow"
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"postgres_url": "mysql://x@h/db"}, r"--postgres-url: .* is not a PostgreSQL URL"),
+    ({"postgres_url": "postgresql://u@h:5432"}, r"--postgres-url: .* names no database"),
+    ({"postgres_ssl_ca": "/nonexistent.pem"}, r"--postgres-ssl-ca: .* is not a file"),
+    ({"postgres_iam_auth": True}, r"--postgres-iam-auth: needs TLS"),
+])
+def test_bad_postgres_options_are_refused_in_one_line_naming_the_option(kw, match):
+    with pytest.raises(BadInput, match=match):
+        postgres.target(SimpleNamespace(**{"postgres_url": POSTGRES_URL, **kw}))
+
+
+def test_an_unreachable_server_and_an_unknown_database_say_what_to_fix():
+    with pytest.raises(ConnectError, match="cannot reach PostgreSQL at .*:1/test .*start it or fix --postgres-url"):
+        postgres.connect(postgres.target(SimpleNamespace(postgres_url="postgresql://postgres@127.0.0.1:1/test")), 2.0)
+    with pytest.raises(ConnectError, match="has no database 'cswnosuchdb'"):
+        postgres.connect(postgres.target(SimpleNamespace(
+            postgres_url=POSTGRES_URL.rsplit("/", 1)[0] + "/cswnosuchdb")), 2.0)
+
+
+def test_a_run_on_postgres_is_cross_checked_with_its_own_counters_and_clean_removes_only_ours(tmp_path, pg_namespace):
+    """`cacheswarm seed products --backend postgres`, a headless run of db-only and cache-aside, the
+    report's check of the clients' counts against pg_stat_user_tables of the namespace's tables
+    (no other client reaches them: exact up to an operation per user cut at a phase's end), then
+    `cacheswarm clean`, which drops that table and no other."""
+    seeded = cli("seed", "products", "--backend", "postgres", "--rows", "400", "--namespace", pg_namespace,
+                 "--postgres-url", POSTGRES_URL)
+    assert seeded.returncode == 0, seeded.stderr[-2000:]
+    assert f"{pg_namespace}_products: 400 products" in seeded.stdout
+    out = run_locust(["--headless", "-u", "4", "-r", "4", "--namespace", pg_namespace, "--backend", "postgres",
+                      "--postgres-url", POSTGRES_URL, "--redis-url", REDIS_URL, "--strategies", "db-only,cache-aside",
+                      "--phase-time", "3s", "--warmup", "1s", "--read-ratio", "0.8", "--insert-ratio", "0.05",
+                      "--key-distribution", "latest", "--report-dir", str(tmp_path / "r"), "--only-summary"],
+                     cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "products on PostgreSQL:" in out.stdout
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    views = {v["phase"]: v for v in doc["server"]}
+    assert set(views) == {f"products/postgres/{s}" for s in ("db-only", "cache-aside")}
+    for key, view in views.items():
+        checks = {c["counter"]: c for c in view["checks"] if c["server"] == "postgres"}
+        assert set(checks) == {"scans", "n_tup_upd", "n_tup_ins"}, key
+        assert checks["scans"]["client"] > 100 and checks["n_tup_upd"]["client"] > 10, key
+        assert checks["n_tup_ins"]["client"] > 0, key
+        for c in checks.values():
+            assert abs(c["server_value"] - c["client"]) <= 4 and c["ok"], (key, c)
+    assert doc["run"]["postgres_url"] == _target().redacted()
+    other = f"{pg_namespace}x"  # a table of another namespace that shares the prefix: clean leaves it
+    postgres_products.seed(_target(), other, 5)
+    try:
+        cleaned = cli("clean", "--yes", "--namespace", pg_namespace, "--postgres-url", POSTGRES_URL)
+        assert cleaned.returncode == 0, cleaned.stderr[-2000:]
+        assert f"PostgreSQL tables ['{pg_namespace}_products']" in cleaned.stdout
+        p = postgres.pool(_target(), 1, 5.0)
+        try:
+            with pytest.raises(NotSeeded, match="is missing"):
+                postgres_products.PostgresProducts(p, pg_namespace).seeded()
+            assert postgres_products.PostgresProducts(p, other).seeded() == 5
+        finally:
+            p.close()
+    finally:
+        _drop(other)
+
+
+def test_a_password_given_for_postgres_is_in_no_output_file(tmp_path, pg_namespace):
+    """A password in --postgres-url (trust auth lets the run go on) is in no file the run writes, nor in
+    its output; the report's run settings show the URL redacted."""
+    secret = "cswPgSecret8472"
+    postgres_products.seed(_target(), pg_namespace, 50)
+    url = POSTGRES_URL.replace("://postgres@", f"://postgres:{secret}@")
+    out = run_locust(["--headless", "-u", "2", "-r", "2", "--namespace", pg_namespace, "--backend", "postgres",
+                      "--postgres-url", url, "--redis-url", REDIS_URL, "--strategies", "db-only", "--phase-time",
+                      "2s", "--warmup", "0s", "--report-dir", str(tmp_path / "r"), "--csv", str(tmp_path / "c"),
+                      "--html", str(tmp_path / "h.html"), "--only-summary"], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) > 5
+    assert not [p for p in written if secret in p.read_text(errors="replace")]
+    assert secret not in out.stdout + out.stderr
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    assert doc["run"]["postgres_url"].startswith("postgresql://postgres:***@")
