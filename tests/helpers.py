@@ -1,6 +1,7 @@
 """Test scaffolding: a Locust web UI process, private servers, fault injection."""
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -155,3 +156,45 @@ def fault(events: dict, steps, when=None, timeout: float = 60) -> threading.Thre
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     return worker
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own: initdb'd as the postgres user (PostgreSQL refuses to run
+    as root) in a directory of its own, on a spare loopback port, database `test`; stopped and removed."""
+
+    def __init__(self, *conf_lines, hba=("host all all 127.0.0.1/32 trust",), files=()):
+        import glob
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        self.bin = Path(sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1])
+        self.dir = Path(tempfile.mkdtemp(prefix="csw-pg-"))
+        self.port = free_port()
+        subprocess.run(["chown", "-R", "postgres", str(self.dir)], check=True)
+        self._as_postgres(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres")
+        for f in files:  # e.g. a server key and certificate, in the data directory: the server's alone to read
+            shutil.copy(f, self.dir / "data")
+            os.chmod(self.dir / "data" / Path(f).name, 0o600)
+        subprocess.run(["chown", "-R", "postgres", str(self.dir)], check=True)
+        with open(self.dir / "data" / "postgresql.conf", "a") as conf:
+            conf.write("\n".join((f"port = {self.port}", "listen_addresses = '127.0.0.1'",
+                                  f"unix_socket_directories = '{self.dir}'", "fsync = off", *conf_lines)) + "\n")
+        (self.dir / "data" / "pg_hba.conf").write_text("local all all trust\n" + "\n".join(hba) + "\n")
+        self._as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.dir / "log"),
+                          "-w", "start")
+        self.sql("CREATE DATABASE test")
+
+    def _as_postgres(self, *cmd):
+        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, timeout=120)
+
+    def sql(self, statement, database="postgres"):
+        return subprocess.run(["psql", "-h", str(self.dir), "-p", str(self.port), "-U", "postgres", "-d", database,
+                               "-Atc", statement], check=True, capture_output=True, text=True).stdout
+
+    def stop(self):
+        import shutil
+
+        subprocess.run(["runuser", "-u", "postgres", "--", str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"),
+                        "-m", "immediate", "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -19,6 +19,7 @@ from cacheswarm.optbase import BadInput
 from cacheswarm.stores import ConnectError, NotSeeded, postgres, postgres_products
 
 from .conftest import REDIS_URL, ROOT, cli, run_locust
+from .helpers import PrivatePostgres, make_ca_and_server_cert
 from .test_end_to_end import only_report
 
 POSTGRES_URL = os.environ.get("CACHESWARM_TEST_POSTGRES_URL", postgres.DEFAULT_URL)
@@ -226,3 +227,87 @@ def test_a_password_given_for_postgres_is_in_no_output_file(tmp_path, pg_namespa
     assert secret not in out.stdout + out.stderr
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     assert doc["run"]["postgres_url"].startswith("postgresql://postgres:***@")
+
+
+def test_postgres_over_verified_tls_and_a_wrong_ca_refused_in_one_line(tmp_path, pg_namespace):
+    """A private PostgreSQL that takes TLS only (hostssl), with a throwaway CA: a run with
+    --postgres-ssl-ca goes over verified TLS (the server's pg_stat_ssl says so); another CA is refused
+    before the run in one line, exit 2, naming --postgres-ssl-ca; without a CA, TLS unverified."""
+    d = make_ca_and_server_cert(tmp_path / "tls")
+    other = make_ca_and_server_cert(tmp_path / "other")
+    server = PrivatePostgres("ssl = on", "ssl_cert_file = 'server.pem'", "ssl_key_file = 'server.key'",
+                             hba=("hostssl all all 127.0.0.1/32 trust", "hostnossl all all 127.0.0.1/32 reject"),
+                             files=(d / "server.pem", d / "server.key"))
+    try:
+        url = f"postgresql://postgres@127.0.0.1:{server.port}/test"
+        ca = str(d / "ca.pem")
+        t = postgres.target(SimpleNamespace(postgres_url=url, postgres_ssl_ca=ca))
+        postgres_products.seed(t, pg_namespace, 100)
+        conn = postgres.connect(t, 5.0)
+        cur = conn.cursor()
+        cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert cur.fetchone()[0] is True
+        conn.close()
+        out = run_locust(["--headless", "-u", "2", "-r", "2", "--namespace", pg_namespace, "--backend", "postgres",
+                          "--postgres-url", url, "--postgres-ssl-ca", ca, "--redis-url", REDIS_URL, "--strategies",
+                          "db-only", "--phase-time", "2s", "--warmup", "0s", "--report-dir", str(tmp_path / "r"),
+                          "--only-summary"], cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-3000:]
+        doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+        assert sum(r["count"] for r in doc["rows"]) > 0 and not any(r["outcome"] == "error" for r in doc["rows"])
+        bad = run_locust(["--headless", "-u", "1", "--namespace", pg_namespace, "--backend", "postgres",
+                          "--postgres-url", url, f"--postgres-ssl-ca={other / 'ca.pem'}", "--redis-url", REDIS_URL,
+                          "--report-dir", str(tmp_path / "r2")], cwd=tmp_path, timeout=60)
+        assert bad.returncode == 2, bad.stderr[-2000:]
+        lines = [x for x in bad.stderr.splitlines() if x.startswith("cacheswarm: error:")]
+        assert len(lines) == 1 and "TLS with PostgreSQL" in lines[0] and "--postgres-ssl-ca" in lines[0], bad.stderr
+        assert "Traceback" not in bad.stderr and not (tmp_path / "r2").exists()
+        # without a CA: TLS as the server offers it, unverified ('prefer'), one context for every connection
+        assert_one_context_per_server(postgres.target(SimpleNamespace(postgres_url=url)), encrypted=True)
+    finally:
+        server.stop()
+    plain = PrivatePostgres()  # a server without TLS: a CA given is refused, none given connects in the clear
+    try:
+        url = f"postgresql://postgres@127.0.0.1:{plain.port}/test"
+        with pytest.raises(ConnectError, match="offers no TLS: .* drop --postgres-ssl-ca"):
+            postgres.connect(postgres.target(SimpleNamespace(postgres_url=url, postgres_ssl_ca=str(d / "ca.pem"))), 5)
+        assert_one_context_per_server(postgres.target(SimpleNamespace(postgres_url=url)), encrypted=False)
+    finally:
+        plain.stop()
+
+
+def assert_one_context_per_server(t, encrypted: bool) -> None:
+    """20 connections to `t` build at most one TLS context (pg8000 alone builds one per connection),
+    and each is encrypted exactly when the server offers TLS (the server's pg_stat_ssl says)."""
+    import ssl
+
+    built = []
+    real = ssl.create_default_context
+
+    def counting(*args, **kwargs):
+        built.append(args or kwargs)
+        return real(*args, **kwargs)
+
+    postgres._TLS.pop((t.host, t.port, t.ssl_ca), None)
+    ssl.create_default_context = counting
+    try:
+        conns = [postgres.connect(t, 10) for _ in range(20)]
+    finally:
+        ssl.create_default_context = real
+    assert len(built) <= 1, built
+    for conn in conns:
+        cur = conn.cursor()
+        cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        assert cur.fetchone()[0] is encrypted
+        conn.close()
+
+
+def test_iam_auth_makes_a_signed_token_offline(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+    t = postgres.target(SimpleNamespace(postgres_url="postgresql://app@db.example.internal:5432/shop",
+                                        postgres_ssl_ca=__file__, postgres_iam_auth=True), "eu-west-1")
+    assert t.iam_region == "eu-west-1"
+    token = postgres._iam_token(t)
+    assert token.startswith("db.example.internal:5432/?Action=connect")
+    assert "DBUser=app" in token and "X-Amz-Signature=" in token and "eu-west-1" in token
