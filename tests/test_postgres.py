@@ -15,8 +15,11 @@ from types import SimpleNamespace
 import pytest
 
 from cacheswarm import catalog, products
+from cacheswarm.restaurants import SUMMARY_REVIEWS
 from cacheswarm.optbase import BadInput
-from cacheswarm.stores import ConnectError, NotSeeded, postgres, postgres_products
+from cacheswarm.stores import ConnectError, NotSeeded, mysql_restaurants, postgres, postgres_products
+from cacheswarm.stores import postgres_restaurants
+from cacheswarm.stores.mysql import Pool
 
 from .conftest import REDIS_URL, ROOT, cli, run_locust
 from .helpers import PrivatePostgres, make_ca_and_server_cert
@@ -32,7 +35,8 @@ def _target(**kw):
 def _drop(namespace: str) -> None:
     conn = postgres.connect(_target(), 5.0)
     try:
-        conn.cursor().execute(f'DROP TABLE IF EXISTS "{postgres_products.table_name(namespace)}"')
+        for table in (postgres_products.table_name(namespace), *mysql_restaurants.table_names(namespace)):
+            conn.cursor().execute(f'DROP TABLE IF EXISTS "{table}"')
     finally:
         conn.close()
 
@@ -96,23 +100,70 @@ def test_an_unseeded_or_foreign_table_is_refused(pg_namespace, pg_pool):
         postgres_products.seed(_target(), pg_namespace, 10)
 
 
-@pytest.mark.parametrize("op", ["read", "write", "write_value", "insert"])
-def test_each_operation_makes_the_server_count_what_the_cross_check_expects(pg_namespace, op):
+def test_restaurants_summaries_are_the_bytes_mysql_serves_and_a_review_posts_in_one_transaction(
+        pg_namespace, namespace, target, pg_pool):
+    """The same seed on MySQL and PostgreSQL: every summary byte-equal (one cache serves either);
+    posting a review adds it to the summary's newest and bumps its star counter."""
+    mysql_restaurants.seed(target, namespace, 30, 4)
+    result = postgres_restaurants.seed(_target(), pg_namespace, 30, reviews=4)
+    assert (result["rows"], result["loaded"]) == (30, 30 * 5)
+    assert postgres_restaurants.seed(_target(), pg_namespace, 25, reviews=4)["trimmed"] == 5
+    with pytest.raises(BadInput, match="^--reviews-per-restaurant: "):
+        postgres_restaurants.seed(_target(), pg_namespace, 25, reviews=3)
+    mysql = Pool(target, 1, 5.0)
+    try:
+        on_mysql = mysql_restaurants.MySQLRestaurants(mysql, namespace)
+        store = postgres_restaurants.PostgresRestaurants(pg_pool, pg_namespace)
+        assert store.seeded() == 25
+        for i in (1, 7, 25):
+            assert store.read(i) == on_mysql.read(i)
+        assert store.read(26) is None
+        before = json.loads(store.read(7))
+        after = json.loads(store.for_user().write(7, want_value=True))
+        assert len(after["reviews"]) == min(SUMMARY_REVIEWS, len(before["reviews"]) + 1)
+        assert after["reviews"][0] not in before["reviews"] and after["reviews"][1:] == before["reviews"][:4]
+        assert store.version_of(store.read(7)) != store.version_of(json.dumps(before).encode())
+        with pytest.raises(LookupError):
+            store.write(999)  # its transaction had inserted a review: the server must roll it back now
+        other = postgres.connect(_target(), 5.0)
+        try:  # the failed connection's session, its transaction and its locks are gone (not left open)
+            other.cursor().execute("SET lock_timeout = '5s'")
+            other.cursor().execute("BEGIN")
+            other.cursor().execute(f'LOCK TABLE "{store.tables[1]}" IN ACCESS EXCLUSIVE MODE')
+            cur = other.cursor()
+            cur.execute(f'SELECT COUNT(*) FROM "{store.tables[1]}" WHERE restaurant_id = 999')
+            assert cur.fetchone()[0] == 0
+            cur.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert dict(store.iter_values(2)) == {store.cache_key(i): store.read(i) for i in (1, 2)}
+    finally:
+        mysql.close()
+
+
+@pytest.mark.parametrize("dataset,op", [("products", "read"), ("products", "write"), ("products", "write_value"),
+                                        ("products", "insert"), ("restaurants", "read"), ("restaurants", "write"),
+                                        ("restaurants", "write_value")])
+def test_each_operation_makes_the_server_count_what_the_cross_check_expects(pg_namespace, dataset, op):
     """PER_OP (what the report expects) against pg_stat_user_tables, flushed by the sample itself."""
-    postgres_products.seed(_target(), pg_namespace, 50)
     p = postgres.pool(_target(), 1, 5.0)
     try:
-        store = postgres_products.PostgresProducts(p, pg_namespace)
+        if dataset == "products":
+            postgres_products.seed(_target(), pg_namespace, 50)
+            store = postgres_products.PostgresProducts(p, pg_namespace)
+            store.value_size = store.padding()  # (an insert learns the padding once: not the operation's statement)
+        else:
+            postgres_restaurants.seed(_target(), pg_namespace, 30, reviews=4)
+            store = postgres_restaurants.PostgresRestaurants(p, pg_namespace)
         call = {"read": lambda i: store.read(i), "write": lambda i: store.write(i),
                 "write_value": lambda i: store.write(i, want_value=True), "insert": lambda i: store.insert(50 + i)}[op]
-        store.value_size = store.padding()  # (an insert learns the padding once: not the operation's statement)
         before = postgres.sample(p, pg_namespace)
         for i in range(1, 21):
             call(i)
         after = postgres.sample(p, pg_namespace)
         seen = postgres.delta(before, after, {})
         assert {k: seen[k] for k in ("scans", "n_tup_upd", "n_tup_ins")} == {
-            k: 20 * postgres.PER_OP["products"][op].get(k, 0) for k in ("scans", "n_tup_upd", "n_tup_ins")}
+            k: 20 * postgres.PER_OP[dataset][op].get(k, 0) for k in ("scans", "n_tup_upd", "n_tup_ins")}
     finally:
         p.close()
 
@@ -166,43 +217,49 @@ def test_an_unreachable_server_and_an_unknown_database_say_what_to_fix():
             postgres_url=POSTGRES_URL.rsplit("/", 1)[0] + "/cswnosuchdb")), 2.0)
 
 
-def test_a_run_on_postgres_is_cross_checked_with_its_own_counters_and_clean_removes_only_ours(tmp_path, pg_namespace):
-    """`cacheswarm seed products --backend postgres`, a headless run of db-only and cache-aside, the
+@pytest.mark.parametrize("dataset", ["products", "restaurants"])
+def test_a_run_on_postgres_is_cross_checked_with_its_own_counters_and_clean_removes_only_ours(
+        tmp_path, pg_namespace, dataset):
+    """`cacheswarm seed DATASET --backend postgres`, a headless run of db-only and cache-aside, the
     report's check of the clients' counts against pg_stat_user_tables of the namespace's tables
     (no other client reaches them: exact up to an operation per user cut at a phase's end), then
-    `cacheswarm clean`, which drops that table and no other."""
-    seeded = cli("seed", "products", "--backend", "postgres", "--rows", "400", "--namespace", pg_namespace,
+    `cacheswarm clean`, which drops those tables and no other."""
+    size = ["--rows", "400"] if dataset == "products" else ["--restaurants", "40", "--reviews-per-restaurant", "3"]
+    seeded = cli("seed", dataset, "--backend", "postgres", *size, "--namespace", pg_namespace,
                  "--postgres-url", POSTGRES_URL)
     assert seeded.returncode == 0, seeded.stderr[-2000:]
-    assert f"{pg_namespace}_products: 400 products" in seeded.stdout
+    assert ("400 products" if dataset == "products" else "40 restaurants") in seeded.stdout
+    mix = ["--insert-ratio", "0.05", "--key-distribution", "latest"] if dataset == "products" else []
     out = run_locust(["--headless", "-u", "4", "-r", "4", "--namespace", pg_namespace, "--backend", "postgres",
-                      "--postgres-url", POSTGRES_URL, "--redis-url", REDIS_URL, "--strategies", "db-only,cache-aside",
-                      "--phase-time", "3s", "--warmup", "1s", "--read-ratio", "0.8", "--insert-ratio", "0.05",
-                      "--key-distribution", "latest", "--report-dir", str(tmp_path / "r"), "--only-summary"],
+                      "--dataset", dataset, "--postgres-url", POSTGRES_URL, "--redis-url", REDIS_URL,
+                      "--strategies", "db-only,cache-aside", "--phase-time", "3s", "--warmup", "1s",
+                      "--read-ratio", "0.8", *mix, "--report-dir", str(tmp_path / "r"), "--only-summary"],
                      cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "products on PostgreSQL:" in out.stdout
+    assert f"{dataset} on PostgreSQL:" in out.stdout
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     views = {v["phase"]: v for v in doc["server"]}
-    assert set(views) == {f"products/postgres/{s}" for s in ("db-only", "cache-aside")}
+    assert set(views) == {f"{dataset}/postgres/{s}" for s in ("db-only", "cache-aside")}
     for key, view in views.items():
         checks = {c["counter"]: c for c in view["checks"] if c["server"] == "postgres"}
         assert set(checks) == {"scans", "n_tup_upd", "n_tup_ins"}, key
         assert checks["scans"]["client"] > 100 and checks["n_tup_upd"]["client"] > 10, key
-        assert checks["n_tup_ins"]["client"] > 0, key
+        assert checks["n_tup_ins"]["client"] > 0, key  # products: inserts; restaurants: reviews posted
         for c in checks.values():
             assert abs(c["server_value"] - c["client"]) <= 4 and c["ok"], (key, c)
     assert doc["run"]["postgres_url"] == _target().redacted()
     other = f"{pg_namespace}x"  # a table of another namespace that shares the prefix: clean leaves it
     postgres_products.seed(_target(), other, 5)
+    ours = [f"{pg_namespace}_products"] if dataset == "products" else list(mysql_restaurants.table_names(pg_namespace))
     try:
         cleaned = cli("clean", "--yes", "--namespace", pg_namespace, "--postgres-url", POSTGRES_URL)
         assert cleaned.returncode == 0, cleaned.stderr[-2000:]
-        assert f"PostgreSQL tables ['{pg_namespace}_products']" in cleaned.stdout
+        assert f"PostgreSQL tables {sorted(ours)}" in cleaned.stdout
         p = postgres.pool(_target(), 1, 5.0)
         try:
+            cls = postgres_products.PostgresProducts if dataset == "products" else postgres_restaurants.PostgresRestaurants
             with pytest.raises(NotSeeded, match="is missing"):
-                postgres_products.PostgresProducts(p, pg_namespace).seeded()
+                cls(p, pg_namespace).seeded()
             assert postgres_products.PostgresProducts(p, other).seeded() == 5
         finally:
             p.close()

@@ -189,3 +189,5 @@ binding("leaderboard", "redis", ".patterns:Leaderboard", versions=("cache-only",
 backend("postgres", "PostgreSQL", module=".stores.postgres")
 binding("products", "postgres", ".stores.postgres_products:PostgresProducts", READS, WRITES, INSERTS, SCANS, VERSIONS,
         seed=".stores.postgres_products:seed")
+binding("restaurants", "postgres", ".stores.postgres_restaurants:PostgresRestaurants", READS, WRITES, VERSIONS,
+        seed=".stores.postgres_restaurants:seed")

@@ -14,9 +14,11 @@ pg8000 is imported only where a connection is made, so the options cost nothing 
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from urllib.parse import quote, unquote, urlsplit
 
 from ..optbase import BadInput, Opt
@@ -43,6 +45,10 @@ INVALID_PASSWORD, INVALID_AUTHORIZATION, UNKNOWN_ROLE, UNKNOWN_DATABASE = "28P01
 PER_OP = {
     "products": {"read": {"scans": 1}, "read_page": {"scans": 2}, "write": {"scans": 1, "n_tup_upd": 1},
                  "write_value": {"scans": 2, "n_tup_upd": 1}, "insert": {"n_tup_ins": 1}, "scan": {"scans": 1}},
+    # a summary reads the restaurant and its newest reviews (a scan of each table); posting a review
+    # inserts it and bumps the restaurant's star counter (a scan and a row updated)
+    "restaurants": {"read": {"scans": 2}, "write": {"scans": 1, "n_tup_upd": 1, "n_tup_ins": 1},
+                    "write_value": {"scans": 3, "n_tup_upd": 1, "n_tup_ins": 1}},
 }
 WHAT = {"scans": "table scans", "n_tup_upd": "rows updated", "n_tup_ins": "rows inserted"}
 COUNTERS = ("scans", "idx_scan", "seq_scan", "n_tup_upd", "n_tup_ins", "n_tup_del", "idx_tup_fetch", "xact_commit",
@@ -175,8 +181,23 @@ def connect(t: PostgresTarget, timeout: float):
     except OSError as e:
         raise ConnectError(f"cannot reach PostgreSQL at {where} ({e}): start it or fix --postgres-url") from None
     conn.autocommit = True
-    conn._force_close = conn._usock.close  # the pool's Lease: no goodbye round trip for a half-read connection
+    conn._force_close = partial(_hard_close, conn)  # the pool's Lease: no goodbye for a half-read connection
     return conn
+
+
+def _hard_close(conn) -> None:
+    """Close the connection's socket now, whatever still refers to it (pg8000's buffered file of it keeps
+    the descriptor open past socket.close(), and the server would keep the session, its transaction
+    and its locks): shutdown ends the TCP connection, so the server rolls back at once."""
+    try:
+        conn._usock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    for f in (conn._sock, conn._usock):
+        try:
+            f.close()
+        except OSError:
+            pass
 
 
 def pool(t: PostgresTarget, size: int, timeout: float):
