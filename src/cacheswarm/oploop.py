@@ -45,6 +45,7 @@ class PhaseLoop:
         field = strategy  # a capacity step's strategy carries its step (db-only@2): its own series
         strategy, _step = split_strategy(field)
         store = rt.stores[(dataset, backend)].for_user()
+        binding = catalog.BINDINGS[(dataset, backend)]
         self.cache = (rt.cache.for_user(rt.reader_cache, wait_when_down=strategy == strategies.CacheOnly.name)
                       if strategies.STRATEGIES[strategy].uses_cache else None)
         self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
@@ -56,7 +57,7 @@ class PhaseLoop:
         self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
         keyspace = rt.keyspaces[dataset]
         self.after_op = None  # what runs after an operation's timing (the rate limiter's audit)
-        if getattr(store, "pattern", False):  # a Redis-native pattern: its own operations and mix
+        if binding.versions:  # a Redis-native pattern: its own operations and mix
             pattern_ops, self.after_op = store.ops(self.cache, strategy)
             self.inserts = None
             self.workload = patterns.PatternWorkload(store.MIX, make_chooser(s.key_distribution, keyspace,
@@ -105,7 +106,7 @@ class PhaseLoop:
         self.audit = None
         audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and rt.reader_pool is not None
                                                                          and backend == "mysql")
-        if audited and s.staleness_sample > 0 and hasattr(store, "version_of"):  # (a query's result has no version)
+        if audited and s.staleness_sample > 0 and catalog.VERSIONS in binding.capabilities:  # (not a query's result)
             double = catalog.policy_of(strategy, s.write_policy) == "double-delete"
             self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {
                 (o, w): series_key(*base, READ, o, w, staleness.AUDIT)

@@ -97,8 +97,7 @@ class Runtime:
                                                                                    s.strategies)):
             handle = self.pool if backend == "mysql" else self.pools.get(backend, self.client)
             store = self.stores[(dataset, backend)] = catalog.BINDINGS[(dataset, backend)].store_class()(handle, s.namespace)
-            if hasattr(store, "configure"):  # a dataset with options of its own (queries, the Redis-native ones)
-                store.configure(s)
+            store.configure(s)  # (options of a dataset's own: product pages, queries, the Redis-native ones)
             if backend == "mysql" and self.reader_pool is not None:
                 store.reader = self.reader_pool  # reads from the replica, writes (and audits) on the primary
 

@@ -1,11 +1,48 @@
-"""Stores: one module per backend x dataset, all with the same narrow interface.
+"""Stores: one module per backend x dataset, all with the same narrow interface, `Store`.
 
 A store has read(key) -> value | None and write(key, want_value) -> value | None (key is
 the 1-based id of a product or restaurant), fresh_value(key) for cache-only writes,
 cache_key(key), plus what the run needs around it: check_owned(), seeded() (rows to draw
-keys from, or NotSeeded), iter_values() for bulk cache loads, for_user() and, on DynamoDB,
-take_capacity(). Strategies are written once against this interface.
+keys from, or NotSeeded), iter_values() for bulk cache loads, for_user(), configure(settings)
+and, on DynamoDB, take_capacity(). What a capability adds (catalog.METHODS) is its own protocol:
+Inserts, Scans, Versions. Strategies are written once against these. The type checker (mypy,
+tests/test_store_protocol.py) and that test's own signature check hold every registered binding's
+store class to the protocols its capabilities name.
 """
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Store(Protocol):
+    dataset: str
+    backend: str
+
+    def cache_key(self, key: int) -> str: ...
+    def read(self, key: int) -> bytes | None: ...
+    def write(self, key: int, want_value: bool = False) -> bytes | None: ...
+    def fresh_value(self, key: int) -> bytes: ...
+    def iter_values(self, n: int) -> Iterator[tuple[str, bytes]]: ...
+    def check_owned(self, allow_existing: bool) -> None: ...
+    def seeded(self) -> int: ...
+    def for_user(self) -> Store: ...
+    def configure(self, settings) -> None: ...
+
+
+class Inserts(Protocol):  # catalog.INSERTS
+    def insert(self, key: int) -> bytes: ...
+    def remove_inserted(self, base: int, upto: int) -> int: ...
+
+
+class Scans(Protocol):  # catalog.SCANS
+    def scan(self, first: int, last: int) -> list[bytes]: ...
+    def read_many(self, ids: list[int]) -> dict[int, bytes]: ...
+
+
+class Versions(Protocol):  # catalog.VERSIONS
+    def version_of(self, value: bytes) -> tuple[int, float]: ...
 
 
 class NotSeeded(Exception):
