@@ -1,4 +1,4 @@
-"""MySQL/MariaDB connections: a small gevent-friendly pool over PyMySQL (PostgreSQL's over pg8000 too).
+"""MySQL/MariaDB connections: PyMySQL, and the gevent-friendly pool (stores/pool.py) of them.
 
 PyMySQL is pure Python, so under Locust's gevent monkey-patching every socket wait yields.
 A connection whose call failed or was interrupted (a killed user greenlet) is closed, never
@@ -7,16 +7,13 @@ returned to the pool half-read.
 
 from __future__ import annotations
 
-from collections import deque
 import ssl
-import sys
 
 import pymysql
-from gevent import Timeout
-from gevent.event import AsyncResult
 
 from ..options import MySQLTarget
 from . import ConnectError  # (re-exported: every database's connection error)
+from . import pool
 
 ACCESS_DENIED = 1045
 UNKNOWN_DATABASE = 1049
@@ -114,101 +111,8 @@ def connect(target: MySQLTarget, timeout: float, local_infile: bool = False) -> 
         raise ConnectError(f"cannot reach MySQL at {where} ({detail}): start it or fix --mysql-url") from None
 
 
-class Pool:
-    """At most `size` connections shared by every user of a process, handed out first come,
-    first served.
+class Pool(pool.Pool):
+    """The process's pool of MySQL connections."""
 
-    A released connection goes straight to the longest-waiting user: with plain semaphores
-    or queues, a user that releases and asks again at once wins every time and 400 waiting
-    users time out (seen with 500 users on a 32-connection pool).
-    """
-
-    def __init__(self, target: MySQLTarget, size: int, timeout: float, connect=None, name: str = "MySQL"):
-        self.target, self.timeout, self.size = target, timeout, size
-        self._connect, self.name = connect or globals()["connect"], name  # another database's connect(target, timeout)
-        self._idle: deque = deque()
-        self._waiters: deque = deque()
-        self._open = 0  # connections handed out or idle
-
-    def _acquire(self):
-        if self._idle and not self._waiters:
-            return self._idle.pop()
-        if self._open < self.size and not self._waiters:
-            self._open += 1
-            return self._connect_slot()
-        waiter = AsyncResult()
-        self._waiters.append(waiter)
-        try:
-            conn = waiter.get(timeout=self.timeout)
-            return conn if conn is not None else self._connect_slot()  # None: a freed slot
-        except Timeout:
-            raise TimeoutError(f"no {self.name} connection free within {self.timeout}s "
-                               "(raise --mysql-pool-size or lower the user count)") from None
-        finally:
-            if not waiter.ready():
-                self._waiters.remove(waiter)
-            elif sys.exc_info()[0] is not None and waiter.successful():
-                self._release(waiter.value)  # handed one (or a slot) just as we gave up: pass it on
-
-    def _connect_slot(self):
-        """Open a connection for a slot already counted in _open; give the slot back on failure."""
-        try:
-            return self._connect(self.target, self.timeout)
-        except BaseException:
-            self._release(None)
-            raise
-
-    def _release(self, conn) -> None:
-        """Give a connection (or None: a closed one's slot) to the next waiter, else keep it."""
-        if self._waiters:
-            self._waiters.popleft().set(conn)
-        elif conn is None:
-            self._open -= 1
-        else:
-            self._idle.append(conn)
-
-    def connection(self) -> "Lease":
-        """`with pool.connection() as conn`: a connection of the pool, back to it after the block (closed
-        instead if the block failed or was interrupted mid-call: never reuse half-read)."""
-        return Lease(self, False)
-
-    def cursor(self) -> "Lease":
-        """`with pool.cursor() as cur`: the connection's own cursor, kept with it (PyMySQL's execute clears
-        the last result): a cursor made and closed per operation cost more than our recording of it."""
-        return Lease(self, True)
-
-    def close(self) -> None:
-        while self._idle:
-            try:
-                self._idle.pop().close()
-                self._open -= 1
-            except Exception:
-                pass
-
-
-class Lease:
-    """A connection lent by a Pool for one `with` block (a class, not a generator: a contextlib manager
-    per operation cost ~70 Python opcodes, this ~20)."""
-
-    __slots__ = ("pool", "want_cursor", "conn")
-
-    def __init__(self, pool: Pool, want_cursor: bool):
-        self.pool, self.want_cursor = pool, want_cursor
-
-    def __enter__(self):
-        conn = self.conn = self.pool._acquire()
-        if not self.want_cursor:
-            return conn
-        try:
-            return conn.cacheswarm_cursor
-        except AttributeError:
-            cur = conn.cacheswarm_cursor = conn.cursor()
-            return cur
-
-    def __exit__(self, kind, _exc, _tb) -> bool:
-        if kind is None:
-            self.pool._release(self.conn)
-        else:  # failed or interrupted mid-call: never reuse half-read
-            self.conn._force_close()  # no goodbye round trip: this may be a user being stopped
-            self.pool._release(None)
-        return False
+    def __init__(self, target: MySQLTarget, size: int, timeout: float):
+        super().__init__(target, size, timeout, connect, "MySQL")

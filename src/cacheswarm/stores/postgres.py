@@ -24,8 +24,10 @@ from urllib.parse import quote, unquote, urlsplit
 from ..optbase import BadInput, Opt
 from ..targets import _check_userinfo, redact_url
 from . import ConnectError
+from .pool import Pool
 
 NAME = "postgres"
+OWNER_COMMENT = "created by cacheswarm"  # every table cacheswarm creates carries it (COMMENT ON TABLE)
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD_ENV = "CACHESWARM_POSTGRES_PASSWORD"
 OPTIONS = (
@@ -200,11 +202,9 @@ def _hard_close(conn) -> None:
             pass
 
 
-def pool(t: PostgresTarget, size: int, timeout: float):
-    """The process's pool (the MySQL pool's first-come-first-served hand-out, PostgreSQL connections)."""
-    from .mysql import Pool
-
-    return Pool(t, size, timeout, connect=connect, name="PostgreSQL")
+def pool(t: PostgresTarget, size: int, timeout: float) -> Pool:
+    """The process's pool of PostgreSQL connections (first come, first served, as MySQL's)."""
+    return Pool(t, size, timeout, connect, "PostgreSQL")
 
 
 def tables_like(namespace: str) -> str:
@@ -254,8 +254,6 @@ def seed_flags(t: PostgresTarget) -> str:
 
 def owned_tables(t: PostgresTarget, namespace: str, timeout: float) -> list[str]:
     """The namespace's tables that cacheswarm created (their comment says so), for `cacheswarm clean`."""
-    from .postgres_products import OWNER_COMMENT
-
     conn = connect(t, timeout)
     try:
         cur = conn.cursor()

@@ -13,9 +13,7 @@ import logging
 from .. import products
 from . import FOREIGN_HINT, ForeignTable, NotSeeded
 from .mysql_products import PRICE_INDEX, SELECT_COLUMNS, MySQLProducts, ValueSizeMismatch
-from .postgres import connect
-
-OWNER_COMMENT = "created by cacheswarm"
+from .postgres import OWNER_COMMENT, connect
 log = logging.getLogger("cacheswarm")
 
 
