@@ -52,6 +52,60 @@ def protection_of(name: str, default: str) -> str:
     return next((m for m in name.split(VARIANT_SEP)[1:] if m in PROTECTIONS), default)
 
 
+# ---- the phase key: a phase's identity, parsed once ----
+STEP_SEP = "@"  # a capacity step's phase: products/mysql/db-only@3
+
+
+@dataclass(frozen=True)
+class PhaseKey:
+    """dataset/backend/strategy[+policy][+protection][@step] as a value: built once (from a Phase, or
+    parsed where a string arrives: a Locust user class, a series key, a report), carried as such.
+    `strategy` is the name as --strategies lists it (cache-aside+versioned), `step` a capacity step."""
+    dataset: str
+    backend: str
+    strategy: str
+    step: int | None = None
+
+    @classmethod
+    def of(cls, dataset: str, backend: str, field: str) -> "PhaseKey":
+        """From a series key's strategy field, which carries a capacity step's number (db-only@3)."""
+        name, sep, step = field.partition(STEP_SEP)
+        return cls(dataset, backend, name, int(step)) if sep and step.isdigit() else cls(dataset, backend, field)
+
+    @classmethod
+    def parse(cls, text: str) -> "PhaseKey":
+        dataset, backend, field = text.split("/", 2)
+        return cls.of(dataset, backend, field)
+
+    @property
+    def field(self) -> str:
+        """The strategy with its step, as series keys and Locust request names carry it."""
+        return self.strategy if self.step is None else f"{self.strategy}{STEP_SEP}{self.step}"
+
+    @property
+    def text(self) -> str:
+        return f"{self.dataset}/{self.backend}/{self.field}"
+
+    @property
+    def base_text(self) -> str:
+        """Without the step: the phase a capacity search's steps belong to."""
+        return f"{self.dataset}/{self.backend}/{self.strategy}"
+
+    @property
+    def base(self) -> str:
+        """The caching strategy without its variant's suffixes (cache-aside+versioned -> cache-aside)."""
+        return self.strategy.partition(VARIANT_SEP)[0]
+
+    def policy(self, default: str) -> str:
+        return policy_of(self.strategy, default)
+
+    def protection(self, default: str) -> str:
+        return protection_of(self.strategy, default)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 # ---- backends and bindings ----
 @dataclass(frozen=True)
 class Backend:

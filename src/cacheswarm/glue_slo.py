@@ -168,7 +168,7 @@ def capacity_results(STATE, final: bool = True) -> dict:
         best = search.best
         result["phase"] = key
         result["at_step"] = best.figures if best else None
-        result["slo"] = [r.text for r in STATE.settings.slo if not r.is_ratio and r.applies(*key.split("/"))]
+        result["slo"] = [r.text for r in STATE.settings.slo if not r.is_ratio and r.applies_to(key)]
         out[key] = result
     return out
 

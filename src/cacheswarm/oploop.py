@@ -18,7 +18,6 @@ from gevent import idle as _idle
 from . import catalog, patterns, staleness, strategies
 from .cache import CacheUnavailable
 from .strategies import CACHE_ERROR
-from .phases import split_strategy
 from .recorder import (CAPACITY, EVENT, LATENCY, MEASURED, SCAN_LOADED, SERVICE, START_DELAY, WARMUP, Recorder,
                        series_key, timeline_key)
 from .stores import dynamodb
@@ -39,11 +38,11 @@ def failed(e: Exception) -> str:
 class PhaseLoop:
     """One phase's operation: choose op and key, run the strategy, time it, record it."""
 
-    def __init__(self, rt, dataset: str, backend: str, strategy: str, measure_from: float, fire,
+    def __init__(self, rt, key: catalog.PhaseKey, measure_from: float, fire,
                  recorder: Recorder, user_rate: float = 0.0, measure_until: float = float("inf")):
         s = rt.settings
-        field = strategy  # a capacity step's strategy carries its step (db-only@2): its own series
-        strategy, _step = split_strategy(field)
+        dataset, backend, strategy = key.dataset, key.backend, key.strategy
+        field = key.field  # a capacity step's strategy carries its step (db-only@2): its own series
         store = rt.stores[(dataset, backend)].for_user()
         binding = catalog.BINDINGS[(dataset, backend)]
         self.cache = (rt.cache.for_user(rt.reader_cache, wait_when_down=strategy == strategies.CacheOnly.name)
@@ -51,7 +50,7 @@ class PhaseLoop:
         self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
         self.delay = s.double_delete_delay
         rng = random.Random()
-        self.loads = rt.loads_of("/".join((dataset, backend, field)))
+        self.loads = rt.loads_of(key.text)
         self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy, self.later,
                                         s.stampede_protection, self.loads, s.ttl_jitter, rng)
         self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
@@ -65,7 +64,7 @@ class PhaseLoop:
             ops = list(store.OPS)
         else:
             mix = s.mix()
-            self.inserts = (rt.insert_ids(dataset, backend, "/".join((dataset, backend, field))) if mix["insert"]
+            self.inserts = (rt.insert_ids(dataset, backend, key.text) if mix["insert"]
                             else None)
             records = self.inserts.size if self.inserts is not None else (lambda: keyspace)
             chooser = make_chooser(s.key_distribution, keyspace, s.zipf_theta, rng, records)
@@ -107,7 +106,7 @@ class PhaseLoop:
         audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and rt.reader_pool is not None
                                                                          and backend == "mysql")
         if audited and s.staleness_sample > 0 and catalog.VERSIONS in binding.capabilities:  # (not a query's result)
-            double = catalog.policy_of(strategy, s.write_policy) == "double-delete"
+            double = key.policy(s.write_policy) == "double-delete"
             self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {
                 (o, w): series_key(*base, READ, o, w, staleness.AUDIT)
                 for o in staleness.OUTCOMES for w in (MEASURED, WARMUP)},

@@ -33,12 +33,16 @@ class Phase:
     last_began: float | None = None  # when (master's clock) the last process began its window
 
     @property
+    def phase_key(self) -> catalog.PhaseKey:
+        return catalog.PhaseKey(self.dataset, self.backend, self.strategy, self.step)
+
+    @property
     def base_key(self) -> str:
-        return f"{self.dataset}/{self.backend}/{self.strategy}"
+        return self.phase_key.base_text
 
     @property
     def key(self) -> str:
-        return step_key(self.base_key, self.step)
+        return self.phase_key.text
 
     def measured_seconds(self, warmup: float, now: float | None = None) -> float:
         if self.started is None:
@@ -52,20 +56,6 @@ class Phase:
                 "measured_seconds": round(self.measured_seconds(warmup), 3), "cache_state": self.cache_state,
                 "step": self.step, "target_rate": self.rate, "server": self.server,
                 "last_process_began_s": None if self.last_began is None else round(self.last_began - self.started, 3)}
-
-
-STEP_SEP = "@"
-
-
-def step_key(base_key: str, step: int | None) -> str:
-    """A capacity step's phase key: the strategy carries the step, e.g. products/mysql/db-only@3."""
-    return base_key if step is None else f"{base_key}{STEP_SEP}{step}"
-
-
-def split_strategy(field: str) -> tuple[str, int | None]:
-    """'db-only@3' -> ('db-only', 3); 'db-only' -> ('db-only', None)."""
-    name, sep, step = field.partition(STEP_SEP)
-    return (name, int(step)) if sep and step.isdigit() else (field, None)
 
 
 def plan(settings, first_rate=None) -> list[Phase]:

@@ -265,7 +265,8 @@ class Runtime:
         """A user's operation loop for phase `dataset/backend/strategy`: its own RNG, Redis
         connection and store handle, the process's MySQL pool and DynamoDB client; open loop
         at `user_rate` ops/s when it is above 0."""
-        return PhaseLoop(self, *phase_key.split("/"), measure_from, fire, recorder, user_rate, measure_until)
+        key = phase_key if isinstance(phase_key, catalog.PhaseKey) else catalog.PhaseKey.parse(phase_key)
+        return PhaseLoop(self, key, measure_from, fire, recorder, user_rate, measure_until)
 
     def loads_of(self, phase_key: str) -> stampede.Loads:
         """The process's record of a phase's database loads (each phase starts from its own cache).

@@ -59,6 +59,11 @@ class Rule:
         d, b, s = self.scope
         return (d in (None, dataset)) and (b in (None, backend)) and (s is None or strategy is None or s == strategy)
 
+    def applies_to(self, key: str | catalog.PhaseKey) -> bool:
+        """applies() to a phase key (as a string where one arrives: a capacity search's, a report's)."""
+        k = key if isinstance(key, catalog.PhaseKey) else catalog.PhaseKey.parse(key)
+        return self.applies(k.dataset, k.backend, k.strategy)
+
     @property
     def scope_text(self) -> str:
         return "/".join(p for p in self.scope if p) or "every phase"
@@ -239,7 +244,7 @@ def evaluate(rules, report: dict) -> list[dict]:
             out += _ratios(rule, report, capacities)
             continue
         if capacities:  # a capacity run: the rule decided each search; its result is the search's
-            out += [_capacity_result(rule, c) for key, c in capacities.items() if rule.applies(*key.split("/"))]
+            out += [_capacity_result(rule, c) for key, c in capacities.items() if rule.applies_to(key)]
         for s in summary:
             if not rule.applies(s["dataset"], s["backend"], s["strategy"]):
                 continue
@@ -270,7 +275,8 @@ def _ratios(rule: Rule, report: dict, capacities: dict) -> list[dict]:
         if s.get("step") is None and rule.applies(s["dataset"], s["backend"]):
             pairs.setdefault((s["dataset"], s["backend"]), {})[s["strategy"]] = s
     for c in capacities.values():
-        d, b, st = c["phase"].split("/")
+        k = catalog.PhaseKey.parse(c["phase"])
+        d, b, st = k.dataset, k.backend, k.strategy
         if rule.applies(d, b):
             pairs.setdefault((d, b), {}).setdefault(st, {})
     for (d, b), by_strategy in pairs.items():

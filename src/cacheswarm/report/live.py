@@ -4,7 +4,7 @@ percentiles and the objectives' state so far, from the same report the run will 
 from __future__ import annotations
 
 from .. import slo
-from ..phases import split_strategy
+from ..catalog import PhaseKey
 from ..recorder import LATENCY
 from .rows import FAILED, _group, _merged, _ms, phase_key
 
@@ -17,11 +17,11 @@ def live_report(recorder, phases: list[dict], run: dict) -> dict:
     summary: dict = {}
     hists = {}
     for (dataset, backend, field, op), kinds in _group(recorder.histograms).items():
-        pkey = f"{dataset}/{backend}/{field}"
+        key = PhaseKey.of(dataset, backend, field)
+        pkey, strategy, step = key.text, key.strategy, key.step
         outcomes = kinds.get(LATENCY, {})
         done = _merged(h for o, h in outcomes.items() if o not in FAILED)
         hists[(pkey, op)] = done
-        strategy, step = split_strategy(field)
         p = by_key.get(pkey, {})
         s = summary.setdefault(pkey, {"phase": pkey, "dataset": dataset, "backend": backend, "strategy": strategy,
                                       "step": step, "target_rate": p.get("target_rate"), "count": 0, "failed": 0,

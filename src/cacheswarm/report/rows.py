@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..phases import split_strategy
+from ..catalog import PhaseKey
 from ..quantile_ci import intervals
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
@@ -108,8 +108,8 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
     delays = new_histogram()
     for (dataset, backend, field, op) in sorted(groups, key=lambda g: (order.get("/".join(g[:3]), len(order)), g)):
         kinds = groups[(dataset, backend, field, op)]
-        pkey = f"{dataset}/{backend}/{field}"
-        strategy, step = split_strategy(field)
+        key = PhaseKey.of(dataset, backend, field)
+        pkey, strategy, step = key.text, key.strategy, key.step
         phase = by_key.get(pkey, {})
         outcomes = kinds.get(LATENCY, {})
         service = kinds.get(SERVICE, {})

@@ -10,7 +10,6 @@ endpoints, reads are checked on the replica and writes on the primary.
 
 from __future__ import annotations
 
-from ..phases import step_key
 from ..recorder import EVENT, LATENCY, MEASURED, SCAN_LOADED, WARMUP, parse_key
 from ..replication import summarize
 from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
@@ -44,7 +43,7 @@ ROLES = ("redis", "redis_reader", "mysql", "mysql_reader")  # primary and replic
 
 
 def phase_key(p: dict) -> str:
-    return step_key(f"{p['dataset']}/{p['backend']}/{p['strategy']}", p.get("step"))
+    return catalog.PhaseKey(p["dataset"], p["backend"], p["strategy"], p.get("step")).text
 
 
 def client_counts(histograms: dict) -> dict:
@@ -79,7 +78,7 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
         op = {RMW_READ: "read", RMW_WRITE: "write"}.get(op, op)
         folded[(op, outcome)] = folded.get((op, outcome), 0) + k
     n = lambda op, *outcomes: sum(folded.get((op, o), 0) for o in outcomes)  # noqa: E731
-    base = strategy.partition("+")[0]
+    base = catalog.PhaseKey(dataset, backend, strategy).base
     policy = policy_of(strategy, run.get("write_policy", "invalidate"))
     protection = protection_of(strategy, run.get("stampede_protection", "none"))
     failed = (n("read", "error", "throttled") + n("write", "error", "throttled") + n("insert", "error", "throttled")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..recorder import MEASURED, new_histogram, parse_key
 from ..staleness import AUDIT, AUDIT_ERROR, FRESH, MISS_CHECKED, RACE, STALE
-from ..catalog import policy_of
+from ..catalog import PhaseKey
 
 
 def _ms(micros) -> float:
@@ -27,9 +27,9 @@ def staleness_views(phases: list[dict], histograms: dict, write_policy: str, fra
         count = {o: slot[o].get_total_count() if o in slot else 0 for o in (FRESH, STALE, RACE, MISS_CHECKED, AUDIT_ERROR)}
         audited = count[FRESH] + count[STALE]
         stale, races = slot.get(STALE), slot.get(RACE)
-        strategy = phase.split("/")[2].partition("@")[0]
+        key = PhaseKey.parse(phase)
         out.append({
-            "phase": phase, "strategy": strategy, "write_policy": policy_of(strategy, write_policy),
+            "phase": phase, "strategy": key.strategy, "write_policy": key.policy(write_policy),
             "sample_fraction": fraction, "audited_hits": audited, "stale_reads": count[STALE],
             "stale_rate": round(count[STALE] / audited, 5) if audited else None,
             "stale_age_p50_ms": _ms(stale.get_value_at_percentile(50)) if stale else None,
