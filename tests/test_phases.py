@@ -72,3 +72,22 @@ def test_a_phase_runs_until_the_process_that_began_last_has_had_its_whole_window
     clock.t += 1.5
     assert plan.tick(20) == (DRAIN, None)
     assert phases[1].ended == 1010.3 + 10 + HOLD_LIMIT_S
+
+
+def test_a_phase_key_is_parsed_once_and_written_back_the_same():
+    from cacheswarm.catalog import PhaseKey
+
+    for text in ("products/mysql/db-only", "restaurants/postgres/cache-aside+versioned+lock@3",
+                 "sessions/redis/cache-only"):
+        key = PhaseKey.parse(text)
+        assert key.text == str(key) == text and PhaseKey.parse(key.text) == key
+    key = PhaseKey.parse("restaurants/postgres/cache-aside+versioned+lock@3")
+    assert (key.dataset, key.backend, key.strategy, key.step) == ("restaurants", "postgres",
+                                                                  "cache-aside+versioned+lock", 3)
+    assert key.base == "cache-aside" and key.field == "cache-aside+versioned+lock@3"
+    assert key.base_text == "restaurants/postgres/cache-aside+versioned+lock"
+    assert key.policy("invalidate") == "versioned" and key.protection("none") == "lock"
+    plain = PhaseKey.parse("products/mysql/cache-aside")
+    assert plain.policy("double-delete") == "double-delete" and plain.protection("none") == "none"
+    assert plain.step is None and Phase(0, "products", "mysql", "cache-aside", step=2).phase_key == PhaseKey(
+        "products", "mysql", "cache-aside", 2)
