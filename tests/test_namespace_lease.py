@@ -1,9 +1,11 @@
 """Two runs on one namespace: the second is refused naming the first; report folders never shared."""
 
 import json
+import random
 import subprocess
 import time
 
+import pytest
 
 from cacheswarm.lease import TTL_S, lease_key
 
@@ -100,3 +102,25 @@ def test_a_db_only_run_that_inserts_holds_the_namespace(seeded, tmp_path, raw_re
     doc = json.loads((only_report(tmp_path / "a") / "comparison.json").read_text())
     assert "insert ids live in Redis" in doc["phases"][0]["cache_state"], doc["phases"][0]
     assert raw_redis.get(lease_key(seeded)) is None
+
+
+def test_a_lease_that_expired_and_was_taken_is_neither_renewed_nor_released_by_its_first_holder(raw_redis):
+    from cacheswarm.lease import NamespaceBusy, NamespaceLease, lease_key
+
+    ns = f"cswlease{random.randrange(16**6):06x}"
+    first = NamespaceLease(raw_redis, ns, "run one", ttl=30)
+    first.acquire()
+    try:
+        with pytest.raises(NamespaceBusy, match=f"namespace '{ns}' is in use by run one"):
+            NamespaceLease(raw_redis, ns, "run two").acquire()
+        assert first.renew() and 25 < raw_redis.ttl(lease_key(ns)) <= 30
+        raw_redis.delete(lease_key(ns))  # as if it expired while its run was stalled
+        second = NamespaceLease(raw_redis, ns, "run two", ttl=30)
+        second.acquire()
+        assert not first.renew() and not first.held
+        first.release()
+        assert raw_redis.get(lease_key(ns)) == b"run two"  # the first run removed nothing of the second's
+        second.release()
+        assert raw_redis.get(lease_key(ns)) is None
+    finally:
+        raw_redis.delete(lease_key(ns))

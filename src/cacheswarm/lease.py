@@ -1,5 +1,7 @@
-"""One run per namespace: a lease key in Redis, taken with SET NX, renewed while the run lives,
-released at its end, and expiring on its own if the process dies.
+"""One run per namespace: a lease key in Redis, renewed while the run lives, released at its end,
+and expiring on its own if the process dies: redis-py's Lock (SET NX PX; its compare-and-act
+scripts, so a run never renews or removes a lease another run took after its own expired), its
+token the holder's description, which a refused run is shown.
 
 Two runs on one namespace would clear and load each other's keys (cache-only hit ratios of 0.83
 and 0.45 instead of 1.0, both claiming a warm cache). The second is refused and told who holds it.
@@ -13,12 +15,10 @@ import socket
 import time
 from datetime import datetime, timezone
 
+from redis.exceptions import LockError
+
 TTL_S = 30
 RENEW_EVERY_S = 10
-
-# compare-and-act, so a run never renews or removes a lease another run took after its own expired
-_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class NamespaceBusy(Exception):
@@ -38,12 +38,14 @@ class NamespaceLease:
     def __init__(self, client, namespace: str, holder: str, ttl: int = TTL_S):
         self.client, self.namespace, self.holder, self.ttl = client, namespace, holder, ttl
         self.key = lease_key(namespace)
+        # thread_local=False: the greenlet that renews it is not the one that took it
+        self.lock = client.lock(self.key, timeout=ttl, blocking=False, thread_local=False)
         self.held = False
 
     def acquire(self) -> None:
         if self.held:
             return
-        if not self.client.set(self.key, self.holder, nx=True, ex=self.ttl):
+        if not self.lock.acquire(token=self.holder):
             other = self.client.get(self.key)
             left = self.client.ttl(self.key)
             who = other.decode(errors="replace") if other else "another run"
@@ -55,14 +57,18 @@ class NamespaceLease:
         """Extend the lease; False if it is no longer ours (it expired and another run took it)."""
         if not self.held:
             return False
-        ok = bool(self.client.eval(_RENEW, 1, self.key, self.holder, self.ttl))
-        self.held = ok
-        return ok
+        try:
+            self.lock.extend(self.ttl, replace_ttl=True)
+        except LockError:  # LockNotOwnedError: it expired, and perhaps another run holds it now
+            self.held = False
+        return self.held
 
     def release(self) -> None:
         if self.held:
             try:
-                self.client.eval(_RELEASE, 1, self.key, self.holder)
+                self.lock.release()
+            except LockError:  # no longer ours: nothing of ours to remove
+                pass
             finally:
                 self.held = False
 
