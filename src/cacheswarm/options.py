@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
+from .products import MAX_VALUE_SIZE
 from . import catalog, slo
 from .catalog import ALL_STRATEGIES, STRATEGIES, combos, policy_of
 from .opt_cache import CACHE_OPTIONS, cache_settings
@@ -387,8 +388,6 @@ def check_users(value) -> None:
 
 def value_size(value, datasets, fix: str = "add products to --dataset or drop it") -> int:
     """--value-size, for a run and for `cacheswarm seed` (which says its own `fix`)."""
-    from .products import MAX_VALUE_SIZE
-
     size = _ranged("--value-size", value, 0, MAX_VALUE_SIZE, kind=int)
     if size and "products" not in datasets:
         raise BadInput("--value-size", f"pads products (the key-value dataset); {fix}")

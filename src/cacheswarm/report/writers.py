@@ -9,6 +9,7 @@ import tempfile
 
 import jinja2
 
+from ..slo import parse_rules
 from .charts import capacity_chart, latency_panels, throughput_chart, timeline_chart
 from .headline import backend_label, emulator_note, emulator_of
 from .rows import ROW_FIELDS
@@ -63,8 +64,6 @@ def _fmt(value, digits=3) -> str:
 
 def _read_p99_objective(run: dict, capacity: dict) -> float | None:
     """The read-p99-like threshold (ms) a search held to, to draw on its chart."""
-    from ..slo import parse_rules
-
     for rule in parse_rules(capacity.get("slo") or []):
         if rule.metric == "latency" and rule.percentile == 99:
             return rule.threshold

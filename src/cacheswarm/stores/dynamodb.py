@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from ..emulator import EmulatorError, embedded
 from . import FOREIGN_HINT, ForeignTable
 from .dynamodb_http import for_client
 from .parallel import in_threads
@@ -43,8 +44,6 @@ def is_throttle(exc: BaseException) -> bool:
 def embedded_endpoint(startup_timeout: float = 60.0) -> str:
     """Start this process's embedded DynamoDB once (stopped at exit); its http:// endpoint."""
     global _embedded
-    from ..emulator import EmulatorError, embedded
-
     if _embedded is None or _embedded.proc is None or _embedded.proc.poll() is not None:
         try:
             _embedded = embedded(startup_timeout=startup_timeout)

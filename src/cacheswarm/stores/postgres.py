@@ -22,6 +22,7 @@ from functools import partial
 from urllib.parse import quote, unquote, urlsplit
 
 from ..optbase import BadInput, Opt
+from ..server_stats import delta as counters_delta
 from ..targets import _check_userinfo, redact_url
 from . import ConnectError
 from .pool import Pool
@@ -239,8 +240,6 @@ def sample(p, namespace: str) -> dict:
 
 
 def delta(first: dict, last: dict, _under_load: dict) -> dict:
-    from ..server_stats import delta as counters_delta
-
     d = counters_delta(first, last, COUNTERS, ())
     if "error" not in d:
         reads = d.get("blks_hit", 0) + d.get("blks_read", 0)
