@@ -5,6 +5,9 @@ naming an option, or runs without a programming error against the real servers."
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -173,3 +176,18 @@ def test_every_accepted_combination_runs_without_a_programming_error(product_nam
             rt.close()
     assert phases_run > 150, phases_run
     assert not broken, "\n".join(broken[:20]) + f"\n({len(broken)} in all)"
+
+
+def test_the_glue_makes_a_user_class_for_each_runnable_combination_and_none_other():
+    """One Locust user class per phase a run can have (catalog.runnable()): none for a combination
+    validation always refuses (a query result's versions). In a child: the glue imports Locust."""
+    script = ("from gevent import monkey; monkey.patch_all()\n"
+              "import json\nfrom cacheswarm import locust_glue as g\n"
+              "print(json.dumps({k: c.__name__ for k, c in g.USER_CLASSES.items()}))\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    classes = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(classes) == {"/".join(c) for c in catalog.runnable()}
+    assert "queries/mysql/cache-aside+versioned" not in classes and "queries/mysql/cache-aside" in classes
+    assert classes["products/postgres/cache-aside+versioned"] == "ProductsOnPostgreSQLCacheAsideVersionedUser"
+    assert len(set(classes.values())) == len(classes)  # Locust keeps phases apart by class name

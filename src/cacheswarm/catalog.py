@@ -217,6 +217,12 @@ def needs(strategy: str, write_policy: str, insert_ratio: float = 0.0, scan_rati
     return [c for c, used in ((INSERTS, insert_ratio), (SCANS, scan_ratio), (VERSIONS, versioned)) if used]
 
 
+def runnable() -> list[tuple[str, str, str]]:
+    """Every dataset x backend x strategy some run can have: the registered combinations, less the
+    variants whose store lacks what they call (queries' results carry no version)."""
+    return [c for c in combos(datasets(), backends(), ALL_STRATEGIES) if not missing(c[0], c[1], needs(c[2], ""))]
+
+
 def missing(dataset: str, backend_name: str, needs) -> list[str]:
     """The capabilities of `needs` that dataset/backend's store lacks ([] for a pattern, which
     brings its own operations, or a combination with no binding)."""

@@ -255,12 +255,13 @@ class CacheswarmUser(User):
 
 def _class_name(dataset: str, backend: str, strategy: str) -> str:
     words = [dataset, "on", backend, *strategy.replace("+", "-").split("-"), "user"]
-    return "".join(w.capitalize() for w in words).replace("Dynamodb", "DynamoDB").replace("Mysql", "MySQL")
+    return "".join(w.capitalize() for w in words).replace("Dynamodb", "DynamoDB").replace("Mysql", "MySQL").replace(
+        "Postgres", "PostgreSQL")
 
 
 # e.g. ProductsOnMySQLCacheAsideUser: Locust keeps each phase's users (and stats names) apart
 USER_CLASSES = {f"{d}/{b}/{s}": type(_class_name(d, b, s), (CacheswarmUser,), {"phase_key": f"{d}/{b}/{s}"})
-                for d, b, s in catalog.combos(catalog.datasets(), catalog.backends(), catalog.ALL_STRATEGIES)}
+                for d, b, s in catalog.runnable()}
 globals().update({cls.__name__: cls for cls in USER_CLASSES.values()})
 
 
