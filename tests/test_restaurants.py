@@ -259,3 +259,20 @@ def test_changing_reviews_per_restaurant_needs_reset(backend, namespace, target,
     finally:
         if backend == "dynamodb":
             dynamodb.delete_table(dynamodb_client, ddb.table_name(namespace))
+
+
+def test_a_users_restaurants_store_reads_from_the_replica_its_process_store_reads_from(namespace, target, pool):
+    """for_user() gives each user its own random review ids and keeps the read replica the runtime
+    set (--mysql-reader-url): before, a user's store read restaurants from the primary."""
+    from cacheswarm.stores.mysql import Pool
+
+    my.seed(target, namespace, 3, 2)
+    replica = Pool(target, 1, 5.0)  # (the same server: which pool is used is what is held)
+    try:
+        store = my.MySQLRestaurants(pool, namespace)
+        store.reader = replica
+        mine = store.for_user()
+        assert mine.reader is replica and mine.pool is pool and mine.rng is not store.rng
+        assert mine.read(1) == store.read(1)
+    finally:
+        replica.close()

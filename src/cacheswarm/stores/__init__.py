@@ -62,5 +62,14 @@ class ForeignTable(Exception):
     """A table exists but cacheswarm did not create it."""
 
 
+OWNER_COMMENT = "created by cacheswarm"  # every table cacheswarm creates carries it (a table comment)
+
+
+def refuse_foreign(owner: str | None, table: str, allow_existing: bool) -> None:
+    """ForeignTable unless `table` (its comment `owner`, None: it does not exist) is ours or allowed."""
+    if owner is not None and owner != OWNER_COMMENT and not allow_existing:
+        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; {FOREIGN_HINT}")
+
+
 FOREIGN_HINT = ("writing into it is refused: choose another --namespace, or pass --allow-existing-table "
                 "if it really is for this")

@@ -10,7 +10,7 @@ import tempfile
 from pymysql.converters import escape_string
 
 from .. import products
-from . import FOREIGN_HINT, ForeignTable, NotSeeded
+from . import OWNER_COMMENT, NotSeeded, refuse_foreign
 from .mysql import Pool, connect
 from .parallel import in_threads
 
@@ -39,9 +39,6 @@ def create_table_sql(table: str) -> str:
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='{OWNER_COMMENT}'"""
 
 
-OWNER_COMMENT = "created by cacheswarm"
-
-
 def table_owner(cur, table: str) -> str | None:
     """None if the table does not exist, else its comment (ours: OWNER_COMMENT)."""
     cur.execute("SELECT table_comment FROM information_schema.tables WHERE table_schema=DATABASE() "
@@ -51,26 +48,36 @@ def table_owner(cur, table: str) -> str | None:
 
 
 def refuse_foreign_table(cur, table: str, allow_existing: bool) -> None:
-    owner = table_owner(cur, table)
-    if owner is not None and owner != OWNER_COMMENT and not allow_existing:
-        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; {FOREIGN_HINT}")
+    refuse_foreign(table_owner(cur, table), table, allow_existing)
+
+
+def current_value_size(cur, table: str) -> int:
+    cur.execute(f"SELECT COALESCE(LENGTH(payload), 0) FROM `{table}` WHERE id=1")
+    found = cur.fetchone()
+    return int(found[0]) if found else 0
 
 
 class MySQLProducts:
     dataset = "products"
     backend = "mysql"
     version_of = staticmethod(products.version_of)
+    # the dialect (a SQL database's products store is this class with its own: stores/postgres_products.py)
+    QUOTE = "`"
+    NOW_UTC = "UTC_TIMESTAMP(6)"
+    owner_of = staticmethod(table_owner)  # (cursor, table) -> its comment, or None when it does not exist
+    value_size_of = staticmethod(current_value_size)
 
     def __init__(self, pool: Pool, namespace: str, rng: random.Random | None = None):
         self.pool = self.reader = pool  # reader: a read replica's pool (--mysql-reader-url)
         self.namespace = namespace
         self.key_prefix = products.cache_key(namespace, "")
         self.table = table_name(namespace)
-        self._select = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id=%s"
-        self._update = (f"UPDATE `{self.table}` SET price=%s, quantity=%s, version=version+1, "
-                        "updated_at=UTC_TIMESTAMP(6) WHERE id=%s")
-        self._insert = f"INSERT INTO `{self.table}` ({SELECT_COLUMNS}) VALUES ({', '.join(['%s'] * 10)})"
-        self._scan = f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id BETWEEN %s AND %s ORDER BY id"
+        t = self.quoted = f"{self.QUOTE}{self.table}{self.QUOTE}"
+        self._select = f"SELECT {SELECT_COLUMNS} FROM {t} WHERE id=%s"
+        self._update = (f"UPDATE {t} SET price=%s, quantity=%s, version=version+1, "
+                        f"updated_at={self.NOW_UTC} WHERE id=%s")
+        self._insert = f"INSERT INTO {t} ({SELECT_COLUMNS}) VALUES ({', '.join(['%s'] * 10)})"
+        self._scan = f"SELECT {SELECT_COLUMNS} FROM {t} WHERE id BETWEEN %s AND %s ORDER BY id"
         self.random = (rng or random.Random()).random
         self.value_size = None  # the rows' padding (--value-size), learnt when first needed
         self.page = False  # --product-read page: a read is the product and its price rank in its category
@@ -79,8 +86,8 @@ class MySQLProducts:
         self.page = settings.product_read == "page"
         if self.page:  # the rank: 1 + the products of its category that are cheaper, counted over PRICE_INDEX
             cols = ", ".join(f"p.{c}" for c in (*products.COLUMNS, products.PAYLOAD))
-            self._select = (f"SELECT {cols}, 1 + (SELECT COUNT(*) FROM `{self.table}` c WHERE c.category = p.category "
-                            f"AND c.price < p.price) FROM `{self.table}` p WHERE p.id=%s")
+            self._select = (f"SELECT {cols}, 1 + (SELECT COUNT(*) FROM {self.quoted} c WHERE c.category = p.category "
+                            f"AND c.price < p.price) FROM {self.quoted} p WHERE p.id=%s")
 
     def cache_key(self, key: int) -> str:
         return f"{self.key_prefix}{key}"  # products.cache_key, without a call more per operation
@@ -127,16 +134,16 @@ class MySQLProducts:
 
     def read_many(self, ids: list[int]) -> dict[int, bytes]:
         """{id: JSON} of those of `ids` that exist (one query)."""
-        with self.reader.connection() as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id IN ({', '.join(['%s'] * len(ids))})",
+        with self.reader.cursor() as cur:
+            cur.execute(f"SELECT {SELECT_COLUMNS} FROM {self.quoted} WHERE id IN ({', '.join(['%s'] * len(ids))})",
                         ids)
             return {values[0]: products.encode(values) for values in cur.fetchall()}
 
     def remove_inserted(self, base: int, _upto: int) -> int:
         """Remove the products runs inserted (ids above the `base` seeded ones); how many."""
-        with self.pool.connection() as conn, conn.cursor() as cur:
-            return cur.execute(f"DELETE FROM `{self.table}` WHERE id > %s AND category = %s",
-                               (base, products.INSERTED))
+        with self.pool.cursor() as cur:
+            cur.execute(f"DELETE FROM {self.quoted} WHERE id > %s AND category = %s", (base, products.INSERTED))
+            return max(cur.rowcount, 0)
 
     def fresh_value(self, key: int) -> bytes:
         """A new value for cache-only writes, which never touch the database."""
@@ -147,32 +154,37 @@ class MySQLProducts:
 
     def padding(self) -> int:
         """Bytes of padding the seeded rows carry (row 1's; seeding gives every row the same)."""
-        with self.pool.connection() as conn, conn.cursor() as cur:
-            return current_value_size(cur, self.table)
+        with self.pool.cursor() as cur:
+            return self.value_size_of(cur, self.table)
 
     def count(self, seeded_only: bool = False) -> tuple[int, int] | None:
         """(rows, max id), or None when the table does not exist; seeded_only: without the products
         runs inserted (an interrupted run can leave some)."""
-        with self.pool.connection() as conn, conn.cursor() as cur:
-            if table_owner(cur, self.table) is None:
+        with self.pool.cursor() as cur:
+            if self.owner_of(cur, self.table) is None:
                 return None
             where = f" WHERE category <> '{products.INSERTED}'" if seeded_only else ""
-            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{self.table}`{where}")
+            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {self.quoted}{where}")
             rows, top = cur.fetchone()
             return int(rows), int(top)
 
     def check_owned(self, allow_existing: bool) -> None:
-        with self.pool.connection() as conn, conn.cursor() as cur:
-            refuse_foreign_table(cur, self.table, allow_existing)
+        with self.pool.cursor() as cur:
+            refuse_foreign(self.owner_of(cur, self.table), self.table, allow_existing)
 
-    def seeded(self) -> int:
-        """Rows to draw keys from (ids 1..n, not counting inserted products), or NotSeeded."""
+    def seeded_rows(self) -> int:
+        """The seeded rows (ids 1..n, not counting inserted products), or NotSeeded: missing, empty, gaps."""
         counted = self.count(seeded_only=True)
         if counted is None or counted[0] == 0:
             raise NotSeeded(f"table {self.table} {'is missing' if counted is None else 'is empty'}")
         rows, top = counted
         if rows != top:
             raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})", rows=top)
+        return rows
+
+    def seeded(self) -> int:
+        """Rows to draw keys from (seeded_rows()), or NotSeeded, also for a table of an older cacheswarm."""
+        rows = self.seeded_rows()
         with self.pool.connection() as conn, conn.cursor() as cur:
             if column(cur, self.table, "payload") is None:
                 raise NotSeeded(f"table {self.table} was seeded by an older cacheswarm (no payload column); seeding "
@@ -193,15 +205,16 @@ class MySQLProducts:
     def iter_values(self, n: int, batch: int = 5000):
         """(cache key, JSON) for ids 1..n, streamed in id ranges (for bulk cache loads)."""
         if self.page:  # every page at once: the ranks from one window over the table, not a count per product
-            with self.pool.connection() as conn, conn.cursor() as cur:
+            with self.pool.cursor() as cur:
                 cur.execute(f"SELECT * FROM (SELECT {SELECT_COLUMNS}, RANK() OVER (PARTITION BY category ORDER BY "
-                            f"price) FROM `{self.table}`) ranked WHERE id <= %s ORDER BY id", (n,))
-                for values in cur.fetchall():
-                    yield self.cache_key(values[0]), self._encode(values)
+                            f"price) FROM {self.quoted}) ranked WHERE id <= %s ORDER BY id", (n,))
+                rows = cur.fetchall()
+            for values in rows:
+                yield self.cache_key(values[0]), self._encode(values)
             return
         for start in range(1, n + 1, batch):
-            with self.pool.connection() as conn, conn.cursor() as cur:
-                cur.execute(f"SELECT {SELECT_COLUMNS} FROM `{self.table}` WHERE id BETWEEN %s AND %s",
+            with self.pool.cursor() as cur:
+                cur.execute(f"SELECT {SELECT_COLUMNS} FROM {self.quoted} WHERE id BETWEEN %s AND %s",
                             (start, min(n, start + batch - 1)))
                 rows = cur.fetchall()
             for values in rows:
@@ -278,12 +291,6 @@ def column(cur, table: str, name: str) -> tuple | None:
     cur.execute("SELECT DATETIME_PRECISION FROM information_schema.columns WHERE table_schema=DATABASE() "
                 "AND table_name=%s AND column_name=%s", (table, name))
     return cur.fetchone()
-
-
-def current_value_size(cur, table: str) -> int:
-    cur.execute(f"SELECT COALESCE(LENGTH(payload), 0) FROM `{table}` WHERE id=1")
-    found = cur.fetchone()
-    return int(found[0]) if found else 0
 
 
 def _load_parallel(target, timeout, table, mode, chunks, parallel, progress, value_size=0) -> None:

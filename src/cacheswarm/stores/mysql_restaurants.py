@@ -11,7 +11,7 @@ import random
 
 from .. import restaurants
 from ..options import BadInput
-from . import NotSeeded
+from . import NotSeeded, refuse_foreign
 from .mysql import Pool, connect
 from .mysql_products import OWNER_COMMENT, refuse_foreign_table, table_owner
 from .parallel import in_threads
@@ -47,22 +47,26 @@ def create_sql(namespace: str) -> list[str]:
 class MySQLRestaurants:
     dataset = "restaurants"
     backend = "mysql"
+    # the dialect (a SQL database's restaurants store is this class with its own: stores/postgres_restaurants.py)
+    QUOTE = "`"
+    owner_of = staticmethod(table_owner)  # (cursor, table) -> its comment, or None when it does not exist
 
     def __init__(self, pool: Pool, namespace: str, rng: random.Random | None = None):
         self.pool = self.reader = pool  # reader: a read replica's pool (--mysql-reader-url)
         self.namespace = namespace
         self.tables = table_names(namespace)
         self.table = self.tables[0]
-        rest, rev = self.tables
+        rest, rev = (f"{self.QUOTE}{t}{self.QUOTE}" for t in self.tables)
+        self.quoted = rest
         self._summary = (
             f"SELECT r.name, r.cuisine, r.address, r.{STAR_COLUMNS.replace(', ', ', r.')}, "
-            f"v.id, v.username, v.rating, v.review, v.created_at FROM `{rest}` r LEFT JOIN "
-            f"(SELECT restaurant_id, id, username, rating, review, created_at FROM `{rev}` "
+            f"v.id, v.username, v.rating, v.review, v.created_at FROM {rest} r LEFT JOIN "
+            f"(SELECT restaurant_id, id, username, rating, review, created_at FROM {rev} "
             f"WHERE restaurant_id = %s ORDER BY id DESC LIMIT {restaurants.SUMMARY_REVIEWS}) v "
             f"ON v.restaurant_id = r.id WHERE r.id = %s ORDER BY v.id DESC")
-        self._insert = (f"INSERT INTO `{rev}` (restaurant_id, id, username, rating, review, created_at) "
+        self._insert = (f"INSERT INTO {rev} (restaurant_id, id, username, rating, review, created_at) "
                         "VALUES (%s, %s, %s, %s, %s, %s)")
-        self._bump = {star: f"UPDATE `{rest}` SET {star} = {star} + 1 WHERE id = %s" for star in restaurants.STARS}
+        self._bump = {star: f"UPDATE {rest} SET {star} = {star} + 1 WHERE id = %s" for star in restaurants.STARS}
         self.rng = rng or random.Random()
 
     version_of = staticmethod(restaurants.version_of)
@@ -85,7 +89,7 @@ class MySQLRestaurants:
         return restaurants.summary(rest, reviews)
 
     def read(self, key: int, pool=None) -> bytes | None:
-        with (pool or self.reader).connection() as conn, conn.cursor() as cur:
+        with (pool or self.reader).cursor() as cur:
             return self._read(cur, key)
 
     def read_primary(self, key: int) -> bytes | None:
@@ -110,20 +114,23 @@ class MySQLRestaurants:
         return restaurants.fresh_summary(key, self.rng)
 
     def for_user(self) -> "MySQLRestaurants":
-        return MySQLRestaurants(self.pool, self.namespace)  # its own random numbers for review ids
+        """The same store with its own random numbers for review ids (and the same read replica)."""
+        mine = type(self)(self.pool, self.namespace)
+        mine.reader = self.reader
+        return mine
 
     def check_owned(self, allow_existing: bool) -> None:
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        with self.pool.cursor() as cur:
             for t in self.tables:
-                refuse_foreign_table(cur, t, allow_existing)
+                refuse_foreign(self.owner_of(cur, t), t, allow_existing)
 
     def seeded(self) -> int:
         rest = self.table
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        with self.pool.cursor() as cur:
             for t in self.tables:
-                if table_owner(cur, t) is None:
+                if self.owner_of(cur, t) is None:
                     raise NotSeeded(f"table {t} is missing")
-            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM `{rest}`")
+            cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {self.quoted}")
             rows, top = map(int, cur.fetchone())
         if rows == 0:
             raise NotSeeded(f"table {rest} is empty")
@@ -132,7 +139,7 @@ class MySQLRestaurants:
         return rows
 
     def iter_values(self, n: int):
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        with self.pool.cursor() as cur:
             for key in range(1, n + 1):
                 value = self._read(cur, key)
                 if value is not None:

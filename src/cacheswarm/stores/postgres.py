@@ -17,18 +17,18 @@ import os
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
-from urllib.parse import quote, unquote, urlsplit
+from typing import ClassVar
+from urllib.parse import unquote, urlsplit
 
 from ..optbase import BadInput, Opt
 from ..server_stats import delta as counters_delta
-from ..targets import _check_userinfo, redact_url
-from . import ConnectError
+from ..targets import DatabaseTarget, _check_userinfo, redact_url
+from . import OWNER_COMMENT, ConnectError
 from .pool import Pool
 
 NAME = "postgres"
-OWNER_COMMENT = "created by cacheswarm"  # every table cacheswarm creates carries it (COMMENT ON TABLE)
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PASSWORD_ENV = "CACHESWARM_POSTGRES_PASSWORD"
 OPTIONS = (
@@ -59,18 +59,8 @@ COUNTERS = ("scans", "idx_scan", "seq_scan", "n_tup_upd", "n_tup_ins", "n_tup_de
 
 
 @dataclass(frozen=True)
-class PostgresTarget:
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    database: str
-    ssl_ca: str = ""
-    iam_region: str = ""  # set: log in with an RDS IAM token made for this region
-
-    def redacted(self) -> str:
-        pw = ":***" if self.password else ""
-        return f"postgresql://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
+class PostgresTarget(DatabaseTarget):
+    SCHEME: ClassVar[str] = "postgresql"
 
 
 def target(ns, region: str = "") -> PostgresTarget:

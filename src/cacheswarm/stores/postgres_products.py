@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
 
 from .. import products
-from . import FOREIGN_HINT, ForeignTable, NotSeeded
-from .mysql_products import PRICE_INDEX, SELECT_COLUMNS, MySQLProducts, ValueSizeMismatch
-from .postgres import OWNER_COMMENT, connect
-log = logging.getLogger("cacheswarm")
+from . import OWNER_COMMENT, refuse_foreign
+from .mysql_products import PRICE_INDEX, MySQLProducts, ValueSizeMismatch
+from .postgres import connect
 
 
 def table_name(namespace: str) -> str:
@@ -47,9 +45,7 @@ def table_owner(cur, table: str) -> str | None:
 
 
 def refuse_foreign_table(cur, table: str, allow_existing: bool) -> None:
-    owner = table_owner(cur, table)
-    if owner is not None and owner != OWNER_COMMENT and not allow_existing:
-        raise ForeignTable(f"table {table} exists but was not created by cacheswarm; {FOREIGN_HINT}")
+    refuse_foreign(table_owner(cur, table), table, allow_existing)
 
 
 def current_value_size(cur, table: str) -> int:
@@ -59,78 +55,17 @@ def current_value_size(cur, table: str) -> int:
 
 
 class PostgresProducts(MySQLProducts):
+    """MySQLProducts in PostgreSQL's dialect; its seeded() without MySQL's upgrades of older tables."""
     backend = "postgres"
-
-    def __init__(self, pool, namespace: str, rng=None):
-        super().__init__(pool, namespace, rng)
-        t = self.table
-        self._select = f'SELECT {SELECT_COLUMNS} FROM "{t}" WHERE id=%s'
-        self._update = (f'UPDATE "{t}" SET price=%s, quantity=%s, version=version+1, '
-                        "updated_at=(now() AT TIME ZONE 'UTC') WHERE id=%s")
-        self._insert = f'INSERT INTO "{t}" ({SELECT_COLUMNS}) VALUES ({", ".join(["%s"] * 10)})'
-        self._scan = f'SELECT {SELECT_COLUMNS} FROM "{t}" WHERE id BETWEEN %s AND %s ORDER BY id'
-
-    def configure(self, settings) -> None:
-        self.page = settings.product_read == "page"
-        if self.page:
-            cols = ", ".join(f"p.{c}" for c in (*products.COLUMNS, products.PAYLOAD))
-            self._select = (f'SELECT {cols}, 1 + (SELECT COUNT(*) FROM "{self.table}" c WHERE c.category = p.category '
-                            f'AND c.price < p.price) FROM "{self.table}" p WHERE p.id=%s')
-
-    def read_many(self, ids: list[int]) -> dict[int, bytes]:
-        with self.reader.cursor() as cur:
-            cur.execute(f'SELECT {SELECT_COLUMNS} FROM "{self.table}" WHERE id IN ({", ".join(["%s"] * len(ids))})',
-                        ids)
-            return {values[0]: products.encode(values) for values in cur.fetchall()}
-
-    def remove_inserted(self, base: int, _upto: int) -> int:
-        with self.pool.cursor() as cur:
-            cur.execute(f'DELETE FROM "{self.table}" WHERE id > %s AND category = %s', (base, products.INSERTED))
-            return max(cur.rowcount, 0)
-
-    def padding(self) -> int:
-        with self.pool.cursor() as cur:
-            return current_value_size(cur, self.table)
-
-    def count(self, seeded_only: bool = False) -> tuple[int, int] | None:
-        with self.pool.cursor() as cur:
-            if table_owner(cur, self.table) is None:
-                return None
-            where = f" WHERE category <> '{products.INSERTED}'" if seeded_only else ""
-            cur.execute(f'SELECT COUNT(*), COALESCE(MAX(id), 0) FROM "{self.table}"{where}')
-            rows, top = cur.fetchone()
-            return int(rows), int(top)
-
-    def check_owned(self, allow_existing: bool) -> None:
-        with self.pool.cursor() as cur:
-            refuse_foreign_table(cur, self.table, allow_existing)
+    QUOTE = '"'
+    NOW_UTC = "(now() AT TIME ZONE 'UTC')"
+    owner_of = staticmethod(table_owner)
+    value_size_of = staticmethod(current_value_size)
 
     def seeded(self) -> int:
-        counted = self.count(seeded_only=True)
-        if counted is None or counted[0] == 0:
-            raise NotSeeded(f"table {self.table} {'is missing' if counted is None else 'is empty'}")
-        rows, top = counted
-        if rows != top:
-            raise NotSeeded(f"table {self.table} has gaps (rows {rows}, highest id {top})", rows=top)
+        rows = self.seeded_rows()
         self.value_size = self.padding()
         return rows
-
-    def iter_values(self, n: int, batch: int = 5000):
-        if self.page:
-            with self.pool.cursor() as cur:
-                cur.execute(f"SELECT * FROM (SELECT {SELECT_COLUMNS}, RANK() OVER (PARTITION BY category ORDER BY "
-                            f'price) FROM "{self.table}") ranked WHERE id <= %s ORDER BY id', (n,))
-                rows = cur.fetchall()
-            for values in rows:
-                yield self.cache_key(values[0]), self._encode(values)
-            return
-        for start in range(1, n + 1, batch):
-            with self.pool.cursor() as cur:
-                cur.execute(f'SELECT {SELECT_COLUMNS} FROM "{self.table}" WHERE id BETWEEN %s AND %s',
-                            (start, min(n, start + batch - 1)))
-                rows = cur.fetchall()
-            for values in rows:
-                yield self.cache_key(values[0]), products.encode(values)
 
 
 def _csv_of(lo: int, hi: int, value_size: int) -> io.StringIO:

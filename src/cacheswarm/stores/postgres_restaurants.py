@@ -9,8 +9,7 @@ import io
 
 from .. import restaurants
 from ..optbase import BadInput
-from . import NotSeeded
-from .mysql_restaurants import STAR_COLUMNS, MySQLRestaurants, _rest_row, _review_row, table_names
+from .mysql_restaurants import MySQLRestaurants, _rest_row, _review_row, table_names
 from .postgres import connect
 from .postgres_products import OWNER_COMMENT, refuse_foreign_table, table_owner
 
@@ -36,23 +35,10 @@ def create_sql(namespace: str) -> list[str]:
 
 
 class PostgresRestaurants(MySQLRestaurants):
+    """MySQLRestaurants in PostgreSQL's dialect; a review posted in an explicit transaction."""
     backend = "postgres"
-
-    def __init__(self, pool, namespace: str, rng=None):
-        super().__init__(pool, namespace, rng)
-        rest, rev = self.tables
-        self._summary = (
-            f"SELECT r.name, r.cuisine, r.address, r.{STAR_COLUMNS.replace(', ', ', r.')}, "
-            f'v.id, v.username, v.rating, v.review, v.created_at FROM "{rest}" r LEFT JOIN '
-            f'(SELECT {REVIEW_COLUMNS} FROM "{rev}" '
-            f"WHERE restaurant_id = %s ORDER BY id DESC LIMIT {restaurants.SUMMARY_REVIEWS}) v "
-            f"ON v.restaurant_id = r.id WHERE r.id = %s ORDER BY v.id DESC")
-        self._insert = f'INSERT INTO "{rev}" ({REVIEW_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)'
-        self._bump = {star: f'UPDATE "{rest}" SET {star} = {star} + 1 WHERE id = %s' for star in restaurants.STARS}
-
-    def read(self, key: int, pool=None) -> bytes | None:
-        with (pool or self.reader).cursor() as cur:
-            return self._read(cur, key)
+    QUOTE = '"'
+    owner_of = staticmethod(table_owner)
 
     def write(self, key: int, want_value: bool = False) -> bytes | None:
         """Post a review: INSERT it and increment the star counter, one transaction (a failure or a
@@ -67,35 +53,6 @@ class PostgresRestaurants(MySQLRestaurants):
                 raise LookupError(f"restaurant {key} is not in {self.table}")
             cur.execute("COMMIT")
             return self._read(cur, key) if want_value else None
-
-    def for_user(self) -> "PostgresRestaurants":
-        return PostgresRestaurants(self.pool, self.namespace)
-
-    def check_owned(self, allow_existing: bool) -> None:
-        with self.pool.cursor() as cur:
-            for t in self.tables:
-                refuse_foreign_table(cur, t, allow_existing)
-
-    def seeded(self) -> int:
-        rest = self.table
-        with self.pool.cursor() as cur:
-            for t in self.tables:
-                if table_owner(cur, t) is None:
-                    raise NotSeeded(f"table {t} is missing")
-            cur.execute(f'SELECT COUNT(*), COALESCE(MAX(id), 0) FROM "{rest}"')
-            rows, top = map(int, cur.fetchone())
-        if rows == 0:
-            raise NotSeeded(f"table {rest} is empty")
-        if rows != top:
-            raise NotSeeded(f"table {rest} has gaps (rows {rows}, highest id {top})", rows=top)
-        return rows
-
-    def iter_values(self, n: int):
-        with self.pool.cursor() as cur:
-            for key in range(1, n + 1):
-                value = self._read(cur, key)
-                if value is not None:
-                    yield self.cache_key(key), value
 
 
 def _copy(cur, table: str, columns: str, rows, staging: str) -> int:
