@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 from .optbase import BadInput
@@ -16,7 +17,8 @@ DYNAMODB_MODES = ("embedded", "aws")
 
 
 @dataclass(frozen=True)
-class MySQLTarget:
+class DatabaseTarget:
+    """A SQL database to connect to; `SCHEME` names its URLs (the password never in them when shown)."""
     host: str
     port: int
     user: str
@@ -24,10 +26,16 @@ class MySQLTarget:
     database: str
     ssl_ca: str = ""
     iam_region: str = ""  # set: log in with an RDS IAM token made for this region
+    SCHEME: ClassVar[str] = ""
 
     def redacted(self) -> str:
         pw = ":***" if self.password else ""
-        return f"mysql://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
+        return f"{self.SCHEME}://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class MySQLTarget(DatabaseTarget):
+    SCHEME: ClassVar[str] = "mysql"
 
 
 def parse_mysql_url(url: str, password: str = "", option: str = "--mysql-url") -> MySQLTarget:
