@@ -22,7 +22,7 @@ from cacheswarm.stores import postgres_restaurants
 from cacheswarm.stores.mysql import Pool
 
 from .conftest import REDIS_URL, ROOT, cli, run_locust
-from .helpers import PrivatePostgres, make_ca_and_server_cert
+from .helpers import PrivatePostgres, contexts_built, make_ca_and_server_cert
 from .test_end_to_end import only_report
 
 POSTGRES_URL = os.environ.get("CACHESWARM_TEST_POSTGRES_URL", postgres.DEFAULT_URL)
@@ -336,21 +336,8 @@ def test_postgres_over_verified_tls_and_a_wrong_ca_refused_in_one_line(tmp_path,
 def assert_one_context_per_server(t, encrypted: bool) -> None:
     """20 connections to `t` build at most one TLS context (pg8000 alone builds one per connection),
     and each is encrypted exactly when the server offers TLS (the server's pg_stat_ssl says)."""
-    import ssl
-
-    built = []
-    real = ssl.create_default_context
-
-    def counting(*args, **kwargs):
-        built.append(args or kwargs)
-        return real(*args, **kwargs)
-
     postgres._TLS.pop((t.host, t.port, t.ssl_ca), None)
-    ssl.create_default_context = counting
-    try:
-        conns = [postgres.connect(t, 10) for _ in range(20)]
-    finally:
-        ssl.create_default_context = real
+    built, conns = contexts_built(lambda: postgres.connect(t, 10))
     assert len(built) <= 1, built
     for conn in conns:
         cur = conn.cursor()

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from .conftest import run_locust
-from .helpers import PrivateMariaDB, free_port, make_ca_and_server_cert, start_redis
+from .helpers import PrivateMariaDB, contexts_built, free_port, make_ca_and_server_cert, start_redis
 from .test_end_to_end import common, only_report
 
 
@@ -80,23 +80,10 @@ def test_mysql_over_tls_with_our_ca(namespace, tmp_path):
 def assert_one_context_per_server(target, encrypted: bool) -> None:
     """20 connections to `target` build at most one TLS context (PyMySQL built one per connection: 22 ms of
     CPU each here, blocking every user), and each is encrypted exactly when the server offers TLS."""
-    import ssl
-
     from cacheswarm.stores import mysql
 
-    built = []
-    real = ssl.create_default_context
-
-    def counting(*args, **kwargs):
-        built.append(args or kwargs)
-        return real(*args, **kwargs)
-
     mysql._TLS.pop((target.host, target.port, target.ssl_ca), None)
-    ssl.create_default_context = counting
-    try:
-        conns = [mysql.connect(target, 10) for _ in range(20)]
-    finally:
-        ssl.create_default_context = real
+    built, conns = contexts_built(lambda: mysql.connect(target, 10))
     assert len(built) <= 1, built
     for conn in conns:
         with conn.cursor() as cur:
