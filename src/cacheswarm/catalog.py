@@ -4,10 +4,12 @@ Bottom floor: imports nothing of ours. A binding names its store by module path 
 when a run needs it (YCSB's DBFactory), so options, runtime, cli, the glue and the report iterate
 this catalog instead of branching on names, and none of them imports another to learn what exists.
 What a store can do is declared beside its registration; validation follows from it, so an
-impossible combination is refused before start (exit 2, one line). tests/test_catalog.py holds
-every registered store to its declared capabilities and runs every combination's validation.
+impossible combination is refused before start (exit 2, one line). tests/test_combinations.py
+runs every registered combination's validation (and its operations against the real servers);
+tests/test_store_protocol.py holds every registered store to the protocols its capabilities name.
 
-A new backend is its store modules plus `backend(...)` and one `binding(...)` per dataset here.
+A new backend is a module that describes it (see Backend), its store modules, and `backend(...)`
+plus one `binding(...)` per dataset here (PostgreSQL, at the end, is one).
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ class Backend:
       OPTIONS             its options (optbase.Opt), added to Locust's parser and to seed/clean
       target(ns, region)  its options parsed into a target (BadInput: one line), kept in
                           Settings.targets[name]; target.redacted() is how it is shown
-      pool(target, size, timeout)   the process's connection pool (stores.mysql.Pool's interface)
+      pool(target, size, timeout)   the process's connection pool (a stores.pool.Pool)
       sample(pool, namespace)       the server's counters now; delta(first, last, under_load)
       PER_OP              {dataset: {op: {counter: n}}}: what each operation makes it count
       seed_flags(target)  the `cacheswarm seed` flags that name the target
