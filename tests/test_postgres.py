@@ -355,3 +355,22 @@ def test_iam_auth_makes_a_signed_token_offline(monkeypatch):
     token = postgres._iam_token(t)
     assert token.startswith("db.example.internal:5432/?Action=connect")
     assert "DBUser=app" in token and "X-Amz-Signature=" in token and "eu-west-1" in token
+
+
+def test_a_pooled_connection_prepares_each_statement_once(pg_namespace):
+    """The stores' statements are prepared once per connection, then only bound and run (pg8000's DB-API
+    cursor had the server parse each anew: 3.3x fewer reads/s from one generator): the server's
+    pg_prepared_statements of that connection lists the read once after 50 reads, and the reads agree."""
+    postgres_products.seed(_target(), pg_namespace, 20)
+    p = postgres.pool(_target(), 1, 5.0)
+    try:
+        store = postgres_products.PostgresProducts(p, pg_namespace)
+        values = {store.read(1 + i % 20) for i in range(50)}
+        assert len(values) == 20 and store.read(99) is None
+        with p.connection() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+            prepared = [r[0] for r in cur.fetchall()]
+        assert prepared.count(store._select.replace("%s", "$1")) == 1, prepared
+    finally:
+        p.close()

@@ -129,9 +129,14 @@ def _tls(t: PostgresTarget):
     return known
 
 
+_make_params = None  # pg8000's own conversion of parameters, once a connection has imported it
+
+
 def connect(t: PostgresTarget, timeout: float):
     """One autocommit connection (pg8000.dbapi, %s parameters as PyMySQL's), or ConnectError."""
+    global _make_params
     import pg8000.dbapi
+    from pg8000.converters import make_params as _make_params
     from pg8000.exceptions import DatabaseError, InterfaceError
 
     password = _iam_token(t) if t.iam_region else (t.password or None)
@@ -175,7 +180,51 @@ def connect(t: PostgresTarget, timeout: float):
         raise ConnectError(f"cannot reach PostgreSQL at {where} ({e}): start it or fix --postgres-url") from None
     conn.autocommit = True
     conn._force_close = partial(_hard_close, conn)  # the pool's Lease: no goodbye for a half-read connection
+    conn.cacheswarm_cursor = PreparedCursor(conn)  # what the pool's `with pool.cursor() as cur` gives
     return conn
+
+
+class PreparedCursor:
+    """A connection's cursor for the stores' statements: each statement with parameters (%s, as PyMySQL
+    writes them) is prepared once per connection and then only bound and run. pg8000's DB-API cursor
+    has the server parse every statement anew and rewrites its parameters in Python each time: a read
+    by id cost 184 µs of client CPU here against 70 µs prepared (PyMySQL's: 81 µs). Statements without
+    parameters (BEGIN, COMMIT) and COPY go through pg8000's own cursor."""
+
+    __slots__ = ("conn", "raw", "prepared", "rows", "rowcount", "_at")
+
+    def __init__(self, conn):
+        self.conn, self.raw, self.prepared = conn, conn.cursor(), {}
+        self.rows, self.rowcount, self._at = None, -1, 0
+
+    def execute(self, sql: str, params=(), stream=None) -> None:
+        if not params or stream is not None:
+            self.raw.execute(sql, params or (), stream=stream)
+            self.rows, self.rowcount, self._at = None, self.raw.rowcount, 0
+            return
+        found = self.prepared.get(sql)
+        if found is None:
+            parts = sql.split("%s")
+            statement = "".join(f"{p}${i}" for i, p in enumerate(parts[:-1], 1)) + parts[-1]
+            found = self.prepared[sql] = (*self.conn.prepare_statement(statement, ()), statement)
+        name, columns, input_funcs, statement = found
+        context = self.conn.execute_named(name, _make_params(self.conn.py_types, params), columns, input_funcs,
+                                          statement)
+        self.rows, self.rowcount, self._at = context.rows or [], context.row_count, 0
+
+    def fetchone(self):
+        if self.rows is None:
+            return self.raw.fetchone()
+        if self._at >= len(self.rows):
+            return None
+        self._at += 1
+        return self.rows[self._at - 1]
+
+    def fetchall(self) -> list:
+        if self.rows is None:
+            return self.raw.fetchall()
+        rows, self._at = self.rows[self._at:], len(self.rows)
+        return rows
 
 
 def _hard_close(conn) -> None:
