@@ -9,10 +9,12 @@ cancelled. Paths, each with `--users` greenlets and one connection per user:
 
   bare-redis    gevent + redis-py GET of a random product key
   bare-mysql    gevent + PyMySQL SELECT of a random product by id
+  bare-postgres gevent + pg8000 prepared SELECT of a random product by id (its best use: prepared once)
   cache-only    cacheswarm's operation loop (workload, strategy, HDR recording, timeline, Locust's stats
   db-only       batched per task into a real Locust Environment as in a run): what a user runs per operation,
   cache-aside   minus Locust's task scheduling, which OPS_PER_TASK amortises (closed loop, reads only,
                 uniform keys; cache-aside's keys loaded first, so its reads are hits)
+  db-only-postgres  the same loop's db-only on PostgreSQL
 
 Counts are not exact repeats: a GET that finds its reply already there costs fewer instructions than
 one that waits for it (gevent's hub), and that race with the real server varies, so a bare loop's
@@ -37,8 +39,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NS = "cacheswarmbench"
 KEYS = 1000
-PATHS = ("bare-redis", "bare-mysql", "cache-only", "db-only", "cache-aside")
-BARE = {"cache-only": "bare-redis", "cache-aside": "bare-redis", "db-only": "bare-mysql"}
+PATHS = ("bare-redis", "bare-mysql", "cache-only", "db-only", "cache-aside", "bare-postgres", "db-only-postgres")
+BARE = {"cache-only": "bare-redis", "cache-aside": "bare-redis", "db-only": "bare-mysql",
+        "db-only-postgres": "bare-postgres"}
+POSTGRES = ("bare-postgres", "db-only-postgres")  # (the paths that need the products seeded on PostgreSQL too)
 
 
 def child(path: str, users: int, ops: int) -> None:
@@ -75,6 +79,16 @@ def child(path: str, users: int, ops: int) -> None:
             for _ in range(per_user):
                 cur.execute(sql, (randrange(KEYS) + 1,))
                 cur.fetchone()
+    elif path == "bare-postgres":
+        import pg8000.native
+
+        def user(_i):
+            conn = pg8000.native.Connection("postgres", host="127.0.0.1", database="test")
+            randrange = random.randrange
+            select = conn.prepare(f'SELECT id, name, description, price, quantity, category, created_at, updated_at, '
+                                  f'version, payload FROM "{NS}_products" WHERE id=:id')
+            for _ in range(per_user):
+                select.run(id=randrange(KEYS) + 1)
     else:
         import time
 
@@ -85,8 +99,10 @@ def child(path: str, users: int, ops: int) -> None:
         from cacheswarm.recorder import Recorder
         from cacheswarm.runtime import Runtime
 
+        backend, strategy = ("postgres" if path in POSTGRES else "mysql"), path.removesuffix("-postgres")
         parsed = get_parser(default_config_files=[]).parse_args([
-            "--namespace", NS, "--strategies", path, "--read-ratio", "1", "--key-distribution", "uniform",
+            "--namespace", NS, "--strategies", strategy, "--backend", backend, "--read-ratio", "1",
+            "--key-distribution", "uniform",
             "--keyspace", str(KEYS), "--staleness-sample", "0", "-u", str(users),
             *(["--warm-cache", "true"] if path == "cache-aside" else [])])
         settings = options.settings_from(parsed)
@@ -95,11 +111,11 @@ def child(path: str, users: int, ops: int) -> None:
         env = Environment()
         env.create_local_runner()  # its listener logs every request event into env.stats, as in a run
         from cacheswarm.glue_stats import StatsBatch
-        key = f"products/mysql/{path}"
-        if path != "db-only":
+        key = f"products/{backend}/{strategy}"
+        if strategy != "db-only":
             from cacheswarm.phases import Phase
 
-            rt.prepare(Phase(0, "products", "mysql", path))  # every key loaded (cache-aside: --warm-cache)
+            rt.prepare(Phase(0, "products", backend, strategy))  # every key loaded (cache-aside: --warm-cache)
         recorder = Recorder()
 
         def user(_i):  # as CacheswarmUser.operate: OPS_PER_TASK operations, then Locust's stats take them
@@ -127,10 +143,11 @@ def instructions(path: str, users: int, ops: int) -> int:
     return int(m.group(1))
 
 
-def setup() -> None:
-    """KEYS products in the bench namespace's MySQL table (and nothing else)."""
-    subprocess.run([str(Path(sys.executable).parent / "cacheswarm"), "seed", "products", "--rows", str(KEYS),
-                    "--namespace", NS], check=True, capture_output=True)
+def setup(paths) -> None:
+    """KEYS products in the bench namespace's MySQL table (and PostgreSQL's, for its paths)."""
+    for backend in ("mysql", *(["postgres"] if set(paths) & set(POSTGRES) else [])):
+        subprocess.run([str(Path(sys.executable).parent / "cacheswarm"), "seed", "products", "--rows", str(KEYS),
+                        "--namespace", NS, "--backend", backend], check=True, capture_output=True)
 
 
 def main() -> None:
@@ -151,7 +168,7 @@ def main() -> None:
         sys.exit(2)
     if not shutil.which("valgrind"):
         sys.exit("bench: instructions per operation need valgrind (apt-get install valgrind)")
-    setup()
+    setup(paths)
     runs: dict = {path: [] for path in paths}
     for _ in range(a.repeat):  # paths interleaved, so a slow stretch of the machine touches them alike
         for path in paths:
