@@ -24,7 +24,7 @@ from cacheswarm.stores import dynamodb_products, dynamodb_restaurants, mysql_pro
 from .conftest import drop_namespace
 from .test_end_to_end import locust_like_options
 
-DATABASES = tuple(b for b in catalog.backends() if catalog.BACKENDS[b].database)
+DATABASES = catalog.databases()
 DB_DATASETS = tuple(d for d in catalog.datasets() if catalog.pattern(d) is None)
 MIXES = {"reads and writes": {"read_ratio": 0.5},
          "inserts": {"read_ratio": 0.5, "insert_ratio": 0.2, "key_distribution": "latest"},

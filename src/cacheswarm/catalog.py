@@ -185,6 +185,11 @@ def backends() -> tuple[str, ...]:
     return tuple(BACKENDS)
 
 
+def databases() -> tuple[str, ...]:
+    """The backends that are databases (all but Redis itself, where the Redis-native patterns run)."""
+    return tuple(b.name for b in BACKENDS.values() if b.database)
+
+
 def patterns() -> dict[str, tuple[str, ...]]:
     """{Redis-native dataset: its versions}."""
     return {b.dataset: b.versions for b in BINDINGS.values() if b.versions}

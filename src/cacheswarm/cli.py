@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("dataset", choices=SEEDED, help="products or restaurants (the queries dataset reads the "
                                                       "restaurants' reviews; the Redis-native ones need no seeding)")
     seed.add_argument("--backend", default="mysql", help="where to seed: " + ", ".join(
-        b + " (default)" if b == "mysql" else b for b in catalog.backends() if catalog.BACKENDS[b].database))
+        b + " (default)" if b == "mysql" else b for b in catalog.databases()))
     seed.add_argument("--rows", type=int, default=100_000, help="products: how many (default 100000)")
     seed.add_argument("--restaurants", type=int, default=1000, help="restaurants: how many (default 1000)")
     seed.add_argument("--reviews-per-restaurant", type=int, default=DEFAULT_REVIEWS,
@@ -106,8 +106,7 @@ def _seed(args) -> int:
     from .stores.mysql import ConnectError
     from .stores.mysql_products import ValueSizeMismatch
 
-    backend = options._choice("--backend", args.backend,
-                              tuple(b for b in catalog.backends() if catalog.BACKENDS[b].database))
+    backend = options._choice("--backend", args.backend, catalog.databases())
     binding = catalog.BINDINGS.get((args.dataset, backend))
     if binding is None:
         raise BadInput("--backend", f"the {args.dataset} dataset has no {backend} binding: seed it on "

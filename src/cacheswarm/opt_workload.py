@@ -108,5 +108,5 @@ def _hint(value: str, position: int) -> str:
         return f"{value} is a version of the ratelimit dataset (--dataset ratelimit --backend redis)"
     if position == 2:
         return "the Redis-native datasets run in their own versions; list one for the databases' datasets too"
-    databases = [b.name for b in catalog.BACKENDS.values() if b.database]
+    databases = catalog.databases()
     return f"the databases' datasets run on {', '.join(databases[:-1])} or {databases[-1]}; add one of them"
