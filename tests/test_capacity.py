@@ -47,11 +47,11 @@ def test_a_step_that_fell_short_of_its_rate_did_not_sustain_it():
     assert not search.steps[0].passed and "achieved 60 of 100" in search.steps[0].reasons[0]
 
 
-def _search(namespace, tmp_path, shape, *search) -> dict:
+def _search(namespace, tmp_path, shape, *search, name="cap") -> dict:
     """A capacity run with these options; its comparison.json."""
-    out = run_locust([*common(namespace, tmp_path / "cap", phase="4s"), *shape, *search], tmp_path, timeout=300)
+    out = run_locust([*common(namespace, tmp_path / name, phase="4s"), *shape, *search], tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    doc = json.loads((only_report(tmp_path / "cap") / "comparison.json").read_text())
+    doc = json.loads((only_report(tmp_path / name) / "comparison.json").read_text())
     doc["stdout"] = out.stdout
     return doc
 
@@ -113,21 +113,26 @@ def test_capacity_through_one_mysql_connection_matches_its_closed_loop_throughpu
         mysql_restaurants.seed(parse_mysql_url(db.url), namespace, 200, 10)
         shape = ["--dataset", "restaurants", "--strategies", "db-only", "--mysql-pool-size", "1", "-u", "8", "-r", "8",
                  "--read-ratio", "0", "--mysql-url", db.url]
-        before = _closed_loop_rate(namespace, tmp_path, *shape, name="before")
-        doc = _search(namespace, tmp_path, shape, "--find-capacity", "all", "--slo", RULE,
-                      "--capacity-start", str(round(before / 8)), "--capacity-refine", "3")
-        after = _closed_loop_rate(namespace, tmp_path, *shape, name="after")  # the target's own drift over the test
+        for attempt in range(2):  # a second measurement, whole, only when the first disagrees
+            before = _closed_loop_rate(namespace, tmp_path, *shape, name=f"before{attempt}")
+            doc = _search(namespace, tmp_path, shape, "--find-capacity", "all", "--slo", RULE,
+                          "--capacity-start", str(round(before / 8)), "--capacity-refine", "3", name=f"cap{attempt}")
+            after = _closed_loop_rate(namespace, tmp_path, *shape, name=f"after{attempt}")  # the target's drift
+            c = doc["capacity"]["restaurants/mysql/db-only"]
+            print(f"closed loop {before} then {after} ops/s; capacity {c['capacity_ops']} ops/s; steps "
+                  f"{[(s['rate'], s['passed'], s['observed'][RULE], s['write_p99_ms']) for s in c['steps']]}")
+            if 0.45 * min(before, after) <= c["capacity_ops"] <= 1.5 * max(before, after):
+                break
     finally:
         os.sched_setaffinity(0, cpus)
         db.stop()
         shutil.rmtree(shm, ignore_errors=True)
-    c = doc["capacity"]["restaurants/mysql/db-only"]
-    print(f"closed loop {before} then {after} ops/s; capacity {c['capacity_ops']} ops/s; steps "
-          f"{[(s['rate'], s['passed'], s['observed'][RULE], s['write_p99_ms']) for s in c['steps']]}")
     assert c["stop_reason"] == "slo" and not c["lower_bound"], c
     # found here: 0.88x on a quiet machine; on a busy one 0.55-1.0x of the lower closed-loop rate, and
     # once 1.44x the higher: its speed swung by up to 2x within minutes (closed loop 480, a step
-    # sustaining 960, closed loop 665), and steps are minutes apart
+    # sustaining 960, closed loop 665), and steps are minutes apart; and once in CI 0.30x (every step
+    # from 400 ops/s on at p90 > 160 ms, closed loop 1,420 before and 1,203 after): so a measurement that
+    # disagrees is taken once more, whole, and a search that is wrong disagrees both times
     assert 0.45 * min(before, after) <= c["capacity_ops"] <= 1.5 * max(before, after), (c["capacity_ops"], before, after)
     steps = c["steps"]
     _replayed(doc, "restaurants/mysql/db-only", round(before / 8), refine=3)
