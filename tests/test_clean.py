@@ -121,13 +121,34 @@ def test_a_foreign_dynamodb_table_is_byte_identical_after_seed_run_and_clean(nam
 
 def test_clean_removes_the_lag_probe_table(namespace, pool, target):
     """A run with --mysql-reader-url creates <namespace>_lagprobe; clean removes it with the rest."""
-    from cacheswarm import replication
+    from cacheswarm.stores import mysql
 
-    replication.create_probe_table(pool, namespace)
+    mysql.probe_create(pool, namespace)
     out = cli("clean", "--yes", "--namespace", namespace, "--mysql-url", MYSQL_URL, "--redis-url", REDIS_URL)
     assert out.returncode == 0, out.stderr
-    assert replication.probe_table(namespace) in out.stdout
+    assert mysql.probe_table(namespace) in out.stdout
     conn = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password,
                            database=target.database)
     with conn, conn.cursor() as cur:
-        assert mysql_products.table_owner(cur, replication.probe_table(namespace)) is None
+        assert mysql_products.table_owner(cur, mysql.probe_table(namespace)) is None
+
+
+def test_clean_leaves_a_namespace_that_begins_with_this_ones_name(namespace, target):
+    """Namespace csw's tables are csw_<word>: csw_x_products is namespace csw_x's, though it begins
+    with csw_ and cacheswarm made it. Cleaning csw leaves it."""
+    from .conftest import drop_namespace
+
+    other = f"{namespace}_x"
+    mysql_products.seed(target, namespace, 5)
+    mysql_products.seed(target, other, 5)
+    try:
+        out = cli("clean", "--yes", "--namespace", namespace, "--mysql-url", MYSQL_URL, "--redis-url", REDIS_URL)
+        assert out.returncode == 0, out.stderr
+        assert f"'{namespace}_products'" in out.stdout and f"{other}_products" not in out.stdout
+        conn = pymysql.connect(host=target.host, port=target.port, user=target.user, password=target.password,
+                               database=target.database)
+        with conn, conn.cursor() as cur:
+            assert mysql_products.table_owner(cur, mysql_products.table_name(namespace)) is None
+            assert mysql_products.table_owner(cur, mysql_products.table_name(other)) == mysql_products.OWNER_COMMENT
+    finally:
+        drop_namespace(other)

@@ -179,7 +179,7 @@ def test_reader_urls_are_checked_and_their_passwords_never_shown():
     shown = json.dumps(s.public())
     assert "r-Secret-1" not in shown and "m-Secret-2" not in shown
     assert "redis://:***@replica:6379/0" in shown and "mysql://app:***@replica:3306/test" in shown
-    assert s.mysql_reader.password == "m-Secret-2" and s.mysql_reader.host == "replica"
+    assert s.readers["mysql"].password == "m-Secret-2" and s.readers["mysql"].host == "replica"
     for option, value in (("redis_reader_url", "http://replica"), ("mysql_reader_url", "postgres://replica/db"),
                           ("redis_reader_url", "redis://replica:6379/cache")):
         with pytest.raises(BadInput) as e:

@@ -8,8 +8,7 @@ import threading
 
 import pytest
 
-from cacheswarm.report.server import SQL_PER_OP
-from cacheswarm.stores import mysql_products, mysql_restaurants
+from cacheswarm.stores import mysql, mysql_products, mysql_restaurants
 from cacheswarm.stores.mysql import Pool
 from cacheswarm.targets import parse_mysql_url
 
@@ -28,7 +27,8 @@ def _session_counters(pool) -> dict:
 
 @pytest.mark.parametrize("dataset", ["products", "restaurants"])
 def test_the_statements_each_operation_sends_are_the_ones_the_cross_check_expects(dataset, namespace, target):
-    """The report's expectation (SQL_PER_OP) against the server's own count of one connection."""
+    """The report's expectation (the MySQL module's PER_OP, and its lag probe's PROBE) against the
+    server's own count of one connection."""
     if dataset == "products":
         mysql_products.seed(target, namespace, 50)
     else:
@@ -36,14 +36,24 @@ def test_the_statements_each_operation_sends_are_the_ones_the_cross_check_expect
     pool = Pool(target, 1, 5.0)  # one connection: its session counters are exactly our statements
     try:
         store = STORES[dataset](pool, namespace)
-        for op, call in (("read", lambda: store.read(3)), ("write", lambda: store.write(3)),
-                         ("write_value", lambda: store.write(3, want_value=True))):
+        calls = [("read", lambda: store.read(3)), ("write", lambda: store.write(3)),
+                 ("write_value", lambda: store.write(3, want_value=True))]
+        if dataset == "products":
+            store.value_size = store.padding()  # (a store's first insert looks the seeded padding up, once)
+            calls += [("insert", lambda: store.insert(51)), ("scan", lambda: store.scan(2, 9))]
+        else:
+            mysql.probe_create(pool, namespace)
+            calls += [("probe write", lambda: mysql.probe_write(pool, namespace, 7)),
+                      ("probe read", lambda: mysql.probe_read(pool, namespace))]
+        assert {op for op, _ in calls} >= set(mysql.PER_OP[dataset])  # every operation it names is measured
+        for op, call in calls:
             before = _session_counters(pool)
             call()
             after = _session_counters(pool)
             sent = {k: after[k] - before[k] for k in after if after[k] != before[k] and k != "Com_show_status"}
             sent = {k: n for k, n in sent.items() if k not in ("Com_begin", "Com_commit")}
-            assert sent == SQL_PER_OP[dataset][op], (dataset, op, sent)
+            want = mysql.PROBE[op.split()[1]] if op.startswith("probe") else mysql.PER_OP[dataset][op]
+            assert sent == want, (dataset, op, sent)
     finally:
         pool.close()
 

@@ -121,7 +121,11 @@ class Backend:
       PER_OP              {dataset: {op: {counter: n}}}: what each operation makes it count
       seed_flags(target)  the `cacheswarm seed` flags that name the target
       owned_tables(target, namespace, timeout) / drop_tables(target, names, timeout)   for clean
-    (MySQL and DynamoDB predate this and are still wired by name.)"""
+    and, for a backend that takes a read replica (MySQL's --mysql-reader-url):
+      reader(ns, primary) the replica's target, or None; Settings.readers[name]
+      PROBE               {"write"|"read": {counter: n}}: the lag probe's statements
+      probe_create(pool, namespace), probe_write(pool, namespace, token), probe_read(pool, namespace)
+    (DynamoDB predates this and is still wired by name.)"""
     name: str  # as --backend and the phase key spell it
     label: str  # as a sentence names it
     database: bool = True  # False: Redis itself (the Redis-native patterns run there, no database)
@@ -140,7 +144,10 @@ class Binding:
     store: str
     capabilities: frozenset = field(default_factory=frozenset)
     versions: tuple[str, ...] = ()  # a pattern's own strategies; () = every database strategy
-    seed: str = ""  # module:function(target, namespace, rows, reset=, progress=, value_size=, allow_existing=)
+    # module:function(target, namespace, rows, reviews=, reset=, progress=, value_size=, allow_existing=,
+    # timeout=, parallel=, items=): `cacheswarm seed` on a backend a module describes
+    seed: str = ""
+    items_file: bool = False  # its seed loads an --items-file (items= a list of items)
 
     def store_class(self):
         module, _, name = self.store.partition(":")
@@ -163,13 +170,14 @@ def backend(name: str, label: str, database: bool = True, module: str = "") -> N
 
 
 def binding(dataset: str, backend_name: str, store: str, *capabilities: str, versions: tuple[str, ...] = (),
-            seed: str = "") -> None:
+            seed: str = "", items_file: bool = False) -> None:
     if backend_name not in BACKENDS:
         raise ValueError(f"binding {dataset}/{backend_name}: register the backend first")
     unknown = set(capabilities) - set(METHODS)
     if unknown:
         raise ValueError(f"binding {dataset}/{backend_name}: unknown capabilities {sorted(unknown)}")
-    BINDINGS[(dataset, backend_name)] = Binding(dataset, backend_name, store, frozenset(capabilities), versions, seed)
+    BINDINGS[(dataset, backend_name)] = Binding(dataset, backend_name, store, frozenset(capabilities), versions, seed,
+                                                items_file)
 
 
 def described() -> list[Backend]:
@@ -238,13 +246,18 @@ def missing(dataset: str, backend_name: str, needs) -> list[str]:
 
 
 # ---- the registrations ----
-backend("mysql", "MySQL")
+# MySQL (RDS for MySQL, Aurora MySQL, MariaDB): wholly described by its module
+backend("mysql", "MySQL", module=".stores.mysql")
+DEFAULT_BACKEND = "mysql"  # --backend's default, and `cacheswarm seed`'s
 backend("dynamodb", "DynamoDB")
 backend("redis", "Redis", database=False)
 
-binding("products", "mysql", ".stores.mysql_products:MySQLProducts", READS, WRITES, INSERTS, SCANS, VERSIONS)
-binding("restaurants", "mysql", ".stores.mysql_restaurants:MySQLRestaurants", READS, WRITES, VERSIONS)
-binding("queries", "mysql", ".stores.mysql_queries:MySQLQueries", READS, WRITES)  # a result carries no version
+binding("products", "mysql", ".stores.mysql_products:MySQLProducts", READS, WRITES, INSERTS, SCANS, VERSIONS,
+        seed=".stores.mysql_products:seed")
+binding("restaurants", "mysql", ".stores.mysql_restaurants:MySQLRestaurants", READS, WRITES, VERSIONS,
+        seed=".stores.mysql_restaurants:seed_binding", items_file=True)
+# a result carries no version; seeded as restaurants (it reads their reviews)
+binding("queries", "mysql", ".stores.mysql_queries:MySQLQueries", READS, WRITES)
 # a hash key only: no ranges to scan
 binding("products", "dynamodb", ".stores.dynamodb_products:DynamoDBProducts", READS, WRITES, INSERTS, VERSIONS)
 binding("restaurants", "dynamodb", ".stores.dynamodb_restaurants:DynamoDBRestaurants", READS, WRITES, VERSIONS)

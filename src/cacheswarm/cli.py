@@ -31,8 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="create and load a dataset's tables (deterministic, idempotent)")
     seed.add_argument("dataset", choices=SEEDED, help="products or restaurants (the queries dataset reads the "
                                                       "restaurants' reviews; the Redis-native ones need no seeding)")
-    seed.add_argument("--backend", default="mysql", help="where to seed: " + ", ".join(
-        b + " (default)" if b == "mysql" else b for b in catalog.databases()))
+    seed.add_argument("--backend", default=catalog.DEFAULT_BACKEND, help="where to seed: " + ", ".join(
+        b + " (default)" if b == catalog.DEFAULT_BACKEND else b for b in catalog.databases()))
     seed.add_argument("--rows", type=int, default=100_000, help="products: how many (default 100000)")
     seed.add_argument("--restaurants", type=int, default=1000, help="restaurants: how many (default 1000)")
     seed.add_argument("--reviews-per-restaurant", type=int, default=DEFAULT_REVIEWS,
@@ -101,9 +101,8 @@ class _Unusable(Exception):
 def _seed(args) -> int:
     from tqdm import tqdm
 
-    from .stores import ForeignTable, dynamodb
+    from .stores import ConnectError, ForeignTable, dynamodb
     from .stores.items_file import ItemsFileError
-    from .stores.mysql import ConnectError
     from .stores.mysql_products import ValueSizeMismatch
 
     backend = options._choice("--backend", args.backend, catalog.databases())
@@ -111,8 +110,10 @@ def _seed(args) -> int:
     if binding is None:
         raise BadInput("--backend", f"the {args.dataset} dataset has no {backend} binding: seed it on "
                                     f"{' or '.join(catalog.backends_of(args.dataset))}")
-    if args.items_file and binding.seed:
-        raise BadInput("--items-file", f"is loaded on mysql or dynamodb; drop it to seed {backend}")
+    loads_items = [b.backend for b in catalog.BINDINGS.values() if b.dataset == "restaurants" and
+                   (b.items_file or not b.seed)]  # (DynamoDB's seed is wired by name, and loads one)
+    if args.items_file and binding.seed and not binding.items_file:
+        raise BadInput("--items-file", f"is loaded on {' or '.join(loads_items)}; drop it to seed {backend}")
     for flag, value in (("--rows", args.rows), ("--restaurants", args.restaurants),
                         ("--reviews-per-restaurant", args.reviews_per_restaurant)):
         if value < 1:
@@ -159,7 +160,7 @@ def _seed(args) -> int:
 
 def _seeder(args, backend: str, conn: dict, items):
     """(seed(progress) -> result, total items) for the dataset and backend."""
-    from .stores import dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
+    from .stores import dynamodb, dynamodb_products, dynamodb_restaurants
 
     ns, reset, allow = conn["namespace"], args.reset, conn["allow_existing_table"]
     n, m = args.restaurants, args.reviews_per_restaurant
@@ -167,17 +168,9 @@ def _seeder(args, backend: str, conn: dict, items):
     if seeder is not None:  # a backend a module describes: its binding's own seed
         rows, total = (args.rows, args.rows) if args.dataset == "products" else (n, n * (m + 1))
         return (lambda p: seeder(conn["targets"][backend], ns, rows, reviews=m, reset=reset, progress=p,
-                                 value_size=args.value_size, allow_existing=allow,
-                                 timeout=max(conn["op_timeout"], 60))), total
-    if backend == "mysql":
-        kw = dict(parallel=args.parallel or 2, timeout=max(conn["op_timeout"], 60), reset=reset,
-                  allow_existing=allow)
-        if args.dataset == "products":
-            return (lambda p: mysql_products.seed(conn["mysql"], ns, args.rows, progress=p, value_size=args.value_size,
-                                                  **kw)), args.rows
-        if items is not None:
-            return (lambda p: mysql_restaurants.load_items(conn["mysql"], ns, items, progress=p, **kw)), len(items)
-        return (lambda p: mysql_restaurants.seed(conn["mysql"], ns, n, m, progress=p, **kw)), n * (m + 1)
+                                 value_size=args.value_size, allow_existing=allow, parallel=args.parallel or 2,
+                                 timeout=max(conn["op_timeout"], 60), **({"items": items} if items else {}))), \
+            (len(items) if items else total)
     client = dynamodb.make_client(conn["dynamodb_endpoint"], conn["aws_region"], 5, 32, max(conn["op_timeout"], 30))
     dynamodb.check_reachable(client, conn["dynamodb_endpoint"])
     kw = dict(parallel=args.parallel or 8, reset=reset, allow_existing=allow)
@@ -263,15 +256,11 @@ def _options(_args) -> int:
 def _clean(args) -> int:
     from .cache import CacheError, RedisCache
     from .lease import lease_key
-    from .replication import probe_table
-    from .stores import dynamodb, dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
-    from .stores.mysql import ConnectError, connect
+    from .stores import ConnectError, dynamodb, dynamodb_products, dynamodb_restaurants
 
     conn = options.connection_settings(args)
-    ns, target, endpoint = conn["namespace"], conn["mysql"], conn["dynamodb_endpoint"]
-    candidates = [mysql_products.table_name(ns), *mysql_restaurants.table_names(ns), probe_table(ns)]
+    ns, endpoint = conn["namespace"], conn["dynamodb_endpoint"]
     try:
-        db = connect(target, conn["op_timeout"])
         cache = RedisCache(conn["redis_url"], conn["redis_password"], 4, conn["op_timeout"], conn["redis_ca_cert"])
         cache.check(options.redact_url(conn["redis_url"]))
         holder = cache.client.get(lease_key(ns))
@@ -287,39 +276,33 @@ def _clean(args) -> int:
                 t = mod.table_name(ns)
                 if dynamodb.table_status(client, t) is not None and dynamodb.owned(client, t, mod.OWNER_KEY):
                     ddb_tables.append(t)
-    except (ConnectError, CacheError, dynamodb.DynamoDBError) as e:
+    except (CacheError, dynamodb.DynamoDBError) as e:
         raise _Unusable(str(e)) from None
-    described, described_note = {}, ""
+    described, notes = {}, []
     for b in catalog.described():  # each backend a module describes lists (and drops) its own tables
         t = conn["targets"][b.name]
         try:
             described[b.name] = b.hooks().owned_tables(t, ns, conn["op_timeout"])
-            described_note += f"; {b.label} tables {described[b.name] or 'none'} in {t.redacted()}"
+            notes.append(f"{b.label} tables {described[b.name] or 'none'} in {t.redacted()}")
         except ConnectError as e:
-            described_note += f"; {b.label} not cleaned ({e})"
-    with db.cursor() as cur:
-        tables = [t for t in candidates if mysql_products.table_owner(cur, t) == mysql_products.OWNER_COMMENT]
+            notes.append(f"{b.label} not cleaned ({e})")
     keys = sum(1 for _ in cache.client.scan_iter(match=f"{ns}:*", count=1000))
-    ddb_note = f"; DynamoDB tables {ddb_tables or 'none'} at {dynamodb.describe(endpoint)}" if client else ""
-    print(f"will remove: tables {tables or 'none'} in {target.redacted()}{ddb_note}{described_note}; {keys} Redis keys "
-          f"matching '{ns}:*'")
+    if client:
+        notes.append(f"DynamoDB tables {ddb_tables or 'none'} at {dynamodb.describe(endpoint)}")
+    print(f"will remove: {'; '.join(notes)}; {keys} Redis keys matching '{ns}:*'")
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput("--yes", "no terminal to confirm on; add --yes to remove without asking")
         if input("proceed? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return 1
-    with db.cursor() as cur:
-        for t in tables:
-            cur.execute(f"DROP TABLE `{t}`")
     for t in ddb_tables:
         dynamodb.delete_table(client, t)
     for name, names in described.items():
         catalog.BACKENDS[name].hooks().drop_tables(conn["targets"][name], names, conn["op_timeout"])
     removed = cache.clear(ns)
-    print(f"removed {len(tables) + len(ddb_tables) + sum(map(len, described.values()))} table(s) and {removed} key(s)")
+    print(f"removed {len(ddb_tables) + sum(map(len, described.values()))} table(s) and {removed} key(s)")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ import logging
 import gevent
 import psutil
 
-from . import replication, options
+from . import catalog, options, replication
 from .runtime import keeps_state_in_redis
 from .lease import NamespaceBusy, NamespaceLease, describe_holder
 
@@ -82,11 +82,12 @@ def start_lag_probe(STATE) -> None:
             return
         STATE.probe[1].kill(block=False)
         STATE.probe = None
-    if rt is None or (rt.reader_cache is None and rt.reader_pool is None):
+    if rt is None or (rt.reader_cache is None and not rt.readers):
         return
     probe = replication.LagProbe(STATE.settings.namespace,
                                  (rt.cache.client, rt.reader_cache.client) if rt.reader_cache is not None else None,
-                                 (rt.pool, rt.reader_pool) if rt.reader_pool is not None else None, gevent.sleep)
+                                 {name: (catalog.BACKENDS[name].hooks(), rt.pools[name], reader)
+                                  for name, reader in rt.readers.items()}, gevent.sleep)
     STATE.probe = (rt, gevent.spawn(probe.run, lambda: STATE.plan.running if STATE.plan is not None else None))
 
 

@@ -100,11 +100,10 @@ class PhaseLoop:
         # a cache-aside scan's records loaded and SET: one value per scan (exact below 2,048)
         self.scan_loaded = ({w: series_key(*base, SCAN, SCAN_LOADED, w, EVENT) for w in (MEASURED, WARMUP)}
                             if SCAN in ops and isinstance(self.strategy, strategies.CacheAside) else None)
-        self.after_read = isinstance(self.strategy, strategies.CacheAside) or (rt.reader_pool is not None and
-                                                                               backend == "mysql")
+        replica = backend in rt.readers  # db-only reads from a replica: audited against the primary
+        self.after_read = isinstance(self.strategy, strategies.CacheAside) or replica
         self.audit = None
-        audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and rt.reader_pool is not None
-                                                                         and backend == "mysql")
+        audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and replica)
         if audited and s.staleness_sample > 0 and catalog.VERSIONS in binding.capabilities:  # (not a query's result)
             double = key.policy(s.write_policy) == "double-delete"
             self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {

@@ -1,14 +1,13 @@
 """Options for what a cache does besides speed: write policies, the staleness audit, stampede
-protection, eviction (a private Redis) and reading from replicas; their validation."""
+protection, eviction (a private Redis) and reading from Redis's replica; their validation."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from .catalog import PROTECTIONS, WRITE_POLICIES
 from .optbase import BadInput, Opt, _choice, _ranged
-from .targets import _check_redis_url, parse_mysql_url
+from .targets import _check_redis_url
 
 
 CACHE_OPTIONS = (
@@ -25,8 +24,6 @@ CACHE_OPTIONS = (
         "it instead of --redis-url: watch eviction (default: off)"),
     Opt("--redis-reader-url", "", "Redis replica (e.g. the ElastiCache reader endpoint): cache reads go there, "
         "SET/DEL to --redis-url; its replication lag is probed every 100 ms"),
-    Opt("--mysql-reader-url", "", "MySQL read replica (e.g. an RDS read replica): database reads go there, writes "
-        "to --mysql-url; its replication lag is probed every 100 ms"),
 )
 
 
@@ -41,16 +38,11 @@ def _memory_size(value) -> str:
 
 
 def cache_settings(ns, conn: dict) -> dict:
-    """Validate the options above; `conn` is connection_settings() (the readers take its passwords)."""
+    """Validate the options above; `conn` is connection_settings() (a database's replica is its module's:
+    Settings.readers)."""
     redis_reader = str(getattr(ns, "redis_reader_url", "") or "")
     if redis_reader:
         _check_redis_url(redis_reader, "--redis-reader-url")
-    mysql_reader = None
-    if getattr(ns, "mysql_reader_url", ""):
-        primary = conn["mysql"]  # the replica's password (if its URL has none), TLS CA and IAM region are the primary's
-        mysql_reader = parse_mysql_url(str(ns.mysql_reader_url), "", "--mysql-reader-url")
-        mysql_reader = replace(mysql_reader, password=mysql_reader.password or primary.password,
-                               ssl_ca=primary.ssl_ca, iam_region=primary.iam_region)
     maxmemory = _memory_size(getattr(ns, "redis_maxmemory", ""))
     if maxmemory and redis_reader:
         raise BadInput("--redis-reader-url", "cannot be used with --redis-maxmemory (its private Redis has no "
@@ -63,5 +55,4 @@ def cache_settings(ns, conn: dict) -> dict:
         ttl_jitter=_ranged("--ttl-jitter", ns.ttl_jitter, 0.0, 10.0),
         redis_maxmemory=maxmemory,
         redis_reader_url=redis_reader,
-        mysql_reader=mysql_reader,
     )

@@ -27,17 +27,14 @@ DATASETS = catalog.datasets()
 BACKENDS = catalog.backends()  # redis: the Redis-native patterns (no database)
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 
-DEFAULT_MYSQL_URL = "mysql://root@127.0.0.1:3306/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 # Connection options are shared by the locustfile and the `cacheswarm` CLI.
-CONNECTION_OPTIONS = (
-    Opt("--mysql-url", DEFAULT_MYSQL_URL, "MySQL/MariaDB URL mysql://user[:password]@host:port/db"),
-    Opt("--mysql-password", "", "MySQL password (overrides the URL's; also CACHESWARM_MYSQL_PASSWORD)", secret=True),
-    Opt("--mysql-ssl-ca", "", "CA certificate (PEM) to connect to MySQL over TLS (e.g. the RDS CA bundle)"),
-    Opt("--mysql-iam-auth", False, "log in to RDS with an IAM token (boto3 generate_db_auth_token); needs --mysql-ssl-ca", bool),
-    Opt("--aws-region", "", "AWS region for --mysql-iam-auth and --dynamodb-endpoint aws (default: AWS_REGION / AWS_DEFAULT_REGION)"),
+# Each backend a module describes declares its own (catalog.Backend), first, in the catalog's order.
+CONNECTION_OPTIONS = tuple(o for b in catalog.described() for o in b.hooks().OPTIONS) + (
+    Opt("--aws-region", "", "AWS region for --mysql-iam-auth, --postgres-iam-auth and --dynamodb-endpoint aws "
+                            "(default: AWS_REGION / AWS_DEFAULT_REGION)"),
     Opt("--dynamodb-endpoint", "embedded", "DynamoDB: embedded (an emulator the run starts and seeds), "
                                            "http://host:port (e.g. DynamoDB Local) or aws (real AWS)"),
     Opt("--dynamodb-retries", 0, "botocore retries per DynamoDB call (0: throttling shows as it happens)", int),
@@ -47,13 +44,13 @@ CONNECTION_OPTIONS = (
     Opt("--namespace", "cacheswarm", "prefix of every table and key cacheswarm writes"),
     Opt("--op-timeout", 5.0, "connect and per-operation timeout in seconds", float),
     Opt("--allow-existing-table", False, "write into a <namespace>_ table cacheswarm did not create", bool),
-) + tuple(o for b in catalog.described() for o in b.hooks().OPTIONS)  # each backend's own, declared beside it
+)
 
 RUN_OPTIONS = (
     Opt("--strategies", ",".join(STRATEGIES), "comma list of phases to compare: " + ", ".join(STRATEGIES)
         + "; cache-aside+POLICY is cache-aside with its own write policy (e.g. cache-aside+versioned)"),
     Opt("--dataset", "products", "comma list of datasets: " + ", ".join(DATASETS)),
-    Opt("--backend", "mysql", "comma list of database backends: " + ", ".join(BACKENDS)
+    Opt("--backend", catalog.DEFAULT_BACKEND, "comma list of database backends: " + ", ".join(BACKENDS)
         + " (every dataset x backend x strategy is its own phase)"),
     Opt("--read-ratio", 0.95, "fraction of operations that are reads (0..1)", float),
     Opt("--key-distribution", "zipfian", "key chooser: " + ", ".join(DISTRIBUTIONS), choices=DISTRIBUTIONS),
@@ -67,7 +64,8 @@ RUN_OPTIONS = (
     Opt("--warm-cache", False, "start cache-aside phases with the keyspace loaded (default: cold)", bool),
     Opt("--phase-time", "30s", "duration of each phase (e.g. 30, 30s, 2m)"),
     Opt("--warmup", "5s", "seconds at the start of each phase left out of the report"),
-    Opt("--mysql-pool-size", 32, "MySQL connections per Locust process", int),
+    Opt("--mysql-pool-size", 32, "database connections per Locust process (MySQL's, PostgreSQL's; and its replica's)",
+        int),
     Opt("--report-dir", "reports", "root folder of report directories"),
     Opt("--run-name", "compare", "name of the run; the report goes to <report-dir>/<run-name>-<UTC time>/"),
 )
@@ -93,7 +91,7 @@ SLO_OPTIONS = (
 # the web form lists them in this order: the run's shape and objectives first, connections after
 ALL_OPTIONS = RUN_OPTIONS + WORKLOAD_OPTIONS + CACHE_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
 SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
-URL_DESTS = ("mysql_url", "redis_url", "dynamodb_endpoint", "redis_reader_url", "mysql_reader_url",
+URL_DESTS = ("redis_url", "dynamodb_endpoint", "redis_reader_url",
              *(o.dest for b in catalog.described() for o in b.hooks().OPTIONS if o.flag.endswith("-url")))
 
 
@@ -123,7 +121,6 @@ _TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
 
 @dataclass(frozen=True)
 class Settings:
-    mysql: MySQLTarget
     redis_url: str = field(repr=False)
     redis_password: str = field(repr=False)
     redis_ca_cert: str
@@ -139,11 +136,10 @@ class Settings:
     stampede_protection: str = "none"
     redis_maxmemory: str = ""
     redis_reader_url: str = field(default="", repr=False)
-    mysql_reader: MySQLTarget | None = None
     ttl_jitter: float = 0.0
     staleness_sample: float = 0.01
     datasets: tuple[str, ...] = ("products",)
-    backends: tuple[str, ...] = ("mysql",)
+    backends: tuple[str, ...] = (catalog.DEFAULT_BACKEND,)
     read_ratio: float = 0.95
     insert_ratio: float = 0.0
     scan_ratio: float = 0.0
@@ -176,6 +172,7 @@ class Settings:
     capacity_steps: int = 10
     capacity_refine: int = 2
     targets: dict = field(default_factory=dict, repr=False)  # backend -> its target (the backends a module describes)
+    readers: dict = field(default_factory=dict, repr=False)  # backend -> its read replica's target (if given)
 
     def searched(self, dataset: str, backend: str, strategy: str) -> bool:
         """Does --find-capacity cover this phase?"""
@@ -190,15 +187,14 @@ class Settings:
         """Every setting, secrets left out and passwords in URLs redacted."""
         d = asdict(self)
         d.pop("redis_password")
-        d["mysql_url"] = self.mysql.redacted()
-        d.pop("mysql")
         d["redis_url"] = redact_url(self.redis_url)
         d["redis_reader_url"] = redact_url(self.redis_reader_url)
-        d["mysql_reader_url"] = self.mysql_reader.redacted() if self.mysql_reader else ""
-        d.pop("mysql_reader")
         d.pop("targets")  # (asdict would keep their passwords)
+        d.pop("readers")
         for name, t in self.targets.items():
             d[f"{name}_url"] = t.redacted()
+            if hasattr(catalog.BACKENDS[name].hooks(), "reader"):  # a backend that takes a replica
+                d[f"{name}_reader_url"] = self.readers[name].redacted() if name in self.readers else ""
         for name in ("strategies", "datasets", "backends"):
             d[name] = list(d[name])
         d["dynamodb_endpoint"] = redact_url(self.dynamodb_endpoint, whole_userinfo=True)
@@ -220,32 +216,23 @@ def connection_settings(ns) -> dict:
                                           "Redis server's certificate")
     if ca_cert and not redis_url.startswith("rediss://"):
         raise BadInput("--redis-ca-cert", "is only used with TLS; write the URL as rediss://host:port/db")
-    mysql = parse_mysql_url(str(ns.mysql_url), str(getattr(ns, "mysql_password", "") or ""))
-    ssl_ca = str(getattr(ns, "mysql_ssl_ca", "") or "")
-    if ssl_ca and not os.path.isfile(ssl_ca):
-        raise BadInput("--mysql-ssl-ca", f"{ssl_ca!r} is not a file; give the PEM file of the CA that signed the "
-                                         "MySQL server's certificate")
-    iam_region = ""
-    if _as_bool(getattr(ns, "mysql_iam_auth", False)):
-        if not ssl_ca:
-            raise BadInput("--mysql-iam-auth", "needs TLS: add --mysql-ssl-ca with the RDS CA bundle (global-bundle.pem)")
-        iam_region = _region(ns)
-        if not iam_region:
-            raise BadInput("--aws-region", "--mysql-iam-auth needs a region: pass --aws-region or set AWS_REGION")
-    mysql = MySQLTarget(mysql.host, mysql.port, mysql.user, mysql.password, mysql.database, ssl_ca, iam_region)
+    region = _region(ns)
+    targets = {b.name: b.hooks().target(ns, region) for b in catalog.described()}
+    readers = {b.name: r for b in catalog.described() if hasattr(b.hooks(), "reader")
+               for r in (b.hooks().reader(ns, targets[b.name]),) if r is not None}
     endpoint = _dynamodb_endpoint(str(getattr(ns, "dynamodb_endpoint", "embedded") or "embedded"))
     return dict(
         dynamodb_endpoint=endpoint,
         aws_region=_region(ns),
         dynamodb_retries=_ranged("--dynamodb-retries", getattr(ns, "dynamodb_retries", 0), 0, 20, kind=int),
-        mysql=mysql,
         redis_url=redis_url,
         redis_ca_cert=ca_cert,
         redis_password=str(getattr(ns, "redis_password", "") or os.environ.get("CACHESWARM_REDIS_PASSWORD", "")),
         namespace=namespace,
         op_timeout=_ranged("--op-timeout", getattr(ns, "op_timeout", 5.0), 0, 600, lo_open=True),
         allow_existing_table=_as_bool(getattr(ns, "allow_existing_table", False)),
-        targets={b.name: b.hooks().target(ns, _region(ns)) for b in catalog.described()},
+        targets=targets,
+        readers=readers,
     )
 
 
@@ -276,7 +263,7 @@ def settings_from(ns) -> Settings:
         raise BadInput("--warmup", f"{ns.warmup!r} leaves nothing to measure in a {phase_time}s phase; use a warm-up shorter than --phase-time")
     read_ratio = _ranged("--read-ratio", ns.read_ratio, 0.0, 1.0)
     cache = cache_settings(ns, conn)
-    backends, strategies = phases_of(ns, datasets, backends, strategies, "mysql", ",".join(STRATEGIES))
+    backends, strategies = phases_of(ns, datasets, backends, strategies, catalog.DEFAULT_BACKEND, ",".join(STRATEGIES))
     return Settings(
         **conn,
         **_objectives(ns, strategies, combos(datasets, backends, strategies)),

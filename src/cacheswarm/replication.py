@@ -5,8 +5,9 @@ written at most that long after the stall began; `resolution_ms` in the summary)
 
 - Redis: SET `<namespace>:lagprobe` <token> on the primary (60 s TTL), then GET on the reader
   every millisecond until it returns the token.
-- MySQL: UPDATE `<namespace>_lagprobe` (a one-row table cacheswarm creates) on the primary, then
-  SELECT on the reader every millisecond.
+- a database with a replica (its module's probe_write/probe_read; MySQL's: UPDATE
+  `<namespace>_lagprobe`, a one-row table cacheswarm creates, on the primary, then SELECT on the
+  reader every millisecond).
 
 Each probe is recorded in the running phase (`phase.server["lag"][server]`) with the reads it
 sent, so the server cross-check can count the probe's own commands: the lag in ms, or, for a
@@ -17,36 +18,27 @@ is at least that. Polls are 1 ms apart for the first 100 ms, then 10 ms.
 from __future__ import annotations
 
 import time
+from functools import partial
 
 PROBE_EVERY_S = 0.1
 PROBE_TIMEOUT_S = 10.0
 POLL_S = 0.001
 SLOW_POLL_S = 0.01  # after FAST_POLLS_S: a replica that lags does not get 1,000 reads a second
 FAST_POLLS_S = 0.1
-OWNER_COMMENT = "created by cacheswarm"
 
 
 def probe_key(namespace: str) -> str:
     return f"{namespace}:lagprobe"
 
 
-def probe_table(namespace: str) -> str:
-    return f"{namespace}_lagprobe"
-
-
-def create_probe_table(pool, namespace: str) -> None:
-    """The one-row table the MySQL probe updates (on the primary; replication brings it to the replica)."""
-    with pool.connection() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE IF NOT EXISTS `{probe_table(namespace)}` (id TINYINT NOT NULL PRIMARY KEY, "
-                    f"token BIGINT NOT NULL) ENGINE=InnoDB COMMENT='{OWNER_COMMENT}'")
-        cur.execute(f"INSERT IGNORE INTO `{probe_table(namespace)}` (id, token) VALUES (1, 0)")
-
-
 class LagProbe:
-    """`redis` = (primary client, reader client) or None; `mysql` = (primary pool, reader pool) or None."""
+    """`redis` = (primary client, reader client) or None; `databases` = {backend: (its module, primary
+    pool, reader pool)} for each database with a replica."""
 
-    def __init__(self, namespace: str, redis=None, mysql=None, sleep=time.sleep):
-        self.namespace, self.redis, self.mysql, self.sleep = namespace, redis, mysql, sleep
+    def __init__(self, namespace: str, redis=None, databases=None, sleep=time.sleep):
+        self.namespace, self.redis, self.sleep = namespace, redis, sleep
+        self.databases = {name: (partial(hooks.probe_write, primary, namespace), partial(hooks.probe_read, reader, namespace))
+                          for name, (hooks, primary, reader) in (databases or {}).items()}
 
     def run(self, running_phase) -> None:
         """Forever (a greenlet): probe every PROBE_EVERY_S while a phase runs."""
@@ -58,8 +50,9 @@ class LagProbe:
                 still = lambda: running_phase() is phase  # noqa: E731
                 if self.redis is not None:
                     lag.setdefault("redis", []).append(self._once(self._redis_write, self._redis_read, still))
-                if self.mysql is not None and still():
-                    lag.setdefault("mysql", []).append(self._once(self._mysql_write, self._mysql_read, still))
+                for name, (write, read) in self.databases.items():
+                    if still():
+                        lag.setdefault(name, []).append(self._once(write, read, still))
             self.sleep(max(0.0, PROBE_EVERY_S - (time.monotonic() - started)))
 
     def _once(self, write, read, still=lambda: True) -> dict:
@@ -87,16 +80,6 @@ class LagProbe:
     def _redis_read(self):
         value = self.redis[1].get(probe_key(self.namespace))
         return None if value is None else int(value)
-
-    def _mysql_write(self, token: int) -> None:
-        with self.mysql[0].connection() as conn, conn.cursor() as cur:
-            cur.execute(f"UPDATE `{probe_table(self.namespace)}` SET token = %s WHERE id = 1", (token,))
-
-    def _mysql_read(self):
-        with self.mysql[1].connection() as conn, conn.cursor() as cur:
-            cur.execute(f"SELECT token FROM `{probe_table(self.namespace)}` WHERE id = 1")
-            row = cur.fetchone()
-        return None if row is None else int(row[0])
 
 
 def summarize(samples: list) -> dict:

@@ -12,7 +12,7 @@ import time
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import catalog, replication, restaurants, server_stats, stampede, strategies
+from . import catalog, restaurants, server_stats, stampede, strategies
 from . import embedded_redis
 from .cache import CacheError, RedisCache
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -20,8 +20,7 @@ from .inserts import InsertIds
 from .oploop import PhaseLoop
 from .options import BadInput, Settings, redact_url
 from .recorder import Recorder
-from .stores import ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
-from .stores.mysql import ConnectError, Pool
+from .stores import ConnectError, ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
 
 log = logging.getLogger("cacheswarm")
 # what a run seeds into the embedded emulator (it lives for one run), unless --keyspace says
@@ -61,13 +60,13 @@ class Runtime:
                      embedded_redis.POLICY, redis_url)
         private = redis_url is not None and settings.redis_maxmemory
         self.redis_url = redis_url or settings.redis_url
-        self.pool = (Pool(settings.mysql, settings.mysql_pool_size, settings.op_timeout)
-                     if "mysql" in settings.backends else None)
-        # the pools of the backends a module describes (catalog.Backend): opened by their own hooks
+        # the pools of the backends a module describes (catalog.Backend), and of their replicas: opened by
+        # their own hooks (a pool connects lazily)
+        used = [b for b in catalog.described() if b.name in settings.backends]
         self.pools = {b.name: b.hooks().pool(settings.targets[b.name], settings.mysql_pool_size, settings.op_timeout)
-                      for b in catalog.described() if b.name in settings.backends}
-        self.reader_pool = (Pool(settings.mysql_reader, settings.mysql_pool_size, settings.op_timeout)
-                            if settings.mysql_reader is not None and self.pool is not None else None)
+                      for b in used}
+        self.readers = {b.name: b.hooks().pool(settings.readers[b.name], settings.mysql_pool_size, settings.op_timeout)
+                        for b in used if b.name in settings.readers}
         self.reader_cache = (RedisCache(settings.redis_reader_url, settings.redis_password, 8, settings.op_timeout,
                                         settings.redis_ca_cert) if settings.redis_reader_url else None)
         self.cache = (RedisCache(self.redis_url, pool_size=8, timeout=settings.op_timeout) if private else
@@ -77,9 +76,8 @@ class Runtime:
         self.client = None
         self.stores: dict = {}
         self.keyspaces = dict(keyspaces or {})
-        self.sampler = server_stats.Sampler(self.cache.client, self.pool,
-                                            self.reader_cache.client if self.reader_cache else None, self.reader_pool,
-                                            self.pools, settings.namespace)
+        self.sampler = server_stats.Sampler(self.cache.client, self.reader_cache.client if self.reader_cache else None,
+                                            self.pools, self.readers, settings.namespace)
         self.loads: dict = {}  # phase key -> stampede.Loads: what this process's users loaded (duplicate loads)
         self.inserts: dict = {}  # phase key -> InsertIds (runs with --insert-ratio)
         if self.dynamodb_url or "dynamodb" not in settings.backends:
@@ -95,11 +93,11 @@ class Runtime:
                 raise Preflight(str(e)) from None
         for dataset, backend in dict.fromkeys((d, b) for d, b, _ in catalog.combos(s.datasets, s.backends,
                                                                                    s.strategies)):
-            handle = self.pool if backend == "mysql" else self.pools.get(backend, self.client)
+            handle = self.pools.get(backend, self.client)
             store = self.stores[(dataset, backend)] = catalog.BINDINGS[(dataset, backend)].store_class()(handle, s.namespace)
             store.configure(s)  # (options of a dataset's own: product pages, queries, the Redis-native ones)
-            if backend == "mysql" and self.reader_pool is not None:
-                store.reader = self.reader_pool  # reads from the replica, writes (and audits) on the primary
+            if backend in self.readers:
+                store.reader = self.readers[backend]  # reads from the replica, writes (and audits) on the primary
 
     # ---- before the run (master or local process) ----
     def preflight(self) -> dict:
@@ -114,10 +112,10 @@ class Runtime:
             if self.client is not None:
                 dynamodb.check_reachable(self.client, self.dynamodb_url)
             keyspaces = {d: self._dataset_rows(d) for d in s.datasets}
-            if self.reader_pool is not None:
-                replication.create_probe_table(self.pool, s.namespace)
-                with self.reader_pool.connection() as conn:
-                    conn.ping()
+            for name, reader in self.readers.items():  # the lag probe's table, and the replica reachable
+                catalog.BACKENDS[name].hooks().probe_create(self.pools[name], s.namespace)
+                with reader.connection():
+                    pass
         except failures as e:
             raise Preflight(str(e)) from None
         if keeps_state_in_redis(s):
@@ -187,8 +185,6 @@ class Runtime:
         return self.stores[(dataset, "dynamodb")].seeded()
 
     def _where(self, backend: str) -> str:
-        if backend == "mysql":
-            return self.settings.mysql.redacted()
         if backend in self.settings.targets:
             return self.settings.targets[backend].redacted()
         return dynamodb.describe(self.settings.dynamodb_endpoint)
@@ -201,8 +197,7 @@ class Runtime:
                 if dataset == "products"
                 else f"--restaurants {rows or 1000} --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}")
         dataset = "restaurants" if dataset == "queries" else dataset  # queries read the restaurants' reviews
-        where = (f"--mysql-url '{s.mysql.redacted()}'" if backend == "mysql"
-                 else catalog.BACKENDS[backend].hooks().seed_flags(s.targets[backend]) if backend in s.targets
+        where = (catalog.BACKENDS[backend].hooks().seed_flags(s.targets[backend]) if backend in s.targets
                  else f"--backend dynamodb --dynamodb-endpoint {s.dynamodb_endpoint}")
         return f"cacheswarm seed {dataset} {size} --namespace {s.namespace} {where}"
 
@@ -263,7 +258,7 @@ class Runtime:
     def loop(self, phase_key: str, measure_from: float, fire, recorder: Recorder,
              user_rate: float = 0.0, measure_until: float = float("inf")) -> "PhaseLoop":
         """A user's operation loop for phase `dataset/backend/strategy`: its own RNG, Redis
-        connection and store handle, the process's MySQL pool and DynamoDB client; open loop
+        connection and store handle, the process's database pool (or DynamoDB client); open loop
         at `user_rate` ops/s when it is above 0."""
         key = phase_key if isinstance(phase_key, catalog.PhaseKey) else catalog.PhaseKey.parse(phase_key)
         return PhaseLoop(self, key, measure_from, fire, recorder, user_rate, measure_until)
@@ -288,12 +283,9 @@ class Runtime:
         return ids
 
     def close(self) -> None:
-        for pool in (self.pool, *self.pools.values()):
-            if pool is not None:
-                pool.close()
+        for pool in (*self.pools.values(), *self.readers.values()):
+            pool.close()
         self.cache.close()
-        if self.reader_pool is not None:
-            self.reader_pool.close()
         if self.reader_cache is not None:
             self.reader_cache.close()
         if self.embedded_redis is not None:

@@ -1,4 +1,5 @@
-"""The servers' own view of a phase: Redis INFO and MySQL SHOW GLOBAL STATUS, sampled read-only.
+"""The servers' own view of a phase: Redis INFO and each database's own counters (its module's
+sample(): MySQL's SHOW GLOBAL STATUS, PostgreSQL's pg_stat_*), sampled read-only.
 
 The master (or the local process) samples at the phase's start (after the cache is prepared),
 at its end (gauges under load: memory, threads running) and once its users are gone (counters
@@ -18,13 +19,8 @@ REDIS_COUNTERS = ("keyspace_hits", "keyspace_misses", "expired_keys", "evicted_k
 REDIS_COMMANDS = ("get", "set", "del", "unlink", "evalsha", "eval",
                   "setex", "expire", "incr", "zadd", "zincrby", "zrevrank", "zrevrange")  # (the Redis-native patterns')
 REDIS_GAUGES = ("used_memory", "maxmemory", "maxmemory_policy", "connected_clients")
-MYSQL_COUNTERS = ("Questions", "Com_select", "Com_update", "Com_insert", "Com_delete",
-                  "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads")
-MYSQL_GAUGES = ("Threads_connected", "Threads_running")
 UPTIME_SLACK_S = 3  # uptime may lag the wall clock by this much (whole seconds, sampling) before it is a restart
 MEMORY_SAMPLE = 200  # cached values whose MEMORY USAGE is read after a phase
-MYSQL_QUERY = ("SHOW GLOBAL STATUS WHERE Variable_name IN ("
-               + ", ".join(f"'{n}'" for n in MYSQL_COUNTERS + MYSQL_GAUGES + ("Uptime",)) + ")")
 
 
 def redis_sample(client) -> dict:
@@ -69,19 +65,6 @@ def memory_sample(client, keys: list, keyspace: int) -> dict:
             "keyspace": keyspace, "keyspace_bytes_estimate": round(mean * keyspace)}
 
 
-def mysql_sample(pool) -> dict:
-    """SHOW GLOBAL STATUS for the counters and gauges above, or {"error": why}."""
-    try:
-        with pool.connection() as conn, conn.cursor() as cur:
-            cur.execute(MYSQL_QUERY)
-            rows = cur.fetchall()
-    except Exception as e:
-        return {"error": f"SHOW GLOBAL STATUS failed: {type(e).__name__}: {str(e)[:120]}"}
-    out = {name: int(value) for name, value in rows if str(value).lstrip("-").isdigit()}
-    out.update(uptime_s=out.pop("Uptime", None), at=round(time.time(), 3))
-    return out
-
-
 def restarted(first: dict, last: dict) -> str | None:
     """Why the server restarted between two samples (another run_id, or less uptime than the wall
     clock moved), or None: its counters started again from 0, so their deltas mean nothing."""
@@ -94,13 +77,13 @@ def restarted(first: dict, last: dict) -> str | None:
 
 
 class Sampler:
-    """Samples the servers a phase uses. `cache_client` is a redis-py client, `pool` a MySQL Pool
-    (None when no phase uses MySQL)."""
+    """Samples the servers a phase uses. `cache_client` is a redis-py client (and `reader_client`
+    the replica's), `pools` {backend: its pool} and `readers` {backend: its replica's pool} for the
+    backends a module describes (catalog.Backend), sampled by their own module."""
 
-    def __init__(self, cache_client, pool=None, reader_client=None, reader_pool=None, pools=None, namespace=""):
-        self.cache_client, self.pool = cache_client, pool
-        self.reader_client, self.reader_pool = reader_client, reader_pool
-        self.pools, self.namespace = pools or {}, namespace  # the backends a module describes: their own sample()
+    def __init__(self, cache_client, reader_client=None, pools=None, readers=None, namespace=""):
+        self.cache_client, self.reader_client = cache_client, reader_client
+        self.pools, self.readers, self.namespace = pools or {}, readers or {}, namespace
 
     def sample(self, backend: str, uses_cache: bool) -> dict:
         out: dict = {"t": round(time.time(), 3)}
@@ -109,11 +92,10 @@ class Sampler:
             if self.reader_client is not None:
                 out["redis_reader"] = redis_sample(self.reader_client)
         if backend in self.pools:
-            out[backend] = catalog.BACKENDS[backend].hooks().sample(self.pools[backend], self.namespace)
-        if backend == "mysql" and self.pool is not None:
-            out["mysql"] = mysql_sample(self.pool)
-            if self.reader_pool is not None:
-                out["mysql_reader"] = mysql_sample(self.reader_pool)
+            hooks = catalog.BACKENDS[backend].hooks()
+            out[backend] = hooks.sample(self.pools[backend], self.namespace)
+            if backend in self.readers:
+                out[f"{backend}_reader"] = hooks.sample(self.readers[backend], self.namespace)
         return out
 
 

@@ -1,6 +1,7 @@
 """What the servers saw in each phase, next to what the clients counted, and whether they agree.
 
-Deltas of Redis INFO and MySQL SHOW GLOBAL STATUS between a phase's start (cache prepared) and
+Deltas of Redis INFO and each database's counters (MySQL's SHOW GLOBAL STATUS, PostgreSQL's
+pg_stat_*: its module's sample() and delta()) between a phase's start (cache prepared) and
 the moment its users were gone, gauges (memory, threads running) from its end under load. The
 client side is every operation the phase ran, warm-up included (the servers saw those too).
 A counter that differs from what the clients' operations imply by more than 2% (and a few
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from ..recorder import EVENT, LATENCY, MEASURED, SCAN_LOADED, WARMUP, parse_key
 from ..replication import summarize
-from ..server_stats import MYSQL_COUNTERS, MYSQL_GAUGES, REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
+from ..server_stats import REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
 from ..stampede import WAITED
 from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STALE
 from .. import catalog
@@ -25,21 +26,11 @@ OUTCOMES = (OK, HIT, MISS, CACHE_ERROR, THROTTLED, DENIED, "error")
 
 TOLERANCE = 0.02
 SLACK_OPS = 5  # the master's own lease renewal (a GET every 10 s) and operations cut at a phase's edge
-# statements each operation sends, per dataset (tests/test_server_stats.py checks them against the
-# server's session counters): a read, a write, a write that returns the new row (write-through)
-SQL_PER_OP = {
-    "products": {"read": {"Com_select": 1}, "write": {"Com_update": 1},
-                 "write_value": {"Com_update": 1, "Com_select": 1}},
-    "restaurants": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},
-                    "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
-    "queries": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},  # a review posted
-                "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
-}
 WHAT = {"keyspace_hits": "read hits", "keyspace_misses": "read misses", "lookups": "key lookups", "cmd_get": "GETs",
         "cmd_setex": "SETEXs", "cmd_expire": "EXPIREs", "cmd_zadd": "ZADDs", "cmd_zincrby": "ZINCRBYs",
         "cmd_zrevrank": "ZREVRANKs", "cmd_zrevrange": "ZREVRANGEs",
         "cmd_set": "SETs", "cmd_del": "DELs", "cmd_scripts": "Lua scripts"}
-ROLES = ("redis", "redis_reader", "mysql", "mysql_reader")  # primary and replica of each server
+ROLES = ("redis", "redis_reader")  # the cache's primary and replica (a database's: <backend>, <backend>_reader)
 
 
 def phase_key(p: dict) -> str:
@@ -64,10 +55,10 @@ def client_counts(histograms: dict) -> dict:
     return out
 
 
-def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | None = None,
-             backend: str = "mysql") -> tuple[dict, dict]:
+def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | None,
+             backend: str) -> tuple[dict, dict]:
     """What the clients' operations imply: ({(role, counter): n}, {(role, counter): operations whose
-    effect on it is uncertain}). Reads go to the readers ("redis_reader", "mysql_reader"), writes,
+    effect on it is uncertain}). Reads go to the readers ("redis_reader", "<backend>_reader"), writes,
     audits and the lag probe's markers to the primaries. With stampede protection the Redis
     commands depend on timing (lock polls): only the database's statements and, for early
     refresh, the reads' GETs are checked; with `versioned`, whose SETs GET the key first, the
@@ -137,28 +128,27 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
                     failed)
     described = catalog.BACKENDS.get(backend)
     if base in ("db-only", "cache-aside") and described is not None and described.module:
-        per = described.hooks().PER_OP.get(dataset, {})  # what the backend's own counters say of each operation
-        reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED) + n(AUDIT, FRESH, STALE, MISS_CHECKED)
-        scans_sent = scans - (n("scan", "hit") if base == "cache-aside" else 0)
-        read = "read_page" if run.get("product_read") == "page" and "read_page" in per else "read"
-        for op, k_ops in ((read, reads), ("write_value" if through else "write", writes), ("insert", inserts),
-                          ("scan", scans_sent)):
-            for counter, k in per.get(op, {}).items():
-                add(backend, counter, k * k_ops, failed)
-    elif base in ("db-only", "cache-aside"):
-        per = SQL_PER_OP.get(dataset, {})
+        hooks = described.hooks()  # what the backend's own counters say of each operation
+        per, probe = hooks.PER_OP.get(dataset, {}), getattr(hooks, "PROBE", {})
+        reader = f"{backend}_reader"  # (without a replica, its reads are the primary's: phase_view)
         reads = n("read", "ok", "miss", "cache_error") - n(EVENT, WAITED)
-        probe_reads = sum(s.get("reads", 0) for s in lag.get("mysql", []))
-        for counter, k in per.get("read", {}).items():
-            add("mysql_reader", counter, k * reads + probe_reads, failed)
-            add("mysql", counter, k * n(AUDIT, FRESH, STALE, MISS_CHECKED), failed)
-        for counter, k in per.get("write_value" if through else "write", {}).items():
-            add("mysql", counter, k * writes, failed)
-        if inserts or scans:  # products only: one INSERT; one range SELECT (cache-aside: for the missing keys)
-            add("mysql", "Com_insert", inserts, failed)
-            add("mysql_reader", "Com_select", scans - (n("scan", "hit") if base == "cache-aside" else 0), failed)
-        if lag.get("mysql"):
-            add("mysql", "Com_update", len(lag["mysql"]))
+        audits = n(AUDIT, FRESH, STALE, MISS_CHECKED)  # the staleness audit reads the primary
+        scans_sent = scans - (n("scan", "hit") if base == "cache-aside" else 0)
+        probes = lag.get(backend, [])  # the replication lag probe: a marker written, then read on the replica
+        read = "read_page" if run.get("product_read") == "page" and "read_page" in per else "read"
+        for counter, k in per.get(read, {}).items():
+            add(reader, counter, k * reads, failed)
+            add(backend, counter, k * audits, failed)
+        for role, op, k_ops in ((backend, "write_value" if through else "write", writes), (backend, "insert", inserts),
+                                (reader, "scan", scans_sent)):
+            if op in ("insert", "scan") and not k_ops:  # a mix without them: their counters are not checked
+                continue
+            for counter, k in per.get(op, {}).items():
+                add(role, counter, k * k_ops, failed)
+        for counter, k in probe.get("read", {}).items():
+            add(reader, counter, k * sum(s.get("reads", 0) for s in probes), failed)
+        for counter, k in probe.get("write", {}).items():
+            add(backend, counter, k * len(probes))
     return want, unsure
 
 
@@ -185,16 +175,6 @@ def _redis_delta(first: dict, last: dict, under_load: dict, seconds) -> dict:
     return r
 
 
-def _mysql_delta(first: dict, last: dict, under_load: dict) -> dict:
-    m = delta(first, last, MYSQL_COUNTERS, ())
-    if "error" in m:
-        return m
-    m.update({k: under_load.get(k) for k in MYSQL_GAUGES if k in under_load})
-    requests = m.get("Innodb_buffer_pool_read_requests")
-    m["buffer_pool_hit_ratio"] = round(1 - m.get("Innodb_buffer_pool_reads", 0) / requests, 4) if requests else None
-    return m
-
-
 def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     samples = p.get("server") or {}
     first, last = samples.get("start"), samples.get("drained") or samples.get("end")
@@ -205,15 +185,13 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     view: dict = {"phase": phase_key(p), "complete": "drained" in samples, "checks": []}
     for role in ROLES:
         if role in first and role in last:
-            if role.startswith("redis"):
-                view[role] = _redis_delta(first[role], last[role], under_load.get(role, {}), seconds)
-            else:
-                view[role] = _mysql_delta(first[role], last[role], under_load.get(role, {}))
+            view[role] = _redis_delta(first[role], last[role], under_load.get(role, {}), seconds)
     names = dict(WHAT)
     for b in catalog.described():  # a backend a module describes: its own counters, deltas and names
-        if b.name in first and b.name in last:
-            view[b.name] = b.hooks().delta(first[b.name], last[b.name], under_load.get(b.name, {}))
-            names.update(getattr(b.hooks(), "WHAT", {}))
+        for role in (b.name, f"{b.name}_reader"):  # its primary and its replica
+            if role in first and role in last:
+                view[role] = b.hooks().delta(first[role], last[role], under_load.get(role, {}))
+                names.update(getattr(b.hooks(), "WHAT", {}))
     lag = samples.get("lag") or {}
     want, unsure = expected(p["dataset"], p["strategy"], run, counts, lag, p["backend"])
     merged: dict = {}
@@ -238,7 +216,7 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     view["mismatches"] = [c for c in view["checks"] if c["ok"] is False]
     # a server that restarted mid-phase: its counters are not compared (not blamed on another client)
     view["restarts"] = [f"{role.replace('_', ' ')}: {view[role]['error']}"
-                        for role in (*ROLES, *(b.name for b in catalog.described()))
+                        for role in (*ROLES, *(r for b in catalog.described() for r in (b.name, f"{b.name}_reader")))
                         if isinstance(view.get(role), dict) and view[role].get("restarted")]
     return view
 

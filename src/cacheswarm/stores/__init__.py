@@ -73,3 +73,11 @@ def refuse_foreign(owner: str | None, table: str, allow_existing: bool) -> None:
 
 FOREIGN_HINT = ("writing into it is refused: choose another --namespace, or pass --allow-existing-table "
                 "if it really is for this")
+
+
+def owned_names(namespace: str, names) -> list[str]:
+    """Of tables named `<namespace>_...`, those of this namespace: `<namespace>_<one word>` (products,
+    restaurants, reviews, lagprobe), not another namespace's that begins the same (`csw_x_products`
+    belongs to csw_x, not to csw)."""
+    head = namespace + "_"
+    return [n for n in names if n.startswith(head) and n[len(head):] and "_" not in n[len(head):]]

@@ -1,19 +1,87 @@
-"""MySQL/MariaDB connections: PyMySQL, and the gevent-friendly pool (stores/pool.py) of them.
+"""MySQL/MariaDB (RDS for MySQL, Aurora MySQL): the backend as the catalog knows it.
 
-PyMySQL is pure Python, so under Locust's gevent monkey-patching every socket wait yields.
-A connection whose call failed or was interrupted (a killed user greenlet) is closed, never
+Its options (declared here, added to Locust's parser and to `cacheswarm seed`/`clean` by the
+catalog), its target and read replica, PyMySQL connections and the gevent-friendly pool
+(stores/pool.py) of them, and the server's own counts of what a phase did (SHOW GLOBAL STATUS).
+PyMySQL is pure Python, so under Locust's gevent monkey-patching every socket wait yields. A
+connection whose call failed or was interrupted (a killed user greenlet) is closed, never
 returned to the pool half-read.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
+import time
+from dataclasses import replace
 
 import pymysql
 
-from ..options import MySQLTarget
-from . import ConnectError  # (re-exported: every database's connection error)
-from . import pool
+from ..optbase import BadInput, Opt
+from ..server_stats import delta as counters_delta
+from ..targets import MySQLTarget, parse_mysql_url
+from . import OWNER_COMMENT, ConnectError, owned_names  # (ConnectError re-exported: every database's)
+from . import pool as pools
+
+NAME = "mysql"
+DEFAULT_URL = "mysql://root@127.0.0.1:3306/test"
+OPTIONS = (
+    Opt("--mysql-url", DEFAULT_URL, "MySQL/MariaDB URL mysql://user[:password]@host:port/db"),
+    Opt("--mysql-password", "", "MySQL password (overrides the URL's; also CACHESWARM_MYSQL_PASSWORD)", secret=True),
+    Opt("--mysql-ssl-ca", "", "CA certificate (PEM) to connect to MySQL over TLS (e.g. the RDS CA bundle)"),
+    Opt("--mysql-iam-auth", False, "log in to RDS with an IAM token (boto3 generate_db_auth_token); needs --mysql-ssl-ca",
+        bool),
+    Opt("--mysql-reader-url", "", "MySQL read replica (e.g. an RDS read replica): database reads go there, writes "
+        "to --mysql-url; its replication lag is probed every 100 ms"),
+)
+# statements each operation sends, per dataset (tests/test_server_stats.py checks them against the
+# server's session counters): a read, a write, a write that returns the new row (write-through), an
+# insert, a range scan (products)
+PER_OP = {
+    "products": {"read": {"Com_select": 1}, "write": {"Com_update": 1},
+                 "write_value": {"Com_update": 1, "Com_select": 1}, "insert": {"Com_insert": 1},
+                 "scan": {"Com_select": 1}},
+    "restaurants": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},
+                    "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
+    "queries": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},  # a review posted
+                "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
+}
+# the replication lag probe's statements (replication.py): a marker UPDATEd on the primary, read on the replica
+PROBE = {"write": {"Com_update": 1}, "read": {"Com_select": 1}}
+WHAT: dict = {}  # (Com_select reads "select statements")
+COUNTERS = ("Questions", "Com_select", "Com_update", "Com_insert", "Com_delete",
+            "Innodb_buffer_pool_read_requests", "Innodb_buffer_pool_reads")
+GAUGES = ("Threads_connected", "Threads_running")
+STATUS_QUERY = ("SHOW GLOBAL STATUS WHERE Variable_name IN ("
+                + ", ".join(f"'{n}'" for n in COUNTERS + GAUGES + ("Uptime",)) + ")")
+
+
+def target(ns, region: str = "") -> MySQLTarget:
+    """--mysql-url and its companions, validated (BadInput: one line naming the option)."""
+    mysql = parse_mysql_url(str(getattr(ns, "mysql_url", DEFAULT_URL) or DEFAULT_URL),
+                            str(getattr(ns, "mysql_password", "") or ""))
+    ssl_ca = str(getattr(ns, "mysql_ssl_ca", "") or "")
+    if ssl_ca and not os.path.isfile(ssl_ca):
+        raise BadInput("--mysql-ssl-ca", f"{ssl_ca!r} is not a file; give the PEM file of the CA that signed the "
+                                         "MySQL server's certificate")
+    iam_region = ""
+    if str(getattr(ns, "mysql_iam_auth", False)).lower() in ("1", "true", "yes", "on"):
+        if not ssl_ca:
+            raise BadInput("--mysql-iam-auth", "needs TLS: add --mysql-ssl-ca with the RDS CA bundle (global-bundle.pem)")
+        iam_region = region
+        if not iam_region:
+            raise BadInput("--aws-region", "--mysql-iam-auth needs a region: pass --aws-region or set AWS_REGION")
+    return replace(mysql, ssl_ca=ssl_ca, iam_region=iam_region)
+
+
+def reader(ns, primary: MySQLTarget) -> MySQLTarget | None:
+    """--mysql-reader-url, or None: the replica's password (if its URL has none), TLS CA and IAM
+    region are the primary's."""
+    url = str(getattr(ns, "mysql_reader_url", "") or "")
+    if not url:
+        return None
+    t = parse_mysql_url(url, "", "--mysql-reader-url")
+    return replace(t, password=t.password or primary.password, ssl_ca=primary.ssl_ca, iam_region=primary.iam_region)
 
 ACCESS_DENIED = 1045
 UNKNOWN_DATABASE = 1049
@@ -111,8 +179,89 @@ def connect(target: MySQLTarget, timeout: float, local_infile: bool = False) -> 
         raise ConnectError(f"cannot reach MySQL at {where} ({detail}): start it or fix --mysql-url") from None
 
 
-class Pool(pool.Pool):
+class Pool(pools.Pool):
     """The process's pool of MySQL connections."""
 
     def __init__(self, target: MySQLTarget, size: int, timeout: float):
         super().__init__(target, size, timeout, connect, "MySQL")
+
+
+def pool(t: MySQLTarget, size: int, timeout: float) -> Pool:
+    """The process's pool of MySQL connections (first come, first served)."""
+    return Pool(t, size, timeout)
+
+
+def sample(p: Pool, _namespace: str = "") -> dict:
+    """SHOW GLOBAL STATUS for the counters and gauges above, or {"error": why}. (The whole server's:
+    another client's traffic shows, and the report says so when the counts disagree.)"""
+    try:
+        with p.connection() as conn, conn.cursor() as cur:
+            cur.execute(STATUS_QUERY)
+            rows = cur.fetchall()
+    except Exception as e:
+        return {"error": f"SHOW GLOBAL STATUS failed: {type(e).__name__}: {str(e)[:120]}"}
+    out = {name: int(value) for name, value in rows if str(value).lstrip("-").isdigit()}
+    out.update(uptime_s=out.pop("Uptime", None), at=round(time.time(), 3))
+    return out
+
+
+def delta(first: dict, last: dict, under_load: dict) -> dict:
+    m = counters_delta(first, last, COUNTERS, ())
+    if "error" in m:
+        return m
+    m.update({k: under_load.get(k) for k in GAUGES if k in under_load})
+    requests = m.get("Innodb_buffer_pool_read_requests")
+    m["buffer_pool_hit_ratio"] = round(1 - m.get("Innodb_buffer_pool_reads", 0) / requests, 4) if requests else None
+    return m
+
+
+def seed_flags(t: MySQLTarget) -> str:
+    return f"--mysql-url '{t.redacted()}'"
+
+
+def owned_tables(t: MySQLTarget, namespace: str, timeout: float) -> list[str]:
+    """The namespace's tables that cacheswarm created (their comment says so), for `cacheswarm clean`."""
+    conn = connect(t, timeout)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
+                        "AND table_name LIKE %s AND table_comment = %s ORDER BY 1",
+                        (namespace.replace("_", r"\_") + r"\_%", OWNER_COMMENT))
+            return owned_names(namespace, [r[0] for r in cur.fetchall()])
+    finally:
+        conn.close()
+
+
+def drop_tables(t: MySQLTarget, names: list[str], timeout: float) -> None:
+    conn = connect(t, timeout)
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(f"DROP TABLE IF EXISTS `{name}`")
+    finally:
+        conn.close()
+
+
+# ---- the replication lag probe (replication.py): a one-row table, UPDATEd on the primary, read on the replica
+def probe_table(namespace: str) -> str:
+    return f"{namespace}_lagprobe"
+
+
+def probe_create(p: Pool, namespace: str) -> None:
+    """The probe's table (on the primary; replication brings it to the replica)."""
+    with p.connection() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE IF NOT EXISTS `{probe_table(namespace)}` (id TINYINT NOT NULL PRIMARY KEY, "
+                    f"token BIGINT NOT NULL) ENGINE=InnoDB COMMENT='{OWNER_COMMENT}'")
+        cur.execute(f"INSERT IGNORE INTO `{probe_table(namespace)}` (id, token) VALUES (1, 0)")
+
+
+def probe_write(p: Pool, namespace: str, token: int) -> None:
+    with p.connection() as conn, conn.cursor() as cur:
+        cur.execute(f"UPDATE `{probe_table(namespace)}` SET token = %s WHERE id = 1", (token,))
+
+
+def probe_read(p: Pool, namespace: str) -> int | None:
+    with p.connection() as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT token FROM `{probe_table(namespace)}` WHERE id = 1")
+        row = cur.fetchone()
+    return None if row is None else int(row[0])

@@ -227,7 +227,7 @@ class ValueSizeMismatch(Exception):
 
 def seed(target, namespace: str, rows: int, reset: bool = False, chunk: int = 50_000,
          parallel: int = 2, timeout: float = 60.0, progress=None, allow_existing: bool = False,
-         value_size: int = 0) -> dict:
+         value_size: int = 0, **_ignored) -> dict:
     """Load rows 1..rows deterministically; idempotent: missing rows added, rows above N removed.
 
     Ships only ids: LOAD DATA LOCAL INFILE of one file of ids per chunk, the server computing

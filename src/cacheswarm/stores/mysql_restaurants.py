@@ -220,6 +220,13 @@ def seed(target, namespace: str, n: int, m: int = restaurants.DEFAULT_REVIEWS, p
             "trimmed": trimmed, "loaded": loaded}
 
 
+def seed_binding(target, namespace: str, n: int, reviews: int = restaurants.DEFAULT_REVIEWS, items=None,
+                 value_size: int = 0, **kw) -> dict:
+    """`cacheswarm seed restaurants` on MySQL (catalog's binding seed): n restaurants with `reviews`
+    reviews each, or an --items-file's restaurants and reviews."""
+    return load_items(target, namespace, items, **kw) if items is not None else seed(target, namespace, n, reviews, **kw)
+
+
 def load_items(target, namespace: str, items: list[dict], parallel: int = 2, timeout: float = 60.0,
                progress=None, reset: bool = False, allow_existing: bool = False) -> dict:
     """Load an --items-file: restaurants get ids 1..n in file order, reviews join them by name."""

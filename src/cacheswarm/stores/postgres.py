@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from ..optbase import BadInput, Opt
 from ..server_stats import delta as counters_delta
 from ..targets import DatabaseTarget, _check_userinfo, redact_url
-from . import OWNER_COMMENT, ConnectError
+from . import OWNER_COMMENT, ConnectError, owned_names
 from .pool import Pool
 
 NAME = "postgres"
@@ -298,7 +298,7 @@ def owned_tables(t: PostgresTarget, namespace: str, timeout: float) -> list[str]
         cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE %s "
                     "AND obj_description(c.oid, 'pg_class') = %s ORDER BY 1", (tables_like(namespace), OWNER_COMMENT))
-        return [r[0] for r in cur.fetchall()]
+        return owned_names(namespace, [r[0] for r in cur.fetchall()])
     finally:
         conn.close()
 
