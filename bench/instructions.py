@@ -95,7 +95,9 @@ def child(path: str, users: int, ops: int) -> None:
         from locust.argument_parser import get_parser
         from locust.env import Environment
 
-        from cacheswarm import locust_glue, options  # noqa: F401  (registers our options with Locust's parser)
+        from cacheswarm import options
+        from cacheswarm.glue import locustfile  # noqa: F401  (registers our options with Locust's parser)
+        from cacheswarm.glue.users import OPS_PER_TASK
         from cacheswarm.recorder import Recorder
         from cacheswarm.runtime import Runtime
 
@@ -110,7 +112,7 @@ def child(path: str, users: int, ops: int) -> None:
         rt.preflight()
         env = Environment()
         env.create_local_runner()  # its listener logs every request event into env.stats, as in a run
-        from cacheswarm.glue_stats import StatsBatch
+        from cacheswarm.glue.stats import StatsBatch
         key = f"products/{backend}/{strategy}"
         if strategy != "db-only":
             from cacheswarm.phases import Phase
@@ -122,8 +124,8 @@ def child(path: str, users: int, ops: int) -> None:
             batch = StatsBatch(env)
             loop = rt.loop(key, time.time(), batch.add, recorder)
             step = loop.step
-            for _ in range(per_user // locust_glue.OPS_PER_TASK):
-                for _ in range(locust_glue.OPS_PER_TASK):
+            for _ in range(per_user // OPS_PER_TASK):
+                for _ in range(OPS_PER_TASK):
                     step()
                 loop.flush()
             assert env.stats.total.num_requests

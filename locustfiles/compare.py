@@ -5,4 +5,4 @@
     locust --config scenarios/quick.conf
 """
 
-from cacheswarm.locust_glue import *  # noqa: F401,F403  (one user class per phase + the phase shape)
+from cacheswarm.glue.locustfile import *  # noqa: F401,F403  (one user class per phase + the phase shape)

@@ -14,7 +14,8 @@ import sys
 
 from locust.argument_parser import get_parser
 
-from cacheswarm import locust_glue, options
+from cacheswarm import options
+from cacheswarm.glue import run
 from cacheswarm.lease import NamespaceBusy
 from cacheswarm.runtime import Preflight
 
@@ -28,7 +29,7 @@ def run_case(args: list[str], env: dict) -> dict:
     try:
         parsed = get_parser(default_config_files=[]).parse_args(args)
         settings = options.settings_from(parsed)
-        locust_glue.check_start(settings, parsed).close()
+        run.check_start(settings, parsed).close()
         return {"error": None}
     except (options.BadInput, Preflight, NamespaceBusy) as e:
         return {"error": f"cacheswarm: error: {e}", "exit": 2}

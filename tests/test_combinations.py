@@ -182,7 +182,7 @@ def test_the_glue_makes_a_user_class_for_each_runnable_combination_and_none_othe
     """One Locust user class per phase a run can have (catalog.runnable()): none for a combination
     validation always refuses (a query result's versions). In a child: the glue imports Locust."""
     script = ("from gevent import monkey; monkey.patch_all()\n"
-              "import json\nfrom cacheswarm import locust_glue as g\n"
+              "import json\nfrom cacheswarm.glue import users as g\n"
               "print(json.dumps({k: c.__name__ for k, c in g.USER_CLASSES.items()}))\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

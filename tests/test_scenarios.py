@@ -12,7 +12,7 @@ from .conftest import BIN, ROOT
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.conf"))
 # every scenario through Locust's own parser and our settings, in one process (one import of Locust,
 # not one per file): a JSON line per file, its phases count and public settings, or its error
-CHECK = ("import sys, json, cacheswarm.locust_glue; from locust.argument_parser import get_parser; "
+CHECK = ("import sys, json, cacheswarm.glue.locustfile; from locust.argument_parser import get_parser; "
          "from cacheswarm.options import settings_from\n"
          "for path in sys.argv[1:]:\n"
          "    try:\n"

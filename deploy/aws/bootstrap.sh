@@ -55,7 +55,7 @@ mkdir -p "$prefix"
 [ -d "$source/locustfiles" ] && locustfile="$source/locustfiles/compare.py" || locustfile=""
 if [ -z "$locustfile" ]; then
   locustfile="$prefix/compare.py"
-  printf 'from cacheswarm.locust_glue import *  # noqa: F401,F403\n' > "$locustfile"
+  printf 'from cacheswarm.glue.locustfile import *  # noqa: F401,F403\n' > "$locustfile"
 fi
 
 # the run's settings (no secrets) and the secrets (root-only), as systemd EnvironmentFiles

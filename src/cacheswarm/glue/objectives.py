@@ -10,12 +10,12 @@ import time
 
 from locust.runners import STATE_MISSING, WORKER_REPORT_INTERVAL, MasterRunner
 
-from . import slo
-from .capacity import Search, Step, client_tail
-from .glue_report import phase_record
-from .phases import Phase
-from .recorder import SEP, Recorder
-from .report.rows import build
+from .. import slo
+from ..capacity import Search, Step, client_tail
+from .reports import phase_record
+from ..phases import Phase
+from ..recorder import SEP, Recorder
+from ..report.rows import build
 
 log = logging.getLogger("cacheswarm")
 STEP_MESSAGE = "cacheswarm_step"

@@ -9,10 +9,10 @@ import json
 
 from flask import request as flask_request
 
-from . import options
-from .options import BadInput
-from .targets import REDACTED
-from .report.live import LIVE_COLUMNS, live_rows
+from .. import options
+from ..options import BadInput
+from ..targets import REDACTED
+from ..report.live import LIVE_COLUMNS, live_rows
 
 def restore_redacted(ns, startup: dict) -> None:
     """The web form shows URLs with the password as *** and secret fields empty; a form sent back

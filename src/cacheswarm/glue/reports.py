@@ -14,10 +14,10 @@ from locust.html import get_html_report
 from locust.runners import STATE_MISSING, MasterRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
-from . import report
-from .report import live
-from .saturation import verdict
-from .stores import dynamodb
+from .. import report
+from ..report import live
+from ..saturation import verdict
+from ..stores import dynamodb
 
 log = logging.getLogger("cacheswarm")
 LIVE_EVERY_S = 5.0  # the live tab's figures are recomputed at most this often (it takes the loop's time)

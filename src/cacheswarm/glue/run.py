@@ -1,6 +1,7 @@
-"""The only Locust-aware module: options on Locust's parser, events, users, shape, reports.
+"""A run's life on Locust's side: our options on its parser, init (validation, preflight, the web
+form), a run's start (the plan), the workers' reports, the run's end (the report, the exit code).
 
-A locustfile needs just:  from cacheswarm.locust_glue import *  (users + shape + listeners)
+The users are users.py, the phase shape shape.py; a locustfile imports locustfile.py.
 """
 
 from __future__ import annotations
@@ -13,43 +14,41 @@ import sys
 import time
 
 import gevent
-from locust import LoadTestShape, User, constant, events, task
+from locust import events
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
-from locust.user.task import LOCUST_STATE_STOPPING
 
-from . import catalog, glue_process, glue_slo, options, web_form
-from .report import console
-from .glue_report import live_report, lost_workers, write_report
-from .lease import NamespaceBusy
-from .options import BadInput
-from .phases import DRAIN, PhasePlan, plan
-from .glue_state import State
-from .glue_stats import StatsBatch
-from .runtime import Preflight, Runtime
-from .saturation import Monitor
+from .. import options
+from . import namespace, objectives, probe, process, web
+from ..report import console
+from .reports import live_report, lost_workers, write_report
+from ..lease import NamespaceBusy
+from ..options import BadInput
+from ..phases import PhasePlan, plan
+from .state import State
+from ..runtime import Preflight, Runtime
+from ..saturation import Monitor
 
 log = logging.getLogger("cacheswarm")
 MESSAGE_KEY = "cacheswarm_histograms"
 GENERATOR_KEY = "cacheswarm_generator"
 WINDOWS_KEY = "cacheswarm_windows"
 OPENED_MESSAGE = "cacheswarm_opened"  # a process -> the master (or a local runner -> itself): its window began
-OPS_PER_TASK = 50
 EXIT_INCOMPLETE = 3  # interrupted, a phase could not be prepared, a worker lost, or the report not written
 
 
-STATE = State()  # everything this process knows about the current run (glue_state.py)
+STATE = State()  # everything this process knows about the current run (state.py)
 
 
 def fail(message: str) -> None:
     """Bad input: one line, exit code 2, before any user spawns or anything is written."""
     sys.stderr.write(f"cacheswarm: error: {message}\n")
     sys.stderr.flush()
-    glue_process.stop_forked_workers()
+    process.stop_forked_workers()
     sys.exit(2)
 
 
 def _settings(environment):
-    web_form.restore_redacted(environment.parsed_options, STATE.startup_options)
+    web.restore_redacted(environment.parsed_options, STATE.startup_options)
     return options.settings_from(environment.parsed_options)
 
 
@@ -62,15 +61,15 @@ def _add_options(parser):
 def _on_init(environment, runner=None, **_kwargs):
     headless = environment.parsed_options.headless
     # with the web UI, Locust's own SIGTERM handler is in place
-    glue_process.stop_on_signals(STATE, (signal.SIGINT, signal.SIGTERM) if headless and not isinstance(runner, WorkerRunner)
+    process.stop_on_signals(STATE, (signal.SIGINT, signal.SIGTERM) if headless and not isinstance(runner, WorkerRunner)
                      else (signal.SIGINT,))
     if environment.web_ui:
-        web_form.redact_web_form(environment.web_ui)
+        web.redact_web_form(environment.web_ui)
     if runner is not None and not isinstance(runner, MasterRunner):  # the master sends, every process runs
-        runner.register_message(glue_slo.STEP_MESSAGE, glue_slo.on_step_message)
+        runner.register_message(objectives.STEP_MESSAGE, objectives.on_step_message)
     if runner is not None and not isinstance(runner, WorkerRunner):
         runner.register_message(OPENED_MESSAGE, _on_opened)
-    logging.getLogger("locust.runners").addFilter(glue_process.quiet_spawn_lines)
+    logging.getLogger("locust.runners").addFilter(process.quiet_spawn_lines)
     if isinstance(runner, WorkerRunner):  # options arrive from the master when a run starts
         return
     try:
@@ -81,19 +80,19 @@ def _on_init(environment, runner=None, **_kwargs):
         # master sends this to its workers with each spawn
         environment.stop_timeout = max(environment.stop_timeout or 0.0, STATE.settings.op_timeout + 1.0)
         if headless:
-            glue_process.take_lease(STATE)
+            namespace.take_lease(STATE)
     except (BadInput, Preflight, NamespaceBusy) as e:
         _close_runtime()
         fail(str(e))
     except KeyboardInterrupt:  # a signal during the preflight (e.g. while the emulator starts or seeds)
         _close_runtime()
         sys.stderr.write("cacheswarm: interrupted before the run started; nothing was measured\n")
-        glue_process.stop_forked_workers()
+        process.stop_forked_workers()
         sys.exit(EXIT_INCOMPLETE)
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
     if environment.web_ui:
-        web_form.install_web_tab(environment.web_ui, lambda: live_report(environment, STATE))
+        web.install_web_tab(environment.web_ui, lambda: live_report(environment, STATE))
 
 
 def check_start(settings, parsed_options) -> Runtime:
@@ -149,7 +148,7 @@ def begin_run(environment) -> None:
         options.check_report_dir(STATE.settings.report_dir)
         if not rt.keyspaces:
             rt.preflight()
-        glue_process.take_lease(STATE)
+        namespace.take_lease(STATE)
     except (BadInput, Preflight, NamespaceBusy) as e:
         log.error("cacheswarm: error: %s", e)  # STATE.plan stays None: the shape ends the run
         return
@@ -159,12 +158,12 @@ def begin_run(environment) -> None:
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
     environment.parsed_options.cacheswarm_redis_url = rt.redis_url if rt.embedded_redis else ""
-    glue_process.start_lag_probe(STATE)
-    STATE.searches, first_rate = glue_slo.searches_for(STATE.settings)
-    glue_slo.ACTIVE.clear()
+    probe.start_lag_probe(STATE)
+    STATE.searches, first_rate = objectives.searches_for(STATE.settings)
+    objectives.ACTIVE.clear()
     STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),
-                           sleep=gevent.sleep, settle=glue_slo.make_settle(environment.runner, STATE),
-                           after=glue_slo.make_after(environment, STATE), sample=rt.server_sample,
+                           sleep=gevent.sleep, settle=objectives.make_settle(environment.runner, STATE),
+                           after=objectives.make_after(environment, STATE), sample=rt.server_sample,
                            opened=_last_opened)
 
 
@@ -209,141 +208,6 @@ def _ensure_monitor(runner) -> None:
     gevent.spawn(STATE.monitor.run_lag, gevent.sleep)
 
 
-class CacheswarmUser(User):
-    """One user class per dataset x backend x strategy; the phase plan decides which one runs."""
-
-    abstract = True
-    host = "cacheswarm"  # targets come from --mysql-url/--redis-url; this only silences Locust's host prompt
-    phase_key = ""  # dataset/backend/strategy
-    wait_time = constant(0)
-
-    def on_start(self):
-        rt = _ensure_runtime(self.environment)
-        _ensure_monitor(self.environment.runner)
-        # workers learn these with the run's options
-        STATE.clock.warmup, STATE.clock.phase_time = STATE.settings.warmup, STATE.settings.phase_time
-        shipped = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
-        # a capacity step runs under its own key (its own histograms and window) at its own rate
-        self.key, user_rate = glue_slo.ACTIVE.get(self.phase_key, (self.phase_key, shipped))
-        first = self.key not in STATE.clock.started
-        self.batch = StatsBatch(self.environment)  # Locust's stats, fed once per task (glue_stats)
-        self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), self.batch.add,
-                            STATE.recorder, user_rate, STATE.clock.measure_until(self.key))
-        if first:  # the plan keeps the phase running until this process's whole window has passed
-            self.environment.runner.send_message(OPENED_MESSAGE, {"key": self.key})
-
-    def on_stop(self):
-        STATE.clock.stop(getattr(self, "key", self.phase_key))
-        loop = getattr(self, "loop", None)
-        if loop is not None:
-            loop.flush()  # Locust's stats take the last batch
-            loop.close()
-
-    @task
-    def operate(self):
-        # A batch per task: Locust's per-task bookkeeping and wait() cost more than our
-        # whole recording path; every operation still yields on its network I/O.
-        step = self.loop.step
-        try:
-            for _ in range(OPS_PER_TASK):
-                step()
-                if self._state == LOCUST_STATE_STOPPING:  # the phase ended: this operation was completed
-                    return
-        finally:
-            self.loop.flush()
-
-
-def _class_name(dataset: str, backend: str, strategy: str) -> str:
-    words = [dataset, "on", backend, *strategy.replace("+", "-").split("-"), "user"]
-    return "".join(w.capitalize() for w in words).replace("Dynamodb", "DynamoDB").replace("Mysql", "MySQL").replace(
-        "Postgres", "PostgreSQL")
-
-
-# e.g. ProductsOnMySQLCacheAsideUser: Locust keeps each phase's users (and stats names) apart
-USER_CLASSES = {f"{d}/{b}/{s}": type(_class_name(d, b, s), (CacheswarmUser,), {"phase_key": f"{d}/{b}/{s}"})
-                for d, b, s in catalog.runnable()}
-globals().update({cls.__name__: cls for cls in USER_CLASSES.values()})
-
-
-class ComparePhases(LoadTestShape):
-    """Runs each strategy as its own phase with -u users, a 0-user drain between phases."""
-
-    use_common_options = True
-    starting = False
-    owner = None  # the shape greenlet of the current run
-
-    def _drain_now(self, rate: float) -> bool:
-        """Stop the phase's users from here and wait until they are gone (each finishes the operation
-        in hand), so the next phase starts at once: a drain left to Locust's shape loop cost a whole
-        one-second tick between phases. False if they are not gone in time (the loop drains as before)."""
-        if self.get_current_user_count() > 0:
-            self.runner.start(user_count=0, spawn_rate=rate)
-            deadline = time.monotonic() + (self.runner.environment.stop_timeout or 0.0) + 5.0
-            while self.get_current_user_count() > 0 and time.monotonic() < deadline:
-                gevent.sleep(0.02)
-            # what the shape loop last started was the phase: the next phase's users must differ from it,
-            # even when its class is the same (a capacity search's next step)
-            self.runner.shape_last_tick = (0, rate, None)
-        return self.get_current_user_count() == 0
-
-    def reset_time(self):
-        """start_shape() calls this right after spawning the shape greenlet: a new run begins.
-        The setup (which does I/O, and so yields) happens on the first tick, in that greenlet.
-        MasterRunner.start() calls it again on the run's first spawn: same greenlet, same run."""
-        super().reset_time()
-        owner = self.runner.shape_greenlet if self.runner else None
-        if owner is not None and owner is self.owner:
-            return
-        self.owner = owner
-        STATE.plan = None
-        self.starting = True
-
-    def tick(self):
-        if self.starting:
-            self.starting = False
-            begin_run(self.runner.environment)
-        if STATE.plan is None:
-            return None
-        users = _users(self.runner.environment)
-        rate = float(self.runner.environment.parsed_options.spawn_rate or users)
-        try:
-            step = STATE.plan.tick(self.get_current_user_count())
-            if step is not None and step[0] == DRAIN and self._drain_now(users):
-                step = STATE.plan.tick(0)  # the next phase now, not at Locust's next one-second tick
-        except Exception as e:  # e.g. Redis down while loading the cache for the next phase
-            STATE.incomplete_reason = (f"preparing {STATE.plan.phases[STATE.plan.current].key} failed: "
-                                       f"{options.redact_url(str(e))}")
-            log.error("cacheswarm: preparing the next phase failed (%s); stopping, the report keeps what was "
-                      "measured", e)
-            return None
-        if step is None:
-            return None
-        kind, phase = step
-        if kind == DRAIN:
-            return 0, users, None  # stop every user at once
-        if phase is not STATE.announced:
-            STATE.announced = phase
-            glue_slo.announce(self.runner, phase, users, self.runner.environment.parsed_options.cacheswarm_user_rate)
-            _progress(phase)
-        return users, rate, [USER_CLASSES[phase.base_key]]
-
-
-def _progress(phase) -> None:
-    plan_, s = STATE.plan, STATE.settings
-    what = f"capacity step {phase.step + 1} at {phase.rate:,.0f} ops/s" if phase.step is not None else (
-        f"{s.target_rate:,.0f} ops/s" if s.target_rate else "closed loop")
-    searching = any(x.stop_reason is None for x in STATE.searches.values())
-    left = (len(plan_.phases) - phase.index) * (s.phase_time + 1)  # a phase plus its drain and cache preparation
-    log.info("cacheswarm: phase %d/%d%s %s (%s, %ds, first %ds not measured; about %s left%s)", phase.index + 1,
-             len(plan_.phases), "+" if searching else "", phase.base_key, what, s.phase_time, s.warmup,
-             _duration(left), " plus the capacity steps still to come" if searching else "")
-
-
-def _duration(seconds: float) -> str:
-    m, sec = divmod(int(seconds), 60)
-    return f"{m}m{sec:02d}s" if m else f"{sec}s"
-
-
 @events.report_to_master.add_listener
 def _on_report_to_master(client_id, data, **_kwargs):
     data[MESSAGE_KEY] = STATE.recorder.drain()
@@ -371,7 +235,7 @@ def _finish_run(environment) -> bool:
         STATE.partial = True
         STATE.incomplete_reason = STATE.incomplete_reason or "stopped before every phase ran"
     STATE.finished = True
-    glue_process.release_lease(STATE)
+    namespace.release_lease(STATE)
     write_report(environment, STATE)
     return True
 
@@ -393,7 +257,7 @@ def _on_quitting(environment, **_kwargs):
     _finish_run(environment)
     if STATE.plan is not None and not isinstance(environment.runner, WorkerRunner):
         results = (STATE.report or {}).get("slo") or []
-        failed_slo = glue_slo.verdict_exit_code(results, STATE.settings.slo_strict)
+        failed_slo = objectives.verdict_exit_code(results, STATE.settings.slo_strict)
         if STATE.partial or STATE.report_failed or lost_workers(environment.runner, STATE):
             environment.process_exit_code = EXIT_INCOMPLETE
             log.warning("cacheswarm: the run is incomplete (%s): exit code %d", _why_incomplete(environment),
@@ -402,7 +266,7 @@ def _on_quitting(environment, **_kwargs):
             environment.process_exit_code = failed_slo
             log.warning("cacheswarm: an objective failed%s: exit code %d",
                         " or was inconclusive (--slo-strict)" if STATE.settings.slo_strict else "", failed_slo)
-    glue_process.release_lease(STATE)
+    namespace.release_lease(STATE)
     _close_runtime()
 
 
@@ -422,5 +286,3 @@ def _on_quit(exit_code, **_kwargs):
             print("\n" + console.summary(STATE.report), flush=True)
         print(f"\ncacheswarm report: {os.path.join(STATE.report_dir, 'comparison.html')}", flush=True)
 
-
-__all__ = [*(cls.__name__ for cls in USER_CLASSES.values()), "ComparePhases"]

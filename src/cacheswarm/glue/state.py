@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
-from . import glue_slo
-from .phases import PhaseClock, PhasePlan
-from .recorder import Recorder
-from .runtime import Runtime
-from .saturation import Monitor
+from . import objectives
+from ..phases import PhaseClock, PhasePlan
+from ..recorder import Recorder
+from ..runtime import Runtime
+from ..saturation import Monitor
 
 
 class State:
@@ -43,7 +43,7 @@ class State:
         self.probe = None  # (runtime, greenlet) of the replication lag probe
 
     def capacity_results(self, final: bool = True) -> dict:
-        return glue_slo.capacity_results(self, final)
+        return objectives.capacity_results(self, final)
 
     def reset_run(self) -> None:
         self.recorder.clear()
