@@ -1,5 +1,6 @@
 """The house's rules that the code's own imports can show: Locust (and its web server, Flask) is
-imported only by the glue package; the catalog imports nothing of ours."""
+imported only by the glue package; the catalog imports nothing of ours; the stores and the report
+do not import the option parser."""
 
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def test_only_the_glue_imports_locust():
 def test_the_catalog_imports_nothing_of_ours():
     mine = {m for m in _imports(SRC / "catalog.py") if m.startswith("cacheswarm")}
     assert mine == set(), mine
+
+
+def test_stores_and_the_report_take_plain_values_not_the_option_parser():
+    """Options are parsed once at the top (options.py); the stores and the report below it get plain
+    values (and optbase's BadInput), so neither imports options.py."""
+    below = [p for d in ("stores", "report") for p in (SRC / d).rglob("*.py")]
+    assert len(below) > 10
+    users = sorted(p.relative_to(SRC).as_posix() for p in below if "cacheswarm.options" in _imports(p))
+    assert users == [], users

@@ -10,7 +10,7 @@ import json
 import os
 
 from .. import slo
-from ..options import BadInput
+from ..optbase import BadInput
 from . import headline
 from .rows import build
 from .writers import write_csv, write_html, write_json, write_junit

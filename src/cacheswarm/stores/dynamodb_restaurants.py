@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 from .. import restaurants
-from ..options import BadInput
+from ..optbase import BadInput
 from . import dynamodb, dynamodb_http, items_file
 from . import NotSeeded
 from .dynamodb import capacity

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 from .. import restaurants
-from ..options import BadInput
+from ..optbase import BadInput
 from . import NotSeeded, refuse_foreign
 from .mysql import Pool, connect
 from .mysql_products import OWNER_COMMENT, refuse_foreign_table, table_owner
