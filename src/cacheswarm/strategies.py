@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random as _random
 import time
+from dataclasses import dataclass
 
 from . import stampede
 from .cache import CacheUnavailable
@@ -22,9 +23,44 @@ from .catalog import VARIANTS, policy_of, protection_of
 OK, HIT, MISS, ERROR, CACHE_ERROR, THROTTLED = "ok", "hit", "miss", "error", "cache_error", "throttled"
 
 
+@dataclass(frozen=True)
+class Done:
+    """What a phase's clients did, in the terms its Redis commands follow from (report/server.py
+    counts it; each strategy's `commands` says what Redis counted for it)."""
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    inserts: int = 0
+    scans: int = 0
+    scan_sets: int = 0  # records cache-aside scans loaded from the database, each SET
+    audit_gets: int = 0  # the staleness audit's GETs (on the primary)
+    probes: int = 0  # the Redis lag probe's markers SET on the primary
+    probe_reads: int = 0  # ... and its GETs on the reader
+    failed: int = 0  # operations that failed: what they sent is uncertain
+    inserts_failed: int = 0
+
+
+def _reads(d: Done, counted: bool):
+    """A cached read's GET on the reader (the primary without a replica); with `counted`, its hit or
+    miss is Redis's (no scan's MGET, lock poll or compare-and-set GET among them)."""
+    yield "redis_reader", "cmd_get", d.hits + d.misses + d.probe_reads, d.failed
+    if counted:
+        yield "redis_reader", "keyspace_hits", d.hits, d.failed + d.probe_reads + d.audit_gets
+        yield "redis_reader", "keyspace_misses", d.misses, d.failed + d.probe_reads + d.audit_gets
+        # each insert's id: BITPOS looks up a key of the counter (inserts.py) on the primary
+        if d.inserts:  # (no check of the primary's hits otherwise: with a replica, reads go there)
+            yield "redis", "keyspace_hits", d.inserts, d.inserts_failed + 2
+
+
 class DbOnly:
     name = "db-only"
     uses_cache = False
+    uses_database = True
+
+    @staticmethod
+    def commands(_done: Done, _policy: str, _protection: str):
+        """(server, Redis counter, count, uncertain) its operations imply: none, Redis is not used."""
+        return ()
 
     def __init__(self, store, cache=None, ttl: int | None = None, write_policy: str = "invalidate"):
         self.store = store
@@ -47,6 +83,16 @@ class CacheOnly:
 
     name = "cache-only"
     uses_cache = True
+    uses_database = False
+
+    @staticmethod
+    def commands(d: Done, _policy: str, protection: str):
+        """(server, Redis counter, count, uncertain): a GET per read, a SET per write and insert."""
+        if protection == "lock":  # (a run's --stampede-protection lock: its Redis counts are left unchecked)
+            return
+        yield from _reads(d, counted=not d.scans)
+        yield "redis", "cmd_set", d.writes + d.inserts + d.probes, d.failed
+        yield "redis", "cmd_del", 0, d.failed
 
     def __init__(self, store, cache, ttl: int | None = None, write_policy: str = "invalidate"):
         self.store, self.cache = store, cache
@@ -83,6 +129,30 @@ class CacheAside:
 
     name = "cache-aside"
     uses_cache = True
+    uses_database = True
+
+    @staticmethod
+    def commands(d: Done, policy: str, protection: str):
+        """(server, Redis counter, count, uncertain): a GET per read, a SET per miss (and per record a
+        scan loaded), then by write policy a DEL (two for double-delete) or a SET per write; with
+        `versioned` every SET a Lua compare-and-set that GETs the key first. A lock's polls depend on
+        timing: with `lock`, Redis is left unchecked (the database's statements still are)."""
+        if protection == "lock":
+            return
+        yield from _reads(d, counted=not d.scans and protection == "none" and policy != "versioned")
+        yield "redis", "cmd_get", d.audit_gets, 0
+        if policy == "versioned":  # each compare-and-set GETs the key first
+            sets = d.misses + d.scan_sets + d.writes + d.inserts
+            yield "redis", "cmd_get", sets, d.failed
+            yield "redis", "lookups", d.misses + d.writes + d.audit_gets + 2 * d.inserts, d.failed
+            yield "redis_reader", "lookups", d.hits + d.misses + d.probe_reads, d.failed
+            if protection == "none":
+                yield "redis", "cmd_scripts", sets, d.failed
+        else:
+            through = policy == "write-through"
+            yield "redis", "cmd_set", d.misses + d.scan_sets + (d.writes + d.inserts if through else 0) + d.probes, d.failed
+            yield ("redis", "cmd_del", 0 if through else (d.writes + d.inserts) * (2 if policy == "double-delete" else 1),
+                   d.failed)
 
     def __init__(self, store, cache, ttl: int | None = 300, write_policy: str = "invalidate", later=None,
                  protection: str = "none", loads: stampede.Loads | None = None, ttl_jitter: float = 0.0, rng=None):

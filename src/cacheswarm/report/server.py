@@ -19,6 +19,7 @@ from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STAL
 from .. import catalog
 from ..catalog import policy_of, protection_of
 from ..patterns import DENIED
+from .. import strategies
 from ..strategies import CACHE_ERROR, HIT, MISS, OK, THROTTLED
 from ..workload import RMW_READ, RMW_WRITE, SCAN
 
@@ -93,41 +94,21 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
         return want, unsure
 
     through = policy in ("write-through", "versioned") and base == "cache-aside"
-    hits, misses = n("read", "hit"), n("read", "miss")
     writes = n("write", "ok", "cache_error")
     inserts = n("insert", "ok", "cache_error")  # to Redis, an insert is a write (DEL or SET of its key)
     scans = n("scan", "ok", "hit", "miss", "cache_error")
     # a scan MGETs its range (keyspace hits and misses per key: not kept by the clients, so the hit/miss
     # counters are left unchecked) and SETs each record it loaded (kept: one value per scan)
-    scan_sets = n(SCAN_LOADED, SCAN_LOADED)  # records cache-aside scans loaded, each SET
-    audit_gets = n(AUDIT, AUDIT_GET)
-    if base in ("cache-only", "cache-aside") and protection != "lock":
-        probes = lag.get("redis", [])
-        probe_reads = sum(s.get("reads", 0) for s in probes)
-        add("redis_reader", "cmd_get", hits + misses + probe_reads, failed)
-        if not scans and (base == "cache-only" or (protection == "none" and policy != "versioned")):
-            add("redis_reader", "keyspace_hits", hits, failed + probe_reads + audit_gets)
-            add("redis_reader", "keyspace_misses", misses, failed + probe_reads + audit_gets)
-            # each insert's id: BITPOS looks up a key of the counter (inserts.py) on the primary
-            if inserts:  # (no check of the primary's hits otherwise: with a replica, reads go there)
-                add("redis", "keyspace_hits", inserts, n("insert", "error", "throttled") + 2)
-        if base == "cache-only":
-            add("redis", "cmd_set", writes + inserts + len(probes), failed)
-            add("redis", "cmd_del", 0, failed)
-        else:
-            add("redis", "cmd_get", audit_gets)
-            if policy == "versioned":  # each compare-and-set GETs the key first
-                add("redis", "cmd_get", misses + scan_sets + writes + inserts, failed)
-                add("redis", "lookups", misses + writes + audit_gets + 2 * inserts, failed)
-                add("redis_reader", "lookups", hits + misses + probe_reads, failed)
-                if protection == "none":
-                    add("redis", "cmd_scripts", misses + scan_sets + writes + inserts, failed)
-            else:
-                add("redis", "cmd_set", misses + scan_sets + (writes + inserts if through else 0) + len(probes), failed)
-                add("redis", "cmd_del", 0 if through else (writes + inserts) * (2 if policy == "double-delete" else 1),
-                    failed)
+    probes = lag.get("redis", [])
+    done = strategies.Done(hits=n("read", "hit"), misses=n("read", "miss"), writes=writes, inserts=inserts, scans=scans,
+                           scan_sets=n(SCAN_LOADED, SCAN_LOADED), audit_gets=n(AUDIT, AUDIT_GET), probes=len(probes),
+                           probe_reads=sum(s.get("reads", 0) for s in probes), failed=failed,
+                           inserts_failed=n("insert", "error", "throttled"))
+    kind = strategies.STRATEGIES[strategy]
+    for role, counter, k, uncertain in kind.commands(done, policy, protection):  # what the strategy sends to Redis
+        add(role, counter, k, uncertain)
     described = catalog.BACKENDS.get(backend)
-    if base in ("db-only", "cache-aside") and described is not None and described.module:
+    if kind.uses_database and described is not None and described.module:
         hooks = described.hooks()  # what the backend's own counters say of each operation
         per, probe = hooks.PER_OP.get(dataset, {}), getattr(hooks, "PROBE", {})
         reader = f"{backend}_reader"  # (without a replica, its reads are the primary's: phase_view)
