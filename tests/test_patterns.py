@@ -20,8 +20,8 @@ from .conftest import run_locust
 from .test_end_to_end import common, only_report
 
 
-def _settings(**kw):
-    return SimpleNamespace(**{"keyspace": 0, "rate_limit": 10, "rate_window": 1, **kw})
+def _settings(keyspace=0, **workload):
+    return SimpleNamespace(keyspace=keyspace, workload=SimpleNamespace(**{"rate_limit": 10, "rate_window": 1, **workload}))
 
 
 def test_pattern_mixes_are_as_documented():

@@ -17,7 +17,7 @@ from .conftest import MYSQL_URL, REDIS_URL, run_locust
 from .test_end_to_end import common, only_report
 
 ROWS = 600
-PAGE = SimpleNamespace(product_read="page")
+PAGE = SimpleNamespace(workload=SimpleNamespace(product_read="page"))
 
 
 def brute_rank(i: int, rows: int) -> int:

@@ -48,11 +48,11 @@ class PhaseLoop:
         self.cache = (rt.cache.for_user(rt.reader_cache, wait_when_down=strategy == strategies.CacheOnly.name)
                       if strategies.STRATEGIES[strategy].uses_cache else None)
         self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
-        self.delay = s.double_delete_delay
+        self.delay = s.cache.double_delete_delay
         rng = random.Random()
         self.loads = rt.loads_of(key.text)
-        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.write_policy, self.later,
-                                        s.stampede_protection, self.loads, s.ttl_jitter, rng)
+        self.strategy = strategies.make(strategy, store, self.cache, s.cache_ttl, s.cache.write_policy, self.later,
+                                        s.cache.stampede_protection, self.loads, s.cache.ttl_jitter, rng)
         self.take_capacity = getattr(store, "take_capacity", None)  # DynamoDB: capacity units per operation
         keyspace = rt.keyspaces[dataset]
         self.after_op = None  # what runs after an operation's timing (the rate limiter's audit)
@@ -63,12 +63,12 @@ class PhaseLoop:
                                                                               s.zipf_theta, rng), rng)
             ops = list(store.OPS)
         else:
-            mix = s.mix()
+            mix = s.workload.mix()
             self.inserts = (rt.insert_ids(dataset, backend, key.text) if mix["insert"]
                             else None)
             records = self.inserts.size if self.inserts is not None else (lambda: keyspace)
             chooser = make_chooser(s.key_distribution, keyspace, s.zipf_theta, rng, records)
-            lengths = SCAN_LENGTHS[s.scan_length_distribution](s.max_scan_length, rng) if mix["scan"] else None
+            lengths = SCAN_LENGTHS[s.workload.scan_length_distribution](s.workload.max_scan_length, rng) if mix["scan"] else None
             self.workload = Workload(s.read_ratio, chooser, rng, mix, self.inserts, lengths, records)
             ops = [op for op, share in ((READ, s.read_ratio), (INSERT, mix["insert"]), (SCAN, mix["scan"]),
                                         (RMW, mix["rmw"])) if share]
@@ -104,12 +104,12 @@ class PhaseLoop:
         self.after_read = isinstance(self.strategy, strategies.CacheAside) or replica
         self.audit = None
         audited = strategy.startswith(strategies.CacheAside.name) or (strategy == "db-only" and replica)
-        if audited and s.staleness_sample > 0 and catalog.VERSIONS in binding.capabilities:  # (not a query's result)
-            double = key.policy(s.write_policy) == "double-delete"
-            self.audit = staleness.Auditor(store, self.cache, s.staleness_sample, rng, recorder.record, {
+        if audited and s.cache.staleness_sample > 0 and catalog.VERSIONS in binding.capabilities:  # (not a query's result)
+            double = key.policy(s.cache.write_policy) == "double-delete"
+            self.audit = staleness.Auditor(store, self.cache, s.cache.staleness_sample, rng, recorder.record, {
                 (o, w): series_key(*base, READ, o, w, staleness.AUDIT)
                 for o in staleness.OUTCOMES for w in (MEASURED, WARMUP)},
-                confirm_after=s.double_delete_delay + 0.05 if double else staleness.RACE_CONFIRM_S)
+                confirm_after=s.cache.double_delete_delay + 0.05 if double else staleness.RACE_CONFIRM_S)
         # anything an operation does after its timing beyond its counts and Locust's stats
         # (a cache-aside read's stampede events alone are counted inline: the strategy, in self.events)
         self.events = self.strategy if isinstance(self.strategy, strategies.CacheAside) else None

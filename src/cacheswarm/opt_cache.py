@@ -4,6 +4,7 @@ protection, eviction (a private Redis) and reading from Redis's replica; their v
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from .catalog import PROTECTIONS, WRITE_POLICIES
 from .optbase import BadInput, Opt, _choice, _ranged
@@ -37,9 +38,20 @@ def _memory_size(value) -> str:
     return text
 
 
-def cache_settings(ns, conn: dict) -> dict:
-    """Validate the options above; `conn` is connection_settings() (a database's replica is its module's:
-    Settings.readers)."""
+@dataclass(frozen=True)
+class CacheSettings:
+    """The options above, validated: Settings.cache."""
+    write_policy: str = "invalidate"
+    double_delete_delay: float = 0.5
+    staleness_sample: float = 0.01
+    stampede_protection: str = "none"
+    ttl_jitter: float = 0.0
+    redis_maxmemory: str = ""
+    redis_reader_url: str = field(default="", repr=False)
+
+
+def cache_settings(ns) -> CacheSettings:
+    """Validate the options above (a database's replica is its module's: Settings.readers)."""
     redis_reader = str(getattr(ns, "redis_reader_url", "") or "")
     if redis_reader:
         _check_redis_url(redis_reader, "--redis-reader-url")
@@ -47,7 +59,7 @@ def cache_settings(ns, conn: dict) -> dict:
     if maxmemory and redis_reader:
         raise BadInput("--redis-reader-url", "cannot be used with --redis-maxmemory (its private Redis has no "
                                              "replica); drop one of them")
-    return dict(
+    return CacheSettings(
         write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
         double_delete_delay=_ranged("--double-delete-delay", ns.double_delete_delay, 0.0, 60.0),
         staleness_sample=_ranged("--staleness-sample", ns.staleness_sample, 0.0, 1.0),

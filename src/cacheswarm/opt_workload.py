@@ -3,6 +3,8 @@ scan and read-modify-write proportions and scan lengths; their validation."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from . import catalog
 from .optbase import BadInput, Opt, _choice, _ranged
 
@@ -34,8 +36,28 @@ WORKLOAD_OPTIONS = (
 )
 
 
-def workload_settings(ns, read_ratio: float, datasets, backends) -> dict:
-    """Validate the options above; the write proportion is what the mix leaves (at least 0)."""
+@dataclass(frozen=True)
+class WorkloadSettings:
+    """The options above, validated: Settings.workload."""
+    insert_ratio: float = 0.0
+    scan_ratio: float = 0.0
+    rmw_ratio: float = 0.0
+    product_read: str = "row"
+    queries: int = 1000
+    query_max_rows: int = 75
+    rate_limit: int = 10
+    rate_window: int = 1
+    max_scan_length: int = 100
+    scan_length_distribution: str = "uniform"
+
+    def mix(self) -> dict:
+        """{op: proportion} of the operations besides reads and writes (workload.Workload)."""
+        return {"insert": self.insert_ratio, "scan": self.scan_ratio, "rmw": self.rmw_ratio}
+
+
+def workload_settings(ns, read_ratio: float, datasets) -> WorkloadSettings:
+    """Validate the options above; the write proportion is what the mix leaves (at least 0). (What
+    a dataset's store cannot do, e.g. scans on DynamoDB's hash key, the catalog refuses: options.py.)"""
     mix = {op: _ranged(f"--{op}-ratio", getattr(ns, f"{op}_ratio", 0.0), 0.0, 1.0) for op in ("insert", "scan", "rmw")}
     if read_ratio + sum(mix.values()) > 1.0 + 1e-9:
         given = " + ".join(f"--{op}-ratio {v:g}" for op, v in mix.items() if v)
@@ -45,16 +67,13 @@ def workload_settings(ns, read_ratio: float, datasets, backends) -> dict:
         if mix[op] and datasets != ("products",):
             raise BadInput(f"--{op}-ratio", f"{op}s apply to the products dataset only; run them with "
                                             "--dataset products")
-    if mix["scan"] and "dynamodb" in backends:
-        raise BadInput("--scan-ratio", "scans need a range of ids, which the DynamoDB products table (a hash key "
-                                       "only) does not have; run them with --backend mysql")
     product_read = _choice("--product-read", getattr(ns, "product_read", "row"), PRODUCT_READS)
     if product_read != "row" and "products" not in datasets:
         raise BadInput("--product-read", "applies to the products dataset; add products to --dataset or drop it")
     if product_read == "page" and (mix["insert"] or mix["scan"]):
         raise BadInput("--product-read", "page reads cache product pages, which inserts and scans (rows under the same "
                                          "keys) do not make; use --product-read row with --insert-ratio/--scan-ratio")
-    return dict(product_read=product_read,
+    return WorkloadSettings(product_read=product_read,
                 rate_limit=_ranged("--rate-limit", getattr(ns, "rate_limit", 10), 1, 1_000_000_000, kind=int),
                 rate_window=_ranged("--rate-window", getattr(ns, "rate_window", 1), 1, 86_400, kind=int),
                 queries=_ranged("--queries", getattr(ns, "queries", 1000), 1, 10_000_000, kind=int),

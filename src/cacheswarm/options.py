@@ -17,8 +17,8 @@ from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (r
 from .products import MAX_VALUE_SIZE
 from . import catalog, slo
 from .catalog import ALL_STRATEGIES, STRATEGIES, combos, policy_of
-from .opt_cache import CACHE_OPTIONS, cache_settings
-from .opt_workload import WORKLOAD_OPTIONS, phases_of, workload_settings
+from .opt_cache import CACHE_OPTIONS, CacheSettings, cache_settings
+from .opt_workload import WORKLOAD_OPTIONS, WorkloadSettings, phases_of, workload_settings
 from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
                       parse_mysql_url, redact_url)  # (re-exported)
 
@@ -131,26 +131,11 @@ class Settings:
     aws_region: str = ""
     dynamodb_retries: int = 0
     strategies: tuple[str, ...] = STRATEGIES
-    write_policy: str = "invalidate"
-    double_delete_delay: float = 0.5
-    stampede_protection: str = "none"
-    redis_maxmemory: str = ""
-    redis_reader_url: str = field(default="", repr=False)
-    ttl_jitter: float = 0.0
-    staleness_sample: float = 0.01
+    cache: CacheSettings = CacheSettings()  # what the cache does besides speed (opt_cache.py)
     datasets: tuple[str, ...] = ("products",)
     backends: tuple[str, ...] = (catalog.DEFAULT_BACKEND,)
     read_ratio: float = 0.95
-    insert_ratio: float = 0.0
-    scan_ratio: float = 0.0
-    rmw_ratio: float = 0.0
-    product_read: str = "row"
-    queries: int = 1000
-    query_max_rows: int = 75
-    rate_limit: int = 10
-    rate_window: int = 1
-    max_scan_length: int = 100
-    scan_length_distribution: str = "uniform"
+    workload: WorkloadSettings = WorkloadSettings()  # the mix beyond reads and writes, datasets' own (opt_workload.py)
     key_distribution: str = "zipfian"
     zipf_theta: float = 0.99
     keyspace: int = 0
@@ -179,16 +164,13 @@ class Settings:
         return any(d in (None, dataset) and b in (None, backend) and st in (None, strategy)
                    for d, b, st in self.find_capacity)
 
-    def mix(self) -> dict:
-        """{op: proportion} of the operations besides reads and writes (workload.Workload)."""
-        return {"insert": self.insert_ratio, "scan": self.scan_ratio, "rmw": self.rmw_ratio}
-
     def public(self) -> dict:
         """Every setting, secrets left out and passwords in URLs redacted."""
         d = asdict(self)
         d.pop("redis_password")
         d["redis_url"] = redact_url(self.redis_url)
-        d["redis_reader_url"] = redact_url(self.redis_reader_url)
+        d.update(d.pop("cache"), **d.pop("workload"))  # (the report's run facts stay one flat record)
+        d["redis_reader_url"] = redact_url(self.cache.redis_reader_url)
         d.pop("targets")  # (asdict would keep their passwords)
         d.pop("readers")
         for name, t in self.targets.items():
@@ -262,18 +244,18 @@ def settings_from(ns) -> Settings:
     if warmup >= phase_time:
         raise BadInput("--warmup", f"{ns.warmup!r} leaves nothing to measure in a {phase_time}s phase; use a warm-up shorter than --phase-time")
     read_ratio = _ranged("--read-ratio", ns.read_ratio, 0.0, 1.0)
-    cache = cache_settings(ns, conn)
+    cache = cache_settings(ns)
     backends, strategies = phases_of(ns, datasets, backends, strategies, catalog.DEFAULT_BACKEND, ",".join(STRATEGIES))
     return Settings(
         **conn,
         **_objectives(ns, strategies, combos(datasets, backends, strategies)),
         strategies=strategies,
-        **cache,
+        cache=cache,
         datasets=datasets,
         backends=backends,
         read_ratio=read_ratio,
-        **_capable(workload_settings(ns, read_ratio, datasets, backends), combos(datasets, backends, strategies),
-                   cache["write_policy"]),
+        workload=_capable(workload_settings(ns, read_ratio, datasets), combos(datasets, backends, strategies),
+                          cache.write_policy),
         key_distribution=_choice("--key-distribution", ns.key_distribution, DISTRIBUTIONS),
         zipf_theta=_ranged("--zipf-theta", ns.zipf_theta, 0.0, 1.0, lo_open=True, hi_open=True),
         keyspace=_ranged("--keyspace", ns.keyspace, 0, None, kind=int),
@@ -289,11 +271,11 @@ def settings_from(ns) -> Settings:
     )
 
 
-def _capable(workload: dict, phases, write_policy: str) -> dict:
+def _capable(workload: WorkloadSettings, phases, write_policy: str) -> WorkloadSettings:
     """Refuse a phase whose store lacks what its strategy and mix call (the catalog); returns
     `workload` unchanged."""
     for dataset, backend, strategy in phases:
-        needs = catalog.needs(strategy, write_policy, workload["insert_ratio"], workload["scan_ratio"])
+        needs = catalog.needs(strategy, write_policy, workload.insert_ratio, workload.scan_ratio)
         for lacking in catalog.missing(dataset, backend, needs):
             option, why, fix = catalog.NEEDED_BY[lacking]
             if lacking == catalog.VERSIONS and policy_of(strategy, "") == "versioned":

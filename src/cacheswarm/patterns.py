@@ -152,7 +152,7 @@ class RateLimiter(Pattern):
 
     def configure(self, settings) -> None:
         super().configure(settings)
-        self.limit, self.window = settings.rate_limit, settings.rate_window
+        self.limit, self.window = settings.workload.rate_limit, settings.workload.rate_window
 
     def key(self, client_id: int, window: int) -> str:
         return f"{self.namespace}:rl:{client_id}:{window}"

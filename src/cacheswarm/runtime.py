@@ -34,7 +34,7 @@ EMBEDDED_REVIEWS = 10
 def keeps_state_in_redis(settings: Settings) -> bool:
     """Whether the run keeps shared state in Redis (cached values, or the insert ids every process
     draws from): such a run needs Redis and holds the namespace's lease, db-only included."""
-    return any(strategies.STRATEGIES[n].uses_cache for n in settings.strategies) or bool(settings.insert_ratio)
+    return any(strategies.STRATEGIES[n].uses_cache for n in settings.strategies) or bool(settings.workload.insert_ratio)
 
 
 class Preflight(Exception):
@@ -50,15 +50,15 @@ class Runtime:
         self.settings = settings
         self.users = users
         self.embedded_redis = None
-        if settings.redis_maxmemory and not redis_url:  # the master (or local process) starts it
+        if settings.cache.redis_maxmemory and not redis_url:  # the master (or local process) starts it
             try:
-                self.embedded_redis = EmbeddedRedis(settings.redis_maxmemory).start()
+                self.embedded_redis = EmbeddedRedis(settings.cache.redis_maxmemory).start()
             except EmbeddedRedisError as e:
                 raise Preflight(str(e)) from None
             redis_url = self.embedded_redis.url
-            log.info("cacheswarm: a private Redis with maxmemory %s (%s) on %s", settings.redis_maxmemory,
+            log.info("cacheswarm: a private Redis with maxmemory %s (%s) on %s", settings.cache.redis_maxmemory,
                      embedded_redis.POLICY, redis_url)
-        private = redis_url is not None and settings.redis_maxmemory
+        private = redis_url is not None and settings.cache.redis_maxmemory
         self.redis_url = redis_url or settings.redis_url
         # the pools of the backends a module describes (catalog.Backend), and of their replicas: opened by
         # their own hooks (a pool connects lazily)
@@ -67,8 +67,8 @@ class Runtime:
                       for b in used}
         self.readers = {b.name: b.hooks().pool(settings.readers[b.name], settings.mysql_pool_size, settings.op_timeout)
                         for b in used if b.name in settings.readers}
-        self.reader_cache = (RedisCache(settings.redis_reader_url, settings.redis_password, 8, settings.op_timeout,
-                                        settings.redis_ca_cert) if settings.redis_reader_url else None)
+        self.reader_cache = (RedisCache(settings.cache.redis_reader_url, settings.redis_password, 8, settings.op_timeout,
+                                        settings.redis_ca_cert) if settings.cache.redis_reader_url else None)
         self.cache = (RedisCache(self.redis_url, pool_size=8, timeout=settings.op_timeout) if private else
                       RedisCache(self.redis_url, settings.redis_password, 8, settings.op_timeout, settings.redis_ca_cert))
         self.embedded = settings.dynamodb_endpoint == "embedded"
@@ -122,7 +122,7 @@ class Runtime:
             try:
                 self.cache.check(redact_url(self.redis_url))
                 if self.reader_cache is not None:
-                    self.reader_cache.check(redact_url(s.redis_reader_url))
+                    self.reader_cache.check(redact_url(s.cache.redis_reader_url))
             except CacheError as e:
                 raise Preflight(str(e)) from None
         self.keyspaces = keyspaces
@@ -156,7 +156,7 @@ class Runtime:
             if found.get("dynamodb", 0) < want:
                 found["dynamodb"] = self._seed_embedded(dataset, want)
         keyspace = s.keyspace or min(found.values())
-        if s.insert_ratio and any(n != keyspace for n in found.values()):
+        if s.workload.insert_ratio and any(n != keyspace for n in found.values()):
             where = ", ".join(f"{n} in {b}" for b, n in found.items())
             raise Preflight(f"--insert-ratio: inserts add ids after the seeded {dataset}, so every backend must hold "
                             f"exactly the keyspace ({keyspace}), but there are {where}; seed them alike (or drop "
@@ -176,7 +176,7 @@ class Runtime:
         if dataset == "products":
             result = dynamodb_products.seed(self.client, self.settings.namespace, rows,
                                             value_size=self.settings.value_size,
-                                            price_index=self.settings.product_read == "page")
+                                            price_index=self.settings.workload.product_read == "page")
         else:
             result = dynamodb_restaurants.seed(self.client, self.settings.namespace, rows, EMBEDDED_REVIEWS)
         took = time.perf_counter() - started
@@ -205,14 +205,14 @@ class Runtime:
         """Set the cache state the phase starts from; return its description for the report."""
         s, ns = self.settings, self.settings.namespace
         # before the clear, which removes the id counter that says how far earlier phases inserted
-        inserted = self._reset_inserts(phase) if s.insert_ratio else ""
+        inserted = self._reset_inserts(phase) if s.workload.insert_ratio else ""
         if phase.strategy == "db-only":
-            if s.insert_ratio:
+            if s.workload.insert_ratio:
                 return "not used for values (db-only; the insert ids live in Redis)" + inserted
             return "not used (db-only never touches Redis)" + inserted
         started = time.perf_counter()
         removed = self.cache.clear(ns)
-        if s.insert_ratio:
+        if s.workload.insert_ratio:
             self._phase_ids(phase).reset()  # the counter again, after the seeded rows
         store = self.stores[(phase.dataset, phase.backend)]
         if phase.backend == "redis":  # a Redis-native pattern: its own starting state

@@ -67,7 +67,7 @@ class DynamoDBProducts:
         self.page = False  # --product-read page: the item, then its price rank from a COUNT query on PRICE_INDEX
 
     def configure(self, settings) -> None:
-        self.page = settings.product_read == "page"
+        self.page = settings.workload.product_read == "page"
 
     def _rank(self, item: dict) -> int:
         """1 + the products of the item's category that are cheaper (Query, Select COUNT, every page)."""

@@ -83,7 +83,7 @@ class MySQLProducts:
         self.page = False  # --product-read page: a read is the product and its price rank in its category
 
     def configure(self, settings) -> None:
-        self.page = settings.product_read == "page"
+        self.page = settings.workload.product_read == "page"
         if self.page:  # the rank: 1 + the products of its category that are cheaper, counted over PRICE_INDEX
             cols = ", ".join(f"p.{c}" for c in (*products.COLUMNS, products.PAYLOAD))
             self._select = (f"SELECT {cols}, 1 + (SELECT COUNT(*) FROM {self.quoted} c WHERE c.category = p.category "

@@ -63,7 +63,7 @@ class MySQLQueries:
 
     def configure(self, settings) -> None:
         """The run's options: --queries and --query-max-rows."""
-        self.queries, self.max_rows = settings.queries, settings.query_max_rows
+        self.queries, self.max_rows = settings.workload.queries, settings.workload.query_max_rows
 
     def _learn(self, seeded_restaurants: int) -> None:
         """The SQL texts and their keys, which depend on how many restaurants are seeded."""
