@@ -22,18 +22,15 @@ STEP_MESSAGE = "cacheswarm_step"
 EXIT_SLO_FAILED = 4
 SETTLE_LIMIT_S = 2 * WORKER_REPORT_INTERVAL + 2  # a worker whose report has not come by then is not waited for
 
-# per process: {base phase key: (phase key its users run now, ops/s per user; 0 = closed loop)}
-ACTIVE: dict[str, tuple[str, float]] = {}
+def on_step_message(STATE, environment=None, msg=None, **_kwargs) -> None:
+    """Master -> workers (and a local runner -> itself) before a phase's users spawn: STATE.running."""
+    STATE.running[msg.data["base"]] = (msg.data["key"], float(msg.data["user_rate"]))
 
 
-def on_step_message(environment=None, msg=None, **_kwargs) -> None:
-    """Master -> workers (and a local runner -> itself) before a phase's users spawn."""
-    ACTIVE[msg.data["base"]] = (msg.data["key"], float(msg.data["user_rate"]))
-
-
-def announce(runner, phase: Phase, users: int, fixed_user_rate: float) -> None:
-    """Tell every process which phase key and per-user rate the phase's users take."""
-    user_rate = phase.rate / users if phase.rate else fixed_user_rate
+def announce(runner, phase: Phase, users: int, target_rate: float) -> None:
+    """Tell every process which phase key and per-user rate the phase's users take: a capacity
+    step's rate, else the run's --target-rate (0: closed loop), shared by its users."""
+    user_rate = (phase.rate or target_rate) / users
     runner.send_message(STEP_MESSAGE, {"base": phase.base_key, "key": phase.key, "user_rate": user_rate})
 
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from functools import partial
 
 import gevent
 from locust import events
@@ -66,7 +67,7 @@ def _on_init(environment, runner=None, **_kwargs):
     if environment.web_ui:
         web.redact_web_form(environment.web_ui)
     if runner is not None and not isinstance(runner, MasterRunner):  # the master sends, every process runs
-        runner.register_message(objectives.STEP_MESSAGE, objectives.on_step_message)
+        runner.register_message(objectives.STEP_MESSAGE, partial(objectives.on_step_message, STATE))
     if runner is not None and not isinstance(runner, WorkerRunner):
         runner.register_message(OPENED_MESSAGE, _on_opened)
     logging.getLogger("locust.runners").addFilter(process.quiet_spawn_lines)
@@ -153,14 +154,12 @@ def begin_run(environment) -> None:
         log.error("cacheswarm: error: %s", e)  # STATE.plan stays None: the shape ends the run
         return
     STATE.reset_run()
-    # shipped to workers with the run's options: each user's share of --target-rate
-    environment.parsed_options.cacheswarm_user_rate = STATE.settings.target_rate / _users(environment)
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
     environment.parsed_options.cacheswarm_redis_url = rt.redis_url if rt.embedded_redis else ""
     probe.start_lag_probe(STATE)
     STATE.searches, first_rate = objectives.searches_for(STATE.settings)
-    objectives.ACTIVE.clear()
+    STATE.running.clear()
     STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),
                            sleep=gevent.sleep, settle=objectives.make_settle(environment.runner, STATE),
                            after=objectives.make_after(environment, STATE), sample=rt.server_sample,

@@ -76,7 +76,7 @@ class ComparePhases(LoadTestShape):
             return 0, users, None  # stop every user at once
         if phase is not STATE.announced:
             STATE.announced = phase
-            objectives.announce(self.runner, phase, users, self.runner.environment.parsed_options.cacheswarm_user_rate)
+            objectives.announce(self.runner, phase, users, STATE.settings.target_rate)
             _progress(phase)
         return users, rate, [USER_CLASSES[phase.base_key]]
 

@@ -38,6 +38,9 @@ class State:
         self.startup_options: dict = {}  # URL and secret options as given at start (the web form shows them redacted)
         self.searches: dict = {}  # base phase key -> capacity.Search (--find-capacity)
         self.announced = None  # the phase whose key and rate were last sent to every process
+        # {base phase key: (the phase key its users run now, ops/s per user; 0 = closed loop)}, from the
+        # master's step message (a capacity step runs under a key of its own, at its own rate)
+        self.running: dict[str, tuple[str, float]] = {}
         self.report = None  # the last report written (its SLO verdicts decide the exit code)
         self.live = None  # (when, the live tab's figures)
         self.probe = None  # (runtime, greenlet) of the replication lag probe

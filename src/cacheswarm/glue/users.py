@@ -8,8 +8,7 @@ from locust import User, constant, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from .. import catalog
-from . import objectives
-from .run import OPENED_MESSAGE, STATE, _ensure_monitor, _ensure_runtime
+from .run import OPENED_MESSAGE, STATE, _ensure_monitor, _ensure_runtime, _users
 from .stats import StatsBatch
 
 OPS_PER_TASK = 50
@@ -28,9 +27,10 @@ class CacheswarmUser(User):
         _ensure_monitor(self.environment.runner)
         # workers learn these with the run's options
         STATE.clock.warmup, STATE.clock.phase_time = STATE.settings.warmup, STATE.settings.phase_time
-        shipped = getattr(self.environment.parsed_options, "cacheswarm_user_rate", 0.0) or 0.0  # 0: closed loop
-        # a capacity step runs under its own key (its own histograms and window) at its own rate
-        self.key, user_rate = objectives.ACTIVE.get(self.phase_key, (self.phase_key, shipped))
+        # the phase's key and per-user rate, as the master's step message said (a capacity step runs under
+        # its own key, with its own histograms and window, at its own rate); else the run's own
+        fixed = STATE.settings.target_rate / _users(self.environment)  # (0: closed loop)
+        self.key, user_rate = STATE.running.get(self.phase_key, (self.phase_key, fixed))
         first = self.key not in STATE.clock.started
         self.batch = StatsBatch(self.environment)  # Locust's stats, fed once per task (glue_stats)
         self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), self.batch.add,
