@@ -32,7 +32,7 @@ class CacheswarmUser(User):
         fixed = STATE.settings.target_rate / _users(self.environment)  # (0: closed loop)
         self.key, user_rate = STATE.running.get(self.phase_key, (self.phase_key, fixed))
         first = self.key not in STATE.clock.started
-        self.batch = StatsBatch(self.environment)  # Locust's stats, fed once per task (glue_stats)
+        self.batch = StatsBatch(self.environment)  # Locust's stats, fed once per task (stats.py)
         self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), self.batch.add,
                             STATE.recorder, user_rate, STATE.clock.measure_until(self.key))
         if first:  # the plan keeps the phase running until this process's whole window has passed
