@@ -259,3 +259,22 @@ def test_a_broken_step_names_which_side_its_tail_came_from():
     assert client.startswith("the tail came from the client") and "service time (after the send) p99 5.5 ms" in client
     assert _client_tail(rules, {"read_p99_ms": 34.4, "service_read_p99_ms": 30.1}) is None  # the target's
     assert _client_tail(rules, {"read_p99_ms": 8.0, "service_read_p99_ms": 7.0}) is None  # nothing broke
+
+
+def test_a_client_stall_while_not_busy_runs_again_before_it_bounds_the_search():
+    """A step broken by the client's start delays while the generator was not busy (a shared
+    machine's stall: seen in a demo, read p99 57 ms at 500 ops/s with the generator at 29% of a core)
+    is run again: passing, the search goes on rising; stalling again, the client is the limit there."""
+    search = Search(500.0, 2.0, refine=1)
+    assert search.record(Step(500.0, False, 500.0, False, stall=True)) == 500.0
+    assert search.steps[-1].reasons[-1] == "re-run: the client stalled while not busy"
+    assert search.record(Step(500.0, True, 500.0, False)) == 1000.0  # the re-run passed: rising
+    assert search.best.rate == 500.0 and not search.steps[0].generator_bound
+    again = Search(500.0, 2.0, refine=1)
+    again.record(Step(500.0, False, 500.0, False, stall=True))
+    assert again.record(Step(500.0, False, 500.0, False, stall=True)) == 250.0  # the client's limit: below it
+    assert all(s.generator_bound for s in again.steps)
+    assert again.record(Step(250.0, True, 250.0, False)) == 375.0  # bisecting below the client's limit
+    assert again.record(Step(375.0, True, 375.0, False)) is None
+    result = again.result()
+    assert result["lower_bound"] and result["stop_reason"] == "generator", result

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 SHORTFALL = 0.9  # a step that achieved less than this share of its target rate did not sustain it
 REPEATS = 2  # an undecided step (an interval straddling the objective) runs again at most this often
+# a broken step whose tail came from the client while its CPU (p50 of 1-second samples) was below this
+# was stalled, not saturated by its load: it runs once more before it counts as the generator's limit
+STALL_CPU_PERCENT = 50.0
 STOP_SLO = "slo"
 STOP_GENERATOR = "generator"
 STOP_MAX_RATE = "max-rate"
@@ -36,6 +39,7 @@ class Step:
     undecided: bool = False  # the objective's interval straddled its threshold (slo.passes: inconclusive)
     index: int = -1  # the step's number in its search (its phase key's @N)
     noisy: bool = False  # still undecided after REPEATS re-runs: counted as a fail, marked
+    stall: bool = False  # broken by the client's start delays while it was not busy (STALL_CPU_PERCENT)
 
 
 @dataclass
@@ -91,6 +95,14 @@ class Search:
                 return step.rate
             step.noisy = True
             step.reasons.append(f"noisy: undecided after {len(tried) + 1} runs at this rate, counted as a fail")
+        if step.stall and not step.passed:
+            if not any(s.stall for s in tried) and len(self.steps) < self.max_steps:
+                # a stall of the client once (a shared machine's hiccup, seen at the start of a phase: read
+                # p99 57 ms at 500 ops/s with the generator at 29% of a core, the same rate then passed)
+                step.reasons.append("re-run: the client stalled while not busy")
+                return step.rate
+            for s in (*tried, step):  # stalled again at this rate: the client is the limit here
+                s.generator_bound = s.generator_bound or s.stall
         if (self.confirm and not bounded and not tried and not step.passed and not step.generator_bound
                 and len(self.steps) < self.max_steps):
             # one window is one sample: a stall of the shared machine (an fsync, a preempted server)

@@ -11,7 +11,7 @@ import time
 from locust.runners import STATE_MISSING, WORKER_REPORT_INTERVAL, MasterRunner
 
 from .. import slo
-from ..capacity import Search, Step, client_tail
+from ..capacity import STALL_CPU_PERCENT, Search, Step, client_tail
 from .reports import phase_record
 from ..phases import Phase
 from ..recorder import SEP, Recorder
@@ -127,7 +127,11 @@ def make_after(environment, STATE):
         if state == slo.FAIL and not step.generator_bound:
             client = client_tail(rules, srow)
             if client:  # the knee is the target's only when the client's share of the tail is small
-                step.generator_bound = True
+                cpu = srow.get("generator_cpu_p50_percent")
+                if cpu is not None and cpu < STALL_CPU_PERCENT:
+                    step.stall = True  # not busy: a stall, which the search runs again before it bounds it
+                else:
+                    step.generator_bound = True
                 step.reasons.append(client)
         step.figures["generator_cpu_percent"] = srow.get("generator_cpu_p50_percent")
         nxt = search.record(step)
