@@ -278,3 +278,18 @@ def test_a_client_stall_while_not_busy_runs_again_before_it_bounds_the_search():
     assert again.record(Step(375.0, True, 375.0, False)) is None
     result = again.result()
     assert result["lower_bound"] and result["stop_reason"] == "generator", result
+
+
+def test_an_undecided_run_takes_the_verdict_of_the_run_that_decided_it():
+    """Undecided at a rate, then decided there as a fail of the saturated generator (the runs are
+    judged together): the rate bounds the search only softly, as the generator's (a demo had called
+    938 ops/s the target's capacity from such a pair, with 2,000 ops/s sustained in the run before)."""
+    search = Search(500.0, 2.0, refine=2)
+    search.record(Step(500.0, True, 500.0, False))
+    assert search.record(Step(1000.0, False, 1000.0, False, undecided=True)) == 1000.0
+    assert search.record(Step(1000.0, False, 1000.0, True)) == 750.0
+    assert all(s.generator_bound for s in search.steps if s.rate == 1000.0)
+    search.record(Step(750.0, True, 750.0, False))
+    assert search.record(Step(875.0, True, 875.0, False)) is None
+    result = search.result()
+    assert result["lower_bound"] and result["stop_reason"] == "generator" and result["capacity_ops"] == 875.0, result

@@ -95,6 +95,9 @@ class Search:
                 return step.rate
             step.noisy = True
             step.reasons.append(f"noisy: undecided after {len(tried) + 1} runs at this rate, counted as a fail")
+        for s in tried:  # the runs this one was judged with (merged): whose limit a fail at this rate is
+            if s.undecided:
+                s.generator_bound = step.generator_bound
         if step.stall and not step.passed:
             if not any(s.stall for s in tried) and len(self.steps) < self.max_steps:
                 # a stall of the client once (a shared machine's hiccup, seen at the start of a phase: read
