@@ -110,9 +110,9 @@ def _seed(args) -> int:
     if binding is None:
         raise BadInput("--backend", f"the {args.dataset} dataset has no {backend} binding: seed it on "
                                     f"{' or '.join(catalog.backends_of(args.dataset))}")
-    loads_items = [b.backend for b in catalog.BINDINGS.values() if b.dataset == "restaurants" and
-                   (b.items_file or not b.seed)]  # (DynamoDB's seed is wired by name, and loads one)
     if args.items_file and binding.seed and not binding.items_file:
+        loads_items = [b.backend for b in catalog.BINDINGS.values() if b.dataset == "restaurants" and
+                       (b.items_file or not b.seed)]  # (DynamoDB's seed is wired by name, and loads one)
         raise BadInput("--items-file", f"is loaded on {' or '.join(loads_items)}; drop it to seed {backend}")
     for flag, value in (("--rows", args.rows), ("--restaurants", args.restaurants),
                         ("--reviews-per-restaurant", args.reviews_per_restaurant)):

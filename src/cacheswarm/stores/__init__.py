@@ -75,6 +75,11 @@ FOREIGN_HINT = ("writing into it is refused: choose another --namespace, or pass
                 "if it really is for this")
 
 
+def tables_like(namespace: str) -> str:
+    """The SQL LIKE pattern of the tables named `<namespace>_...` (its `_`s taken literally)."""
+    return namespace.replace("_", r"\_") + r"\_%"
+
+
 def owned_names(namespace: str, names) -> list[str]:
     """Of tables named `<namespace>_...`, those of this namespace: `<namespace>_<one word>` (products,
     restaurants, reviews, lagprobe), not another namespace's that begins the same (`csw_x_products`

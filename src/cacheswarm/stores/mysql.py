@@ -17,10 +17,10 @@ from dataclasses import replace
 
 import pymysql
 
-from ..optbase import BadInput, Opt
+from ..optbase import BadInput, Opt, _as_bool
 from ..server_stats import delta as counters_delta
 from ..targets import MySQLTarget, parse_mysql_url
-from . import OWNER_COMMENT, ConnectError, owned_names  # (ConnectError re-exported: every database's)
+from . import OWNER_COMMENT, ConnectError, owned_names, tables_like  # (ConnectError re-exported: every database's)
 from . import pool as pools
 
 NAME = "mysql"
@@ -65,7 +65,7 @@ def target(ns, region: str = "") -> MySQLTarget:
         raise BadInput("--mysql-ssl-ca", f"{ssl_ca!r} is not a file; give the PEM file of the CA that signed the "
                                          "MySQL server's certificate")
     iam_region = ""
-    if str(getattr(ns, "mysql_iam_auth", False)).lower() in ("1", "true", "yes", "on"):
+    if _as_bool(getattr(ns, "mysql_iam_auth", False)):
         if not ssl_ca:
             raise BadInput("--mysql-iam-auth", "needs TLS: add --mysql-ssl-ca with the RDS CA bundle (global-bundle.pem)")
         iam_region = region
@@ -226,7 +226,7 @@ def owned_tables(t: MySQLTarget, namespace: str, timeout: float) -> list[str]:
         with conn.cursor() as cur:
             cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() "
                         "AND table_name LIKE %s AND table_comment = %s ORDER BY 1",
-                        (namespace.replace("_", r"\_") + r"\_%", OWNER_COMMENT))
+                        (tables_like(namespace), OWNER_COMMENT))
             return owned_names(namespace, [r[0] for r in cur.fetchall()])
     finally:
         conn.close()

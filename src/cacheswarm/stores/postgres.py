@@ -22,10 +22,10 @@ from functools import partial
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
-from ..optbase import BadInput, Opt
+from ..optbase import BadInput, Opt, _as_bool
 from ..server_stats import delta as counters_delta
 from ..targets import DatabaseTarget, _check_userinfo, redact_url
-from . import OWNER_COMMENT, ConnectError, owned_names
+from . import OWNER_COMMENT, ConnectError, owned_names, tables_like
 from .pool import Pool
 
 NAME = "postgres"
@@ -85,7 +85,7 @@ def target(ns, region: str = "") -> PostgresTarget:
         raise BadInput("--postgres-ssl-ca", f"{ssl_ca!r} is not a file; give the PEM file of the CA that signed the "
                                             "PostgreSQL server's certificate")
     iam_region = ""
-    if str(getattr(ns, "postgres_iam_auth", False)).lower() in ("1", "true", "yes", "on"):
+    if _as_bool(getattr(ns, "postgres_iam_auth", False)):
         if not ssl_ca:
             raise BadInput("--postgres-iam-auth", "needs TLS: add --postgres-ssl-ca with the RDS CA bundle "
                                                   "(global-bundle.pem)")
@@ -245,10 +245,6 @@ def _hard_close(conn) -> None:
 def pool(t: PostgresTarget, size: int, timeout: float) -> Pool:
     """The process's pool of PostgreSQL connections (first come, first served, as MySQL's)."""
     return Pool(t, size, timeout, connect, "PostgreSQL")
-
-
-def tables_like(namespace: str) -> str:
-    return namespace.replace("_", r"\_") + r"\_%"
 
 
 def sample(p, namespace: str) -> dict:
