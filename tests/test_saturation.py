@@ -60,8 +60,10 @@ def test_open_loop_spinning_is_not_saturation_but_a_lagging_busy_loop_is():
     responsive loop (the demo's 4,000 ops/s steps: CPU 99%, lag p99 0.16 ms) is not the limit."""
     assert _verdict(99, 0.16, open_loop=True)["generator_bound"] is False
     assert _verdict(99, 0.16)["generator_bound"] is True  # closed loop: the CPU alone says so
-    lagging = _verdict(99, 8, open_loop=True)
+    lagging = _verdict(99, 12, open_loop=True)
     assert lagging["generator_bound"] is True and "open loop" in lagging["generator_bound_reason"]
+    # preempted by the database on a shared machine, not saturated (a step that met 1,000 ops/s at CPU 56%)
+    assert _verdict(56, 5.4, open_loop=True)["generator_bound"] is False
     # sharing its cores with the database, a saturated generator may get less than one (seen: CPU p50
     # 87%, loop lag p99 14 ms, 6,619 of 8,000 ops/s): a lagging loop on a busy core still says so
     starved = _verdict(87, 14, open_loop=True)

@@ -160,12 +160,17 @@ class Search:
             STOP_FLOOR: f"even {self.floor:g} ops/s broke the SLO",
             STOP_INTERRUPTED: "the run was stopped during the search",
         }.get(self.stop_reason or "", "")
-        saturated = [s.achieved for s in self.steps if s.generator_bound and s.achieved]
-        peak = max(saturated) if saturated else None
+        saturated = [s for s in self.steps if s.generator_bound and s.achieved]
+        top = max(saturated, key=lambda s: s.achieved) if saturated else None
+        peak = top.achieved if top else None
         if peak and self.stop_reason == STOP_GENERATOR:
-            why = (f"the load generator saturated at about {peak:,.0f} ops/s (about {1e6 / peak:,.0f} µs of generator "
-                   f"CPU per operation, a core each process): {HOW_TO_RAISE}; each process or core adds about "
-                   f"{peak:,.0f} ops/s")
+            # CPU per operation from the CPU the generator used there (on a machine it shares with the
+            # target it may get less than a core): what one more core or process adds
+            cpu = top.figures.get("generator_cpu_percent") or 100.0
+            per_op = cpu / 100 * 1e6 / peak
+            why = (f"the load generator saturated at about {peak:,.0f} ops/s (about {per_op:,.0f} µs of generator "
+                   f"CPU per operation at {cpu:g}% of a core): {HOW_TO_RAISE}; each core a process has adds about "
+                   f"{1e6 / per_op:,.0f} ops/s")
         upper = self._first_fail()
         return {"capacity_ops": best.rate if best else 0.0,
                 "generator_peak_ops": peak,
@@ -184,16 +189,24 @@ class Search:
 
 def client_tail(rules, srow: dict) -> str | None:
     """Why a broken step's read tail came from the client, or None when it came from the target.
-    Open loop, a read's latency is its start delay (the generator late to send it: CPU, event-loop
-    lag) plus its service time (send to reply). When the service time's p99 alone meets a read rule
-    the latency broke, the tail was made before the send, by the generator."""
-    service, total = srow.get("service_read_p99_ms"), srow.get("read_p99_ms")
-    if service is None or not total:
+    Open loop, a read's latency from its intended start is the target's time (its service time plus
+    how long past its intended start it waited for its user's previous reply) plus the generator's
+    own lateness once the user was free (CPU, event-loop lag). A user held by its previous operation's slow
+    reply queues behind the target, as a request waits for a pooled connection: that wait is the
+    target's. When the target's time alone meets a read rule the latency broke, the generator's
+    lateness made the tail."""
+    total = srow.get("read_p99_ms")
+    target = srow.get("target_read_p99_ms")
+    if target is None:
+        target = srow.get("service_read_p99_ms")
+    if target is None or not total:
         return None
     for rule in rules:
         if rule.metric == "latency" and rule.op in ("read", "all") and rule.percentile == 99 and not rule.holds(total):
-            if rule.holds(service):
-                return (f"the tail came from the client: read p99 {total:g} ms, of which the service time (after the "
-                        f"send) p99 {service:g} ms meets the objective; the rest is start delay (generator CPU "
-                        f"{srow.get('generator_cpu_p50_percent') or '–'}%, loop lag p99 {srow.get('loop_lag_p99_ms') or '–'} ms)")
+            if rule.holds(target):
+                return (f"the tail came from the client: read p99 {total:g} ms, of which the target's time (service plus "
+                        f"the wait for the user's previous reply) p99 {target:g} ms meets the objective (service time after the send "
+                        f"p99 {srow.get('service_read_p99_ms') or '–'} ms); the rest is the generator late to send "
+                        f"(CPU {srow.get('generator_cpu_p50_percent') or '–'}%, loop lag p99 "
+                        f"{srow.get('loop_lag_p99_ms') or '–'} ms)")
     return None

@@ -18,7 +18,7 @@ from gevent import idle as _idle
 from . import catalog, patterns, staleness, strategies
 from .cache import CacheUnavailable
 from .strategies import CACHE_ERROR
-from .recorder import (CAPACITY, EVENT, LATENCY, MEASURED, SCAN_LOADED, SERVICE, START_DELAY, WARMUP, Recorder,
+from .recorder import (CAPACITY, EVENT, LATENCY, MEASURED, SCAN_LOADED, SERVICE, START_DELAY, TARGET, WARMUP, Recorder,
                        series_key, timeline_key)
 from .stores import dynamodb
 from .workload import INSERT, READ, RMW, RMW_READ, RMW_WRITE, SCAN, SCAN_LENGTHS, WRITE, Workload, make_chooser
@@ -228,6 +228,7 @@ class PhaseLoop:
             return None
         op, key = self.workload.next()
         exc = None
+        before = self.last_end  # this user's previous operation's end (open loop: it may have held this one)
         t0 = perf_counter_ns()
         try:
             outcome, value = self.ops[op](key)
@@ -245,6 +246,11 @@ class PhaseLoop:
             counts, us = slot.service, (t1 - t0) // 1000
             counts[us] = counts.get(us, 0) + 1
             counts, us = slot.delay, max(0, t0 - intended) // 1000
+            counts[us] = counts.get(us, 0) + 1
+            # the target's time: the service time plus the wait for this user's previous reply when that came
+            # after the intended start (queued behind the target); the rest of the latency is the generator
+            # late to send once the user was free
+            counts, us = slot.target, (t1 - t0 + (before - intended if before > intended else 0)) // 1000
             counts[us] = counts.get(us, 0) + 1
         latency = (t1 - start) // 1000
         # the phase's per-second series (warm-up included, so a cold cache's warming shows)
@@ -284,7 +290,8 @@ class PhaseLoop:
         pending, base = self.recorder.pending_for, self.base
         slot = self.slots[(op, outcome, window)] = Slot(
             pending(series_key(*base, op, outcome, window, LATENCY)), pending(series_key(*base, op, outcome, window, SERVICE)),
-            pending(series_key(*base, op, outcome, window, START_DELAY)), op, outcome, f"{'/'.join(base)}:{outcome}")
+            pending(series_key(*base, op, outcome, window, START_DELAY)), op, outcome, f"{'/'.join(base)}:{outcome}",
+            pending(series_key(*base, op, outcome, window, TARGET)))
         return slot
 
     def to_second(self, slot: "Slot", start: int) -> None:
@@ -306,7 +313,7 @@ class PhaseLoop:
                 self.batch.take(slot.op, slot.name, slot.us, slot.length)
                 slot.folded = 0
                 slot.us, slot.length = [], 0
-            full = full or len(slot.latency) > limit or len(slot.timeline) > limit or len(slot.service) > limit
+            full = full or max(len(slot.latency), len(slot.timeline), len(slot.service), len(slot.target)) > limit
         if full:
             self.recorder.flush()
         if self.batch is not None:
@@ -334,11 +341,12 @@ class Slot:
     """What an operation of one (op, outcome, window) records into: its latency, service-time and
     start-delay counts, its second's timeline counts, and Locust's batch for its name."""
 
-    __slots__ = ("latency", "service", "delay", "op", "outcome", "name", "second_end", "timeline", "us", "length",
-                 "folded")
+    __slots__ = ("latency", "service", "delay", "target", "op", "outcome", "name", "second_end", "timeline", "us",
+                 "length", "folded")
 
-    def __init__(self, latency: Counter, service: Counter, delay: Counter, op: str, outcome: str, name: str):
-        self.latency, self.service, self.delay = latency, service, delay
+    def __init__(self, latency: Counter, service: Counter, delay: Counter, op: str, outcome: str, name: str,
+                 target: Counter):
+        self.latency, self.service, self.delay, self.target = latency, service, delay, target
         self.op, self.outcome, self.name = op, outcome, name
         self.second_end, self.timeline = 0, Counter()  # perf_counter_ns when the timeline's second ends
         # Locust's stats: the batch's latencies (µs) and bytes; the first `folded` of them are counted

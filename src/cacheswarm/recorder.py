@@ -3,7 +3,9 @@
 A series is (dataset, backend, strategy, op, outcome, window, kind): window is `measured`
 or `warmup`; kind is `latency` (closed loop: the operation's time; open loop: from its
 intended start, corrected for coordinated omission), `service` (open loop: from the actual
-start) or `start_delay` (open loop: how late the operation started), all in microseconds
+start), `start_delay` (open loop: how late the operation started) or `target` (open loop: its
+service time plus how long past its intended start it waited for its user's previous reply: the
+target's share of the latency, the rest being the generator's own lateness), all in microseconds
 (3 significant digits, 1 µs .. 1 hour); or `capacity` (DynamoDB: the capacity units each
 operation consumed, in hundredths, so the sum over the histogram is the phase's RCU/WCU).
 """
@@ -20,7 +22,7 @@ SIGNIFICANT_DIGITS = 3
 SEP = "|"
 FIELDS = ("dataset", "backend", "strategy", "op", "outcome", "window", "kind")
 MEASURED, WARMUP = "measured", "warmup"
-LATENCY, SERVICE, START_DELAY = "latency", "service", "start_delay"
+LATENCY, SERVICE, START_DELAY, TARGET = "latency", "service", "start_delay", "target"
 CAPACITY = "capacity"  # DynamoDB capacity units per operation, in hundredths (not a time)
 SCAN_LOADED = "loaded"  # the EVENT outcome of a cache-aside scan: a value per scan, the records it loaded and SET
 EVENT = "event"  # counts of what else a read did (stampede.EVENTS: a duplicate load, a wait, ...)

@@ -85,6 +85,7 @@ def step_figures(environment, STATE, phase: Phase, runs=()) -> tuple[dict, dict]
         "generator_bound": data["phases"][0].get("generator_bound")}
     read = next((r for r in report["rows"] if r["op"] == "read" and r["outcome"] == "all"), None)
     srow["service_read_p99_ms"] = read.get("service_p99_ms") if read else None
+    srow["target_read_p99_ms"] = read.get("target_p99_ms") if read else None
     hists = report["hists"]
     if runs:
         merged = Recorder()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..catalog import PhaseKey
 from ..quantile_ci import intervals
-from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
+from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TARGET, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
 from ..workload import PARTS
 from .server import phase_key, server_views
@@ -112,7 +112,7 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         pkey, strategy, step = key.text, key.strategy, key.step
         phase = by_key.get(pkey, {})
         outcomes = kinds.get(LATENCY, {})
-        service = kinds.get(SERVICE, {})
+        service, target = kinds.get(SERVICE, {}), kinds.get(TARGET, {})
         for h in kinds.get(START_DELAY, {}).values() if step is None else ():  # steps: their own rates
             delays.add(h)
             late_ops += count_above(h, LATE_US)
@@ -157,6 +157,10 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
                 row[f"{name[:-3]}_ci_low_ms"], row[f"{name[:-3]}_ci_high_ms"] = low, high
             if model == "open":
                 row.update({f"service_{k}": v for k, v in latency_stats(svc if svc is not None else new_histogram()).items()})
+                # the target's share of the tail (service plus waiting for the user's previous reply)
+                mine = (_merged(h for o, h in target.items() if o not in FAILED) if outcome == "all"
+                        else target.get(outcome))
+                row["target_p99_ms"] = _ms(mine.get_value_at_percentile(99)) if mine and mine.get_total_count() else None
             rows.append(row)
         if op == "read" and step is None:
             curves[pkey] = [
