@@ -91,3 +91,31 @@ def test_a_phase_key_is_parsed_once_and_written_back_the_same():
     assert plain.policy("double-delete") == "double-delete" and plain.protection("none") == "none"
     assert plain.step is None and Phase(0, "products", "mysql", "cache-aside", step=2).phase_key == PhaseKey(
         "products", "mysql", "cache-aside", 2)
+
+
+def test_searches_on_one_dataset_and_backend_alternate_their_steps():
+    """Two capacity searches compared with each other take turns, step by step, so a machine whose
+    speed drifts over minutes moves both; a fixed-load phase keeps its place, and a search left alone
+    runs its steps in a row."""
+    clock = Clock()
+    phases = [Phase(0, "products", "mysql", "db-only", step=0, rate=500.0),
+              Phase(1, "products", "mysql", "cache-only"),
+              Phase(2, "products", "mysql", "cache-aside", step=0, rate=500.0),
+              Phase(3, "restaurants", "mysql", "db-only")]
+    steps = {"products/mysql/db-only": 3, "products/mysql/cache-aside": 1}  # follow-ups each search asks for
+
+    def after(p):
+        if p.step is None or steps[p.base_key] == 0:
+            return []
+        steps[p.base_key] -= 1
+        return [Phase(0, p.dataset, p.backend, p.strategy, step=p.step + 1, rate=p.rate * 2)]
+
+    plan = PhasePlan(phases, 10, lambda p: "", clock, after=after)
+    ran = []
+    while (t := plan.tick(0)) is not None:
+        if t[0] == RUN and t[1].key not in ran:
+            ran.append(t[1].key)
+        clock.t += 10
+    assert ran == ["products/mysql/db-only@0", "products/mysql/cache-only", "products/mysql/cache-aside@0",
+                   "products/mysql/db-only@1", "products/mysql/cache-aside@1", "products/mysql/db-only@2",
+                   "products/mysql/db-only@3", "restaurants/mysql/db-only"]

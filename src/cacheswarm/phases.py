@@ -125,7 +125,8 @@ class PhasePlan:
                 return DRAIN, None
             follow = self.after(self.finished) if self.after is not None else []
             self.finished = None
-            self.phases[self.current:self.current] = follow
+            at = self._place(follow)
+            self.phases[at:at] = follow
             for i, p in enumerate(self.phases):
                 p.index = i
         if self.current >= len(self.phases):
@@ -137,6 +138,20 @@ class PhasePlan:
         phase.started = self.clock()
         self.state = RUN
         return RUN, phase
+
+    def _place(self, follow: list[Phase]) -> int:
+        """Where a search's next step goes: right after the next pending step of another search on the
+        same dataset x backend, so that searches compared with each other alternate and a machine whose
+        speed drifts over minutes (seen here: one database's capacity 469-1,000 ops/s within half an
+        hour) moves both alike; with no such step pending, next."""
+        if len(follow) == 1 and follow[0].step is not None:
+            nxt = follow[0]
+            for i in range(self.current, len(self.phases)):
+                p = self.phases[i]
+                if (p.step is not None and (p.dataset, p.backend) == (nxt.dataset, nxt.backend)
+                        and p.strategy != nxt.strategy):
+                    return i + 1
+        return self.current
 
     def _end_at(self, phase: Phase) -> float:
         """When the phase's users stop: --phase-time after it began, or, when a process began its

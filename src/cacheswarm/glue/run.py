@@ -177,11 +177,18 @@ def _last_opened(phase) -> float | None:
 
 def _prepare(rt):
     """A capacity search's later steps go on with the cache the previous step left (a step is a
-    higher rate on the same system, not a cold start)."""
+    higher rate on the same system, not a cold start) when that step ran just before; after another
+    phase (searches on one dataset x backend alternate: phases.PhasePlan._place), whose writes the
+    cache never saw, a step starts as the search's first did."""
+    last = []
+
     def prepare(phase):
-        if phase.step:
+        follows = bool(phase.step) and last[-1:] == [phase.base_key]
+        last[:] = [phase.base_key]
+        if follows:
             return f"as step {phase.step} left it (capacity search, {phase.rate:,.0f} ops/s)"
-        return rt.prepare(phase)
+        state = rt.prepare(phase)
+        return state if not phase.step else f"{state} (capacity search, {phase.rate:,.0f} ops/s: another phase ran since step {phase.step})"
     return prepare
 
 
