@@ -259,8 +259,8 @@ def test_cpu_per_operation_comes_from_the_cpu_the_generator_used():
 
 
 def test_a_broken_step_names_which_side_its_tail_came_from():
-    """Open loop, a read's latency is the target's time (from when its user was free to send it) plus
-    the generator's lateness. When the target's time meets the objective the latency broke, the
+    """Open loop, a read's latency is the target's time (its service time plus the wait for its user's
+    previous reply) plus the generator's lateness. When the target's time meets the objective the latency broke, the
     generator made the tail (it sent late). A user held by its previous slow reply waits for the
     target, not for the generator: a demo called db-only's 875 ops/s step 'generator saturated'
     (service p99 48 ms < 50, read p99 72 ms) with the generator at 50% of a core and loop lag 2.6 ms."""

@@ -191,8 +191,8 @@ def client_tail(rules, srow: dict) -> str | None:
     """Why a broken step's read tail came from the client, or None when it came from the target.
     Open loop, a read's latency from its intended start is the target's time (its service time plus
     how long past its intended start it waited for its user's previous reply) plus the generator's
-    own lateness once the user was free (CPU, event-loop lag). A user held by its previous operation's slow
-    reply queues behind the target, as a request waits for a pooled connection: that wait is the
+    own lateness once the user was free (CPU, event-loop lag). A user held by its previous
+    operation's slow reply queues behind the target, as a request waits for a pooled connection: that wait is the
     target's. When the target's time alone meets a read rule the latency broke, the generator's
     lateness made the tail."""
     total = srow.get("read_p99_ms")
@@ -204,9 +204,9 @@ def client_tail(rules, srow: dict) -> str | None:
     for rule in rules:
         if rule.metric == "latency" and rule.op in ("read", "all") and rule.percentile == 99 and not rule.holds(total):
             if rule.holds(target):
-                return (f"the tail came from the client: read p99 {total:g} ms, of which the target's time (service plus "
-                        f"the wait for the user's previous reply) p99 {target:g} ms meets the objective (service time after the send "
-                        f"p99 {srow.get('service_read_p99_ms') or '–'} ms); the rest is the generator late to send "
-                        f"(CPU {srow.get('generator_cpu_p50_percent') or '–'}%, loop lag p99 "
+                return (f"the tail came from the client: read p99 {total:g} ms, of which the target's time (service "
+                        f"plus the wait for the user's previous reply) p99 {target:g} ms meets the objective (service "
+                        f"time after the send p99 {srow.get('service_read_p99_ms') or '–'} ms); the rest is the "
+                        f"generator late to send (CPU {srow.get('generator_cpu_p50_percent') or '–'}%, loop lag p99 "
                         f"{srow.get('loop_lag_p99_ms') or '–'} ms)")
     return None

@@ -180,15 +180,14 @@ def _prepare(rt):
     higher rate on the same system, not a cold start) when that step ran just before; after another
     phase (searches on one dataset x backend alternate: phases.PhasePlan._place), whose writes the
     cache never saw, a step starts as the search's first did."""
-    last = []
-
     def prepare(phase):
-        follows = bool(phase.step) and last[-1:] == [phase.base_key]
-        last[:] = [phase.base_key]
-        if follows:
+        before = STATE.plan.phases[phase.index - 1] if phase.step and phase.index else None
+        if before is not None and before.base_key == phase.base_key:
             return f"as step {phase.step} left it (capacity search, {phase.rate:,.0f} ops/s)"
         state = rt.prepare(phase)
-        return state if not phase.step else f"{state} (capacity search, {phase.rate:,.0f} ops/s: another phase ran since step {phase.step})"
+        if not phase.step:
+            return state
+        return f"{state} (capacity search, {phase.rate:,.0f} ops/s: another phase ran since step {phase.step})"
     return prepare
 
 

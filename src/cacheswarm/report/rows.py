@@ -132,9 +132,11 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         failed = errors + throttled
         capacity = kinds.get(CAPACITY, {})
         dynamo = backend == "dynamodb"
-        parts = [("all", merged, _merged(h for o, h in service.items() if o not in FAILED), list(capacity.values()))]
-        parts += [(o, h, service.get(o), [capacity[o]] if o in capacity else []) for o, h in sorted(outcomes.items())]
-        for outcome, h, svc, used in parts:
+        parts = [("all", merged, _merged(h for o, h in service.items() if o not in FAILED),
+                  _merged(h for o, h in target.items() if o not in FAILED), list(capacity.values()))]
+        parts += [(o, h, service.get(o), target.get(o), [capacity[o]] if o in capacity else [])
+                  for o, h in sorted(outcomes.items())]
+        for outcome, h, svc, mine, used in parts:
             count = h.get_total_count()
             row_failed = failed if outcome == "all" else (count if outcome in FAILED else 0)
             attempted = count + failed if outcome == "all" else count
@@ -158,8 +160,6 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
             if model == "open":
                 row.update({f"service_{k}": v for k, v in latency_stats(svc if svc is not None else new_histogram()).items()})
                 # the target's share of the tail (service plus waiting for the user's previous reply)
-                mine = (_merged(h for o, h in target.items() if o not in FAILED) if outcome == "all"
-                        else target.get(outcome))
                 row["target_p99_ms"] = _ms(mine.get_value_at_percentile(99)) if mine and mine.get_total_count() else None
             rows.append(row)
         if op == "read" and step is None:
