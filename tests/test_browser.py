@@ -61,6 +61,8 @@ def test_the_form_puts_the_run_shape_first_offers_drop_downs_and_the_live_tab_sh
         page.get_by_label(re.compile(r"^Slo \(")).fill("read p99 < 10s; db-only: read p50 < 1us")
         page.get_by_role("button", name="Start").click()
         page.get_by_role("tab", name="cacheswarm live").click()
+        # while it runs, the tab's first row says where the run is and about how long is left
+        page.get_by_text(re.compile(r"^phase 1/1 products/mysql/db-only .*left")).wait_for(timeout=20_000)
         page.get_by_text(re.compile(r"report: .*comparison\.html")).wait_for(timeout=40_000)
         text = page.locator("body").inner_text()
         page.screenshot(path=str(tmp_path / "ui-end.png"))
@@ -73,3 +75,24 @@ def test_the_form_puts_the_run_shape_first_offers_drop_downs_and_the_live_tab_sh
     assert doc["run"]["write_policy"] == "write-through" and doc["run"]["slo"] == ["read p99 < 10s",
                                                                                   "db-only: read p50 < 1us"]
     assert doc["slo_overall"] == "fail"
+
+
+def test_a_bad_value_in_the_form_is_shown_where_start_was_pressed(seeded, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with web_ui(seeded, tmp_path, "--phase-time", "2s", "--warmup", "1s", "--strategies", "db-only",
+                "--report-dir", str(tmp_path / "r")) as (base, _proc), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(base)
+        page.get_by_text("Custom parameters").click()
+        page.get_by_label("Number of users").fill("2")
+        page.get_by_label("Ramp up").fill("2")
+        page.get_by_label(re.compile(r"^Read Ratio \(")).fill("1.5")
+        page.get_by_role("button", name="Start").click()
+        error = page.get_by_text(re.compile(r"^--read-ratio: "))
+        error.wait_for(timeout=10_000)
+        assert error.is_visible() and page.get_by_role("button", name="Start").is_visible()  # still the form
+        browser.close()
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+

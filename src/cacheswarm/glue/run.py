@@ -19,7 +19,7 @@ from locust import events
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
 from .. import options
-from . import namespace, objectives, probe, process, web
+from . import namespace, objectives, probe, process, progress, web
 from ..report import console
 from .reports import live_report, lost_workers, write_report
 from ..lease import NamespaceBusy
@@ -66,6 +66,7 @@ def _on_init(environment, runner=None, **_kwargs):
                      else (signal.SIGINT,))
     if environment.web_ui:
         web.redact_web_form(environment.web_ui)
+        web.refuse_bad_form(environment.web_ui, environment.parsed_options, STATE.startup_options)
     if runner is not None and not isinstance(runner, MasterRunner):  # the master sends, every process runs
         runner.register_message(objectives.STEP_MESSAGE, partial(objectives.on_step_message, STATE))
     if runner is not None and not isinstance(runner, WorkerRunner):
@@ -93,7 +94,9 @@ def _on_init(environment, runner=None, **_kwargs):
     if isinstance(runner, MasterRunner):
         events.worker_report.add_listener(_on_worker_report)
     if environment.web_ui:
-        web.install_web_tab(environment.web_ui, lambda: live_report(environment, STATE))
+        web.install_web_tab(environment.web_ui, lambda: live_report(environment, STATE),
+                            lambda: progress.running(STATE))
+        web.serve_report(environment.web_ui, lambda: STATE.report_dir)
 
 
 def check_start(settings, parsed_options) -> Runtime:

@@ -11,7 +11,7 @@ from locust import LoadTestShape
 
 from .. import options
 from ..phases import DRAIN
-from . import objectives
+from . import objectives, progress
 from .run import STATE, _users, begin_run
 from .users import USER_CLASSES
 
@@ -82,16 +82,4 @@ class ComparePhases(LoadTestShape):
 
 
 def _progress(phase) -> None:
-    plan_, s = STATE.plan, STATE.settings
-    what = f"capacity step {phase.step + 1} at {phase.rate:,.0f} ops/s" if phase.step is not None else (
-        f"{s.target_rate:,.0f} ops/s" if s.target_rate else "closed loop")
-    searching = any(x.stop_reason is None for x in STATE.searches.values())
-    left = (len(plan_.phases) - phase.index) * (s.phase_time + 1)  # a phase plus its drain and cache preparation
-    log.info("cacheswarm: phase %d/%d%s %s (%s, %ds, first %ds not measured; about %s left%s)", phase.index + 1,
-             len(plan_.phases), "+" if searching else "", phase.base_key, what, s.phase_time, s.warmup,
-             _duration(left), " plus the capacity steps still to come" if searching else "")
-
-
-def _duration(seconds: float) -> str:
-    m, sec = divmod(int(seconds), 60)
-    return f"{m}m{sec:02d}s" if m else f"{sec}s"
+    log.info("cacheswarm: %s", progress.line(STATE, phase))

@@ -1,12 +1,16 @@
-"""The web UI: the start form without secrets, and a live tab of our microsecond histograms.
+"""The web UI: the start form without secrets and with its bad values refused, a live tab of our
+microsecond histograms, and the finished report served.
 
 No Locust import: these work on Locust's WebUI object (its Flask app and template args).
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 
+from flask import jsonify, make_response, send_from_directory
 from flask import request as flask_request
 
 from .. import options
@@ -56,13 +60,53 @@ def redact_web_form(web_ui) -> None:
     web_ui.app.jinja_env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
 
+def _form_value(current, value: str, form, key: str):
+    """A form field's value the way Locust's /swarm handler sets it: keeping the option's type."""
+    if isinstance(current, bool):
+        return value == "true"
+    if current is None:
+        return value
+    if isinstance(current, list):
+        return value.split(",") if "," in value else form.getlist(key)
+    return type(current)(value)
+
+
+def refuse_bad_form(web_ui, parsed_options, startup: dict) -> None:
+    """A start form with a bad value (read ratio 1.5) is answered as Locust answers a bad user count:
+    success false and the one line naming the option and the fix, which the form shows where Start
+    was pressed; nothing starts. (Without this the run began, stopped at once, and the reason was
+    only in the logs tab.)"""
+    ours = {o.dest for o in options.ALL_OPTIONS}
+
+    @web_ui.app.before_request
+    def _check_the_form():
+        if flask_request.path != "/swarm" or flask_request.method != "POST":
+            return None
+        ns, form = copy.copy(parsed_options), flask_request.form
+        try:
+            for key, value in form.items():
+                if key in ours and hasattr(ns, key):
+                    try:
+                        setattr(ns, key, _form_value(getattr(ns, key), value, form, key))
+                    except ValueError:
+                        raise BadInput("--" + key.replace("_", "-"), f"{value!r} is not a "
+                                       f"{type(getattr(ns, key)).__name__}; give one") from None
+            restore_redacted(ns, startup)
+            settings = options.settings_from(ns)
+            options.check_report_dir(settings.report_dir)
+        except BadInput as e:
+            return jsonify({"success": False, "message": str(e), "host": form.get("host", "")})
+        return None
+
+
 WEB_TAB = "cacheswarm"
 
 
-def install_web_tab(web_ui, live) -> None:
+def install_web_tab(web_ui, live, where=lambda: None) -> None:
     """A 'cacheswarm live' tab: per phase our figures (µs precision, where Locust's own tables round
     to whole ms), hit ratio and the objectives' state so far; the report's path once written.
-    `live()` -> (report so far or None, report directory or None). (No 'µs' in the tab title: the
+    `live()` -> (report so far or None, report directory or None); `where()` -> the running phase's
+    progress line (first row), or None. (No 'µs' in the tab title: the
     UI upper-cases tab titles, and an upper-case µ is a Greek capital mu, which reads as 'MS'.)"""
     web_ui.template_args["extended_tabs"] = [{"title": "cacheswarm live", "key": WEB_TAB}]
     web_ui.template_args["extended_tables"] = [
@@ -73,6 +117,28 @@ def install_web_tab(web_ui, live) -> None:
         if flask_request.path != "/stats/requests" or not response.is_json:
             return response
         payload = response.get_json()
-        payload["extended_stats"] = [{"key": WEB_TAB, "data": live_rows(*live())}]
+        now = where()
+        payload["extended_stats"] = [{"key": WEB_TAB, "data": ([{"phase": now}] if now else []) + live_rows(*live())}]
         response.set_data(json.dumps(payload))
         return response
+
+
+REPORT_PATH = "/cacheswarm/report/"
+
+
+def serve_report(web_ui, report_dir) -> None:
+    """The finished run's report, served read-only from its own directory (Flask's send_from_directory
+    refuses any path outside it) at REPORT_PATH, behind the UI's login when it has one, and linked
+    from the Download Data tab. `report_dir()` -> the directory the run wrote, or None."""
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": "." + REPORT_PATH, "title": "cacheswarm report of the last run (comparison.html)"}]
+
+    @web_ui.app.route(REPORT_PATH, defaults={"name": "comparison.html"})
+    @web_ui.app.route(REPORT_PATH + "<path:name>")
+    @web_ui.auth_required_if_enabled
+    def _report(name):
+        directory = report_dir()
+        if not directory:
+            return make_response("no report yet: it is written when the run ends", 404)
+        return send_from_directory(os.path.abspath(directory), name)
+

@@ -70,5 +70,6 @@ def live_rows(report: dict | None, report_dir: str | None = None) -> list[dict]:
         rows.append({"phase": f"capacity {key}", "ops_s": c["capacity_ops"],
                      "slo": ("at least " if c["lower_bound"] else "") + f'{c["capacity_ops"]:,.0f} ops/s: {c["why_stopped"]}'})
     if report_dir:
-        rows.append({"phase": f"report: {report_dir}/comparison.html"})
+        rows.append({"phase": f"report: {report_dir}/comparison.html (served at /cacheswarm/report/: the Download "
+                              "Data tab links it)"})
     return rows
