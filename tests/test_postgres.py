@@ -168,6 +168,43 @@ def test_each_operation_makes_the_server_count_what_the_cross_check_expects(pg_n
         p.close()
 
 
+def test_the_server_sample_never_shares_a_connection_with_a_user(pg_namespace):
+    """The sample flushes each idle pooled connection's statistics while users run (the phase's "end"
+    sample): it takes each out of the pool meanwhile, so a user is never handed a connection the
+    sample is in the middle of a call on (two greenlets on one socket: a garbled reply for both; CI
+    once saw a phase's whole PostgreSQL cross-check vanish, its sample an error)."""
+    postgres_products.seed(_target(), pg_namespace, 10)
+    script = textwrap.dedent(f"""
+        from gevent import monkey; monkey.patch_all()
+        import gevent, json
+        from types import SimpleNamespace
+        from cacheswarm.stores import postgres, postgres_products
+        t = postgres.target(SimpleNamespace(postgres_url={POSTGRES_URL!r}))
+        p = postgres.pool(t, 6, 10.0)
+        store = postgres_products.PostgresProducts(p, {pg_namespace!r})
+        errors, reads, running = [], [0], [True]
+        def user(i):
+            while running[0]:
+                try:
+                    store.read(1 + i % 10)
+                    reads[0] += 1
+                except Exception as e:
+                    errors.append(type(e).__name__)
+                gevent.sleep(0.001 * (i % 3))
+        users = [gevent.spawn(user, i) for i in range(4)]
+        gevent.sleep(0.2)
+        samples = [postgres.sample(p, {pg_namespace!r}) for _ in range(150)]
+        running[0] = False
+        gevent.joinall(users)
+        print(json.dumps({{"errors": errors, "reads": reads[0], "failed": [s["error"] for s in samples if "error" in s]}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout)
+    assert got["reads"] > 100, got
+    assert got["failed"] == [] and got["errors"] == [], got
+
+
 def test_a_slow_query_on_one_user_does_not_stall_the_others(pg_namespace):
     """Under Locust's monkey patching, pg8000's socket waits yield: while one greenlet waits on
     pg_sleep(1) (a duration the server keeps), another finishes 50 reads on its own connection."""
@@ -242,7 +279,7 @@ def test_a_run_on_postgres_is_cross_checked_with_its_own_counters_and_clean_remo
     assert set(views) == {f"{dataset}/postgres/{s}" for s in ("db-only", "cache-aside")}
     for key, view in views.items():
         checks = {c["counter"]: c for c in view["checks"] if c["server"] == "postgres"}
-        assert set(checks) == {"scans", "n_tup_upd", "n_tup_ins"}, key
+        assert set(checks) == {"scans", "n_tup_upd", "n_tup_ins"}, (key, view.get("postgres"), view.get("restarts"))
         assert checks["scans"]["client"] > 100 and checks["n_tup_upd"]["client"] > 10, key
         assert checks["n_tup_ins"]["client"] > 0, key  # products: inserts; restaurants: reviews posted
         for c in checks.values():

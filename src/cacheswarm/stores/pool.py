@@ -78,6 +78,22 @@ class Pool:
         the last result): a cursor made and closed per operation cost more than our recording of it."""
         return Lease(self, True)
 
+    def each_idle(self, call) -> None:
+        """`call(conn)` on every connection idle now, each taken out of the pool meanwhile, so no user is
+        handed one mid-call (two greenlets on one socket garble both replies); back after, closed if the
+        call failed."""
+        taken = [self._idle.popleft() for _ in range(len(self._idle))]
+        for n, conn in enumerate(taken):
+            try:
+                call(conn)
+            except BaseException:
+                conn._force_close()
+                self._release(None)
+                for rest in taken[n + 1:]:
+                    self._release(rest)
+                raise
+            self._release(conn)
+
     def close(self) -> None:
         while self._idle:
             try:

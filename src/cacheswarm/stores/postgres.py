@@ -252,8 +252,8 @@ def sample(p, namespace: str) -> dict:
     (pg_stat_database), after every idle connection of the pool flushed its pending statistics;
     or {"error": why}."""
     try:
-        for conn in list(p._idle):  # (a connection in use flushes when the phase's last operation ends)
-            conn.cursor().execute("SELECT pg_stat_force_next_flush()")
+        # (a connection in use flushes when the phase's last operation ends)
+        p.each_idle(lambda conn: conn.cursor().execute("SELECT pg_stat_force_next_flush()"))
         with p.connection() as conn:
             cur = conn.cursor()
             cur.execute("SELECT pg_stat_force_next_flush()")
