@@ -8,9 +8,12 @@ import os
 import tempfile
 
 import jinja2
+from markupsafe import Markup, escape
 
 from ..slo import parse_rules
-from .charts import capacity_chart, latency_panels, throughput_chart, timeline_chart
+from . import answer
+from .charts import (answer_figure, capacity_chart, latency_panels, legend_html, strategy_colors, throughput_chart,
+                     timeline_chart)
 from .headline import backend_label, emulator_note, emulator_of
 from .rows import ROW_FIELDS
 
@@ -103,6 +106,7 @@ def escape_xml(text: str) -> str:
 
 def write_html(path: str, report: dict) -> None:
     _env.filters["fmt"] = _fmt
+    _env.filters["wbr"] = lambda text: Markup("/<wbr>".join(escape(part) for part in str(text).split("/")))
     run = report["run"]
     labels = {f"{d}/{b}": f"{d} on {backend_label(b, run)}" for d in run.get("datasets") or []
               for b in run.get("backends") or []}
@@ -110,13 +114,25 @@ def write_html(path: str, report: dict) -> None:
     for key, c in (report.get("capacity") or {}).items():
         caps.setdefault(key.rsplit("/", 1)[0], {})[key.rsplit("/", 1)[1]] = c
     objective = {g: _read_p99_objective(run, next(iter(c.values()))) for g, c in caps.items()}
+    order = answer.strategy_order(report)
+    colors = strategy_colors(order)
+    fixed = [s for s in report["summary"] if s.get("step") is None]
+    rows = [r for r in report["rows"] if r.get("step") is None]
+    audited = sum(v.get("audited_hits") or 0 for v in report.get("staleness") or [])
+    stale = sum(v.get("stale_reads") or 0 for v in report.get("staleness") or [])
     html = _env.get_template("comparison.html.j2").render(
-        report=report, run=run, summary=[s for s in report["summary"] if s.get("step") is None],
-        rows=report["rows"], phases=[p for p in report["phases"] if p.get("step") is None], labels=labels,
-        latency_svg=latency_panels(report["curves"], labels), backend_label=lambda b: backend_label(b, run),
-        capacity_svgs={g: capacity_chart(c, objective[g]) for g, c in caps.items()}, capacities=caps,
-        throughput_svg=throughput_chart([s for s in report["summary"] if s.get("step") is None],
-                                        emulator=emulator_of("dynamodb", run) is not None),
+        report=report, run=run, summary=fixed, rows=rows, step_rows=len(report["rows"]) - len(rows),
+        phases=[p for p in report["phases"] if p.get("step") is None], labels=labels,
+        answer=answer.answer_rows(report), slo_summary=answer.slo_summary(report.get("slo") or []),
+        legend=legend_html(colors, [s for s in order if any(x["strategy"] == s for x in report["summary"])]),
+        figure_svg=answer_figure(answer.figure_panels(report), colors),
+        latency_svg=latency_panels(report["curves"], labels, colors), backend_label=lambda b: backend_label(b, run),
+        capacity_svgs={g: capacity_chart(c, objective[g], colors) for g, c in caps.items()}, capacities=caps,
+        throughput_svg=throughput_chart(fixed, colors, emulator=emulator_of("dynamodb", run) is not None),
+        server=answer.server_rows(report), server_summary=answer.server_summary(report.get("server") or []),
+        memory=answer.memory_lines(report), staleness=answer.staleness_rows(report),
+        stale_summary=(f"{stale:,} stale of {audited:,} audited hits ({stale / audited:.2%})" if audited
+                       else "no hits audited"),
         emulator_note=emulator_note,
         timeline_svgs={k.replace("/dynamodb/", "/dynamodb (emulator)/") if emulator_of((k.split("/") + [""])[1], run)
                        else k: timeline_chart(pts, float(run.get("warmup") or 0))
