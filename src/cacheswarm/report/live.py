@@ -64,7 +64,8 @@ def live_rows(report: dict | None, report_dir: str | None = None) -> list[dict]:
         slo = ("fail" if "fail" in mine else "inconclusive" if "inconclusive" in mine else "pass") if mine else ""
         rows.append({"phase": s["phase"] + (f' ({s["target_rate"]:,.0f} ops/s target)' if s.get("step") is not None else ""),
                      "count": s["count"], "ops_s": round(s["throughput_ops"], 1),
-                     "hit_ratio": s["hit_ratio"], "read_p50_ms": s["read_p50_ms"], "read_p99_ms": s["read_p99_ms"],
+                     "hit_ratio": None if s["hit_ratio"] is None else f'{s["hit_ratio"]:.2f}',  # as the report shows it
+                     "read_p50_ms": s["read_p50_ms"], "read_p99_ms": s["read_p99_ms"],
                      "write_p99_ms": s["write_p99_ms"], "slo": slo + (" (generator-bound)" if s.get("generator_bound") else "")})
     for key, c in (report.get("capacity") or {}).items():
         rows.append({"phase": f"capacity {key}", "ops_s": c["capacity_ops"],
