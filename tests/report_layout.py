@@ -5,6 +5,7 @@ from __future__ import annotations
 
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 900}
+A4 = {"width": 718, "height": 1000}  # A4's 210 mm less two 12 mm margins, at 96 px per inch
 
 _FIRST_SCREEN = """() => {
   const box = (sel) => { const e = document.querySelector(sel); if (!e) return null;
@@ -37,7 +38,8 @@ _PROBLEMS = """() => {
 
 
 def look(path: str, screenshot: str | None = None) -> dict:
-    """Open the report at 1280x900: the first screen as it opens, then every section opened."""
+    """Open the report at 1280x900: the first screen as it opens, then every section opened; then
+    as printed on A4 (print media, the page's width)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -50,5 +52,8 @@ def look(path: str, screenshot: str | None = None) -> dict:
         problems = page.evaluate(_PROBLEMS)
         if screenshot:
             page.screenshot(path=screenshot.replace(".png", "-open.png"), full_page=True)
+        page.set_viewport_size(A4)
+        page.emulate_media(media="print")
+        printed = page.evaluate(_PROBLEMS)
         browser.close()
-    return {"first": first, **problems}
+    return {"first": first, **problems, "printed": printed}

@@ -27,6 +27,8 @@ def _assert_readable(report, tmp_path):
     assert seen["scroll_width"] <= seen["width"], seen["wide"][:10]
     assert seen["wide"] == [], seen["wide"][:10]
     assert seen["svg_texts"] > 20 and seen["clipped"] == [], seen["clipped"][:10]
+    printed = seen["printed"]  # on A4 too
+    assert printed["wide"] == [] and printed["clipped"] == [], (printed["wide"][:10], printed["clipped"][:10])
     return seen
 
 
