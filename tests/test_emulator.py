@@ -129,3 +129,13 @@ def test_emulator_keeps_answering_past_a_pipe_full_of_logs(dynamodb_client):
 
     with ThreadPoolExecutor(4) as pool:
         assert sum(pool.map(calls, [500] * 4)) == 2000
+
+
+def test_the_warm_up_stops_once_three_batches_are_no_faster_than_the_three_before():
+    from cacheswarm.runtime import warmed
+
+    falling = [40.0, 39.0, 31.0, 31.0, 27.0, 25.0]  # the median of the last three 27 < 0.9 x 39: still falling
+    assert not warmed(falling[:5]) and not warmed(falling)
+    assert warmed([*falling, 27.0, 24.0, 27.0])  # 27 vs 27: it stopped
+    assert warmed([9.4, 6.2, 7.7, 8.0, 8.2, 7.6])  # no faster after the first batches
+    assert not warmed([9.4, 6.2, 7.7, 8.0, 2.0, 7.6, 1.0, 1.2])  # the last three fell well below: go on

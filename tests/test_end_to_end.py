@@ -202,6 +202,9 @@ def test_mysql_and_dynamodb_restaurants_in_one_run(namespace, target, tmp_path):
     html = (report / "comparison.html").read_text()
     # the report names the emulator that served DynamoDB, and says what its figures are not
     assert doc["run"]["dynamodb_emulator"].startswith("DynamoDB Local 3.")
+    # the fresh emulator ran the dataset's reads and writes before the first phase, until they stopped speeding up
+    warm = doc["run"]["emulator_warmup"]["restaurants"]
+    assert warm["operations"] >= 6 * 400 and len(warm["medians_ms"]) >= 6 and "warmed DynamoDB Local for restaurants" in out.stderr
     assert "restaurants on MySQL" in html and "restaurants on DynamoDB Local" in html and "RCU" in html
     assert "its latencies and limits are not" in html
     assert html.index("restaurants on MySQL") < html.index("restaurants on DynamoDB Local")

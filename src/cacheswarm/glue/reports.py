@@ -65,6 +65,7 @@ def _run_info(environment, STATE) -> dict:
             "embedded_dynamodb": STATE.runtime.embedded and "dynamodb" in s.backends,
             "dynamodb_emulator": dynamodb.embedded_name() if STATE.runtime.embedded and "dynamodb" in s.backends
             else None,
+            "emulator_warmup": STATE.runtime.warmups or None,
             "private_redis": ({"url": STATE.runtime.redis_url, "maxmemory": s.cache.redis_maxmemory}
                               if STATE.runtime.embedded_redis else None)}
 
