@@ -218,7 +218,10 @@ class Runtime:
             key, write = key_write
             t0 = time.perf_counter()
             try:
-                store.write(key) if write else store.read(key)
+                if write:
+                    store.write(key)
+                else:
+                    store.read(key)
             except Exception:  # a warm-up operation that fails costs nothing; the run counts its own
                 return None
             return time.perf_counter() - t0

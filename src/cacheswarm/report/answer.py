@@ -44,7 +44,7 @@ def read_objective(report: dict, group: str) -> float | None:
 def _database_saved(report: dict, phase: str, strategy: str) -> float | None:
     """The share of operations the cache answered without a database call: read hits over every
     operation (writes and misses reach the database); 1 for a strategy that has no database."""
-    cls = strategies.STRATEGIES.get(strategy.split("+")[0]) or strategies.STRATEGIES.get(strategy)
+    cls = strategies.STRATEGIES.get(strategy) or strategies.STRATEGIES.get(strategy.split("+")[0])
     if strategy == "db-only":
         return 0.0
     if cls is not None and not getattr(cls, "uses_database", True):
@@ -92,9 +92,7 @@ def answer_rows(report: dict) -> list[dict]:
                 if s is None and knee is not None:
                     row.update(p99_ms=knee.get("read_p99_ms"), p99_ci=knee.get("read_p99_ci_ms"),
                                p99_at_ops=knee.get("achieved"), p99_where="at its capacity", hit_ratio=knee.get("hit_ratio"))
-                    step = [st for st in c["steps"] if st is knee]
-                    index = c["steps"].index(step[0]) if step else None
-                    phase = _step_phase(report, key, knee, index)
+                    phase = _step_phase(report, key, knee)
                     row["db_saved"] = _database_saved(report, phase, strategy) if phase else None
             if s is not None:
                 op, p99 = _main_op(s)
@@ -107,8 +105,9 @@ def answer_rows(report: dict) -> list[dict]:
     return out
 
 
-def _step_phase(report: dict, key: str, knee: dict, index) -> str | None:
-    """The phase key of the capacity step that found the capacity (the last passing one at that rate)."""
+def _step_phase(report: dict, key: str, knee: dict) -> str | None:
+    """The phase key of the capacity step that found the capacity (the last step at that rate: a
+    re-run's, when the rate was run twice)."""
     steps = [s for s in report["summary"] if s.get("step") is not None
              and f'{s["dataset"]}/{s["backend"]}/{s["strategy"]}' == key and s.get("target_rate") == knee["rate"]]
     return steps[-1]["phase"] if steps else None
