@@ -29,7 +29,7 @@ log = logging.getLogger("cacheswarm")
 EMBEDDED_ROWS = {"products": 10_000, "restaurants": 1_000}
 MOTO_ROWS = {"products": 10_000, "restaurants": 200}
 EMBEDDED_REVIEWS = 10
-WARM_BATCH, WARM_USERS, WARM_LIMIT_S = 400, 8, 20.0  # DynamoDB Local's warm-up (Runtime._warm_embedded)
+WARM_BATCH, WARM_USERS, WARM_LIMIT_S = 200, 8, 10.0  # DynamoDB Local's warm-up (Runtime._warm_embedded)
 
 
 def _median(values: list) -> float:
