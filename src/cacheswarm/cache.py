@@ -167,7 +167,7 @@ class UserCache:
 
     def __init__(self, connect, connect_reader=None, wait_when_down: bool = False):
         self._connect, self._connect_reader = connect, connect_reader
-        self._client = self._reader = self._fast = None
+        self._client = self._reader = None
         self._fast = None  # the primary's client while a GET may skip _call: connected, up, no replica
         self._down_until = 0.0
         self.wait_when_down = wait_when_down
