@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 
 from cacheswarm import options
-from cacheswarm.runtime import WARM_BATCH
+from cacheswarm.runtime import WARM_BATCH, WARM_LIMIT_S
 
 from .conftest import BIN, MYSQL_URL, REDIS_URL, ROOT, run_locust
 
@@ -205,7 +205,9 @@ def test_mysql_and_dynamodb_restaurants_in_one_run(namespace, target, tmp_path):
     assert doc["run"]["dynamodb_emulator"].startswith("DynamoDB Local 3.")
     # the fresh emulator ran the dataset's reads and writes before the first phase, until they stopped speeding up
     warm = doc["run"]["emulator_warmup"]["restaurants"]
-    assert warm["operations"] >= 6 * WARM_BATCH and len(warm["medians_ms"]) >= 6 and "warmed DynamoDB Local for restaurants" in out.stderr
+    # (six batches unless its time limit came first: a busy machine may be slow to run them)
+    assert warm["operations"] >= 6 * WARM_BATCH or warm["seconds"] >= WARM_LIMIT_S, warm
+    assert warm["medians_ms"] and "warmed DynamoDB Local for restaurants" in out.stderr
     assert "restaurants on MySQL" in html and "restaurants on DynamoDB Local" in html and "RCU" in html
     assert "its latencies and limits are not" in html
     assert html.index("restaurants on MySQL") < html.index("restaurants on DynamoDB Local")
