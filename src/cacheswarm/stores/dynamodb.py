@@ -66,8 +66,10 @@ def describe(endpoint: str) -> str:
     return "AWS DynamoDB" if endpoint == "aws" else f"DynamoDB at {endpoint}"
 
 
-def make_client(endpoint: str, region: str, retries: int = 0, pool: int = 10, timeout: float = 5.0):
-    """A low-level client for an http(s) endpoint (emulator, DynamoDB Local) or `aws`."""
+def make_client(endpoint: str, region: str, retries: int = 0, pool: int = 10, timeout: float = 5.0,
+                service: str = "dynamodb"):
+    """A low-level client for an http(s) endpoint (emulator, DynamoDB Local) or `aws`; `service`
+    "dynamodbstreams" for the table's stream on the same endpoint."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ProfileNotFound
@@ -78,10 +80,10 @@ def make_client(endpoint: str, region: str, retries: int = 0, pool: int = 10, ti
     try:
         session = boto3.session.Session()
         if endpoint == "aws":
-            return session.client("dynamodb", region_name=region, config=config)
+            return session.client(service, region_name=region, config=config)
         # local endpoints accept any credentials: use the configured ones if any, else placeholders
         creds = {} if session.get_credentials() is not None else LOCAL_CREDENTIALS
-        return session.client("dynamodb", endpoint_url=endpoint, region_name=region or "us-east-1",
+        return session.client(service, endpoint_url=endpoint, region_name=region or "us-east-1",
                               config=config, **creds)
     except ProfileNotFound as e:
         raise DynamoDBError(f"{e}: fix AWS_PROFILE or ~/.aws/config") from None

@@ -1,0 +1,234 @@
+"""Emulated DynamoDB global tables (issue 24): one DynamoDB Local per region, and a replicator that
+stands in for AWS's replication between them with a lag the run chooses.
+
+No emulator models replicas with lag (moto ignores ReplicaUpdates, others replicate synchronously),
+so the regions here are separate DynamoDB Local servers, each with the table and its stream
+(NEW_AND_OLD_IMAGES), and `Replicator` does what AWS does for a multi-region eventually consistent
+(MREC) table: it tails every region's stream, holds each record for the configured lag, then applies
+it to every other region, last writer wins. A write carries who made it and when (`stamp`: the
+region in ORIGIN, a nanosecond timestamp in WRITTEN); a replicated write is applied only where the
+item's own WRITTEN is older (ties broken by region name, so every replica picks the same winner),
+and a write that arrives older than what a replica holds is dropped there: it was lost to a
+concurrent write in another region (counted in `superseded`, per region pair). A record whose
+ORIGIN is not its stream's region was written by the replicator and is not sent on again.
+
+`probe_lag` measures what a user sees: a marker written in one region, polled for in another from
+the same process (one clock, so no skew), the time until it is there. Figures from this module are
+emulated replication and are labelled as such wherever they are shown.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..optbase import BadInput
+
+ORIGIN = "csw_origin"  # the region whose user made the write
+WRITTEN = "csw_written_ns"  # when, in ns since the epoch (the writer's clock; one process's in the emulation)
+POLL_S = 0.005  # how often an idle replicator reads the streams, and the lag probe polls
+SHARDS_EVERY_S = 1.0  # how often the replicator looks for new shards
+# a replicated write lands where the replica's version is older (ties: the lower region name loses);
+# a replicated delete where the replica holds the version deleted or an older one (a newer write wins)
+_NEWER = f"attribute_not_exists({WRITTEN}) OR {WRITTEN} < :w OR ({WRITTEN} = :w AND {ORIGIN} < :o)"
+_NOT_NEWER = f"attribute_not_exists({WRITTEN}) OR {WRITTEN} < :w OR ({WRITTEN} = :w AND {ORIGIN} <= :o)"
+
+
+def stamp(item: dict, region: str, now_ns: int | None = None) -> dict:
+    """`item` (DynamoDB's typed attributes) with who wrote it and when: what the replicator orders by."""
+    return {**item, ORIGIN: {"S": region}, WRITTEN: {"N": str(time.time_ns() if now_ns is None else now_ns)}}
+
+
+def parse_lag(text: str, option: str = "--replication-lag"):
+    """'40ms' (fixed) or '20ms..150ms' (uniform between the two) -> a function that draws one lag in
+    seconds. Bad input raises BadInput naming the option."""
+    unit = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+    parts = [p.strip() for p in str(text).split("..")]
+    values = []
+    for part in parts:
+        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(us|ms|s)", part)
+        if not m:
+            raise BadInput(option, f"{text!r} is not a lag: give a time like 40ms, or a range like 20ms..150ms")
+        values.append(float(m.group(1)) * unit[m.group(2)])
+    if len(values) > 2 or (len(values) == 2 and values[0] > values[1]):
+        raise BadInput(option, f"{text!r}: a range is LOW..HIGH with LOW <= HIGH, e.g. 20ms..150ms")
+    if len(values) == 1:
+        lag = values[0]
+        return lambda: lag
+    low, high = values
+    draw = random.Random().uniform
+    return lambda: draw(low, high)
+
+
+@dataclass
+class Region:
+    """One region's table: its DynamoDB client and its streams client (stores.dynamodb.make_client)."""
+    name: str
+    client: object
+    streams: object
+    iterators: dict = field(default_factory=dict)  # shard id -> next iterator (None: the shard is closed)
+    shards_at: float = 0.0
+
+
+class Replicator:
+    """Replication between the regions' tables, `lag()` seconds after a write reached its stream.
+
+    start() tails each stream from its end (what is written from then on replicates: start it before
+    the writes, as a global table's replicas exist before its users), a shard found later from its
+    beginning; stop() ends it. A replicated delete removes the item where no newer write is: there
+    are no tombstones, so a write older than the delete that arrives after it brings the item back
+    (AWS keeps the delete's time; runs that delete and write one item across regions within the lag
+    see more resurrections here than there). Counters: `applied[(src, dst)]`, `superseded[(src, dst)]` (a
+    write that lost to a newer one already in dst: an update lost to last-writer-wins), `errors`."""
+
+    def __init__(self, regions: list[Region], table: str, lag, poll_s: float = POLL_S):
+        if len(regions) < 2:
+            raise ValueError("a global table needs two regions or more")
+        self.regions, self.table, self.lag, self.poll_s = regions, table, lag, poll_s
+        self.applied: dict = {}
+        self.superseded: dict = {}
+        self.errors: list[str] = []
+        self._due: list = []  # heap of (due, seq, source region, record), under _ready's lock
+        self._ready = threading.Condition()
+        self._seq = self._applying = 0
+        self._last_due: dict = {}  # (region, key) -> when its latest write is due elsewhere
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> "Replicator":
+        for r in self.regions:
+            self._refresh_shards(r, time.monotonic(), "LATEST")
+        # a reader per region (its stream polled as fast as the emulator answers) and one applier that
+        # sleeps until the next record is due: the lag is the one given, not rounded up to a poll cycle
+        self._threads = [threading.Thread(target=self._reader, args=(r,), name=f"cacheswarm-replicator-{r.name}",
+                                          daemon=True) for r in self.regions]
+        self._threads.append(threading.Thread(target=self._applier, name="cacheswarm-replicator-apply", daemon=True))
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        with self._ready:
+            self._ready.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+
+    def __enter__(self) -> "Replicator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def pending(self) -> int:
+        """Records read from a stream and not yet applied (held for their lag, or being applied)."""
+        return len(self._due) + self._applying
+
+    def _refresh_shards(self, r: Region, now: float, where: str = "TRIM_HORIZON") -> None:
+        arn = r.client.describe_table(TableName=self.table)["Table"].get("LatestStreamArn")
+        if not arn:
+            raise ValueError(f"{self.table} in {r.name} has no stream: create it with NEW_AND_OLD_IMAGES")
+        for shard in r.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            if shard["ShardId"] not in r.iterators:
+                r.iterators[shard["ShardId"]] = r.streams.get_shard_iterator(
+                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=where)["ShardIterator"]
+        r.shards_at = now
+
+    def _reader(self, r: Region) -> None:
+        while not self._stop.is_set():
+            try:
+                now = time.monotonic()
+                if now - r.shards_at >= SHARDS_EVERY_S:
+                    self._refresh_shards(r, now)
+                got = self._read(r)
+            except Exception as e:  # counted; replication goes on (a region's hiccup is not the run's end)
+                self.errors.append(f"{r.name}: {e}")
+                got = 0
+            if not got:
+                self._stop.wait(self.poll_s)
+
+    def _read(self, r: Region) -> int:
+        got = 0
+        for shard, it in list(r.iterators.items()):
+            if it is None:
+                continue
+            out = r.streams.get_records(ShardIterator=it)
+            r.iterators[shard] = out.get("NextShardIterator")
+            seen = time.monotonic()
+            for record in out["Records"]:
+                image = record["dynamodb"].get("NewImage") or record["dynamodb"].get("OldImage") or {}
+                if image.get(ORIGIN, {}).get("S") not in (None, r.name):
+                    continue  # the replicator's own write: replicated once, not sent on
+                # an item's writes arrive in their order, as AWS replicates them: with a drawn lag, never
+                # before the item's previous write from this region (else LWW would count it as lost)
+                item = (r.name, *sorted((k, *v.items()) for k, v in record["dynamodb"]["Keys"].items()))
+                due = max(seen + self.lag(), self._last_due.get(item, 0.0))
+                self._last_due[item] = due
+                with self._ready:
+                    self._seq += 1
+                    heapq.heappush(self._due, (due, self._seq, r.name, record))
+                    self._ready.notify()
+                got += 1
+        return got
+
+    def _applier(self) -> None:
+        while True:
+            with self._ready:
+                while not self._stop.is_set() and (not self._due or self._due[0][0] > time.monotonic()):
+                    self._ready.wait(self._due[0][0] - time.monotonic() if self._due else None)
+                if self._stop.is_set():
+                    return
+                _, _, source, record = heapq.heappop(self._due)
+                self._applying = 1
+            for dst in self.regions:
+                if dst.name != source:
+                    self._apply(source, dst, record)
+            self._applying = 0
+
+    def _apply(self, source: str, dst: Region, record: dict) -> None:
+        data, pair = record["dynamodb"], (source, dst.name)
+        image = data.get("NewImage") or data["OldImage"]
+        written, origin = image.get(WRITTEN), image.get(ORIGIN, {"S": source})
+        values = {":w": written or {"N": "0"}, ":o": origin}
+        try:
+            if record["eventName"] == "REMOVE":
+                # a delete in `source` removes the replica's item unless a newer write is already there
+                dst.client.delete_item(TableName=self.table, Key=data["Keys"], ConditionExpression=_NOT_NEWER,
+                                       ExpressionAttributeValues=values)
+            else:
+                dst.client.put_item(TableName=self.table, Item=data["NewImage"], ConditionExpression=_NEWER,
+                                    ExpressionAttributeValues=values)
+            self.applied[pair] = self.applied.get(pair, 0) + 1
+        except dst.client.exceptions.ConditionalCheckFailedException:
+            self.superseded[pair] = self.superseded.get(pair, 0) + 1
+        except Exception as e:  # counted, never fatal
+            self.errors.append(f"{source}->{dst.name}: {e}")
+
+
+def probe_lag(source: Region, dest: Region, table: str, key_name: str, count: int = 20, every_s: float = 0.05,
+              timeout_s: float = 10.0, poll_s: float = 0.002) -> list[float | None]:
+    """Replication lag from `source` to `dest` as a user sees it: `count` markers written in `source`
+    (`every_s` apart), each polled for in `dest` with strongly consistent reads every `poll_s`; the
+    seconds from the write's return to the first read that found it, or None when it did not arrive
+    within `timeout_s`. The markers are deleted afterwards (in both regions: the delete replicates)."""
+    lags, token = [], uuid.uuid4().hex[:12]
+    for i in range(count):
+        key = {key_name: {"S": f"csw-lag-{token}-{i}"}}
+        source.client.put_item(TableName=table, Item=stamp(key, source.name))
+        written = time.monotonic()
+        lag = None
+        while time.monotonic() - written < timeout_s:
+            if dest.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item"):
+                lag = time.monotonic() - written
+                break
+            time.sleep(poll_s)
+        lags.append(lag)
+        source.client.delete_item(TableName=table, Key=key)
+        time.sleep(every_s)
+    return lags
