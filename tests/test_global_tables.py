@@ -5,10 +5,14 @@ write sent back to the region it came from."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
 import pytest
+
+from .conftest import cli
+from .test_cli_input import one_error_line
 
 from cacheswarm.emulator import DynamoDBLocal, find_dynamodb_local
 from cacheswarm.optbase import BadInput
@@ -139,3 +143,101 @@ def test_with_a_drawn_lag_an_items_writes_still_arrive_in_order(regions):
         _settle(rep)
     assert _get(west, "seq")["v"]["N"] == "29"
     assert not rep.superseded and rep.applied == {("us-east-1", "eu-west-1"): 30}, (rep.applied, rep.superseded)
+
+
+def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
+    out = cli("replication", "--regions", "us-east-1,eu-west-1", "--replication-lag", "100ms", "--markers", "10",
+              "--conflicts", "4", "--namespace", "csw_reptest", "--out", str(tmp_path / "r"), timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    report = json.loads((tmp_path / "r" / "replication.json").read_text())
+    assert report["emulated"] and report["emulator"].startswith("DynamoDB Local") and not report["partial"]
+    assert [(p["from"], p["to"]) for p in report["pairs"]] == [("us-east-1", "eu-west-1"), ("eu-west-1", "us-east-1")]
+    for pair in report["pairs"]:
+        assert pair["arrived"] == pair["markers"] == 10
+        # the injected 100 ms above the emulation's own delay, measured at lag 0 in the same run
+        assert 0.085 <= (pair["p50_ms"] - pair["emulation_overhead_p50_ms"]) / 1000 <= 0.15, pair
+        assert pair["p50_ci_ms"][0] <= pair["p50_ms"] <= pair["p50_ci_ms"][1]
+    c = report["conflicts"]
+    assert (c["items"], c["writes"], c["agree"], c["lost"]) == (4, 8, 4, 4) and c["converged_s"] is not None
+    assert sum(report["replicator"]["superseded"].values()) == 4  # the replicas refused exactly the lost ones
+    assert "us-east-1 -> eu-west-1: lag p50 " in out.stdout and "4 of 8 updates lost to last-writer-wins" in out.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--regions", "us-east-1"], "--regions"),
+    (["--regions", "us-east-1,moon-base-1"], "--regions"),
+    (["--regions", "us-east-1,us-east-1"], "--regions"),
+    (["--regions", "us-east-1,eu-west-1", "--replication-lag", "fast"], "--replication-lag"),
+    (["--regions", "us-east-1,eu-west-1", "--markers", "0"], "--markers"),
+    (["--regions", "us-east-1,eu-west-1", "--conflicts", "-1"], "--conflicts"),
+    (["--regions", "us-east-1,eu-west-1", "--dynamodb-endpoint", "aws"], "--table"),
+    (["--regions", "us-east-1,eu-west-1", "--dynamodb-endpoint", "aws", "--table", "t", "--replication-lag", "5ms"],
+     "--replication-lag"),
+    (["--regions", "us-east-1,eu-west-1", "--table", "t"], "--table"),
+    (["--regions", "us-east-1,eu-west-1", "--dynamodb-endpoint", "http://127.0.0.1:8000"], "--dynamodb-endpoint"),
+    (["--regions", "us-east-1,eu-west-1", "--namespace", "Bad-Name"], "--namespace"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
+    out = cli("replication", *args, "--out", str(tmp_path / "r"))
+    one_error_line(out, needle)
+    assert not (tmp_path / "r").exists()
+
+
+def _emulators() -> set[int]:
+    import subprocess
+    found = subprocess.run(["pgrep", "-f", "DynamoDBLocal"], capture_output=True, text=True).stdout.split()
+    return {int(p) for p in found}
+
+
+def test_an_interrupted_probe_keeps_what_it_measured_and_leaves_no_emulator(tmp_path):
+    import signal
+    import subprocess
+
+    from .conftest import BIN
+
+    before = _emulators()
+    proc = subprocess.Popen([str(BIN / "cacheswarm"), "replication", "--regions", "us-east-1,eu-west-1", "--markers",
+                             "2000", "--namespace", "csw_reptest", "--out", str(tmp_path / "r")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # the first pair's markers are being written (its lag-0 calibration is done)
+        if "probing us-east-1 -> eu-west-1" in line:
+            break
+    time.sleep(2)  # a marker takes ~0.1 s here (0.3 s on a slow machine): some are measured, most are not
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err[-2000:]
+    assert "interrupted; what was measured is above" in err and "Traceback" not in err + out
+    report = json.loads((tmp_path / "r" / "replication.json").read_text())
+    pair = report["pairs"][0]
+    assert report["partial"] and 1 <= pair["arrived"] <= pair["markers"] < 2000 and pair["p50_ms"] > 0, report
+    time.sleep(1)
+    assert _emulators() <= before  # both regions' servers stopped with the command
+
+
+def test_the_probes_take_any_key_schema(servers):
+    """A table keyed by a number and a sort key, as a user's global table may be: the probes' markers
+    fit it (negative numbers, `csw-` strings), found with key_schema, and are gone afterwards."""
+    from cacheswarm.stores.dynamodb_global import key_schema, probe_conflicts, probe_lag_keys
+
+    table, out = "cacheswarm_globalnum", []
+    for name, emu in zip(REGIONS, servers):
+        client = dynamodb.make_client(emu.endpoint, name, 0, 10, 10.0)
+        client.create_table(TableName=table, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                                        {"AttributeName": "sk", "KeyType": "RANGE"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "N"},
+                                                  {"AttributeName": "sk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST",
+                            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        out.append(Region(name, client, dynamodb.make_client(emu.endpoint, name, 0, 10, 10.0,
+                                                             service="dynamodbstreams")))
+    schema = key_schema(out[0].client, table)
+    assert schema == [("pk", "N"), ("sk", "S")]
+    with Replicator(out, table, parse_lag("20ms")) as rep:
+        lags = probe_lag_keys(out[0], out[1], table, schema, 5)
+        conflicts = probe_conflicts(out, table, schema, 3)
+        _settle(rep)
+    assert None not in lags and min(lags) >= 0.02
+    assert (conflicts["agree"], conflicts["lost"]) == (3, 3) and sum(rep.superseded.values()) == 3
+    for r in out:
+        assert r.client.scan(TableName=table, ConsistentRead=True)["Count"] == 0  # markers and conflict items gone
+        r.client.delete_table(TableName=table)

@@ -9,8 +9,8 @@ it to every other region, last writer wins. A write carries who made it and when
 region in ORIGIN, a nanosecond timestamp in WRITTEN); a replicated write is applied only where the
 item's own WRITTEN is older (ties broken by region name, so every replica picks the same winner),
 and a write that arrives older than what a replica holds is dropped there: it was lost to a
-concurrent write in another region (counted in `superseded`, per region pair). A record whose
-ORIGIN is not its stream's region was written by the replicator and is not sent on again.
+concurrent write in another region (counted in `superseded`, per region pair). A put whose ORIGIN
+is not its stream's region, and a delete the replicator made, are its own and not sent on again.
 
 `probe_lag` measures what a user sees: a marker written in one region, polled for in another from
 the same process (one clock, so no skew), the time until it is there. Figures from this module are
@@ -97,6 +97,7 @@ class Replicator:
         self._ready = threading.Condition()
         self._seq = self._applying = 0
         self._last_due: dict = {}  # (region, key) -> when its latest write is due elsewhere
+        self._echoes: dict = {}  # (region, key) -> deletes the replicator made there, whose REMOVE is not a user's
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -162,12 +163,17 @@ class Replicator:
             r.iterators[shard] = out.get("NextShardIterator")
             seen = time.monotonic()
             for record in out["Records"]:
-                image = record["dynamodb"].get("NewImage") or record["dynamodb"].get("OldImage") or {}
-                if image.get(ORIGIN, {}).get("S") not in (None, r.name):
-                    continue  # the replicator's own write: replicated once, not sent on
+                item = (r.name, *sorted((k, *v.items()) for k, v in record["dynamodb"]["Keys"].items()))
+                if record["eventName"] == "REMOVE":
+                    with self._ready:  # a delete the replicator made here: replicated once, not sent on
+                        echo = self._echoes.get(item, 0)
+                        if echo:
+                            self._echoes[item] = echo - 1
+                            continue
+                elif record["dynamodb"].get("NewImage", {}).get(ORIGIN, {}).get("S") not in (None, r.name):
+                    continue  # the replicator's own write (it carries its origin): replicated once, not sent on
                 # an item's writes arrive in their order, as AWS replicates them: with a drawn lag, never
                 # before the item's previous write from this region (else LWW would count it as lost)
-                item = (r.name, *sorted((k, *v.items()) for k, v in record["dynamodb"]["Keys"].items()))
                 due = max(seen + self.lag(), self._last_due.get(item, 0.0))
                 self._last_due[item] = due
                 with self._ready:
@@ -199,8 +205,12 @@ class Replicator:
         try:
             if record["eventName"] == "REMOVE":
                 # a delete in `source` removes the replica's item unless a newer write is already there
-                dst.client.delete_item(TableName=self.table, Key=data["Keys"], ConditionExpression=_NOT_NEWER,
-                                       ExpressionAttributeValues=values)
+                gone = dst.client.delete_item(TableName=self.table, Key=data["Keys"], ConditionExpression=_NOT_NEWER,
+                                              ExpressionAttributeValues=values, ReturnValues="ALL_OLD")
+                if "Attributes" in gone:  # it removed an item: its stream shows a REMOVE, which is this one's echo
+                    item = (dst.name, *sorted((k, *v.items()) for k, v in data["Keys"].items()))
+                    with self._ready:
+                        self._echoes[item] = self._echoes.get(item, 0) + 1
             else:
                 dst.client.put_item(TableName=self.table, Item=data["NewImage"], ConditionExpression=_NEWER,
                                     ExpressionAttributeValues=values)
@@ -211,15 +221,40 @@ class Replicator:
             self.errors.append(f"{source}->{dst.name}: {e}")
 
 
-def probe_lag(source: Region, dest: Region, table: str, key_name: str, count: int = 20, every_s: float = 0.05,
-              timeout_s: float = 10.0, poll_s: float = 0.002) -> list[float | None]:
+def probe_lag(source: Region, dest: Region, table: str, key_name: str, count: int = 20, **kw) -> list[float | None]:
     """Replication lag from `source` to `dest` as a user sees it: `count` markers written in `source`
     (`every_s` apart), each polled for in `dest` with strongly consistent reads every `poll_s`; the
     seconds from the write's return to the first read that found it, or None when it did not arrive
-    within `timeout_s`. The markers are deleted afterwards (in both regions: the delete replicates)."""
-    lags, token = [], uuid.uuid4().hex[:12]
-    for i in range(count):
-        key = {key_name: {"S": f"csw-lag-{token}-{i}"}}
+    within `timeout_s`. The markers are deleted afterwards (in both regions: the delete replicates).
+    `key_name`: the table's string hash key (probe_lag_keys takes any key schema)."""
+    return probe_lag_keys(source, dest, table, [(key_name, "S")], count, **kw)
+
+
+def key_schema(client, table: str) -> list[tuple[str, str]]:
+    """[(attribute, type S|N|B), ...] of the table's key, hash first."""
+    t = client.describe_table(TableName=table)["Table"]
+    types = {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]}
+    return [(k["AttributeName"], types[k["AttributeName"]]) for k in sorted(t["KeySchema"], key=lambda k: k["KeyType"])]
+
+
+def marker_key(schema: list[tuple[str, str]], name: str) -> dict:
+    """A key of the probe's own, far from a dataset's: strings 'csw-<name>', numbers negative."""
+    number = -(int.from_bytes(name.encode()[-7:], "big") % 10**15) - 1
+    typed = {"S": {"S": f"csw-{name}"}, "N": {"N": str(number)}, "B": {"B": f"csw-{name}".encode()}}
+    return {attr: typed[kind] for attr, kind in schema}
+
+
+def probe_lag_keys(source: Region, dest: Region, table: str, schema, count: int = 20, **kw) -> list[float | None]:
+    """probe_lag for any key schema (key_schema; its markers from marker_key). `into`: a list the lags
+    are appended to as they are measured (what an interrupted probe had measured stays there)."""
+    token = uuid.uuid4().hex[:12]
+    return _probe(source, dest, table, [marker_key(schema, f"lag-{token}-{i}") for i in range(count)], **kw)
+
+
+def _probe(source, dest, table, keys, every_s: float = 0.05, timeout_s: float = 10.0, poll_s: float = 0.002,
+           into: list | None = None):
+    lags = [] if into is None else into
+    for key in keys:
         source.client.put_item(TableName=table, Item=stamp(key, source.name))
         written = time.monotonic()
         lag = None
@@ -232,3 +267,82 @@ def probe_lag(source: Region, dest: Region, table: str, key_name: str, count: in
         source.client.delete_item(TableName=table, Key=key)
         time.sleep(every_s)
     return lags
+
+
+VALUE = "csw_value"  # the conflict probe's attribute: which region's write this copy holds
+
+
+def probe_conflicts(regions: list[Region], table: str, schema, count: int = 10, timeout_s: float = 30.0,
+                    poll_s: float = 0.02) -> dict:
+    """Concurrent updates, as users in every region make them: each of `count` items written once in
+    every region, back to back (well within any replication lag), then read in every region until all
+    copies agree or `timeout_s` passes. Last writer wins, so of each item's writes all but one are lost.
+    -> {items, writes, lost, agree, winners: {region: items}, converged_s}; the items are deleted after."""
+    token = uuid.uuid4().hex[:12]
+    keys = [marker_key(schema, f"conflict-{token}-{i}") for i in range(count)]
+    for key in keys:
+        for r in regions:
+            r.client.put_item(TableName=table, Item={**stamp(key, r.name), VALUE: {"S": r.name}})
+    started = time.monotonic()
+    finals: list[set] = []
+    while True:
+        finals = [{(r.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {})
+                   .get(VALUE, {}).get("S") for r in regions} for key in keys]
+        if all(len(f) == 1 for f in finals) or time.monotonic() - started > timeout_s:
+            break
+        time.sleep(poll_s)
+    converged = time.monotonic() - started
+    agreed = [next(iter(f)) for f in finals if len(f) == 1 and None not in f]
+    winners: dict = {}
+    for w in agreed:
+        winners[w] = winners.get(w, 0) + 1
+    for key in keys:
+        regions[0].client.delete_item(TableName=table, Key=key)
+    return {"items": count, "writes": count * len(regions), "agree": len(agreed),
+            "lost": (len(regions) - 1) * len(agreed), "winners": winners,
+            "converged_s": round(converged, 3) if len(agreed) == count else None}
+
+
+class EmulatedRegions:
+    """One DynamoDB Local per region on loopback, each with `table` (string hash key `id`, on-demand,
+    its stream NEW_AND_OLD_IMAGES), and a Replicator between them with `lag`; stopped on exit whatever
+    ends it. `say(line)` is told what starts (it takes a few seconds per region)."""
+
+    def __init__(self, names: list[str], table: str, lag, timeout: float = 10.0, say=lambda _line: None):
+        self.names, self.table, self.lag, self.timeout, self.say = names, table, lag, timeout, say
+        self.servers: list = []
+        self.regions: list[Region] = []
+        self.replicator: Replicator | None = None
+        self.emulator = ""
+
+    def __enter__(self) -> "EmulatedRegions":
+        from .. import emulator
+        from . import dynamodb
+
+        found = emulator.find_dynamodb_local()
+        if isinstance(found, str):  # replication needs streams between separate servers: moto has neither
+            raise emulator.EmulatorError(found)
+        try:
+            for name in self.names:
+                self.say(f"starting DynamoDB Local for {name} ...")
+                server = emulator.DynamoDBLocal(*found).start()
+                self.servers.append(server)
+                client = dynamodb.make_client(server.endpoint, name, 0, 10, self.timeout)
+                client.create_table(TableName=self.table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                                    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                                    BillingMode="PAY_PER_REQUEST",
+                                    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+                streams = dynamodb.make_client(server.endpoint, name, 0, 10, self.timeout, service="dynamodbstreams")
+                self.regions.append(Region(name, client, streams))
+                self.emulator = server.name
+            self.replicator = Replicator(self.regions, self.table, self.lag).start()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.replicator is not None:
+            self.replicator.stop()
+        for server in self.servers:
+            server.stop()
