@@ -13,7 +13,8 @@ import pytest
 from .conftest import BIN, ROOT
 
 DEPLOY = ROOT / "deploy" / "aws"
-TEMPLATES = ("targets.yaml", "fleet.yaml")
+TEMPLATES = ("targets.yaml", "fleet.yaml", "global-tables.yaml")
+NETWORKED = ("targets.yaml", "fleet.yaml")  # (the templates with security groups)
 SERVICE_PORTS = {5557, 8089, 3306, 6379}
 
 
@@ -33,7 +34,7 @@ def test_templates_pass_cfn_lint():
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", TEMPLATES)
+@pytest.mark.parametrize("name", NETWORKED)
 def test_no_service_port_is_open_to_the_internet(name):
     template = _load(name)
     rules = [rule for sg in _resources(template, "AWS::EC2::SecurityGroup").values()
@@ -86,6 +87,46 @@ def test_the_tables_are_the_ones_cacheswarm_creates():
     assert products["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
     restaurants = tables[dynamodb_restaurants.table_name("${Namespace}")]
     assert [i["IndexName"] for i in restaurants["GlobalSecondaryIndexes"]] == [dynamodb_restaurants.INDEX]
+
+
+def test_the_global_tables_are_cacheswarms_tables_replicated_encrypted_and_watched():
+    """global-tables.yaml: the same tables as targets.yaml's (names, keys, index), each a global table with
+    a replica in the stack's region, ReplicaRegion2 and, given, ReplicaRegion3; every replica with point-in-
+    time recovery and its region's customer-managed key; streams of both images; an alarm on replication
+    latency per table and receiving region, and one on throttling per table."""
+    glob, targets = _load("global-tables.yaml"), _load("targets.yaml")
+    own = {t["TableName"]["Fn::Sub"]: t for t in _resources(targets, "AWS::DynamoDB::Table").values()}
+    tables = {t["TableName"]["Fn::Sub"]: t for t in _resources(glob, "AWS::DynamoDB::GlobalTable").values()}
+    assert set(tables) == set(own)
+    keys = {}
+    for name, t in tables.items():
+        for field in ("KeySchema", "AttributeDefinitions", "GlobalSecondaryIndexes", "BillingMode"):
+            assert t.get(field) == own[name].get(field), (name, field)
+        assert t["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+        assert t["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS"}
+        first, second, third = t["Replicas"]
+        assert first["Region"] == {"Ref": "AWS::Region"} and second["Region"] == {"Ref": "ReplicaRegion2"}
+        assert third["Fn::If"][0] == "ThreeRegions" and third["Fn::If"][1]["Region"] == {"Ref": "ReplicaRegion3"}
+        for replica in (first, second, third["Fn::If"][1]):
+            assert replica["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+            keys[(name, json.dumps(replica["Region"]))] = replica["SSESpecification"]["KMSMasterKeyId"]
+    # each region's replica under its own region's key: this stack's, or the one given for that region
+    expected = {"AWS::Region": {"Fn::GetAtt": ["TableKey", "Arn"]}, "ReplicaRegion2": {"Ref": "ReplicaKeyArn2"},
+                "ReplicaRegion3": {"Ref": "ReplicaKeyArn3"}}
+    assert keys == {(name, json.dumps({"Ref": region})): key for name in tables for region, key in expected.items()}
+    (key,) = _resources(glob, "AWS::KMS::Key").values()
+    assert key["EnableKeyRotation"] is True
+    alarms = _resources(glob, "AWS::CloudWatch::Alarm").values()
+    lag = {(a["Dimensions"][0]["Value"]["Fn::Sub"], a["Dimensions"][1]["Value"]["Ref"]) for a in alarms
+           if a.get("MetricName") == "ReplicationLatency"}
+    assert lag == {(t, r) for t in tables for r in ("ReplicaRegion2", "ReplicaRegion3")}
+    throttled = [a for a in alarms if "Metrics" in a]
+    watched = {(m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Fn::Sub"])
+               for a in throttled for m in a["Metrics"] if "MetricStat" in m}
+    assert watched == {(m, t) for m in ("ReadThrottleEvents", "WriteThrottleEvents") for t in tables}
+    # where the global tables stack holds them, a region's targets stack makes no tables of its own
+    assert all(r.get("Condition") == "OwnTables" for r in targets["Resources"].values()
+               if r["Type"] == "AWS::DynamoDB::Table")
 
 
 def test_no_secret_travels_in_user_data_or_outputs():

@@ -422,7 +422,7 @@ def _replication(args) -> int:
             try:
                 with glob.EmulatedRegions(names, table, lag, say=say) as em:
                     result.update(emulated=True, emulator=em.emulator, replication_lag=args.replication_lag or "40ms")
-                    say(f"{' and '.join(names)}: {em.emulator} per region; replication emulated, holding each "
+                    say(f"{', '.join(names[:-1])} and {names[-1]}: {em.emulator} per region; replication emulated, holding each "
                         f"write {result['replication_lag']} (not AWS's lag: see docs/global-tables.md)")
                     def calibrate(src, dst):
                         """The emulation's own delay (stream reads, the apply, the probe's polls), at lag 0 on
