@@ -39,6 +39,11 @@ _NEWER = f"attribute_not_exists({WRITTEN}) OR {WRITTEN} < :w OR ({WRITTEN} = :w 
 _NOT_NEWER = f"attribute_not_exists({WRITTEN}) OR {WRITTEN} < :w OR ({WRITTEN} = :w AND {ORIGIN} <= :o)"
 
 
+def _item(region: str, keys: dict) -> tuple:
+    """An item of a region's table as a dict key: (region, its key attributes, typed, in order)."""
+    return (region, *sorted((k, *v.items()) for k, v in keys.items()))
+
+
 def stamp(item: dict, region: str, now_ns: int | None = None) -> dict:
     """`item` (DynamoDB's typed attributes) with who wrote it and when: what the replicator orders by."""
     return {**item, ORIGIN: {"S": region}, WRITTEN: {"N": str(time.time_ns() if now_ns is None else now_ns)}}
@@ -163,7 +168,7 @@ class Replicator:
             r.iterators[shard] = out.get("NextShardIterator")
             seen = time.monotonic()
             for record in out["Records"]:
-                item = (r.name, *sorted((k, *v.items()) for k, v in record["dynamodb"]["Keys"].items()))
+                item = _item(r.name, record["dynamodb"]["Keys"])
                 if record["eventName"] == "REMOVE":
                     with self._ready:  # a delete the replicator made here: replicated once, not sent on
                         echo = self._echoes.get(item, 0)
@@ -204,13 +209,21 @@ class Replicator:
         values = {":w": written or {"N": "0"}, ":o": origin}
         try:
             if record["eventName"] == "REMOVE":
-                # a delete in `source` removes the replica's item unless a newer write is already there
-                gone = dst.client.delete_item(TableName=self.table, Key=data["Keys"], ConditionExpression=_NOT_NEWER,
-                                              ExpressionAttributeValues=values, ReturnValues="ALL_OLD")
-                if "Attributes" in gone:  # it removed an item: its stream shows a REMOVE, which is this one's echo
-                    item = (dst.name, *sorted((k, *v.items()) for k, v in data["Keys"].items()))
-                    with self._ready:
-                        self._echoes[item] = self._echoes.get(item, 0) + 1
+                # a delete in `source` removes the replica's item unless a newer write is already there. The
+                # REMOVE it causes in dst's stream is this delete's echo: counted before the delete (dst's reader
+                # may see the REMOVE before the call returns), taken back if nothing was removed
+                item = _item(dst.name, data["Keys"])
+                with self._ready:
+                    self._echoes[item] = self._echoes.get(item, 0) + 1
+                removed = False
+                try:
+                    removed = "Attributes" in dst.client.delete_item(
+                        TableName=self.table, Key=data["Keys"], ConditionExpression=_NOT_NEWER,
+                        ExpressionAttributeValues=values, ReturnValues="ALL_OLD")
+                finally:
+                    if not removed:
+                        with self._ready:
+                            self._echoes[item] -= 1
             else:
                 dst.client.put_item(TableName=self.table, Item=data["NewImage"], ConditionExpression=_NEWER,
                                     ExpressionAttributeValues=values)
