@@ -147,7 +147,8 @@ def test_with_a_drawn_lag_an_items_writes_still_arrive_in_order(regions):
 
 def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
     out = cli("replication", "--regions", "us-east-1,eu-west-1", "--replication-lag", "100ms", "--markers", "10",
-              "--conflicts", "4", "--namespace", "csw_reptest", "--out", str(tmp_path / "r"), timeout=300)
+              "--conflicts", "4", "--stale-items", "2", "--cache-ttl", "600ms", "--namespace", "csw_reptest",
+              "--out", str(tmp_path / "r"), timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads((tmp_path / "r" / "replication.json").read_text())
     assert report["emulated"] and report["emulator"].startswith("DynamoDB Local") and not report["partial"]
@@ -161,6 +162,10 @@ def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
     assert (c["items"], c["writes"], c["agree"], c["lost"]) == (4, 8, 4, 4) and c["converged_s"] is not None
     assert sum(report["replicator"]["superseded"].values()) == 4  # the replicas refused exactly the lost ones
     assert "us-east-1 -> eu-west-1: lag p50 " in out.stdout and "4 of 8 updates lost to last-writer-wins" in out.stdout
+    stale = {r["remedy"]: r for r in report["stale"]}
+    assert list(stale) == ["local", "every-region", "stream"]
+    assert max(stale["stream"]["stale_s"]) < min(stale["local"]["stale_s"])  # the consumer beats the TTL
+    assert "stream (each region's stream consumer invalidates its cache when the write arrives): stale for" in out.stdout
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -176,6 +181,11 @@ def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
     (["--regions", "us-east-1,eu-west-1", "--table", "t"], "--table"),
     (["--regions", "us-east-1,eu-west-1", "--dynamodb-endpoint", "http://127.0.0.1:8000"], "--dynamodb-endpoint"),
     (["--regions", "us-east-1,eu-west-1", "--namespace", "Bad-Name"], "--namespace"),
+    (["--regions", "us-east-1,eu-west-1", "--cache-ttl", "5"], "--cache-ttl"),
+    (["--regions", "us-east-1,eu-west-1", "--cache-ttl", "20m"], "--cache-ttl"),
+    (["--regions", "us-east-1,eu-west-1", "--stale-items", "-1"], "--stale-items"),
+    (["--regions", "us-east-1,eu-west-1", "--redis-url", "http://x"], "--redis-url"),
+    (["--regions", "us-east-1,eu-west-1", "--redis-url", "redis://127.0.0.1:1/0"], "--redis-url"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
     out = cli("replication", *args, "--out", str(tmp_path / "r"))
@@ -241,3 +251,29 @@ def test_the_probes_take_any_key_schema(servers):
     for r in out:
         assert r.client.scan(TableName=table, ConsistentRead=True)["Count"] == 0  # markers and conflict items gone
         r.client.delete_table(TableName=table)
+
+
+def test_regional_caches_stay_stale_until_the_ttl_unless_the_write_arrival_invalidates_them(regions):
+    """Users in eu-west-1 read through their own cache after a write in us-east-1 (replication lag
+    100 ms, cache TTL 0.8 s). Invalidating only the writer's cache leaves the other region's copy until its
+    TTL; invalidating every region at once does too, as the next miss reloads the old value from a replica
+    the write has not reached; a stream consumer in each region invalidates when the write lands there, so
+    its stale window is the replication lag (measured side by side with the lag probe)."""
+    import redis
+
+    from cacheswarm.stores.dynamodb_global import probe_stale
+
+    caches = {r.name: redis.Redis(host="127.0.0.1", port=6379) for r in regions}
+    prefix = "csw_reptest:replication"
+    with Replicator(regions, TABLE, parse_lag("100ms")):
+        lag = statistics.median(probe_lag(regions[0], regions[1], TABLE, "id", count=8))
+        got = {remedy: probe_stale(regions, caches, TABLE, remedy, items=2, ttl_s=0.8, prefix=prefix)
+               for remedy in ("local", "every-region", "stream")}
+    for remedy in ("local", "every-region"):
+        assert all(s is not None and 0.6 <= s <= 1.0 for s in got[remedy]["stale_s"]), got[remedy]
+    assert got["local"]["recached_stale"] == 0
+    assert got["every-region"]["recached_stale"] >= 2  # each item's first miss loaded the old value back
+    stream = got["stream"]
+    assert all(s is not None and 0.1 <= s <= lag + 0.1 for s in stream["stale_s"]), (stream, lag)
+    assert stream["recached_stale"] == 0 and stream["invalidated_by_streams"] >= 2
+    assert not caches["us-east-1"].keys(prefix + ":*")  # the probe's cache keys are gone

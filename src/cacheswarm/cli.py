@@ -76,7 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     rep_.add_argument("--markers", type=int, default=20, help="lag markers per region pair (default 20)")
     rep_.add_argument("--conflicts", type=int, default=10,
                       help="items updated in every region at once, to count the updates lost (default 10; 0: none)")
-    rep_.add_argument("--namespace", default="cacheswarm", help="embedded: prefix of the probe's table")
+    rep_.add_argument("--stale-items", type=int, default=3,
+                      help="embedded: items written in the first region and read through every other region's "
+                           "cache, per invalidation remedy (local, every-region, stream; default 3; 0: none)")
+    rep_.add_argument("--cache-ttl", default="1s", help="embedded: the regional caches' TTL (default 1s)")
+    rep_.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                      help="embedded: the Redis that holds every region's cache, a key prefix per region "
+                           "(default redis://127.0.0.1:6379/0)")
+    rep_.add_argument("--namespace", default="cacheswarm", help="embedded: prefix of the probe's table and keys")
     rep_.add_argument("--out", default="", help="also write the figures to this directory's replication.json")
 
     clean = sub.add_parser("clean", help="remove this namespace's tables and Redis keys (nothing else)")
@@ -367,9 +374,13 @@ def _replication(args) -> int:
     if bad or len(names) < 2 or len(names) > 3 or len(set(names)) < len(names):
         raise BadInput("--regions", f"{args.regions!r}: give two or three different AWS regions, e.g. "
                                     "us-east-1,eu-west-1" + (f" ({bad[0]!r} is not a region name)" if bad else ""))
-    for flag, value, top in (("--markers", args.markers, 10_000), ("--conflicts", args.conflicts, 10_000)):
-        if not (0 if flag == "--conflicts" else 1) <= value <= top:
-            raise BadInput(flag, f"{value} is out of range; use {0 if flag == '--conflicts' else 1} to {top:,}")
+    for flag, value, low, top in (("--markers", args.markers, 1, 10_000), ("--conflicts", args.conflicts, 0, 10_000),
+                                  ("--stale-items", args.stale_items, 0, 1_000)):
+        if not low <= value <= top:
+            raise BadInput(flag, f"{value} is out of range; use {low} to {top:,}")
+    ttl_s = glob.parse_duration(args.cache_ttl, "--cache-ttl")
+    if not 0.01 <= ttl_s <= 600:
+        raise BadInput("--cache-ttl", f"{args.cache_ttl!r}: give 10ms to 10m, e.g. 1s (each item waits it out once)")
     endpoint = args.dynamodb_endpoint.strip()
     if endpoint not in ("embedded", "aws"):
         raise BadInput("--dynamodb-endpoint", f"{endpoint!r}: use embedded or aws (a global table's replicas "
@@ -416,6 +427,28 @@ def _replication(args) -> int:
             result["conflicts"] = glob.probe_conflicts(regions, table, schema, args.conflicts)
             print("  " + _conflict_line(result["conflicts"], len(regions)), flush=True)
 
+    cache = None
+    if endpoint == "embedded" and args.stale_items:  # the regional caches answer before any emulator starts
+        from .cache import CacheError, RedisCache
+
+        options._check_redis_url(args.redis_url)
+        try:
+            cache = RedisCache(args.redis_url, "", 2, 5.0, "")
+            cache.check(options.redact_url(args.redis_url))
+        except CacheError as e:
+            raise _Unusable(f"{e} (--redis-url holds the regional caches)") from None
+
+    def stale(regions, table):
+        caches = {r.name: cache.client for r in regions}  # one Redis, a key prefix per region
+        result["stale"] = []
+        say(f"stale reads through each region's cache (TTL {args.cache_ttl}) after a write in {regions[0].name}, "
+            f"{args.stale_items} items per remedy:")
+        for remedy in glob.REMEDIES:
+            got = glob.probe_stale(regions, caches, table, remedy, args.stale_items, ttl_s,
+                                   prefix=f"{args.namespace}:replication")
+            result["stale"].append(got)
+            print("  " + _stale_line(got), flush=True)
+
     try:
         if endpoint == "embedded":
             table = f"{args.namespace}_replication"
@@ -435,6 +468,8 @@ def _replication(args) -> int:
                         return round(statistics.median(ref) * 1000, 2) if ref else None
 
                     measure(em.regions, table, [("id", "S")], calibrate)
+                    if args.stale_items:
+                        stale(em.regions, table)
                     result["replicator"] = {"applied": {f"{a}->{b}": n for (a, b), n in em.replicator.applied.items()},
                                             "superseded": {f"{a}->{b}": n for (a, b), n in
                                                            em.replicator.superseded.items()},
@@ -459,6 +494,9 @@ def _replication(args) -> int:
                                             f"{', '.join(sorted(replicas))})")
             result.update(emulated=False, table=args.table)
             measure(regions, args.table, schema)
+            if args.stale_items:
+                say("stale reads through regional caches: measured with the embedded emulation only for now "
+                    "(a Redis per region is not taken yet)")
         result["partial"] = False
     finally:
         if out_dir and (result["pairs"] or result["conflicts"]):
@@ -502,6 +540,25 @@ def _lag_line(pair: dict) -> str:
             f"({pair['arrived']} of {pair['markers']} markers" + (f"; {missing} did not arrive within 10 s" if missing
                                                                   else "")
             + (f"; at lag 0 the emulation alone gave p50 {own:,.1f} ms)" if own is not None else ")"))
+
+
+def _stale_line(r: dict) -> str:
+    from .stores.dynamodb_global import REMEDY_TEXT
+
+    fresh = sorted(x for x in r["stale_s"] if x is not None)
+    never = len(r["stale_s"]) - len(fresh)
+    window = (f"stale for p50 {statistics_median(fresh):.2f} s, max {fresh[-1]:.2f} s" if fresh else "never fresh")
+    tail = f"; {never} never fresh within TTL + 1 s" if never and fresh else ""
+    recached = (f"; {r['recached_stale']} misses loaded the old value back from a replica the write had not "
+                f"reached yet" if r["recached_stale"] else "")
+    return (f"{r['remedy']} ({REMEDY_TEXT[r['remedy']]}): {window} after the write{tail}, {r['stale_reads']} of "
+            f"{r['reads']} reads stale{recached}")
+
+
+def statistics_median(values):
+    import statistics
+
+    return statistics.median(values)
 
 
 def _conflict_line(c: dict, regions: int) -> str:

@@ -49,17 +49,22 @@ def stamp(item: dict, region: str, now_ns: int | None = None) -> dict:
     return {**item, ORIGIN: {"S": region}, WRITTEN: {"N": str(time.time_ns() if now_ns is None else now_ns)}}
 
 
+def parse_duration(text: str, option: str) -> float:
+    """'40ms', '1.5s', '500us' -> seconds; BadInput naming the option otherwise."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(us|ms|s)", str(text).strip())
+    if not m:
+        raise BadInput(option, f"{text!r} is not a time: give one like 40ms or 1s")
+    return float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+
+
 def parse_lag(text: str, option: str = "--replication-lag"):
     """'40ms' (fixed) or '20ms..150ms' (uniform between the two) -> a function that draws one lag in
     seconds. Bad input raises BadInput naming the option."""
-    unit = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
-    parts = [p.strip() for p in str(text).split("..")]
-    values = []
-    for part in parts:
-        m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(us|ms|s)", part)
-        if not m:
-            raise BadInput(option, f"{text!r} is not a lag: give a time like 40ms, or a range like 20ms..150ms")
-        values.append(float(m.group(1)) * unit[m.group(2)])
+    parts = str(text).split("..")
+    try:
+        values = [parse_duration(p, option) for p in parts]
+    except BadInput:
+        raise BadInput(option, f"{text!r} is not a lag: give a time like 40ms, or a range like 20ms..150ms") from None
     if len(values) > 2 or (len(values) == 2 and values[0] > values[1]):
         raise BadInput(option, f"{text!r}: a range is LOW..HIGH with LOW <= HIGH, e.g. 20ms..150ms")
     if len(values) == 1:
@@ -359,3 +364,138 @@ class EmulatedRegions:
             self.replicator.stop()
         for server in self.servers:
             server.stop()
+
+
+# ---- regional caches: what a user in another region reads through its own cache after a write ----
+
+REMEDIES = ("local", "every-region", "stream")
+REMEDY_TEXT = {"local": "the writer invalidates its own region's cache",
+               "every-region": "the writer invalidates every region's cache",
+               "stream": "each region's stream consumer invalidates its cache when the write arrives"}
+
+
+class StreamInvalidator:
+    """Remedy 'stream': a consumer of one region's stream that deletes that region's cached copy of each
+    item a replicated write (or delete) changed, once it has landed in that region's replica."""
+
+    def __init__(self, region: Region, table: str, cache, cache_key, poll_s: float = POLL_S):
+        self.region, self.table, self.cache, self.cache_key, self.poll_s = region, table, cache, cache_key, poll_s
+        self.invalidated = 0
+        self.seen: dict = {}  # cache key -> how many times this consumer deleted it
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._iterators: dict = {}
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "StreamInvalidator":
+        r = self.region
+        arn = r.client.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+        for shard in r.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            self._iterators[shard["ShardId"]] = r.streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
+        self._thread = threading.Thread(target=self._run, name=f"cacheswarm-invalidator-{r.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            got = 0
+            for shard, it in list(self._iterators.items()):
+                if it is None:
+                    continue
+                try:
+                    out = self.region.streams.get_records(ShardIterator=it)
+                except Exception as e:  # counted; the consumer goes on
+                    self.errors.append(str(e))
+                    continue
+                self._iterators[shard] = out.get("NextShardIterator")
+                for record in out["Records"]:
+                    image = record["dynamodb"].get("NewImage")
+                    if image is not None and image.get(ORIGIN, {}).get("S") in (None, self.region.name):
+                        continue  # this region's own write: its writer invalidated already
+                    key = self.cache_key(record["dynamodb"]["Keys"])
+                    self.cache.delete(key)
+                    self.invalidated += 1
+                    self.seen[key] = self.seen.get(key, 0) + 1
+                    got += 1
+            if not got:
+                self._stop.wait(self.poll_s)
+
+
+def read_through(region: Region, cache, table: str, key: dict, cache_key: str, ttl_ms: int):
+    """A cache-aside read in `region`: its cache, else its own replica (strongly consistent there),
+    then SET with the TTL. -> (value, 'hit'|'miss')."""
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return cached.decode(), "hit"
+    item = region.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}
+    value = item.get(VALUE, {}).get("S", "")
+    cache.set(cache_key, value, px=ttl_ms)
+    return value, "miss"
+
+
+def probe_stale(regions: list[Region], caches: dict, table: str, remedy: str, items: int = 5, ttl_s: float = 2.0,
+                prefix: str = "cacheswarm:replication", poll_s: float = 0.005) -> dict:
+    """Cross-region stale reads through regional caches, for one remedy. Per item: a first value written
+    in the first region and replicated everywhere, every region's cache warmed with it, then a second
+    value written in the first region (and invalidated as `remedy` says); users in every other region
+    then read through their own cache every `poll_s` until they see the second value (or `ttl_s` + 1 s
+    pass). -> {remedy, items, ttl_s, stale_s: [per item and reading region, None: never fresh],
+    stale_reads, reads, recached_stale (misses that loaded the old value back from a replica the write
+    had not reached: a deletion too early)}. `caches`: region name -> a redis client (one Redis per
+    region; locally, one Redis with a key prefix per region)."""
+    if remedy not in REMEDIES:
+        raise ValueError(f"remedy {remedy!r}: one of {', '.join(REMEDIES)}")
+    home, others = regions[0], regions[1:]
+    token = uuid.uuid4().hex[:12]
+    ckey = lambda region, keys: f"{prefix}:{region}:{next(iter(keys.values()))['S']}"  # noqa: E731
+    ttl_ms = max(1, round(ttl_s * 1000))
+    result = {"remedy": remedy, "items": items, "ttl_s": ttl_s, "stale_s": [], "stale_reads": 0, "reads": 0,
+              "recached_stale": 0}
+    consumers = [StreamInvalidator(r, table, caches[r.name], lambda keys, n=r.name: ckey(n, keys), poll_s)
+                 for r in others] if remedy == "stream" else []
+    for c in consumers:
+        c.__enter__()
+    try:
+        for i in range(items):
+            key = {"id": {"S": f"csw-stale-{token}-{i}"}}
+            home.client.put_item(TableName=table, Item={**stamp(key, home.name), VALUE: {"S": "old"}})
+            for r in others:  # replicated everywhere (and its consumers done with it) before the caches are warmed
+                while (r.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}) \
+                        .get(VALUE, {}).get("S") != "old":
+                    time.sleep(poll_s)
+            while not all(c.seen.get(ckey(c.region.name, key)) for c in consumers):
+                time.sleep(poll_s)
+            for r in regions:
+                caches[r.name].delete(ckey(r.name, key))
+                read_through(r, caches[r.name], table, key, ckey(r.name, key), ttl_ms)
+            home.client.put_item(TableName=table, Item={**stamp(key, home.name), VALUE: {"S": "new"}})
+            written = time.monotonic()
+            for r in (regions if remedy == "every-region" else [home]):
+                caches[r.name].delete(ckey(r.name, key))
+            pending = {r.name: r for r in others}
+            while pending and time.monotonic() - written < ttl_s + 1.0:
+                for name, r in list(pending.items()):
+                    value, how = read_through(r, caches[name], table, key, ckey(name, key), ttl_ms)
+                    result["reads"] += 1
+                    if value == "new":
+                        result["stale_s"].append(round(time.monotonic() - written, 4))
+                        del pending[name]
+                    else:
+                        result["stale_reads"] += 1
+                        result["recached_stale"] += how == "miss"
+                time.sleep(poll_s)
+            result["stale_s"].extend(None for _ in pending)
+            home.client.delete_item(TableName=table, Key=key)
+            for r in regions:
+                caches[r.name].delete(ckey(r.name, key))
+    finally:
+        for c in consumers:
+            c.__exit__()
+    result["invalidated_by_streams"] = sum(c.invalidated for c in consumers)
+    return result
