@@ -146,11 +146,11 @@ def test_with_a_drawn_lag_an_items_writes_still_arrive_in_order(regions):
 
 
 def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
-    out = cli("replication", "--regions", "us-east-1,eu-west-1", "--replication-lag", "100ms", "--markers", "10",
+    out = cli("global-tables", "--regions", "us-east-1,eu-west-1", "--replication-lag", "100ms", "--markers", "10",
               "--conflicts", "4", "--stale-items", "2", "--cache-ttl", "600ms", "--namespace", "csw_reptest",
               "--out", str(tmp_path / "r"), timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    report = json.loads((tmp_path / "r" / "replication.json").read_text())
+    report = json.loads((tmp_path / "r" / "global-tables.json").read_text())
     assert report["emulated"] and report["emulator"].startswith("DynamoDB Local") and not report["partial"]
     assert [(p["from"], p["to"]) for p in report["pairs"]] == [("us-east-1", "eu-west-1"), ("eu-west-1", "us-east-1")]
     for pair in report["pairs"]:
@@ -188,7 +188,7 @@ def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
     (["--regions", "us-east-1,eu-west-1", "--redis-url", "redis://127.0.0.1:1/0"], "--redis-url"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
-    out = cli("replication", *args, "--out", str(tmp_path / "r"))
+    out = cli("global-tables", *args, "--out", str(tmp_path / "r"))
     one_error_line(out, needle)
     assert not (tmp_path / "r").exists()
 
@@ -206,7 +206,7 @@ def test_an_interrupted_probe_keeps_what_it_measured_and_leaves_no_emulator(tmp_
     from .conftest import BIN
 
     before = _emulators()
-    proc = subprocess.Popen([str(BIN / "cacheswarm"), "replication", "--regions", "us-east-1,eu-west-1", "--markers",
+    proc = subprocess.Popen([str(BIN / "cacheswarm"), "global-tables", "--regions", "us-east-1,eu-west-1", "--markers",
                              "2000", "--namespace", "csw_reptest", "--out", str(tmp_path / "r")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:  # the first pair's markers are being written (its lag-0 calibration is done)
@@ -217,7 +217,7 @@ def test_an_interrupted_probe_keeps_what_it_measured_and_leaves_no_emulator(tmp_
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err[-2000:]
     assert "interrupted; what was measured is above" in err and "Traceback" not in err + out
-    report = json.loads((tmp_path / "r" / "replication.json").read_text())
+    report = json.loads((tmp_path / "r" / "global-tables.json").read_text())
     pair = report["pairs"][0]
     assert report["partial"] and 1 <= pair["arrived"] <= pair["markers"] < 2000 and pair["p50_ms"] > 0, report
     time.sleep(1)

@@ -1,4 +1,4 @@
-"""`cacheswarm seed | report | compare | replication | clean`: everything around a run that is not the run itself.
+"""`cacheswarm seed | report | compare | global-tables | clean`: everything around a run that is not the run itself.
 
 The run is plain Locust:  locust -f locustfiles/compare.py --headless ...
 """
@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import catalog, options
+from .global_tables import Unusable
 from .restaurants import DEFAULT_REVIEWS
 from .options import BadInput
 
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     opts.add_argument("--markdown", action="store_true",
                       help="print the options reference as Markdown (docs/options.md is this output)")
 
-    rep_ = sub.add_parser("replication", help="DynamoDB global tables: replication lag per region pair and updates "
+    rep_ = sub.add_parser("global-tables", help="DynamoDB global tables: replication lag per region pair and updates "
                                               "lost to last-writer-wins (emulated locally, or a real table on AWS)")
     rep_.add_argument("--regions", required=True, help="two or three regions, e.g. us-east-1,eu-west-1")
     rep_.add_argument("--dynamodb-endpoint", default="embedded",
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="embedded: the Redis that holds every region's cache, a key prefix per region "
                            "(default redis://127.0.0.1:6379/0)")
     rep_.add_argument("--namespace", default="cacheswarm", help="embedded: prefix of the probe's table and keys")
-    rep_.add_argument("--out", default="", help="also write the figures to this directory's replication.json")
+    rep_.add_argument("--out", default="", help="also write the figures to this directory's global-tables.json")
 
     clean = sub.add_parser("clean", help="remove this namespace's tables and Redis keys (nothing else)")
     clean.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -106,11 +107,11 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: unwind, so temp files and connections go
     try:
         return {"seed": _seed, "report": _report, "clean": _clean, "compare": _compare,
-                "options": _options, "replication": _replication}[args.command](args)
+                "options": _options, "global-tables": _global_tables}[args.command](args)
     except BadInput as e:
         sys.stderr.write(f"cacheswarm: error: {e}\n")
         return 2
-    except _Unusable as e:
+    except (_Unusable, Unusable) as e:
         sys.stderr.write(f"cacheswarm: error: {e}\n")
         return 2
     except KeyboardInterrupt:
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
 
 
 INTERRUPTED = {"seed": "what was loaded stays, run the command again to finish",
-               "replication": "what was measured is above (and in --out's replication.json, marked partial)"}
+               "global-tables": "what was measured is above (and in --out's global-tables.json, marked partial)"}
 
 
 class _Unusable(Exception):
@@ -356,214 +357,7 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-CALIBRATION_MARKERS = 10  # per region pair, at lag 0, after as many to warm the servers
-REGION_NAME = r"[a-z]{2}(-gov)?-[a-z]+-\d"  # us-east-1, eu-west-1, ap-southeast-1, us-gov-west-1
+def _global_tables(args) -> int:
+    from . import global_tables
 
-
-def _replication(args) -> int:
-    """`cacheswarm replication`: what users in each region of a global table see of the others' writes."""
-    import json
-    import re
-    import statistics
-
-    from . import emulator
-    from .stores import dynamodb, dynamodb_global as glob
-
-    names = [r.strip() for r in args.regions.split(",") if r.strip()]
-    bad = [r for r in names if not re.fullmatch(REGION_NAME, r)]
-    if bad or len(names) < 2 or len(names) > 3 or len(set(names)) < len(names):
-        raise BadInput("--regions", f"{args.regions!r}: give two or three different AWS regions, e.g. "
-                                    "us-east-1,eu-west-1" + (f" ({bad[0]!r} is not a region name)" if bad else ""))
-    for flag, value, low, top in (("--markers", args.markers, 1, 10_000), ("--conflicts", args.conflicts, 0, 10_000),
-                                  ("--stale-items", args.stale_items, 0, 1_000)):
-        if not low <= value <= top:
-            raise BadInput(flag, f"{value} is out of range; use {low} to {top:,}")
-    ttl_s = glob.parse_duration(args.cache_ttl, "--cache-ttl")
-    if not 0.01 <= ttl_s <= 600:
-        raise BadInput("--cache-ttl", f"{args.cache_ttl!r}: give 10ms to 10m, e.g. 1s (each item waits it out once)")
-    endpoint = args.dynamodb_endpoint.strip()
-    if endpoint not in ("embedded", "aws"):
-        raise BadInput("--dynamodb-endpoint", f"{endpoint!r}: use embedded or aws (a global table's replicas "
-                                              "are regions, not one endpoint)")
-    if endpoint == "aws":
-        if args.replication_lag:
-            raise BadInput("--replication-lag", "only the embedded emulation injects a lag; on AWS the lag is "
-                                                "what is measured: drop it")
-        if not args.table:
-            raise BadInput("--table", "name the global table to probe with --dynamodb-endpoint aws")
-        lag = None
-    else:
-        if args.table:
-            raise BadInput("--table", "the embedded emulation makes its own table; --table is for "
-                                      "--dynamodb-endpoint aws")
-        lag = glob.parse_lag(args.replication_lag or "40ms")
-        if not options.NAMESPACE_RE.match(args.namespace):
-            raise BadInput("--namespace", f"{args.namespace!r} is not allowed; use 1-30 lowercase letters, digits "
-                                          "or _ starting with a letter")
-    out_dir = args.out
-    if out_dir and os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise BadInput("--out", f"{out_dir!r} is a file; give a directory")
-
-    say = lambda line: print(f"cacheswarm: {line}", flush=True)  # noqa: E731
-    result = {"regions": names, "endpoint": endpoint, "pairs": [], "conflicts": None, "partial": True}
-
-    def measure(regions, table, schema, calibrate=None):
-        for src in regions:
-            for dst in regions:
-                if src is dst:
-                    continue
-                overhead = None
-                if calibrate:
-                    say(f"measuring the emulation's own delay {src.name} -> {dst.name} at lag 0 ...")
-                    overhead = calibrate(src, dst)
-                say(f"probing {src.name} -> {dst.name} with {args.markers} markers ...")
-                lags: list = []
-                try:
-                    glob.probe_lag_keys(src, dst, table, schema, args.markers, into=lags)
-                finally:  # interrupted: the markers measured so far are this pair's figures
-                    _add_pair(result, src.name, dst.name, lags, overhead)
-        if args.conflicts:
-            say(f"updating {args.conflicts} items in every region at once ...")
-            result["conflicts"] = glob.probe_conflicts(regions, table, schema, args.conflicts)
-            print("  " + _conflict_line(result["conflicts"], len(regions)), flush=True)
-
-    cache = None
-    if endpoint == "embedded" and args.stale_items:  # the regional caches answer before any emulator starts
-        from .cache import CacheError, RedisCache
-
-        options._check_redis_url(args.redis_url)
-        try:
-            cache = RedisCache(args.redis_url, "", 2, 5.0, "")
-            cache.check(options.redact_url(args.redis_url))
-        except CacheError as e:
-            raise _Unusable(f"{e} (--redis-url holds the regional caches)") from None
-
-    def stale(regions, table):
-        caches = {r.name: cache.client for r in regions}  # one Redis, a key prefix per region
-        result["stale"] = []
-        say(f"stale reads through each region's cache (TTL {args.cache_ttl}) after a write in {regions[0].name}, "
-            f"{args.stale_items} items per remedy:")
-        for remedy in glob.REMEDIES:
-            got = glob.probe_stale(regions, caches, table, remedy, args.stale_items, ttl_s,
-                                   prefix=f"{args.namespace}:replication")
-            result["stale"].append(got)
-            print("  " + _stale_line(got), flush=True)
-
-    try:
-        if endpoint == "embedded":
-            table = f"{args.namespace}_replication"
-            try:
-                with glob.EmulatedRegions(names, table, lag, say=say) as em:
-                    result.update(emulated=True, emulator=em.emulator, replication_lag=args.replication_lag or "40ms")
-                    say(f"{', '.join(names[:-1])} and {names[-1]}: {em.emulator} per region; replication emulated, holding each "
-                        f"write {result['replication_lag']} (not AWS's lag: see docs/global-tables.md)")
-                    def calibrate(src, dst):
-                        """The emulation's own delay (stream reads, the apply, the probe's polls), at lag 0 on
-                        warm servers: what the lag figures hold beyond the lag injected."""
-                        em.replicator.lag = lambda: 0.0
-                        glob.probe_lag_keys(src, dst, table, [("id", "S")], CALIBRATION_MARKERS)  # warm-up
-                        ref = [x for x in glob.probe_lag_keys(src, dst, table, [("id", "S")], CALIBRATION_MARKERS)
-                               if x is not None]
-                        em.replicator.lag = lag
-                        return round(statistics.median(ref) * 1000, 2) if ref else None
-
-                    measure(em.regions, table, [("id", "S")], calibrate)
-                    if args.stale_items:
-                        stale(em.regions, table)
-                    result["replicator"] = {"applied": {f"{a}->{b}": n for (a, b), n in em.replicator.applied.items()},
-                                            "superseded": {f"{a}->{b}": n for (a, b), n in
-                                                           em.replicator.superseded.items()},
-                                            "errors": em.replicator.errors[:20]}
-            except emulator.EmulatorError as e:
-                raise _Unusable(f"{e}: the emulated global table needs DynamoDB Local (make install fetches it)") \
-                    from None
-        else:
-            regions = []
-            for name in names:
-                client = dynamodb.make_client("aws", name, 2, 10, 10.0)
-                regions.append(glob.Region(name, client, None))
-            try:
-                schema = glob.key_schema(regions[0].client, args.table)
-                replicas = {r["RegionName"] for r in regions[0].client.describe_table(
-                    TableName=args.table)["Table"].get("Replicas", [])} | {names[0]}
-            except Exception as e:  # no credentials, no table, no permission: one line
-                raise _Unusable(f"cannot describe {args.table} in {names[0]}: {e}") from None
-            missing = [n for n in names if n not in replicas]
-            if missing:
-                raise BadInput("--regions", f"{args.table} has no replica in {', '.join(missing)} (its replicas: "
-                                            f"{', '.join(sorted(replicas))})")
-            result.update(emulated=False, table=args.table)
-            measure(regions, args.table, schema)
-            if args.stale_items:
-                say("stale reads through regional caches: measured with the embedded emulation only for now "
-                    "(a Redis per region is not taken yet)")
-        result["partial"] = False
-    finally:
-        if out_dir and (result["pairs"] or result["conflicts"]):
-            os.makedirs(out_dir, exist_ok=True)
-            with open(os.path.join(out_dir, "replication.json"), "w") as f:
-                json.dump(result, f, indent=2)
-            print(f"cacheswarm replication report: {os.path.join(out_dir, 'replication.json')}"
-                  + (" (partial: interrupted)" if result["partial"] else ""), flush=True)
-    lost_markers = sum(p["markers"] - p["arrived"] for p in result["pairs"])
-    errors = (result.get("replicator") or {}).get("errors")
-    return 1 if lost_markers or errors or (result["conflicts"] and result["conflicts"]["converged_s"] is None) else 0
-
-
-def _add_pair(result: dict, src: str, dst: str, lags: list, overhead) -> None:
-    import statistics
-
-    from .quantile_ci import rank_bounds
-
-    arrived = sorted(x for x in lags if x is not None)
-    pair = {"from": src, "to": dst, "markers": len(lags), "arrived": len(arrived)}
-    if arrived:
-        lo, hi = rank_bounds(len(arrived), 50)
-        pair.update(p50_ms=round(statistics.median(arrived) * 1000, 2),
-                    p50_ci_ms=[round(arrived[lo - 1] * 1000, 2) if lo >= 1 else None,
-                               round(arrived[hi - 1] * 1000, 2) if hi <= len(arrived) else None],
-                    max_ms=round(arrived[-1] * 1000, 2))
-    if overhead is not None:
-        pair["emulation_overhead_p50_ms"] = overhead
-    result["pairs"].append(pair)
-    print("  " + _lag_line(pair), flush=True)
-
-
-def _lag_line(pair: dict) -> str:
-    if not pair["arrived"]:
-        return f"{pair['from']} -> {pair['to']}: none of {pair['markers']} markers arrived within 10 s"
-    lo, hi = pair["p50_ci_ms"]
-    ci = f" ({lo:,.1f}–{hi:,.1f})" if lo is not None and hi is not None else ""
-    missing = pair["markers"] - pair["arrived"]
-    own = pair.get("emulation_overhead_p50_ms")
-    return (f"{pair['from']} -> {pair['to']}: lag p50 {pair['p50_ms']:,.1f} ms{ci}, max {pair['max_ms']:,.1f} ms "
-            f"({pair['arrived']} of {pair['markers']} markers" + (f"; {missing} did not arrive within 10 s" if missing
-                                                                  else "")
-            + (f"; at lag 0 the emulation alone gave p50 {own:,.1f} ms)" if own is not None else ")"))
-
-
-def _stale_line(r: dict) -> str:
-    from .stores.dynamodb_global import REMEDY_TEXT
-
-    fresh = sorted(x for x in r["stale_s"] if x is not None)
-    never = len(r["stale_s"]) - len(fresh)
-    window = (f"stale for p50 {statistics_median(fresh):.2f} s, max {fresh[-1]:.2f} s" if fresh else "never fresh")
-    tail = f"; {never} never fresh within TTL + 1 s" if never and fresh else ""
-    recached = (f"; {r['recached_stale']} misses loaded the old value back from a replica the write had not "
-                f"reached yet" if r["recached_stale"] else "")
-    return (f"{r['remedy']} ({REMEDY_TEXT[r['remedy']]}): {window} after the write{tail}, {r['stale_reads']} of "
-            f"{r['reads']} reads stale{recached}")
-
-
-def statistics_median(values):
-    import statistics
-
-    return statistics.median(values)
-
-
-def _conflict_line(c: dict, regions: int) -> str:
-    won = ", ".join(f"{r} {n}" for r, n in sorted(c["winners"].items()))
-    tail = (f"every replica agrees after {c['converged_s']:.2f} s" if c["converged_s"] is not None else
-            f"only {c['agree']} of {c['items']} items agree in every region after 30 s")
-    return (f"conflicts: {c['items']} items updated in {regions} regions at once: {c['lost']} of {c['writes']} "
-            f"updates lost to last-writer-wins (won: {won or 'none'}); {tail}")
+    return global_tables.run(args)
