@@ -148,6 +148,7 @@ def test_with_a_drawn_lag_an_items_writes_still_arrive_in_order(regions):
 def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
     out = cli("global-tables", "--regions", "us-east-1,eu-west-1", "--replication-lag", "100ms", "--markers", "10",
               "--conflicts", "4", "--stale-items", "2", "--cache-ttl", "600ms", "--namespace", "csw_reptest",
+              "--redis-url", "us-east-1=redis://127.0.0.1:6379/0,eu-west-1=redis://127.0.0.1:6379/0",
               "--out", str(tmp_path / "r"), timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     report = json.loads((tmp_path / "r" / "global-tables.json").read_text())
@@ -186,6 +187,10 @@ def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
     (["--regions", "us-east-1,eu-west-1", "--stale-items", "-1"], "--stale-items"),
     (["--regions", "us-east-1,eu-west-1", "--redis-url", "http://x"], "--redis-url"),
     (["--regions", "us-east-1,eu-west-1", "--redis-url", "redis://127.0.0.1:1/0"], "--redis-url"),
+    (["--regions", "us-east-1,eu-west-1", "--redis-url", "us-east-1=redis://127.0.0.1:6379/0"], "--redis-url"),
+    (["--regions", "us-east-1,eu-west-1", "--redis-url", "redis://127.0.0.1:6379/0,redis://127.0.0.1:6379/1"],
+     "--redis-url"),
+    (["--regions", "us-east-1,eu-west-1", "--dynamodb-endpoint", "aws", "--table", "t"], "--redis-url"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
     out = cli("global-tables", *args, "--out", str(tmp_path / "r"))
@@ -242,10 +247,18 @@ def test_the_probes_take_any_key_schema(servers):
                                                              service="dynamodbstreams")))
     schema = key_schema(out[0].client, table)
     assert schema == [("pk", "N"), ("sk", "S")]
+    import redis
+
+    from cacheswarm.stores.dynamodb_global import probe_stale
+
+    caches = {r.name: redis.Redis(host="127.0.0.1", port=6379) for r in out}
     with Replicator(out, table, parse_lag("20ms")) as rep:
         lags = probe_lag_keys(out[0], out[1], table, schema, 5)
         conflicts = probe_conflicts(out, table, schema, 3)
+        stale = probe_stale(out, caches, table, "stream", items=1, ttl_s=2.0, prefix="csw_reptest:replication",
+                            schema=tuple(schema))
         _settle(rep)
+    assert stale["stale_s"][0] is not None and stale["stale_s"][0] < 1.0, stale  # the consumer, not the TTL
     assert None not in lags and min(lags) >= 0.02
     assert (conflicts["agree"], conflicts["lost"]) == (3, 3) and sum(rep.superseded.values()) == 3
     for r in out:

@@ -78,12 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     rep_.add_argument("--conflicts", type=int, default=10,
                       help="items updated in every region at once, to count the updates lost (default 10; 0: none)")
     rep_.add_argument("--stale-items", type=int, default=3,
-                      help="embedded: items written in the first region and read through every other region's "
-                           "cache, per invalidation remedy (local, every-region, stream; default 3; 0: none)")
-    rep_.add_argument("--cache-ttl", default="1s", help="embedded: the regional caches' TTL (default 1s)")
+                      help="items written in the first region and read through every other region's cache, per "
+                           "invalidation remedy (local, every-region, stream; default 3; 0: none)")
+    rep_.add_argument("--cache-ttl", default="1s", help="the regional caches' TTL for the stale-read probe (default 1s)")
     rep_.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
-                      help="embedded: the Redis that holds every region's cache, a key prefix per region "
-                           "(default redis://127.0.0.1:6379/0)")
+                      help="the regional caches: one Redis for every region, a key prefix each (embedded; default "
+                           "redis://127.0.0.1:6379/0), or REGION=URL for each region (on AWS, each region's ElastiCache)")
     rep_.add_argument("--namespace", default="cacheswarm", help="embedded: prefix of the probe's table and keys")
     rep_.add_argument("--out", default="", help="also write the figures to this directory's global-tables.json")
 

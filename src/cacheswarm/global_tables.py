@@ -28,7 +28,6 @@ REGION_NAME = r"[a-z]{2}(-gov)?-[a-z]+-\d"  # us-east-1, eu-west-1, ap-southeast
 def run(args) -> int:
     """`cacheswarm global-tables ARGS` (parsed by cli.py): what users in each region of a global table
     see of the others' writes. Bad input raises BadInput, an unusable Redis or table Unusable."""
-
     names = [r.strip() for r in args.regions.split(",") if r.strip()]
     bad = [r for r in names if not re.fullmatch(REGION_NAME, r)]
     if bad or len(names) < 2 or len(names) > 3 or len(set(names)) < len(names):
@@ -87,25 +86,15 @@ def run(args) -> int:
             result["conflicts"] = glob.probe_conflicts(regions, table, schema, args.conflicts)
             print("  " + _conflict_line(result["conflicts"], len(regions)), flush=True)
 
-    cache = None
-    if endpoint == "embedded" and args.stale_items:  # the regional caches answer before any emulator starts
-        from .cache import CacheError, RedisCache
+    caches = _caches(args.redis_url, names, endpoint) if args.stale_items else {}  # before any emulator starts
 
-        options._check_redis_url(args.redis_url)
-        try:
-            cache = RedisCache(args.redis_url, "", 2, 5.0, "")
-            cache.check(options.redact_url(args.redis_url))
-        except CacheError as e:
-            raise Unusable(f"{e} (--redis-url holds the regional caches)") from None
-
-    def stale(regions, table):
-        caches = {r.name: cache.client for r in regions}  # one Redis, a key prefix per region
+    def stale(regions, table, schema):
         result["stale"] = []
         say(f"stale reads through each region's cache (TTL {args.cache_ttl}) after a write in {regions[0].name}, "
             f"{args.stale_items} items per remedy:")
         for remedy in glob.REMEDIES:
             got = glob.probe_stale(regions, caches, table, remedy, args.stale_items, ttl_s,
-                                   prefix=f"{args.namespace}:replication")
+                                   prefix=f"{args.namespace}:replication", schema=schema)
             result["stale"].append(got)
             print("  " + _stale_line(got), flush=True)
 
@@ -115,8 +104,9 @@ def run(args) -> int:
             try:
                 with glob.EmulatedRegions(names, table, lag, say=say) as em:
                     result.update(emulated=True, emulator=em.emulator, replication_lag=args.replication_lag or "40ms")
-                    say(f"{', '.join(names[:-1])} and {names[-1]}: {em.emulator} per region; replication emulated, holding each "
-                        f"write {result['replication_lag']} (not AWS's lag: see docs/global-tables.md)")
+                    say(f"{', '.join(names[:-1])} and {names[-1]}: {em.emulator} per region; replication emulated, "
+                        f"holding each write {result['replication_lag']} (not AWS's lag: see docs/global-tables.md)")
+
                     def calibrate(src, dst):
                         """The emulation's own delay (stream reads, the apply, the probe's polls), at lag 0 on
                         warm servers: what the lag figures hold beyond the lag injected."""
@@ -129,7 +119,7 @@ def run(args) -> int:
 
                     measure(em.regions, table, [("id", "S")], calibrate)
                     if args.stale_items:
-                        stale(em.regions, table)
+                        stale(em.regions, table, (("id", "S"),))
                     result["replicator"] = {"applied": {f"{a}->{b}": n for (a, b), n in em.replicator.applied.items()},
                                             "superseded": {f"{a}->{b}": n for (a, b), n in
                                                            em.replicator.superseded.items()},
@@ -140,8 +130,8 @@ def run(args) -> int:
         else:
             regions = []
             for name in names:
-                client = dynamodb.make_client("aws", name, 2, 10, 10.0)
-                regions.append(glob.Region(name, client, None))
+                regions.append(glob.Region(name, dynamodb.make_client("aws", name, 2, 10, 10.0),
+                                           dynamodb.make_client("aws", name, 2, 10, 10.0, service="dynamodbstreams")))
             try:
                 schema = glob.key_schema(regions[0].client, args.table)
                 replicas = {r["RegionName"] for r in regions[0].client.describe_table(
@@ -154,9 +144,8 @@ def run(args) -> int:
                                             f"{', '.join(sorted(replicas))})")
             result.update(emulated=False, table=args.table)
             measure(regions, args.table, schema)
-            if args.stale_items:
-                say("stale reads through regional caches: measured with the embedded emulation only for now "
-                    "(a Redis per region is not taken yet)")
+            if args.stale_items:  # (the probe's consumers read each region's stream: the table has them)
+                stale(regions, args.table, tuple(schema))
         result["partial"] = False
     finally:
         if out_dir and (result["pairs"] or result["conflicts"]):
@@ -168,6 +157,34 @@ def run(args) -> int:
     lost_markers = sum(p["markers"] - p["arrived"] for p in result["pairs"])
     errors = (result.get("replicator") or {}).get("errors")
     return 1 if lost_markers or errors or (result["conflicts"] and result["conflicts"]["converged_s"] is None) else 0
+
+
+def _caches(text: str, names: list[str], endpoint: str) -> dict:
+    """--redis-url -> {region: redis client}: one URL for every region (a key prefix per region; the
+    embedded emulation's default), or REGION=URL for each region (on AWS, each region's ElastiCache).
+    Each is pinged before anything starts."""
+    from .cache import CacheError, RedisCache
+
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    per_region = dict(p.split("=", 1) for p in parts if "=" in p)
+    if per_region and (len(per_region) != len(parts) or set(per_region) != set(names)):
+        raise BadInput("--redis-url", f"give one URL, or REGION=URL for each of {', '.join(names)}")
+    if not per_region and (len(parts) != 1 or endpoint == "aws"):
+        raise BadInput("--redis-url", "on AWS each region reads its own Redis: give REGION=URL for each of "
+                                      f"{', '.join(names)} (rediss://... for ElastiCache with TLS), or --stale-items 0"
+                       if endpoint == "aws" else "give one Redis URL, or REGION=URL for each region")
+    urls = per_region or {name: parts[0] for name in names}
+    out, made = {}, {}
+    for name, url in urls.items():
+        options._check_redis_url(url)
+        if url not in made:
+            try:
+                made[url] = RedisCache(url, "", 2, 5.0, "")
+                made[url].check(options.redact_url(url))
+            except CacheError as e:
+                raise Unusable(f"{e} (--redis-url holds {name}'s cache)") from None
+        out[name] = made[url].client
+    return out
 
 
 def _add_pair(result: dict, src: str, dst: str, lags: list, overhead) -> None:

@@ -440,7 +440,7 @@ def read_through(region: Region, cache, table: str, key: dict, cache_key: str, t
 
 
 def probe_stale(regions: list[Region], caches: dict, table: str, remedy: str, items: int = 5, ttl_s: float = 2.0,
-                prefix: str = "cacheswarm:replication", poll_s: float = 0.005) -> dict:
+                prefix: str = "cacheswarm:replication", poll_s: float = 0.005, schema=(("id", "S"),)) -> dict:
     """Cross-region stale reads through regional caches, for one remedy. Per item: a first value written
     in the first region and replicated everywhere, every region's cache warmed with it, then a second
     value written in the first region (and invalidated as `remedy` says); users in every other region
@@ -448,12 +448,14 @@ def probe_stale(regions: list[Region], caches: dict, table: str, remedy: str, it
     pass). -> {remedy, items, ttl_s, stale_s: [per item and reading region, None: never fresh],
     stale_reads, reads, recached_stale (misses that loaded the old value back from a replica the write
     had not reached: a deletion too early)}. `caches`: region name -> a redis client (one Redis per
-    region; locally, one Redis with a key prefix per region)."""
+    region; locally, one Redis with a key prefix per region). `schema`: the table's key (key_schema)."""
     if remedy not in REMEDIES:
         raise ValueError(f"remedy {remedy!r}: one of {', '.join(REMEDIES)}")
     home, others = regions[0], regions[1:]
     token = uuid.uuid4().hex[:12]
-    ckey = lambda region, keys: f"{prefix}:{region}:{next(iter(keys.values()))['S']}"  # noqa: E731
+    def ckey(region: str, keys: dict) -> str:  # the item's key in that region's cache
+        return f"{prefix}:{region}:" + "|".join(str(next(iter(keys[attr].values()))) for attr, _ in schema)
+
     ttl_ms = max(1, round(ttl_s * 1000))
     result = {"remedy": remedy, "items": items, "ttl_s": ttl_s, "stale_s": [], "stale_reads": 0, "reads": 0,
               "recached_stale": 0}
@@ -463,7 +465,7 @@ def probe_stale(regions: list[Region], caches: dict, table: str, remedy: str, it
         c.__enter__()
     try:
         for i in range(items):
-            key = {"id": {"S": f"csw-stale-{token}-{i}"}}
+            key = marker_key(list(schema), f"stale-{token}-{i}")
             home.client.put_item(TableName=table, Item={**stamp(key, home.name), VALUE: {"S": "old"}})
             for r in others:  # replicated everywhere (and its consumers done with it) before the caches are warmed
                 while (r.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item") or {}) \
