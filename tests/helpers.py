@@ -217,3 +217,56 @@ def contexts_built(connect, n: int = 20) -> tuple[list, list]:
         return built, [connect() for _ in range(n)]
     finally:
         ssl.create_default_context = real
+
+
+class DelayProxy:
+    """A TCP proxy on loopback that holds every chunk for `delay_s` in each direction: a far region's
+    round trip (2 x delay_s) for a client that talks to `target_port` through it. Threads; stop() ends it."""
+
+    def __init__(self, target_port: int, delay_s: float):
+        self.target_port, self.delay_s = target_port, delay_s
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.stopped = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst) -> None:
+        import queue
+
+        held: queue.Queue = queue.Queue()
+
+        def send():
+            while True:
+                due, data = held.get()
+                if data is None:
+                    dst.close()
+                    return
+                time.sleep(max(0.0, due - time.monotonic()))
+                try:
+                    dst.sendall(data)
+                except OSError:
+                    return
+
+        threading.Thread(target=send, daemon=True).start()
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            held.put((time.monotonic() + self.delay_s, data or None))
+            if not data:
+                return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.server.close()

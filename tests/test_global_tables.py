@@ -38,7 +38,7 @@ def regions(servers):
     """The table, new and empty, with its stream, in each region."""
     out = []
     for name, emu in zip(REGIONS, servers):
-        client = dynamodb.make_client(emu.endpoint, name, 0, 10, 10.0)
+        client = dynamodb.make_client(emu.endpoint, name, 0, 40, 10.0)
         streams = dynamodb.make_client(emu.endpoint, name, 0, 10, 10.0, service="dynamodbstreams")
         try:
             client.delete_table(TableName=TABLE)
@@ -290,3 +290,28 @@ def test_regional_caches_stay_stale_until_the_ttl_unless_the_write_arrival_inval
     assert all(s is not None and 0.1 <= s <= lag + 0.1 for s in stream["stale_s"]), (stream, lag)
     assert stream["recached_stale"] == 0 and stream["invalidated_by_streams"] >= 2
     assert not caches["us-east-1"].keys(prefix + ":*")  # the probe's cache keys are gone
+
+
+def test_a_probe_far_from_the_other_region_does_not_add_its_distance(regions, servers):
+    """The probe reads eu-west-1 through a proxy that adds 60 ms each way (a 120 ms round trip, as from
+    another continent): the lag it reports stays the replication's (measured side by side without the
+    proxy), not the lag plus the round trip: each request counts from its middle, and a read starts every
+    2 ms without waiting for the one before (sequential reads would make a round trip its resolution)."""
+    from .helpers import DelayProxy
+
+    east, west = regions
+    proxy = DelayProxy(servers[1].port, 0.06)
+    try:
+        far = Region(west.name, dynamodb.make_client(f"http://127.0.0.1:{proxy.port}", west.name, 0, 40, 10.0), None)
+        with Replicator(regions, TABLE, parse_lag("50ms")):
+            probe_lag(east, west, TABLE, "id", count=5)  # warm
+            near = statistics.median(probe_lag(east, west, TABLE, "id", count=10))
+            away = statistics.median(probe_lag(east, far, TABLE, "id", count=10, poll_s=0.002))
+            t0 = time.monotonic()
+            far.client.get_item(TableName=TABLE, Key={"id": {"S": "none"}}, ConsistentRead=True)
+            rtt = time.monotonic() - t0
+    finally:
+        proxy.stop()
+    assert rtt >= 0.12  # the proxy's round trip is there
+    # measured here: +5 ms; timed from the write's return to the found read's, one read at a time: +52 ms
+    assert abs(away - near) <= 0.03, (near, away, rtt)

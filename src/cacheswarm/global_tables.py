@@ -130,7 +130,7 @@ def run(args) -> int:
         else:
             regions = []
             for name in names:
-                regions.append(glob.Region(name, dynamodb.make_client("aws", name, 2, 10, 10.0),
+                regions.append(glob.Region(name, dynamodb.make_client("aws", name, 2, glob.INFLIGHT + 8, 10.0),
                                            dynamodb.make_client("aws", name, 2, 10, 10.0, service="dynamodbstreams")))
             try:
                 schema = glob.key_schema(regions[0].client, args.table)

@@ -242,8 +242,8 @@ class Replicator:
 def probe_lag(source: Region, dest: Region, table: str, key_name: str, count: int = 20, **kw) -> list[float | None]:
     """Replication lag from `source` to `dest` as a user sees it: `count` markers written in `source`
     (`every_s` apart), each polled for in `dest` with strongly consistent reads every `poll_s`; the
-    seconds from the write's return to the first read that found it, or None when it did not arrive
-    within `timeout_s`. The markers are deleted afterwards (in both regions: the delete replicates).
+    seconds from the write to the first read that found it (each request's middle: see _probe), or
+    None when it did not arrive within `timeout_s`. The markers are deleted afterwards (in both regions: the delete replicates).
     `key_name`: the table's string hash key (probe_lag_keys takes any key schema)."""
     return probe_lag_keys(source, dest, table, [(key_name, "S")], count, **kw)
 
@@ -269,21 +269,45 @@ def probe_lag_keys(source: Region, dest: Region, table: str, schema, count: int 
     return _probe(source, dest, table, [marker_key(schema, f"lag-{token}-{i}") for i in range(count)], **kw)
 
 
+INFLIGHT = 32  # a lag probe's reads in flight at once: a far region's round trip does not set its resolution
+
+
 def _probe(source, dest, table, keys, every_s: float = 0.05, timeout_s: float = 10.0, poll_s: float = 0.002,
            into: list | None = None):
+    """Each marker's lag from the middle of its write to the middle of the first read that found it: a
+    request reaches its server about half its round trip after it is sent, so a probe far from either
+    region does not add its distance to the lag (on AWS, a read from us-east-1 into eu-west-1 takes
+    ~70 ms; its answer describes the table as it was ~35 ms after sending). A read starts every `poll_s`
+    without waiting for the one before (up to INFLIGHT at once), so the resolution is `poll_s` there too."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    def read(key):
+        asked = time.monotonic()
+        try:
+            found = bool(dest.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item"))
+        except Exception:  # a failed read finds nothing; the marker's timeout bounds the wait
+            found = False
+        return (asked + time.monotonic()) / 2, found
+
     lags = [] if into is None else into
-    for key in keys:
-        source.client.put_item(TableName=table, Item=stamp(key, source.name))
-        written = time.monotonic()
-        lag = None
-        while time.monotonic() - written < timeout_s:
-            if dest.client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item"):
-                lag = time.monotonic() - written
-                break
-            time.sleep(poll_s)
-        lags.append(lag)
-        source.client.delete_item(TableName=table, Key=key)
-        time.sleep(every_s)
+    with ThreadPoolExecutor(max_workers=INFLIGHT, thread_name_prefix="cacheswarm-lag-probe") as pool:
+        for key in keys:
+            sent = time.monotonic()
+            source.client.put_item(TableName=table, Item=stamp(key, source.name))
+            written = (sent + time.monotonic()) / 2
+            pending, seen, next_at = set(), [], time.monotonic()
+            while not seen and time.monotonic() - written < timeout_s:
+                if len(pending) < INFLIGHT and time.monotonic() >= next_at:
+                    pending.add(pool.submit(read, key))
+                    next_at = time.monotonic() + poll_s
+                done, pending = wait(pending, timeout=max(0.0, next_at - time.monotonic()),
+                                     return_when=FIRST_COMPLETED)
+                seen = [middle for middle, found in (f.result() for f in done) if found]
+            # reads sent before the first that found it may still find it, at an earlier middle
+            seen += [middle for middle, found in (f.result() for f in wait(pending).done) if found]
+            lags.append(max(0.0, min(seen) - written) if seen else None)
+            source.client.delete_item(TableName=table, Key=key)
+            time.sleep(every_s)
     return lags
 
 
@@ -345,7 +369,7 @@ class EmulatedRegions:
                 self.say(f"starting DynamoDB Local for {name} ...")
                 server = emulator.DynamoDBLocal(*found).start()
                 self.servers.append(server)
-                client = dynamodb.make_client(server.endpoint, name, 0, 10, self.timeout)
+                client = dynamodb.make_client(server.endpoint, name, 0, INFLIGHT + 8, self.timeout)
                 client.create_table(TableName=self.table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
                                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                                     BillingMode="PAY_PER_REQUEST",
