@@ -5,6 +5,7 @@ write sent back to the region it came from."""
 
 from __future__ import annotations
 
+import csv
 import json
 import statistics
 import time
@@ -167,6 +168,20 @@ def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
     assert list(stale) == ["local", "every-region", "stream"]
     assert max(stale["stream"]["stale_s"]) < min(stale["local"]["stale_s"])  # the consumer beats the TTL
     assert "stream (each region's stream consumer invalidates its cache when the write arrives): stale for" in out.stdout
+    # the answer, first in the HTML and last on the console; the same figures in the CSV
+    assert report["answer"][0].startswith("Replication: eu-west-1 sees us-east-1's writes after ")
+    assert "4 of 8 updates were lost without an error" in report["answer"][1]
+    assert "invalidating from each region's stream" in report["answer"][2]
+    assert all(line in out.stdout for line in report["answer"])
+    import html as markup
+
+    html = markup.unescape((tmp_path / "r" / "global-tables.html").read_text())
+    assert html.index(report["answer"][0]) < html.index(report["answer"][2]) < html.index("Replication lag per region")
+    assert "http" not in html.replace("http-equiv", "")  # self-contained
+    rows = list(csv.DictReader((tmp_path / "r" / "global-tables.csv").open()))
+    assert [(r["kind"], r["from"] or r["remedy"]) for r in rows] == [
+        ("lag", "us-east-1"), ("lag", "eu-west-1"), ("stale", "local"), ("stale", "every-region"), ("stale", "stream")]
+    assert float(rows[0]["p50_ms"]) == report["pairs"][0]["p50_ms"]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -225,6 +240,7 @@ def test_an_interrupted_probe_keeps_what_it_measured_and_leaves_no_emulator(tmp_
     report = json.loads((tmp_path / "r" / "global-tables.json").read_text())
     pair = report["pairs"][0]
     assert report["partial"] and 1 <= pair["arrived"] <= pair["markers"] < 2000 and pair["p50_ms"] > 0, report
+    assert "Partial: the probe was interrupted" in (tmp_path / "r" / "global-tables.html").read_text()
     time.sleep(1)
     assert _emulators() <= before  # both regions' servers stopped with the command
 

@@ -5,7 +5,6 @@ real global table on AWS. cli.py parses the command line; this module runs it.""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -13,6 +12,7 @@ import statistics
 from . import emulator, options
 from .optbase import BadInput
 from .quantile_ci import rank_bounds
+from .report import global_tables as report
 from .stores import dynamodb, dynamodb_global as glob
 from .stores.dynamodb_global import REMEDY_TEXT
 
@@ -148,11 +148,12 @@ def run(args) -> int:
                 stale(regions, args.table, tuple(schema))
         result["partial"] = False
     finally:
-        if out_dir and (result["pairs"] or result["conflicts"]):
-            os.makedirs(out_dir, exist_ok=True)
-            with open(os.path.join(out_dir, "global-tables.json"), "w") as f:
-                json.dump(result, f, indent=2)
-            print(f"cacheswarm global-tables report: {os.path.join(out_dir, 'global-tables.json')}"
+        measured = result["pairs"] or result["conflicts"]
+        if measured:
+            for line in report.answer(result):
+                print(line, flush=True)
+        if out_dir and measured:
+            print(f"cacheswarm global-tables report: {report.write(out_dir, result)}"
                   + (" (partial: interrupted)" if result["partial"] else ""), flush=True)
     lost_markers = sum(p["markers"] - p["arrived"] for p in result["pairs"])
     errors = (result.get("replicator") or {}).get("errors")
