@@ -161,7 +161,8 @@ def test_the_command_prints_the_lag_per_pair_and_the_lost_updates(tmp_path):
         assert 0.085 <= (pair["p50_ms"] - pair["emulation_overhead_p50_ms"]) / 1000 <= 0.15, pair
         assert pair["p50_ci_ms"][0] <= pair["p50_ms"] <= pair["p50_ci_ms"][1]
     c = report["conflicts"]
-    assert (c["items"], c["writes"], c["agree"], c["lost"]) == (4, 8, 4, 4) and c["converged_s"] is not None
+    assert (c["items"], c["writes"], c["acknowledged"], c["refused"], c["agree"], c["lost"]) == (4, 8, 8, 0, 4, 4)
+    assert c["converged_s"] is not None
     assert sum(report["replicator"]["superseded"].values()) == 4  # the replicas refused exactly the lost ones
     assert "us-east-1 -> eu-west-1: lag p50 " in out.stdout and "4 of 8 updates lost to last-writer-wins" in out.stdout
     stale = {r["remedy"]: r for r in report["stale"]}

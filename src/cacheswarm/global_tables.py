@@ -142,7 +142,10 @@ def run(args) -> int:
             if missing:
                 raise BadInput("--regions", f"{args.table} has no replica in {', '.join(missing)} (its replicas: "
                                             f"{', '.join(sorted(replicas))})")
-            result.update(emulated=False, table=args.table)
+            consistency = regions[0].client.describe_table(TableName=args.table)["Table"].get("MultiRegionConsistency")
+            result.update(emulated=False, table=args.table, consistency=consistency or "EVENTUAL")
+            say(f"{args.table}: replicas in {', '.join(names)}, multi-region consistency "
+                f"{(consistency or 'EVENTUAL').lower()}")
             measure(regions, args.table, schema)
             if args.stale_items:  # (the probe's consumers read each region's stream: the table has them)
                 stale(regions, args.table, tuple(schema))
@@ -232,5 +235,6 @@ def _conflict_line(c: dict, regions: int) -> str:
     won = ", ".join(f"{r} {n}" for r, n in sorted(c["winners"].items()))
     tail = (f"every replica agrees after {c['converged_s']:.2f} s" if c["converged_s"] is not None else
             f"only {c['agree']} of {c['items']} items agree in every region after 30 s")
+    refused = f", {c['refused']} refused (ReplicatedWriteConflictException)" if c.get("refused") else ""
     return (f"conflicts: {c['items']} items updated in {regions} regions at once: {c['lost']} of {c['writes']} "
-            f"updates lost to last-writer-wins (won: {won or 'none'}); {tail}")
+            f"updates lost to last-writer-wins{refused} (won: {won or 'none'}); {tail}")

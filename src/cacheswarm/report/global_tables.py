@@ -11,6 +11,8 @@ import statistics
 
 from .writers import _atomic, _env
 
+REFUSED = "ReplicatedWriteConflictException"  # (stores/dynamodb_global.py counts them)
+
 CSV_FIELDS = ("kind", "from", "to", "remedy", "markers", "arrived", "p50_ms", "p50_ci_low_ms", "p50_ci_high_ms",
               "max_ms", "emulation_overhead_p50_ms", "items", "reads", "stale_reads", "recached_stale",
               "stale_p50_s", "stale_max_s", "never_fresh")
@@ -36,8 +38,10 @@ def answer(result: dict) -> list[str]:
         out.append("Replication: " + "; ".join(bits) + how + ".")
     c = result.get("conflicts")
     if c:
+        refused = (f"; {c['refused']} were refused with {REFUSED} (multi-region strong consistency: the writer "
+                   "was told)" if c.get("refused") else "")
         out.append(f"Concurrent updates: of {c['items']} items updated in {len(result['regions'])} regions at once, "
-                   f"{c['lost']} of {c['writes']} updates were lost without an error (last writer wins)"
+                   f"{c['lost']} of {c['writes']} updates were lost without an error (last writer wins){refused}"
                    + ("." if c.get("converged_s") is not None else
                       f"; only {c['agree']} items agree in every region after 30 s."))
     stale = {s["remedy"]: s for s in result.get("stale") or []}

@@ -314,17 +314,31 @@ def _probe(source, dest, table, keys, every_s: float = 0.05, timeout_s: float = 
 VALUE = "csw_value"  # the conflict probe's attribute: which region's write this copy holds
 
 
+REFUSED = "ReplicatedWriteConflictException"  # a multi-region strongly consistent table's answer to a conflict
+
+
 def probe_conflicts(regions: list[Region], table: str, schema, count: int = 10, timeout_s: float = 30.0,
                     poll_s: float = 0.02) -> dict:
     """Concurrent updates, as users in every region make them: each of `count` items written once in
     every region, back to back (well within any replication lag), then read in every region until all
-    copies agree or `timeout_s` passes. Last writer wins, so of each item's writes all but one are lost.
-    -> {items, writes, lost, agree, winners: {region: items}, converged_s}; the items are deleted after."""
+    copies agree or `timeout_s` passes. On an eventually consistent table (MREC) last writer wins: of each
+    item's acknowledged writes all but the one every replica keeps are lost, silently. A strongly
+    consistent one (MRSC) refuses a conflicting write instead (ReplicatedWriteConflictException): counted
+    as `refused`, not lost, as its writer was told.
+    -> {items, writes, acknowledged, refused, lost, agree, winners: {region: items}, converged_s}; the
+    items are deleted after."""
     token = uuid.uuid4().hex[:12]
     keys = [marker_key(schema, f"conflict-{token}-{i}") for i in range(count)]
-    for key in keys:
+    acknowledged, refused = [0] * count, 0
+    for i, key in enumerate(keys):
         for r in regions:
-            r.client.put_item(TableName=table, Item={**stamp(key, r.name), VALUE: {"S": r.name}})
+            try:
+                r.client.put_item(TableName=table, Item={**stamp(key, r.name), VALUE: {"S": r.name}})
+                acknowledged[i] += 1
+            except r.client.exceptions.ClientError as e:
+                if e.response.get("Error", {}).get("Code") != REFUSED:
+                    raise
+                refused += 1
     started = time.monotonic()
     finals: list[set] = []
     while True:
@@ -334,14 +348,14 @@ def probe_conflicts(regions: list[Region], table: str, schema, count: int = 10, 
             break
         time.sleep(poll_s)
     converged = time.monotonic() - started
-    agreed = [next(iter(f)) for f in finals if len(f) == 1 and None not in f]
+    agreed = [(i, next(iter(f))) for i, f in enumerate(finals) if len(f) == 1 and None not in f]
     winners: dict = {}
-    for w in agreed:
+    for _, w in agreed:
         winners[w] = winners.get(w, 0) + 1
     for key in keys:
         regions[0].client.delete_item(TableName=table, Key=key)
-    return {"items": count, "writes": count * len(regions), "agree": len(agreed),
-            "lost": (len(regions) - 1) * len(agreed), "winners": winners,
+    return {"items": count, "writes": count * len(regions), "acknowledged": sum(acknowledged), "refused": refused,
+            "agree": len(agreed), "lost": sum(acknowledged[i] - 1 for i, _ in agreed), "winners": winners,
             "converged_s": round(converged, 3) if len(agreed) == count else None}
 
 
