@@ -63,29 +63,30 @@ def _parser() -> argparse.ArgumentParser:
     opts.add_argument("--markdown", action="store_true",
                       help="print the options reference as Markdown (docs/options.md is this output)")
 
-    rep_ = sub.add_parser("global-tables", help="DynamoDB global tables: replication lag per region pair and updates "
-                                              "lost to last-writer-wins (emulated locally, or a real table on AWS)")
-    rep_.add_argument("--regions", required=True, help="two or three regions, e.g. us-east-1,eu-west-1")
-    rep_.add_argument("--dynamodb-endpoint", default="embedded",
+    gt = sub.add_parser("global-tables", help="DynamoDB global tables: replication lag per region pair, updates lost "
+                                              "to last-writer-wins and stale reads through regional caches (emulated "
+                                              "locally, or a real table on AWS)")
+    gt.add_argument("--regions", required=True, help="two or three regions, e.g. us-east-1,eu-west-1")
+    gt.add_argument("--dynamodb-endpoint", default="embedded",
                       help="embedded (default: one DynamoDB Local per region and an emulated replication with "
                            "--replication-lag) or aws (the global table --table, replicated by AWS)")
-    rep_.add_argument("--replication-lag", default="",
+    gt.add_argument("--replication-lag", default="",
                       help="embedded: the lag the emulated replication holds each write for, e.g. 40ms or "
                            "20ms..150ms (default 40ms); AWS's own is what --dynamodb-endpoint aws measures")
-    rep_.add_argument("--table", default="", help="aws: the global table to probe (it must have a replica in "
+    gt.add_argument("--table", default="", help="aws: the global table to probe (it must have a replica in "
                                                   "every region given; the probe's items are deleted after)")
-    rep_.add_argument("--markers", type=int, default=20, help="lag markers per region pair (default 20)")
-    rep_.add_argument("--conflicts", type=int, default=10,
+    gt.add_argument("--markers", type=int, default=20, help="lag markers per region pair (default 20)")
+    gt.add_argument("--conflicts", type=int, default=10,
                       help="items updated in every region at once, to count the updates lost (default 10; 0: none)")
-    rep_.add_argument("--stale-items", type=int, default=3,
+    gt.add_argument("--stale-items", type=int, default=3,
                       help="items written in the first region and read through every other region's cache, per "
                            "invalidation remedy (local, every-region, stream; default 3; 0: none)")
-    rep_.add_argument("--cache-ttl", default="1s", help="the regional caches' TTL for the stale-read probe (default 1s)")
-    rep_.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+    gt.add_argument("--cache-ttl", default="1s", help="the regional caches' TTL for the stale-read probe (default 1s)")
+    gt.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
                       help="the regional caches: one Redis for every region, a key prefix each (embedded; default "
                            "redis://127.0.0.1:6379/0), or REGION=URL for each region (on AWS, each region's ElastiCache)")
-    rep_.add_argument("--namespace", default="cacheswarm", help="embedded: prefix of the probe's table and keys")
-    rep_.add_argument("--out", default="", help="also write the figures to this directory's global-tables.json")
+    gt.add_argument("--namespace", default="cacheswarm", help="embedded: prefix of the probe's table and keys")
+    gt.add_argument("--out", default="", help="also write global-tables.html, .csv and .json into this directory")
 
     clean = sub.add_parser("clean", help="remove this namespace's tables and Redis keys (nothing else)")
     clean.add_argument("--yes", action="store_true", help="do not ask for confirmation")
