@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import catalog, options
+from . import global_tables
 from .global_tables import Unusable
 from .restaurants import DEFAULT_REVIEWS
 from .options import BadInput
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: unwind, so temp files and connections go
     try:
         return {"seed": _seed, "report": _report, "clean": _clean, "compare": _compare,
-                "options": _options, "global-tables": _global_tables}[args.command](args)
+                "options": _options, "global-tables": global_tables.run}[args.command](args)
     except BadInput as e:
         sys.stderr.write(f"cacheswarm: error: {e}\n")
         return 2
@@ -356,9 +357,3 @@ def _clean(args) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _global_tables(args) -> int:
-    from . import global_tables
-
-    return global_tables.run(args)

@@ -56,9 +56,7 @@ def run(args) -> int:
             raise BadInput("--table", "the embedded emulation makes its own table; --table is for "
                                       "--dynamodb-endpoint aws")
         lag = glob.parse_lag(args.replication_lag or "40ms")
-        if not options.NAMESPACE_RE.match(args.namespace):
-            raise BadInput("--namespace", f"{args.namespace!r} is not allowed; use 1-30 lowercase letters, digits "
-                                          "or _ starting with a letter")
+        options.check_namespace(args.namespace)
     out_dir = args.out
     if out_dir and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise BadInput("--out", f"{out_dir!r} is a file; give a directory")
@@ -133,16 +131,16 @@ def run(args) -> int:
                 regions.append(glob.Region(name, dynamodb.make_client("aws", name, 2, glob.INFLIGHT + 8, 10.0),
                                            dynamodb.make_client("aws", name, 2, 10, 10.0, service="dynamodbstreams")))
             try:
-                schema = glob.key_schema(regions[0].client, args.table)
-                replicas = {r["RegionName"] for r in regions[0].client.describe_table(
-                    TableName=args.table)["Table"].get("Replicas", [])} | {names[0]}
+                described = regions[0].client.describe_table(TableName=args.table)["Table"]
             except Exception as e:  # no credentials, no table, no permission: one line
                 raise Unusable(f"cannot describe {args.table} in {names[0]}: {e}") from None
+            schema = glob.schema_of(described)
+            replicas = {r["RegionName"] for r in described.get("Replicas", [])} | {names[0]}
             missing = [n for n in names if n not in replicas]
             if missing:
                 raise BadInput("--regions", f"{args.table} has no replica in {', '.join(missing)} (its replicas: "
                                             f"{', '.join(sorted(replicas))})")
-            consistency = regions[0].client.describe_table(TableName=args.table)["Table"].get("MultiRegionConsistency")
+            consistency = described.get("MultiRegionConsistency")
             result.update(emulated=False, table=args.table, consistency=consistency or "EVENTUAL")
             say(f"{args.table}: replicas in {', '.join(names)}, multi-region consistency "
                 f"{(consistency or 'EVENTUAL').lower()}")

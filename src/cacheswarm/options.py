@@ -185,11 +185,16 @@ class Settings:
         return d
 
 
-def connection_settings(ns) -> dict:
-    """Validate the connection options of an argparse namespace."""
-    namespace = str(getattr(ns, "namespace", "cacheswarm"))
+def check_namespace(namespace: str) -> str:
+    """--namespace as given, or BadInput naming the rule."""
     if not NAMESPACE_RE.match(namespace):
         raise BadInput("--namespace", f"{namespace!r} is not allowed; use 1-30 lowercase letters, digits or _ starting with a letter")
+    return namespace
+
+
+def connection_settings(ns) -> dict:
+    """Validate the connection options of an argparse namespace."""
+    namespace = check_namespace(str(getattr(ns, "namespace", "cacheswarm")))
     redis_url = str(ns.redis_url)
     _check_redis_url(redis_url)
     ca_cert = str(getattr(ns, "redis_ca_cert", "") or "")

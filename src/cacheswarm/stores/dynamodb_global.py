@@ -85,6 +85,28 @@ class Region:
     shards_at: float = 0.0
 
 
+def open_shards(r: Region, table: str, iterators: dict, where: str) -> None:
+    """An iterator in `iterators` (shard id -> iterator) for each shard of the table's stream in region
+    `r` that has none yet, at `where` (LATEST or TRIM_HORIZON)."""
+    arn = r.client.describe_table(TableName=table)["Table"].get("LatestStreamArn")
+    if not arn:
+        raise ValueError(f"{table} in {r.name} has no stream: create it with NEW_AND_OLD_IMAGES")
+    for shard in r.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        if shard["ShardId"] not in iterators:
+            iterators[shard["ShardId"]] = r.streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=where)["ShardIterator"]
+
+
+def read_shards(r: Region, iterators: dict):
+    """One read of every open shard: yields each read's records and moves its iterator on (None once
+    the shard is closed)."""
+    for shard, it in list(iterators.items()):
+        if it is not None:
+            out = r.streams.get_records(ShardIterator=it)
+            iterators[shard] = out.get("NextShardIterator")
+            yield out["Records"]
+
+
 class Replicator:
     """Replication between the regions' tables, `lag()` seconds after a write reached its stream.
 
@@ -142,13 +164,7 @@ class Replicator:
         return len(self._due) + self._applying
 
     def _refresh_shards(self, r: Region, now: float, where: str = "TRIM_HORIZON") -> None:
-        arn = r.client.describe_table(TableName=self.table)["Table"].get("LatestStreamArn")
-        if not arn:
-            raise ValueError(f"{self.table} in {r.name} has no stream: create it with NEW_AND_OLD_IMAGES")
-        for shard in r.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            if shard["ShardId"] not in r.iterators:
-                r.iterators[shard["ShardId"]] = r.streams.get_shard_iterator(
-                    StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType=where)["ShardIterator"]
+        open_shards(r, self.table, r.iterators, where)
         r.shards_at = now
 
     def _reader(self, r: Region) -> None:
@@ -166,13 +182,9 @@ class Replicator:
 
     def _read(self, r: Region) -> int:
         got = 0
-        for shard, it in list(r.iterators.items()):
-            if it is None:
-                continue
-            out = r.streams.get_records(ShardIterator=it)
-            r.iterators[shard] = out.get("NextShardIterator")
+        for records in read_shards(r, r.iterators):
             seen = time.monotonic()
-            for record in out["Records"]:
+            for record in records:
                 item = _item(r.name, record["dynamodb"]["Keys"])
                 if record["eventName"] == "REMOVE":
                     with self._ready:  # a delete the replicator made here: replicated once, not sent on
@@ -250,7 +262,11 @@ def probe_lag(source: Region, dest: Region, table: str, key_name: str, count: in
 
 def key_schema(client, table: str) -> list[tuple[str, str]]:
     """[(attribute, type S|N|B), ...] of the table's key, hash first."""
-    t = client.describe_table(TableName=table)["Table"]
+    return schema_of(client.describe_table(TableName=table)["Table"])
+
+
+def schema_of(t: dict) -> list[tuple[str, str]]:
+    """key_schema of a DescribeTable answer's Table."""
     types = {a["AttributeName"]: a["AttributeType"] for a in t["AttributeDefinitions"]}
     return [(k["AttributeName"], types[k["AttributeName"]]) for k in sorted(t["KeySchema"], key=lambda k: k["KeyType"])]
 
@@ -426,12 +442,9 @@ class StreamInvalidator:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> "StreamInvalidator":
-        r = self.region
-        arn = r.client.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
-        for shard in r.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-            self._iterators[shard["ShardId"]] = r.streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
-        self._thread = threading.Thread(target=self._run, name=f"cacheswarm-invalidator-{r.name}", daemon=True)
+        open_shards(self.region, self.table, self._iterators, "LATEST")
+        self._thread = threading.Thread(target=self._run, name=f"cacheswarm-invalidator-{self.region.name}",
+                                        daemon=True)
         self._thread.start()
         return self
 
@@ -443,24 +456,19 @@ class StreamInvalidator:
     def _run(self) -> None:
         while not self._stop.is_set():
             got = 0
-            for shard, it in list(self._iterators.items()):
-                if it is None:
-                    continue
-                try:
-                    out = self.region.streams.get_records(ShardIterator=it)
-                except Exception as e:  # counted; the consumer goes on
-                    self.errors.append(str(e))
-                    continue
-                self._iterators[shard] = out.get("NextShardIterator")
-                for record in out["Records"]:
-                    image = record["dynamodb"].get("NewImage")
-                    if image is not None and image.get(ORIGIN, {}).get("S") in (None, self.region.name):
-                        continue  # this region's own write: its writer invalidated already
-                    key = self.cache_key(record["dynamodb"]["Keys"])
-                    self.cache.delete(key)
-                    self.invalidated += 1
-                    self.seen[key] = self.seen.get(key, 0) + 1
-                    got += 1
+            try:  # (what a read returned before a failing one is handled; the failed shard is read next time)
+                for records in read_shards(self.region, self._iterators):
+                    for record in records:
+                        image = record["dynamodb"].get("NewImage")
+                        if image is not None and image.get(ORIGIN, {}).get("S") in (None, self.region.name):
+                            continue  # this region's own write: its writer invalidated already
+                        key = self.cache_key(record["dynamodb"]["Keys"])
+                        self.cache.delete(key)
+                        self.invalidated += 1
+                        self.seen[key] = self.seen.get(key, 0) + 1
+                        got += 1
+            except Exception as e:  # counted; the consumer goes on
+                self.errors.append(str(e))
             if not got:
                 self._stop.wait(self.poll_s)
 
