@@ -108,6 +108,15 @@ class PhaseKey:
         return self.text
 
 
+REGION_SEP = "@"  # a global table's region as the report and Locust's names spell its backend: dynamodb@eu-west-1
+
+
+def regional(backend: str) -> tuple[str, str | None]:
+    """'dynamodb@eu-west-1' -> ('dynamodb', 'eu-west-1'); any other backend -> (backend, None)."""
+    name, sep, region = backend.partition(REGION_SEP)
+    return (name, region) if sep else (backend, None)
+
+
 # ---- backends and bindings ----
 @dataclass(frozen=True)
 class Backend:
@@ -213,6 +222,9 @@ def backends_of(dataset: str) -> tuple[str, ...]:
 
 
 def label(name: str) -> str:
+    base, region = regional(name)
+    if region:
+        return f"{label(base)} {region}"
     return BACKENDS[name].label if name in BACKENDS else name
 
 

@@ -10,8 +10,9 @@ import re
 import statistics
 
 from . import emulator, options
+from .opt_regions import REGION_NAME
 from .optbase import BadInput
-from .quantile_ci import rank_bounds
+from .regions import lag_pair
 from .report import global_tables as report
 from .stores import dynamodb, dynamodb_global as glob
 from .stores.dynamodb_global import REMEDY_TEXT
@@ -22,7 +23,6 @@ class Unusable(Exception):
 
 
 CALIBRATION_MARKERS = 10  # per region pair, at lag 0, after as many to warm the servers
-REGION_NAME = r"[a-z]{2}(-gov)?-[a-z]+-\d"  # us-east-1, eu-west-1, ap-southeast-1, us-gov-west-1
 
 
 def run(args) -> int:
@@ -190,14 +190,7 @@ def _caches(text: str, names: list[str], endpoint: str) -> dict:
 
 
 def _add_pair(result: dict, src: str, dst: str, lags: list, overhead) -> None:
-    arrived = sorted(x for x in lags if x is not None)
-    pair = {"from": src, "to": dst, "markers": len(lags), "arrived": len(arrived)}
-    if arrived:
-        lo, hi = rank_bounds(len(arrived), 50)
-        pair.update(p50_ms=round(statistics.median(arrived) * 1000, 2),
-                    p50_ci_ms=[round(arrived[lo - 1] * 1000, 2) if lo >= 1 else None,
-                               round(arrived[hi - 1] * 1000, 2) if hi <= len(arrived) else None],
-                    max_ms=round(arrived[-1] * 1000, 2))
+    pair = lag_pair(src, dst, lags)
     if overhead is not None:
         pair["emulation_overhead_p50_ms"] = overhead
     result["pairs"].append(pair)

@@ -43,11 +43,15 @@ class PhaseLoop:
         s = rt.settings
         dataset, backend, strategy = key.dataset, key.backend, key.strategy
         field = key.field  # a capacity step's strategy carries its step (db-only@2): its own series
-        store = rt.stores[(dataset, backend)].for_user()
         binding = catalog.BINDINGS[(dataset, backend)]
-        self.cache = (rt.cache.for_user(rt.reader_cache, wait_when_down=strategy == strategies.CacheOnly.name)
+        # a global table's user: its home region's replica and Redis, its figures under dynamodb@REGION
+        region = rt.regions.home() if rt.regions is not None and backend == "dynamodb" else None
+        store = (rt.region_stores[(dataset, region)] if region else rt.stores[(dataset, backend)]).for_user()
+        shared = rt.regions.caches[region] if region else rt.cache
+        self.cache = (shared.for_user(None if region else rt.reader_cache,
+                                      wait_when_down=strategy == strategies.CacheOnly.name)
                       if strategies.STRATEGIES[strategy].uses_cache else None)
-        self.shared_cache, self.deferred = rt.cache, []  # double-delete's second DELs still to come
+        self.shared_cache, self.deferred = shared, []  # double-delete's second DELs still to come
         self.delay = s.cache.double_delete_delay
         rng = random.Random()
         self.loads = rt.loads_of(key.text)
@@ -90,7 +94,7 @@ class PhaseLoop:
         self.record = recorder.record
         self.slots: dict = {}  # (op, outcome, window) -> Slot: what recording an operation touches
         self.last_end = 0  # perf_counter_ns when the last operation ended
-        base = self.base = (dataset, backend, field)
+        base = self.base = (dataset, rt.regions.backend(region) if region else backend, field)
         # series keys made when first used (every op x outcome x window x kind up front was 112 strings a
         # user: ~150 MB at 10,000 users)
         self.series = Keys(lambda k: series_key(*base, *k))  # (op, outcome, window, kind)

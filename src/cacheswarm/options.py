@@ -18,6 +18,7 @@ from .products import MAX_VALUE_SIZE
 from . import catalog, slo
 from .catalog import ALL_STRATEGIES, STRATEGIES, combos, policy_of
 from .opt_cache import CACHE_OPTIONS, CacheSettings, cache_settings
+from .opt_regions import REGION_OPTIONS, RegionSettings, region_settings, split_redis_url
 from .opt_workload import WORKLOAD_OPTIONS, WorkloadSettings, phases_of, workload_settings
 from .targets import (MySQLTarget, _check_redis_url, _dynamodb_endpoint, _region, check_dynamodb,  # noqa: F401
                       parse_mysql_url, redact_url)  # (re-exported)
@@ -89,7 +90,7 @@ SLO_OPTIONS = (
 )
 
 # the web form lists them in this order: the run's shape and objectives first, connections after
-ALL_OPTIONS = RUN_OPTIONS + WORKLOAD_OPTIONS + CACHE_OPTIONS + SLO_OPTIONS + CONNECTION_OPTIONS
+ALL_OPTIONS = RUN_OPTIONS + WORKLOAD_OPTIONS + CACHE_OPTIONS + SLO_OPTIONS + REGION_OPTIONS + CONNECTION_OPTIONS
 SECRET_DESTS = frozenset(o.dest for o in ALL_OPTIONS if o.secret)
 URL_DESTS = ("redis_url", "dynamodb_endpoint", "redis_reader_url",
              *(o.dest for b in catalog.described() for o in b.hooks().OPTIONS if o.flag.endswith("-url")))
@@ -132,6 +133,7 @@ class Settings:
     dynamodb_retries: int = 0
     strategies: tuple[str, ...] = STRATEGIES
     cache: CacheSettings = CacheSettings()  # what the cache does besides speed (opt_cache.py)
+    regions: RegionSettings = RegionSettings()  # a DynamoDB global table's regions (opt_regions.py)
     datasets: tuple[str, ...] = ("products",)
     backends: tuple[str, ...] = (catalog.DEFAULT_BACKEND,)
     read_ratio: float = 0.95
@@ -170,6 +172,10 @@ class Settings:
         d.pop("redis_password")
         d["redis_url"] = redact_url(self.redis_url)
         d.update(d.pop("cache"), **d.pop("workload"))  # (the report's run facts stay one flat record)
+        d.pop("regions")
+        d.update(dynamodb_regions=list(self.regions.names), home_region=self.regions.home,
+                 replication_lag=self.regions.lag,
+                 regional_redis_urls={n: redact_url(u) for n, u in self.regions.redis_urls.items()})
         d["redis_reader_url"] = redact_url(self.cache.redis_reader_url)
         d.pop("targets")  # (asdict would keep their passwords)
         d.pop("readers")
@@ -195,7 +201,7 @@ def check_namespace(namespace: str) -> str:
 def connection_settings(ns) -> dict:
     """Validate the connection options of an argparse namespace."""
     namespace = check_namespace(str(getattr(ns, "namespace", "cacheswarm")))
-    redis_url = str(ns.redis_url)
+    redis_url, per_region = split_redis_url(ns)  # (REGION=URL,...: a global table's run)
     _check_redis_url(redis_url)
     ca_cert = str(getattr(ns, "redis_ca_cert", "") or "")
     if ca_cert and not os.path.isfile(ca_cert):
@@ -220,6 +226,7 @@ def connection_settings(ns) -> dict:
         allow_existing_table=_as_bool(getattr(ns, "allow_existing_table", False)),
         targets=targets,
         readers=readers,
+        regional_redis=per_region,
     )
 
 
@@ -241,6 +248,7 @@ def settings_from(ns) -> Settings:
     conn = connection_settings(ns)
     if "dynamodb" in backends:
         check_dynamodb(conn)
+    regions = region_settings(ns, backends, conn["redis_url"], conn.pop("regional_redis"), conn["dynamodb_endpoint"])
     phase_time = parse_seconds("--phase-time", ns.phase_time)
     warmup = parse_seconds("--warmup", ns.warmup)
     datasets = _comma_list("--dataset", ns.dataset, DATASETS)
@@ -256,6 +264,7 @@ def settings_from(ns) -> Settings:
         **_objectives(ns, strategies, combos(datasets, backends, strategies)),
         strategies=strategies,
         cache=cache,
+        regions=regions,
         datasets=datasets,
         backends=backends,
         read_ratio=read_ratio,

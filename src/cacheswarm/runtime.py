@@ -21,6 +21,7 @@ from .inserts import InsertIds
 from .oploop import PhaseLoop
 from .options import BadInput, Settings, redact_url
 from .recorder import Recorder
+from .regions import RunRegions
 from .stores import ConnectError, ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
 
 log = logging.getLogger("cacheswarm")
@@ -54,7 +55,7 @@ class Runtime:
     master resolved, e.g. its embedded emulator) and `keyspaces` arrive with the run."""
 
     def __init__(self, settings: Settings, users: int = 1, dynamodb_url: str | None = None,
-                 keyspaces: dict | None = None, redis_url: str | None = None):
+                 keyspaces: dict | None = None, redis_url: str | None = None, region_urls: dict | None = None):
         self.settings = settings
         self.users = users
         self.embedded_redis = None
@@ -89,6 +90,12 @@ class Runtime:
                                             self.pools, self.readers, settings.namespace)
         self.loads: dict = {}  # phase key -> stampede.Loads: what this process's users loaded (duplicate loads)
         self.inserts: dict = {}  # phase key -> InsertIds (runs with --insert-ratio)
+        # a global table's run: a client, Redis and store per region (regions.py); the first region's are the
+        # run's DynamoDB client and stores, which the seeding, warm-up and checks below use
+        self.regions = RunRegions(settings, users, region_urls) if settings.regions.names else None
+        self.region_stores: dict = {}  # (dataset, region) -> store
+        if self.regions is not None and (region_urls or not self.embedded):
+            self.dynamodb_url = self.regions.endpoints.get(self.regions.names[0], self.dynamodb_url)
         if self.dynamodb_url or "dynamodb" not in settings.backends:
             self._open_stores()
 
@@ -96,8 +103,11 @@ class Runtime:
         s = self.settings
         if "dynamodb" in s.backends and self.client is None:
             try:
-                self.client = dynamodb.make_client(self.dynamodb_url, s.aws_region, s.dynamodb_retries,
-                                                   max(self.users, s.mysql_pool_size), s.op_timeout)
+                if self.regions is not None:
+                    self.client = self.regions.open()[self.regions.names[0]]
+                else:
+                    self.client = dynamodb.make_client(self.dynamodb_url, s.aws_region, s.dynamodb_retries,
+                                                       max(self.users, s.mysql_pool_size), s.op_timeout)
             except dynamodb.DynamoDBError as e:
                 raise Preflight(str(e)) from None
         for dataset, backend in dict.fromkeys((d, b) for d, b, _ in catalog.combos(s.datasets, s.backends,
@@ -107,6 +117,11 @@ class Runtime:
             store.configure(s)  # (options of a dataset's own: product pages, queries, the Redis-native ones)
             if backend in self.readers:
                 store.reader = self.readers[backend]  # reads from the replica, writes (and audits) on the primary
+            if backend == "dynamodb" and self.regions is not None:
+                for region, client in self.regions.clients.items():
+                    self.region_stores[(dataset, region)] = (store if client is self.client else
+                                                             type(store)(client, s.namespace))
+                    self.region_stores[(dataset, region)].configure(s)
 
     # ---- before the run (master or local process) ----
     def preflight(self) -> dict:
@@ -114,11 +129,19 @@ class Runtime:
         s = self.settings
         failures = (ConnectError, ForeignTable, BotoCoreError, ClientError, dynamodb.DynamoDBError)
         try:
-            if "dynamodb" in s.backends and self.client is None:
+            if "dynamodb" in s.backends and self.client is None and self.regions is not None:
+                self.dynamodb_url = self.regions.start()[self.regions.names[0]]
+                log.info("cacheswarm: embedded DynamoDB (%s) per region: %s", self.regions.emulator,
+                         ", ".join(f"{n} on {u}" for n, u in self.regions.endpoints.items()))
+                self._open_stores()
+            elif "dynamodb" in s.backends and self.client is None:
                 self.dynamodb_url = dynamodb.embedded_endpoint()
                 log.info("cacheswarm: embedded DynamoDB (%s) on %s", dynamodb.embedded_name(), self.dynamodb_url)
                 self._open_stores()
-            if self.client is not None:
+            if self.regions is not None:
+                for name, client in self.regions.clients.items():
+                    dynamodb.check_reachable(client, self.regions.endpoints.get(name, s.dynamodb_endpoint))
+            elif self.client is not None:
                 dynamodb.check_reachable(self.client, self.dynamodb_url)
             keyspaces = {d: self._dataset_rows(d) for d in s.datasets}
             for name, reader in self.readers.items():  # the lag probe's table, and the replica reachable
@@ -132,6 +155,8 @@ class Runtime:
                 self.cache.check(redact_url(self.redis_url))
                 if self.reader_cache is not None:
                     self.reader_cache.check(redact_url(s.cache.redis_reader_url))
+                for name, cache in (self.regions.caches.items() if self.regions is not None else ()):
+                    cache.check(f"{redact_url(s.regions.redis_urls[name])} ({name}'s cache)")
             except CacheError as e:
                 raise Preflight(str(e)) from None
         self.keyspaces = keyspaces
@@ -160,12 +185,21 @@ class Runtime:
             raise BadInput("--keyspace", f"{s.keyspace} is larger than the {min(others)} seeded {dataset}; use at "
                                          f"most {min(others)} or seed more")
         if embedded:
-            most = EMBEDDED_ROWS if dynamodb.embedded_kind() == "dynamodb-local" else MOTO_ROWS
+            local = self.regions is not None or dynamodb.embedded_kind() == "dynamodb-local"
+            most = EMBEDDED_ROWS if local else MOTO_ROWS
             want = s.keyspace or min([most[dataset], *others])
-            if found.get("dynamodb", 0) < want:
-                found["dynamodb"] = self._seed_embedded(dataset, want)
-            if dynamodb.embedded_kind() == "dynamodb-local":
-                self.warmups[dataset] = self._warm_embedded(dataset, s.keyspace or found["dynamodb"])
+            regional = self.regions is not None
+            for client in (self.regions.clients.values() if regional else [self.client]):
+                if found.get("dynamodb", 0) < want or client is not self.client:
+                    found["dynamodb"] = self._seed_embedded(dataset, want, client)
+            if regional:  # seeded alike in every region: what is written from now on replicates
+                self.regions.replicate(self.stores[(dataset, "dynamodb")].table)
+            if local:
+                for region, store in self._dynamodb_stores(dataset).items():
+                    warm = self._warm_embedded(dataset, s.keyspace or found["dynamodb"], store)
+                    self.warmups[f"{dataset}@{region}" if region else dataset] = warm
+        elif self.regions is not None:
+            self.regions.replicate(self.stores[(dataset, "dynamodb")].table)  # (on AWS: noted for the lag probe)
         keyspace = s.keyspace or min(found.values())
         if s.workload.insert_ratio and any(n != keyspace for n in found.values()):
             where = ", ".join(f"{n} in {b}" for b, n in found.items())
@@ -180,22 +214,29 @@ class Runtime:
             raise Preflight(f"--value-size: the products in {self._where(backend)} carry {have} bytes of padding, not "
                             f"{want}: seed them with `{self.seed_command('products', backend)} --reset`")
 
-    def _seed_embedded(self, dataset: str, rows: int) -> int:
+    def _dynamodb_stores(self, dataset: str) -> dict:
+        """{region: the dataset's DynamoDB store there} ({None: the store} without regions)."""
+        if self.regions is None:
+            return {None: self.stores[(dataset, "dynamodb")]}
+        return {r: self.region_stores[(dataset, r)] for r in self.regions.names}
+
+    def _seed_embedded(self, dataset: str, rows: int, client) -> int:
         what = f"{rows} products" if dataset == "products" else f"{rows} restaurants x {EMBEDDED_REVIEWS} reviews"
-        log.info("cacheswarm: seeding the embedded DynamoDB emulator with %s ...", what)
+        where = next((f" ({n})" for n, c in (self.regions.clients.items() if self.regions else ()) if c is client), "")
+        log.info("cacheswarm: seeding the embedded DynamoDB emulator%s with %s ...", where, what)
         started = time.perf_counter()
         if dataset == "products":
-            result = dynamodb_products.seed(self.client, self.settings.namespace, rows,
+            result = dynamodb_products.seed(client, self.settings.namespace, rows,
                                             value_size=self.settings.value_size,
                                             price_index=self.settings.workload.product_read == "page")
         else:
-            result = dynamodb_restaurants.seed(self.client, self.settings.namespace, rows, EMBEDDED_REVIEWS)
+            result = dynamodb_restaurants.seed(client, self.settings.namespace, rows, EMBEDDED_REVIEWS)
         took = time.perf_counter() - started
         log.info("cacheswarm: %d items seeded in %.1fs (%.0f items/s)", result["loaded"], took,
                  result["loaded"] / took if took else 0)
         return self.stores[(dataset, "dynamodb")].seeded()
 
-    def _warm_embedded(self, dataset: str, rows: int) -> dict:
+    def _warm_embedded(self, dataset: str, rows: int, store) -> dict:
         """Run the dataset's reads and writes against the fresh DynamoDB Local until its latency stops
         falling, before any phase is measured. It is a JVM: its first thousands of requests of a kind
         run interpreted while the JIT compiles them, so without this the first phase to use a query
@@ -208,8 +249,9 @@ class Runtime:
         WARM_LIMIT_S."""
         import gevent.pool
 
-        store, rng = self.stores[(dataset, "dynamodb")], random.Random(1)
+        rng = random.Random(1)
         started, medians, done = time.perf_counter(), [], 0
+        written = [0]  # writes that succeeded (a global table's replicate them)
 
         def one(key_write):
             key, write = key_write
@@ -217,6 +259,7 @@ class Runtime:
             try:
                 if write:
                     store.write(key)
+                    written[0] += 1
                 else:
                     store.read(key)
             except Exception:  # a warm-up operation that fails costs nothing; the run counts its own
@@ -238,7 +281,7 @@ class Runtime:
             log.info("cacheswarm: warmed DynamoDB Local for %s with %d operations in %.1fs (batch median %.2f -> "
                      "%.2f ms): phases measure it compiled, not warming", dataset, done, seconds,
                      medians[0] * 1000, medians[-1] * 1000)
-        return {"operations": done, "seconds": round(seconds, 2),
+        return {"operations": done, "writes": written[0], "seconds": round(seconds, 2),
                 "medians_ms": [round(m * 1000, 3) for m in medians]}
 
     def _where(self, backend: str) -> str:
@@ -269,6 +312,11 @@ class Runtime:
             return "not used (db-only never touches Redis)" + inserted
         started = time.perf_counter()
         removed = self.cache.clear(ns)
+        # a global table's regions: each region's Redis starts the same way, from its own region's table
+        regional = {} if self.regions is None or phase.backend != "dynamodb" else {
+            r: (self.regions.caches[r], self.region_stores[(phase.dataset, r)]) for r in self.regions.names}
+        removed += sum(c.clear(ns) for c, _ in regional.values() if c.url != self.cache.url)
+        where = f" in each of {len(regional)} regions' Redis" if regional else ""
         if s.workload.insert_ratio:
             self._phase_ids(phase).reset()  # the counter again, after the seeded rows
         store = self.stores[(phase.dataset, phase.backend)]
@@ -277,13 +325,14 @@ class Runtime:
         if phase.strategy == "cache-only" or s.warm_cache:
             ttl = None if phase.strategy == "cache-only" else s.cache_ttl
             keyspace = self.keyspaces[phase.dataset]
-            log.info("cacheswarm: loading %d keys into Redis for %s ...", keyspace, phase.key)
-            loaded = self.cache.bulk_load(store.iter_values(keyspace), ttl)
+            log.info("cacheswarm: loading %d keys into Redis%s for %s ...", keyspace, where, phase.key)
+            loaded = sum(c.bulk_load(st.iter_values(keyspace), ttl)
+                         for c, st in (regional.values() or [(self.cache, store)]))
             took = time.perf_counter() - started
             log.info("cacheswarm: %d keys loaded in %.1fs", loaded, took)
             expiry = "no TTL" if ttl is None else f"TTL {ttl}s"
-            return f"warm: {loaded} keys loaded ({expiry}) after removing {removed} old keys" + inserted
-        return f"cold: {removed} keys of namespace '{ns}' removed (SCAN + UNLINK)" + inserted
+            return f"warm: {loaded} keys loaded{where} ({expiry}) after removing {removed} old keys" + inserted
+        return f"cold: {removed} keys of namespace '{ns}' removed{where} (SCAN + UNLINK)" + inserted
 
     def _reset_inserts(self, phase) -> str:
         """Before a phase with inserts: remove the products earlier phases inserted, so every phase
@@ -347,6 +396,8 @@ class Runtime:
             self.reader_cache.close()
         if self.embedded_redis is not None:
             self.embedded_redis.stop()
-        if self.client is not None:
+        if self.regions is not None:
+            self.regions.close()  # (its clients include self.client)
+        elif self.client is not None:
             dynamodb_http.close(self.client)
             self.client.close()

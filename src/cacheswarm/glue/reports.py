@@ -63,9 +63,11 @@ def _run_info(environment, STATE) -> dict:
             "locust_request_count": runner.stats.total.num_requests,
             "capacity": STATE.capacity_results(STATE.finished) if STATE.searches else {},
             "embedded_dynamodb": STATE.runtime.embedded and "dynamodb" in s.backends,
-            "dynamodb_emulator": dynamodb.embedded_name() if STATE.runtime.embedded and "dynamodb" in s.backends
+            "dynamodb_emulator": (STATE.runtime.regions.emulator if STATE.runtime.regions is not None
+                                  else dynamodb.embedded_name()) if STATE.runtime.embedded and "dynamodb" in s.backends
             else None,
             "emulator_warmup": STATE.runtime.warmups or None,
+            "global_table": STATE.global_table,
             "private_redis": ({"url": STATE.runtime.redis_url, "maxmemory": s.cache.redis_maxmemory}
                               if STATE.runtime.embedded_redis else None)}
 

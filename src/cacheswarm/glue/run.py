@@ -140,7 +140,10 @@ def _ensure_runtime(environment) -> Runtime:
         url = getattr(opts, "cacheswarm_dynamodb_url", None) if shipped else None
         keyspaces = json.loads(getattr(opts, "cacheswarm_keyspaces", "") or "{}") if shipped else None
         redis_url = getattr(opts, "cacheswarm_redis_url", None) if shipped else None  # the master's private Redis
-        STATE.settings, STATE.runtime = settings, Runtime(settings, users, url or None, keyspaces, redis_url or None)
+        # a global table's regions' endpoints (the master's emulators)
+        regions = json.loads(getattr(opts, "cacheswarm_region_urls", "") or "{}") if shipped else None
+        STATE.settings, STATE.runtime = settings, Runtime(settings, users, url or None, keyspaces, redis_url or None,
+                                                          regions or None)
     return STATE.runtime
 
 
@@ -160,6 +163,7 @@ def begin_run(environment) -> None:
     environment.parsed_options.cacheswarm_dynamodb_url = rt.dynamodb_url or ""
     environment.parsed_options.cacheswarm_keyspaces = json.dumps(rt.keyspaces)
     environment.parsed_options.cacheswarm_redis_url = rt.redis_url if rt.embedded_redis else ""
+    environment.parsed_options.cacheswarm_region_urls = json.dumps(rt.regions.endpoints if rt.regions else {})
     probe.start_lag_probe(STATE)
     STATE.searches, first_rate = objectives.searches_for(STATE.settings)
     STATE.running.clear()
@@ -244,8 +248,22 @@ def _finish_run(environment) -> bool:
         STATE.incomplete_reason = STATE.incomplete_reason or "stopped before every phase ran"
     STATE.finished = True
     namespace.release_lease(STATE)
+    if STATE.runtime is not None and STATE.runtime.regions is not None and STATE.global_table is None:
+        STATE.global_table = global_table(STATE.runtime.regions)
     write_report(environment, STATE)
     return True
+
+
+def global_table(regions) -> dict:
+    """The global table's figures at the run's end (lag per region pair, lost updates); a probe that
+    fails is said in the report, never the run's end."""
+    log.info("cacheswarm: probing the replication lag between %s ...", ", ".join(regions.names))
+    try:
+        return regions.summary()
+    except Exception as e:  # (the phases' figures are written whatever this says)
+        log.warning("cacheswarm: the replication lag probe failed: %s", e)
+        return {"regions": regions.names, "emulated": regions.embedded, "pairs": [], "tables": {},
+                "probe_error": str(e)}
 
 
 @events.test_stop.add_listener

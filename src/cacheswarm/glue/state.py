@@ -44,6 +44,7 @@ class State:
         self.report = None  # the last report written (its SLO verdicts decide the exit code)
         self.live = None  # (when, the live tab's figures)
         self.probe = None  # (runtime, greenlet) of the replication lag probe
+        self.global_table = None  # a global table's run: regions.RunRegions.summary() at its end
 
     def capacity_results(self, final: bool = True) -> dict:
         return objectives.capacity_results(self, final)
@@ -66,4 +67,5 @@ class State:
         self.searches = {}
         self.announced = None
         self.report = None
+        self.global_table = None
         self.live = None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from html import escape
 
+from .. import catalog
+
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency
 FIXED = {"db-only": "#D55E00", "cache-only": "#009E73", "cache-aside": "#0072B2"}
 EXTRA = ("#E69F00", "#CC79A7", "#56B4E9", "#000000", "#8C6D31")
@@ -274,7 +276,7 @@ def throughput_chart(summary: list[dict], colors: dict, width=760, bar=18, emula
     peak = max((s["throughput_ops"] or 0) for s in summary) or 1
     out = [_svg(width, height, "throughput per strategy")]
     for i, s in enumerate(summary):
-        backend = s["backend"] + (" (emulator)" if emulator and s["backend"] == "dynamodb" else "")
+        backend = s["backend"] + (" (emulator)" if emulator and catalog.regional(s["backend"])[0] == "dynamodb" else "")
         name = f'{s["dataset"]}/{backend}/{s["strategy"]}'
         y = 4 + i * row
         w = (width - right) * (s["throughput_ops"] or 0) / peak

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import slo
+from .regions import run_lines
 
 
 def _us(ms) -> str:
@@ -29,6 +30,7 @@ def summary(report: dict) -> str:
                      f"in {len(c['steps'])} steps ({c['why_stopped']})")
     for h in report.get("headline") or []:
         lines.append("  " + h["text"])
+    lines += ["  " + line for line in run_lines((report.get("run") or {}).get("global_table"))]
     results = report.get("slo") or []
     for r in results:
         lines.append("  " + slo.describe(r))

@@ -10,9 +10,11 @@ from .. import catalog
 
 def emulator_of(backend: str, run: dict) -> str | None:
     """The emulator that served `backend` in this run ("DynamoDB Local 3.3.0", "moto 5.1.4"), or None."""
-    if backend != "dynamodb" or not run.get("embedded_dynamodb", run.get("dynamodb_endpoint") == "embedded"):
+    if catalog.regional(backend)[0] != "dynamodb" or not run.get("embedded_dynamodb",
+                                                                 run.get("dynamodb_endpoint") == "embedded"):
         return None
-    return run.get("dynamodb_emulator") or "moto"  # reports from before DynamoDB Local name no emulator
+    return (run.get("dynamodb_emulator") or (run.get("global_table") or {}).get("emulator")
+            or "moto")  # reports from before DynamoDB Local name no emulator
 
 
 def emulator_note(name: str) -> str:
@@ -25,9 +27,10 @@ def emulator_note(name: str) -> str:
 
 
 def backend_label(backend: str, run: dict) -> str:
-    name = emulator_of(backend, run)
+    name, region = emulator_of(backend, run), catalog.regional(backend)[1]
     if name is not None:
-        return "DynamoDB Local" if name.startswith("DynamoDB Local") else "DynamoDB emulator (moto)"
+        local = "DynamoDB Local" if name.startswith("DynamoDB Local") else "DynamoDB emulator (moto)"
+        return f"{local} {region}" if region else local
     return catalog.label(backend)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..catalog import PhaseKey
+from ..catalog import PhaseKey, regional
 from ..quantile_ci import intervals
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TARGET, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
@@ -110,13 +110,15 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         kinds = groups[(dataset, backend, field, op)]
         key = PhaseKey.of(dataset, backend, field)
         pkey, strategy, step = key.text, key.strategy, key.step
-        phase = by_key.get(pkey, {})
+        # a global table's region (dynamodb@eu-west-1): its users ran in the phase of dynamodb, beside the others'
+        ran = PhaseKey(dataset, regional(backend)[0], strategy, step).text
+        phase = by_key.get(pkey) or by_key.get(ran, {})
         outcomes = kinds.get(LATENCY, {})
         service, target = kinds.get(SERVICE, {}), kinds.get(TARGET, {})
         for h in kinds.get(START_DELAY, {}).values() if step is None else ():  # steps: their own rates
             delays.add(h)
             late_ops += count_above(h, LATE_US)
-        secs = seconds.get(pkey, 0.0)
+        secs = seconds.get(pkey, seconds.get(ran, 0.0))
         # `all` is the operations that completed (a cache_error completed through the database);
         # failures are their own figure next to it, never in the throughput or the percentiles
         merged = _merged(h for o, h in outcomes.items() if o not in FAILED)
@@ -131,7 +133,7 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         throttled = outcomes["throttled"].get_total_count() if "throttled" in outcomes else 0
         failed = errors + throttled
         capacity = kinds.get(CAPACITY, {})
-        dynamo = backend == "dynamodb"
+        dynamo = regional(backend)[0] == "dynamodb"
         parts = [("all", merged, _merged(h for o, h in service.items() if o not in FAILED),
                   _merged(h for o, h in target.items() if o not in FAILED), list(capacity.values()))]
         parts += [(o, h, service.get(o), target.get(o), [capacity[o]] if o in capacity else [])
@@ -175,13 +177,13 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         run["start_delay_p99_ms"] = _ms(delays.get_value_at_percentile(99)) if delays.get_total_count() else None
         run["start_delay_max_ms"] = _ms(delays.get_max_value()) if delays.get_total_count() else None
     summary = summarize(rows)
-    have = {s["phase"] for s in summary}
+    have = {s["phase"] for s in summary} | {s["ran"] for s in summary}
     for key, p in by_key.items():  # a phase that measured nothing still has its line, saying so
         if key not in have:
             summary.append(_empty_summary(key, p))
-    summary.sort(key=lambda s: order.get(s["phase"], len(order)))
+    summary.sort(key=lambda s: (order.get(s["ran"], len(order)), s["phase"]))
     for srow in summary:
-        phase = by_key.get(srow["phase"], {})
+        phase = by_key.get(srow["ran"], {})
         srow.update({k: phase.get(k) for k in ("generator_bound", "generator_bound_reason",
                                                  "generator_cpu_p50_percent", "generator_cpu_max_percent",
                                                  "loop_lag_p99_ms", "loop_blocked")})
@@ -251,8 +253,15 @@ def throughput_interval(points: list[dict], warmup: float, throughput: float) ->
     return [round(throughput * (1 - rel), 2), round(throughput * (1 + rel), 2)]
 
 
+def ran_as(phase: str) -> str:
+    """The phase a row's figures ran in: a global table's region's (products/dynamodb@eu-west-1/db-only)
+    ran in products/dynamodb/db-only, beside the other regions'."""
+    key = PhaseKey.parse(phase)
+    return PhaseKey(key.dataset, regional(key.backend)[0], key.strategy, key.step).text
+
+
 def _empty_summary(key: str, p: dict) -> dict:
-    return {"phase": key, "dataset": p["dataset"], "backend": p["backend"], "strategy": p["strategy"],
+    return {"phase": key, "ran": key, "dataset": p["dataset"], "backend": p["backend"], "strategy": p["strategy"],
             "step": p.get("step"), "target_rate": p.get("target_rate"), "throughput_ops": 0.0, "count": 0,
             "errors": 0, "error_rate": None, "throttled": None, "rcu": None, "wcu": None, "hit_ratio": None,
             "read_p50_ms": None, "read_p99_ms": None, "read_p999_ms": None, "read_p99_ci_ms": None,
@@ -287,7 +296,8 @@ def summarize(rows: list[dict]) -> list[dict]:
         if r["outcome"] != "all" or r["op"] in PARTS:  # a read-modify-write's parts: counted in the whole
             continue
         s = phases.setdefault(r["phase"],
-                              {"phase": r["phase"], "dataset": r["dataset"], "backend": r["backend"],
+                              {"phase": r["phase"], "ran": ran_as(r["phase"]), "dataset": r["dataset"],
+                               "backend": r["backend"],
                                "strategy": r["strategy"], "step": r["step"], "target_rate": r["target_rate"],
                                "throughput_ops": 0.0, "count": 0, "errors": 0, "error_rate": None,
                                "throttled": None,

@@ -10,11 +10,13 @@ import tempfile
 import jinja2
 from markupsafe import Markup, escape
 
+from ..catalog import PhaseKey
 from ..slo import parse_rules
 from . import answer
 from .charts import (answer_figure, capacity_chart, latency_panels, legend_html, strategy_colors, throughput_chart,
                      timeline_chart)
 from .headline import backend_label, emulator_note, emulator_of
+from .regions import run_lines
 from .rows import ROW_FIELDS
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("cacheswarm.report", "templates"),
@@ -133,8 +135,8 @@ def write_html(path: str, report: dict) -> None:
         memory=answer.memory_lines(report), staleness=answer.staleness_rows(report),
         stale_summary=(f"{stale:,} stale of {audited:,} audited hits ({stale / audited:.2%})" if audited
                        else "no hits audited"),
-        emulator_note=emulator_note,
-        timeline_svgs={k.replace("/dynamodb/", "/dynamodb (emulator)/") if emulator_of((k.split("/") + [""])[1], run)
+        emulator_note=emulator_note, global_table=run_lines(run.get("global_table")),
+        timeline_svgs={k.replace("/dynamodb", "/dynamodb (emulator)", 1) if emulator_of(PhaseKey.parse(k).backend, run)
                        else k: timeline_chart(pts, float(run.get("warmup") or 0))
-                       for k, pts in report.get("timeline", {}).items() if "@" not in k})
+                       for k, pts in report.get("timeline", {}).items() if PhaseKey.parse(k).step is None})
     _atomic(path, html)

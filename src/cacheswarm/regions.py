@@ -1,0 +1,211 @@
+"""A run's DynamoDB global table (--dynamodb-regions): one client, Redis and store per region, each
+user's home region, and in the embedded emulation the regions' servers and their replication.
+
+Plain Python (no Locust import). The master (or the local process) starts one DynamoDB Local per
+region, seeds each alike, turns on each table's stream and starts a `Replicator` per table
+(stores/dynamodb_global.py) before the warm-up, so every write of the run replicates with
+--replication-lag, last writer wins; workers get the regions' endpoints with the run's options. A
+user's writes carry who made them and when (`stamp_writes`), which is how the replicator orders them
+and knows its own. At the end `summary()` gives what the report shows beside the phases: the lag per
+region pair (markers written in one region, polled for in the other), the writes each pair applied
+and the ones it dropped as older than what the replica held (updates lost to last-writer-wins).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+import time
+
+from .cache import RedisCache
+from .quantile_ci import rank_bounds
+from .stores import dynamodb, dynamodb_global as glob, dynamodb_http
+
+log = logging.getLogger("cacheswarm")
+LAG_MARKERS = 20  # the end-of-run lag probe's markers per region pair
+_WRITES = ("PutItem", "UpdateItem", "TransactWriteItems", "BatchWriteItem")
+_SET = re.compile(r"\bSET\b", re.IGNORECASE)
+
+
+def stamped(target: str, payload: dict, region: str, now_ns: int | None = None) -> dict:
+    """A write's payload with ORIGIN = region and WRITTEN = now on every item it puts or updates (the
+    caller's dicts are not changed)."""
+    now = {"N": str(time.time_ns() if now_ns is None else now_ns)}
+    origin = {"S": region}
+
+    def put(item: dict) -> dict:
+        return {**item, glob.ORIGIN: origin, glob.WRITTEN: now}
+
+    def update(u: dict) -> dict:
+        expr = u["UpdateExpression"]
+        stamp = f"{glob.WRITTEN} = :csw_w, {glob.ORIGIN} = :csw_o"
+        m = _SET.search(expr)
+        expr = f"{expr[:m.end()]} {stamp},{expr[m.end():]}" if m else f"SET {stamp} {expr}"
+        return {**u, "UpdateExpression": expr,
+                "ExpressionAttributeValues": {**u.get("ExpressionAttributeValues", {}), ":csw_w": now,
+                                              ":csw_o": origin}}
+
+    if target == "PutItem":
+        return {**payload, "Item": put(payload["Item"])}
+    if target == "UpdateItem":
+        return update(payload)
+    if target == "TransactWriteItems":
+        items = []
+        for entry in payload["TransactItems"]:
+            if "Put" in entry:
+                entry = {**entry, "Put": {**entry["Put"], "Item": put(entry["Put"]["Item"])}}
+            elif "Update" in entry:
+                entry = {**entry, "Update": update(entry["Update"])}
+            items.append(entry)
+        return {**payload, "TransactItems": items}
+    if target == "BatchWriteItem":
+        return {**payload, "RequestItems": {
+            table: [{"PutRequest": {"Item": put(r["PutRequest"]["Item"])}} if "PutRequest" in r else r for r in rs]
+            for table, rs in payload["RequestItems"].items()}}
+    return payload
+
+
+def stamp_writes(client, region: str) -> None:
+    """Every write of the run's hot path on `client` (dynamodb_http) carries its region and time."""
+    path = dynamodb_http.for_client(client)
+    plain = type(path).call.__get__(path)
+
+    def call(target: str, payload: dict) -> dict:
+        return plain(target, stamped(target, payload, region) if target in _WRITES else payload)
+
+    path.call = call  # (stores take `for_client(client).call` when they are made)
+
+
+def lag_pair(src: str, dst: str, lags: list) -> dict:
+    """A region pair's lag probe as the reports keep it: markers sent and arrived, p50 with its 95%
+    interval (order statistics), max; None in `lags` is a marker that never arrived."""
+    arrived = sorted(x for x in lags if x is not None)
+    pair = {"from": src, "to": dst, "markers": len(lags), "arrived": len(arrived)}
+    if arrived:
+        lo, hi = rank_bounds(len(arrived), 50)
+        pair.update(p50_ms=round(statistics.median(arrived) * 1000, 2),
+                    p50_ci_ms=[round(arrived[lo - 1] * 1000, 2) if lo >= 1 else None,
+                               round(arrived[hi - 1] * 1000, 2) if hi <= len(arrived) else None],
+                    max_ms=round(arrived[-1] * 1000, 2))
+    return pair
+
+
+class RunRegions:
+    """The regions of one process of a run. `endpoints` ({region: URL}) are the master's emulators on a
+    worker, else None: the embedded emulation starts them (`start`), on AWS each region's endpoint."""
+
+    def __init__(self, settings, users: int, endpoints: dict | None = None):
+        self.settings, self.users = settings, users
+        self.names = list(settings.regions.names)
+        self.embedded = settings.dynamodb_endpoint == "embedded"
+        self.endpoints = dict(endpoints or {})
+        self.servers: list = []
+        self.clients: dict = {}
+        self.caches = {n: RedisCache(url, settings.redis_password, 8, settings.op_timeout, settings.redis_ca_cert)
+                       for n, url in settings.regions.redis_urls.items()}
+        self.replicators: dict = {}  # table -> Replicator (master or local process, embedded)
+        self.tables: list[str] = []  # the run's tables (the lag probe writes its markers into the first)
+        self.emulator = ""
+        self._next = 0
+
+    def start(self) -> dict:
+        """Start one DynamoDB Local per region (embedded); the regions' endpoints."""
+        if self.embedded and not self.endpoints:
+            from . import emulator
+
+            found = emulator.find_dynamodb_local()
+            if isinstance(found, str):  # replication needs streams between separate servers: moto has neither
+                raise dynamodb.DynamoDBError(f"--dynamodb-regions: {found}")
+            for name in self.names:
+                log.info("cacheswarm: starting DynamoDB Local for %s ...", name)
+                try:
+                    server = emulator.DynamoDBLocal(*found).start()
+                except emulator.EmulatorError as e:
+                    raise dynamodb.DynamoDBError(f"--dynamodb-regions: {e}") from None
+                self.servers.append(server)
+                self.endpoints[name] = server.endpoint
+                self.emulator = server.name
+        return self.endpoints
+
+    def open(self) -> dict:
+        """A client per region, its writes stamped in the emulation; {region: client}."""
+        s = self.settings
+        for name in self.names:
+            if name not in self.clients:
+                where = self.endpoints.get(name, "aws" if not self.embedded else None)
+                self.clients[name] = dynamodb.make_client(where, name, s.dynamodb_retries,
+                                                          max(self.users, s.mysql_pool_size), s.op_timeout)
+                if self.embedded:
+                    stamp_writes(self.clients[name], name)
+        return self.clients
+
+    def home(self) -> str:
+        """The region of the next user to start: --home-region, else the regions in turn."""
+        if self.settings.regions.home:
+            return self.settings.regions.home
+        name = self.names[self._next % len(self.names)]
+        self._next += 1
+        return name
+
+    def backend(self, region: str) -> str:
+        return self.settings.regions.backend(region)
+
+    # ---- the emulation's replication (master or local process) ----
+    def replicate(self, table: str) -> None:
+        """Turn on `table`'s stream in every region (seeded alike, before) and replicate it from now on
+        (on AWS the global table does: the table is only noted for the lag probe)."""
+        if table not in self.tables:
+            self.tables.append(table)
+        if not self.embedded or table in self.replicators:
+            return
+        for name, client in self.clients.items():
+            if not client.describe_table(TableName=table)["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
+                client.update_table(TableName=table, StreamSpecification={"StreamEnabled": True,
+                                                                          "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        regions = [glob.Region(n, c, dynamodb.make_client(self.endpoints[n], n, 0, 10, self.settings.op_timeout,
+                                                          service="dynamodbstreams"))
+                   for n, c in self.clients.items()]
+        self.replicators[table] = glob.Replicator(regions, table, glob.parse_lag(self.settings.regions.lag)).start()
+        log.info("cacheswarm: replicating %s between %s (emulated, lag %s)", table, ", ".join(self.names),
+                 self.settings.regions.lag)
+
+    def summary(self, markers: int = LAG_MARKERS) -> dict:
+        """What the report shows of the global table: the lag per region pair (a probe of `markers`
+        markers per pair, now), and per table and pair the writes applied and those dropped as older
+        than the replica's (lost to last-writer-wins); emulated replication only."""
+        out = {"regions": self.names, "emulated": self.embedded, "emulator": self.emulator,
+               "replication_lag": self.settings.regions.lag, "pairs": [], "tables": {}}
+        if not self.tables or len(self.clients) < 2:
+            return out
+        table = self.tables[0]
+        schema = glob.key_schema(self.clients[self.names[0]], table)
+        regions = [glob.Region(n, c, None) for n, c in self.clients.items()]
+        for src in regions:
+            for dst in regions:
+                if src is dst:
+                    continue
+                out["pairs"].append(lag_pair(src.name, dst.name, glob.probe_lag_keys(src, dst, table, schema,
+                                                                                     markers)))
+        for _ in range(2):  # the last records read, and any the readers had still to read
+            deadline = time.monotonic() + 10
+            while any(r.pending for r in self.replicators.values()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(4 * glob.POLL_S)
+        for name, r in self.replicators.items():
+            out["tables"][name] = {
+                "applied": {f"{a}->{b}": n for (a, b), n in sorted(r.applied.items())},
+                "lost": {f"{a}->{b}": n for (a, b), n in sorted(r.superseded.items())},
+                "errors": len(r.errors), "first_error": r.errors[0] if r.errors else None}
+        return out
+
+    def close(self) -> None:
+        for r in self.replicators.values():
+            r.stop()
+        for client in self.clients.values():
+            dynamodb_http.close(client)
+            client.close()
+        for cache in self.caches.values():
+            cache.close()
+        for server in self.servers:
+            server.stop()

@@ -1,0 +1,82 @@
+"""A DynamoDB global table's figures as sentences: the replication lag per region pair, the updates
+lost to last-writer-wins and the regional caches' staleness (`cacheswarm global-tables`' answer), and
+what a run with --dynamodb-regions adds beside its phases (`run_lines`)."""
+
+from __future__ import annotations
+
+import statistics
+
+REFUSED = "ReplicatedWriteConflictException"  # (stores/dynamodb_global.py counts them)
+
+
+def _ms(v) -> str:
+    return f"{v:,.0f} ms" if v >= 10 else f"{v:,.1f} ms"
+
+
+def answer(result: dict) -> list[str]:
+    """The sentences a reader acts on, in the order measured."""
+    out = []
+    pairs = [p for p in result.get("pairs") or [] if p.get("arrived")]
+    if pairs:
+        bits = []
+        for p in pairs:
+            lo, hi = p.get("p50_ci_ms") or (None, None)
+            span = f", {_ms(lo)}–{_ms(hi)}" if lo is not None and hi is not None else ""
+            bits.append(f"{p['to']} sees {p['from']}'s writes after {_ms(p['p50_ms'])} (p50{span}; max "
+                        f"{_ms(p['max_ms'])})")
+        how = (f" (emulated replication holding each write {result.get('replication_lag')}: not AWS's lag)"
+               if result.get("emulated") else "")
+        out.append("Replication: " + "; ".join(bits) + how + ".")
+    c = result.get("conflicts")
+    if c:
+        refused = (f"; {c['refused']} were refused with {REFUSED} (multi-region strong consistency: the writer "
+                   "was told)" if c.get("refused") else "")
+        out.append(f"Concurrent updates: of {c['items']} items updated in {len(result['regions'])} regions at once, "
+                   f"{c['lost']} of {c['writes']} updates were lost without an error (last writer wins){refused}"
+                   + ("." if c.get("converged_s") is not None else
+                      f"; only {c['agree']} items agree in every region after 30 s."))
+    stale = {s["remedy"]: s for s in result.get("stale") or []}
+    if stale:
+        def window(s):
+            fresh = [x for x in s["stale_s"] if x is not None]
+            return f"{statistics.median(fresh):.2f} s" if fresh else "past the TTL + 1 s"
+        ttl = next(iter(stale.values()))["ttl_s"]
+        parts = []
+        if "local" in stale:
+            parts.append(f"invalidating only the writer's region leaves the others stale for {window(stale['local'])}")
+        if "every-region" in stale:
+            s = stale["every-region"]
+            why = (f" ({s['recached_stale']} reads reloaded the old value from a replica the write had not reached)"
+                   if s["recached_stale"] else "")
+            parts.append(f"invalidating every region at once, {window(s)}{why}")
+        if "stream" in stale:
+            parts.append(f"invalidating from each region's stream, {window(stale['stream'])}")
+        out.append(f"Regional caches (TTL {ttl:g} s, p50 after a write elsewhere): " + "; ".join(parts) + ".")
+    return out
+
+
+def run_lines(gt: dict | None) -> list[str]:
+    """A run's global table (regions.RunRegions.summary()): the lag sentence, then the updates its
+    writes lost to last-writer-wins, per region pair (emulated replication only: AWS does not count them)."""
+    if not gt:
+        return []
+    out = answer(gt)
+    if gt.get("probe_error"):
+        out.append(f"Replication: the lag probe failed ({gt['probe_error']}).")
+    elif gt.get("tables") and not any(p.get("arrived") for p in gt.get("pairs") or []):
+        out.append("Replication: no marker arrived in another region within 10 s.")
+    applied = lost = errors = 0
+    per_pair: dict = {}
+    for t in (gt.get("tables") or {}).values():
+        for pair, n in t["applied"].items():
+            applied += n
+        for pair, n in t["lost"].items():
+            lost += n
+            per_pair[pair] = per_pair.get(pair, 0) + n
+        errors += t.get("errors") or 0
+    if gt.get("tables"):
+        where = ", ".join(f"{p.replace('->', ' → ')} {n:,}" for p, n in sorted(per_pair.items()) if n)
+        out.append(f"Last writer wins: {lost:,} of {applied + lost:,} replicated writes arrived older than the "
+                   f"replica's own and were dropped (updates lost without an error{': ' + where if where else ''})"
+                   + (f"; {errors:,} replicated writes failed" if errors else "") + ".")
+    return out

@@ -1,0 +1,152 @@
+"""A Locust run against an emulated DynamoDB global table (--dynamodb-regions): users in two regions,
+each region's replica and Redis, phases and verdicts per region, the replication lag per pair and the
+updates lost to last-writer-wins; checked against the Redis servers' own counts and the replicator's."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import run_locust
+from .helpers import free_port, start_redis
+from .test_cli_input import one_error_line
+
+from cacheswarm.opt_regions import database, split_redis_url
+from cacheswarm.optbase import BadInput
+from cacheswarm.regions import stamped
+from cacheswarm.stores.dynamodb_global import ORIGIN, WRITTEN
+
+REGIONS = ("us-east-1", "eu-west-1")
+USERS_PER_REGION = 2
+MARKERS = 20  # regions.LAG_MARKERS: the end-of-run probe's markers per pair
+
+
+def _series_total(histograms: dict, want) -> int:
+    """Operations recorded in series whose parsed key `want` accepts, in every window but the timeline's."""
+    from cacheswarm.recorder import Recorder, parse_key
+
+    rec = Recorder.from_encoded(histograms)
+    return sum(h.get_total_count() for key, h in rec.histograms.items()
+               if not parse_key(key)["window"].startswith("t") and want(parse_key(key)))
+
+
+@pytest.fixture
+def two_caches(tmp_path):
+    """A redis-server per region (ElastiCache is regional), each on its own loopback port."""
+    servers = []
+    for name in REGIONS:
+        port = free_port()
+        (tmp_path / name).mkdir()
+        proc, client = start_redis(port, tmp_path / name)
+        servers.append((name, port, proc, client))
+    yield {name: (f"redis://127.0.0.1:{port}/0", client) for name, port, _, client in servers}
+    for _, _, proc, _ in servers:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_users_in_two_regions_use_their_own_replica_and_cache_and_every_write_replicates(tmp_path, two_caches):
+    urls = ",".join(f"{name}={url}" for name, (url, _) in two_caches.items())
+    out = tmp_path / "r"
+    r = run_locust(["--headless", "-u", str(USERS_PER_REGION * len(REGIONS)), "-r", "50", "--backend", "dynamodb",
+                    "--dataset", "products", "--strategies", "db-only,cache-aside", "--keyspace", "500",
+                    "--dynamodb-regions", ",".join(REGIONS), "--replication-lag", "100ms", "--read-ratio", "0.8",
+                    "--redis-url", urls, "--phase-time", "5s", "--warmup", "1s", "--namespace", "cswgtrun",
+                    "--report-dir", str(out), "--staleness-sample", "0.2"], tmp_path, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (report,) = out.iterdir()
+    doc = json.loads((report / "comparison.json").read_text())
+    hists = json.loads((report / "histograms.json").read_text())
+    hists = hists.get("histograms", hists)
+    phases = {s["phase"]: s for s in doc["summary"]}
+    # a phase per strategy, its figures per region: both regions' users ran in it at once
+    for region in REGIONS:
+        for strategy in ("db-only", "cache-aside"):
+            s = phases[f"products/dynamodb@{region}/{strategy}"]
+            assert s["ran"] == f"products/dynamodb/{strategy}"
+            assert s["count"] > 0 and s["throughput_ops"] > 0
+    assert {h["backend"] for h in doc["headline"]} == {f"dynamodb@{r}" for r in REGIONS}
+    assert all(h["text"].startswith(f"products on DynamoDB Local {h['backend'].split('@')[1]}:")
+               for h in doc["headline"])
+    # each region's Redis served its own users' reads (and their audits' GETs), no other region's: at most a
+    # GET per user more (in flight when the phase stopped it, never recorded)
+    for region, (_, client) in two_caches.items():
+        gets = client.info("commandstats").get("cmdstat_get", {}).get("calls", 0)
+        ours = _series_total(hists, lambda k: k["backend"] == f"dynamodb@{region}" and k["strategy"] == "cache-aside"
+                             and k["op"] == "read" and (k["kind"] == "latency" or k["outcome"] == "audit_get"))
+        assert ours > 100
+        assert 0 <= gets - ours <= USERS_PER_REGION, (region, gets, ours)
+    gt = doc["run"]["global_table"]
+    assert gt["emulated"] and gt["regions"] == list(REGIONS)
+    # the lag the probe saw is the injected one or more (the replicator holds every write 100 ms)
+    assert {(p["from"], p["to"]) for p in gt["pairs"]} == {REGIONS, REGIONS[::-1]}
+    for p in gt["pairs"]:
+        assert p["arrived"] == p["markers"] == MARKERS
+        assert p["p50_ms"] >= 100.0
+    # every write made in a region reached the other one, applied or lost to a newer write there: the users'
+    # (every window), the warm-up's and the lag probe's (a put and a delete per marker); a user's write in
+    # flight when its phase stopped it is applied but never recorded
+    (table,) = gt["tables"].values()
+    assert table["errors"] == 0
+    for src, dst in (REGIONS, REGIONS[::-1]):
+        users = _series_total(hists, lambda k: k["backend"] == f"dynamodb@{src}" and k["op"] == "write"
+                              and k["kind"] == "latency" and k["outcome"] in ("ok", "hit", "miss"))
+        warm = doc["run"]["emulator_warmup"][f"products@{src}"]["writes"]
+        replicated = table["applied"].get(f"{src}->{dst}", 0) + table["lost"].get(f"{src}->{dst}", 0)
+        assert users > 20
+        assert 0 <= replicated - (users + warm + 2 * MARKERS) <= 2 * USERS_PER_REGION, (src, replicated, users, warm)
+    console = r.stdout + r.stderr
+    assert "Replication: eu-west-1 sees us-east-1's writes after" in console
+    assert "Last writer wins:" in console
+    html = (report / "comparison.html").read_text()
+    assert 'id="global-table"' in html and "emulated replication holding each write 100ms" in html
+
+
+def test_a_users_write_carries_its_region_and_time():
+    put = stamped("PutItem", {"TableName": "t", "Item": {"id": {"N": "1"}}}, "eu-west-1", now_ns=7)
+    assert put["Item"][ORIGIN] == {"S": "eu-west-1"} and put["Item"][WRITTEN] == {"N": "7"}
+    upd = {"TableName": "t", "Key": {"id": {"N": "1"}}, "UpdateExpression": "SET price = :p ADD version :one",
+           "ExpressionAttributeValues": {":p": {"N": "1"}, ":one": {"N": "1"}}}
+    got = stamped("UpdateItem", upd, "us-east-1", now_ns=9)
+    assert got["UpdateExpression"] == f"SET {WRITTEN} = :csw_w, {ORIGIN} = :csw_o, price = :p ADD version :one"
+    assert got["ExpressionAttributeValues"][":csw_o"] == {"S": "us-east-1"}
+    assert "csw_w" not in json.dumps(upd)  # the caller's payload is left as it was
+    add_only = stamped("UpdateItem", {"UpdateExpression": "ADD stars :one"}, "us-east-1", now_ns=9)
+    assert add_only["UpdateExpression"] == f"SET {WRITTEN} = :csw_w, {ORIGIN} = :csw_o ADD stars :one"
+    tx = stamped("TransactWriteItems", {"TransactItems": [{"Put": {"Item": {"pk": {"S": "a"}}}},
+                                                          {"Update": {"UpdateExpression": "ADD n :one"}}]}, "x", 1)
+    assert tx["TransactItems"][0]["Put"]["Item"][ORIGIN] == {"S": "x"}
+    assert tx["TransactItems"][1]["Update"]["UpdateExpression"].startswith(f"SET {WRITTEN}")
+
+
+def test_one_redis_url_gives_each_region_a_database_of_its_own():
+    class NS:
+        redis_url = "us-east-1=redis://a:1/0,eu-west-1=rediss://b:2/3"
+    assert split_redis_url(NS) == ("redis://a:1/0", {"us-east-1": "redis://a:1/0", "eu-west-1": "rediss://b:2/3"})
+    assert database("redis://127.0.0.1:6379/0", 1) == "redis://127.0.0.1:6379/1"
+    assert database("redis://:pw@h:6379", 2) == "redis://:pw@h:6379/2"
+    with pytest.raises(BadInput, match="--redis-url"):
+        database("redis://h:6379/15", 1)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--backend", "mysql", "--dynamodb-regions", "us-east-1,eu-west-1"], "--dynamodb-regions: is where DynamoDB"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1"], "--dynamodb-regions: 'us-east-1': give two"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,mars"], "'mars' is not a region name"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--home-region", "ap-south-1"],
+     "--home-region: 'ap-south-1' is not one of"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--replication-lag", "soon"],
+     "--replication-lag: 'soon' is not a lag"),
+    (["--backend", "dynamodb", "--replication-lag", "40ms"], "--replication-lag: is for a global table's run"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--redis-url",
+      "us-east-1=redis://127.0.0.1:6379/0"], "--redis-url: give REGION=URL for each of us-east-1, eu-west-1"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--dynamodb-endpoint",
+      "http://127.0.0.1:8000"], "--dynamodb-regions: runs on the embedded emulation"),
+])
+def test_bad_region_input_is_one_line_and_writes_nothing(tmp_path, args, needle):
+    out = tmp_path / "r"
+    r = run_locust(["--headless", "-u", "1", "--phase-time", "2s", "--warmup", "0s", "--report-dir", str(out),
+                    *args], tmp_path, timeout=60)
+    one_error_line(r, needle)
+    assert not out.exists()
