@@ -139,6 +139,8 @@ def test_one_redis_url_gives_each_region_a_database_of_its_own():
     (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--replication-lag", "soon"],
      "--replication-lag: 'soon' is not a lag"),
     (["--backend", "dynamodb", "--replication-lag", "40ms"], "--replication-lag: is for a global table's run"),
+    (["--backend", "dynamodb", "--strategies", "cache-aside+stream"],
+     "--strategies: cache-aside+stream is a remedy for a global table's regional caches: give --dynamodb-regions"),
     (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--redis-url",
       "us-east-1=redis://127.0.0.1:6379/0"], "--redis-url: give REGION=URL for each of us-east-1, eu-west-1"),
     (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--dynamodb-endpoint",
@@ -150,3 +152,47 @@ def test_bad_region_input_is_one_line_and_writes_nothing(tmp_path, args, needle)
                     *args], tmp_path, timeout=60)
     one_error_line(r, needle)
     assert not out.exists()
+
+
+def test_the_remedies_for_the_other_regions_caches_are_phases_of_one_run(tmp_path, two_caches):
+    urls = ",".join(f"{name}={url}" for name, (url, _) in two_caches.items())
+    out = tmp_path / "r"
+    remedies = {"local": "cache-aside", "every-region": "cache-aside+every-region", "stream": "cache-aside+stream"}
+    r = run_locust(["--headless", "-u", str(USERS_PER_REGION * len(REGIONS)), "-r", "50", "--backend", "dynamodb",
+                    "--dataset", "products", "--strategies", ",".join(remedies.values()), "--keyspace", "500",
+                    "--dynamodb-regions", ",".join(REGIONS), "--replication-lag", "200ms", "--read-ratio", "0.9",
+                    "--redis-url", urls, "--phase-time", "7s", "--warmup", "1s", "--namespace", "cswgtrem",
+                    "--report-dir", str(out), "--staleness-sample", "0.3"], tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (report,) = out.iterdir()
+    doc = json.loads((report / "comparison.json").read_text())
+    hists = json.loads((report / "histograms.json").read_text())
+    hists = hists.get("histograms", hists)
+    stale = {(v["phase"].split("/")[1].split("@")[1], v["strategy"]): v for v in doc["staleness"]}
+    for region in REGIONS:
+        rate = {name: stale[(region, strategy)]["stale_rate"] for name, strategy in remedies.items()}
+        assert all(stale[(region, s)]["audited_hits"] > 200 for s in remedies.values()), stale
+        # the writer's region only leaves the other's copy stale until that region writes the item itself;
+        # every region at once leaves it stale only where a miss reloaded it before the write arrived there;
+        # the stream consumer deletes it once the write has arrived
+        assert rate["stream"] < rate["every-region"] < rate["local"], (region, rate)
+    # each region's Redis got the DELs of its own writers, in every-region's phase every region's writers',
+    # and in stream's its stream consumer's (one per write that arrived from the other region)
+    invalidated = doc["run"]["global_table"]["stream_invalidated"]["products/dynamodb/cache-aside+stream"]
+
+    def writes(region, strategy):
+        return _series_total(hists, lambda k: k["backend"] == f"dynamodb@{region}" and k["op"] == "write"
+                             and k["strategy"] == strategy and k["kind"] == "latency" and k["outcome"] == "ok")
+
+    for region, (_, client) in two_caches.items():
+        dels = client.info("commandstats").get("cmdstat_del", {}).get("calls", 0)
+        expected = (writes(region, remedies["local"]) + sum(writes(r, remedies["every-region"]) for r in REGIONS)
+                    + writes(region, remedies["stream"]) + invalidated[region])
+        other = next(r for r in REGIONS if r != region)
+        # (a write lost to last-writer-wins lands nowhere, the last ones arrive after the phase, and one in
+        # flight when its user was stopped lands unrecorded)
+        sent = writes(other, remedies["stream"])
+        assert sent / 2 < invalidated[region] <= sent + USERS_PER_REGION, (region, invalidated, sent)
+        assert 0 <= dels - expected <= len(REGIONS) * USERS_PER_REGION * len(remedies), (region, dels, expected)
+    console = r.stdout + r.stderr
+    assert "Regional caches, audited hits that were stale, invalidating the writer's region only:" in console

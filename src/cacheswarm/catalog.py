@@ -40,13 +40,23 @@ VARIANT_SEP = "+"  # cache-aside+versioned+lock: cache-aside with that write pol
 VARIANTS = tuple(f"cache-aside+{p}" for p in WRITE_POLICIES + PROTECTIONS[1:]) + tuple(
     f"cache-aside+{p}+{q}" for p in WRITE_POLICIES for q in PROTECTIONS[1:])
 PATTERN_STRATEGIES = ("lab", "atomic")  # versions only the Redis-native patterns have (the rate limiter's)
-ALL_STRATEGIES = STRATEGIES + VARIANTS + PATTERN_STRATEGIES
+# a global table's remedies for the other regions' caches (--dynamodb-regions; the writer's own region goes by
+# --write-policy): every-region DELs the key in every region's Redis, stream has each region's stream consumer
+# DEL it when the replicated write lands there
+REGION_REMEDIES = ("every-region", "stream")
+REGION_VARIANTS = tuple(f"cache-aside+{r}" for r in REGION_REMEDIES)
+ALL_STRATEGIES = STRATEGIES + VARIANTS + PATTERN_STRATEGIES + REGION_VARIANTS
 DB_STRATEGIES = STRATEGIES + VARIANTS
 
 
 def policy_of(name: str, default: str) -> str:
     """The write policy a strategy runs with: its variant's, else `default` (--write-policy)."""
     return next((m for m in name.split(VARIANT_SEP)[1:] if m in WRITE_POLICIES), default)
+
+
+def remedy_of(name: str) -> str:
+    """A global table's remedy a strategy runs with (REGION_REMEDIES), or "local": only the writer's region."""
+    return next((m for m in name.split(VARIANT_SEP)[1:] if m in REGION_REMEDIES), "local")
 
 
 def protection_of(name: str, default: str) -> str:
@@ -153,6 +163,7 @@ class Binding:
     store: str
     capabilities: frozenset = field(default_factory=frozenset)
     versions: tuple[str, ...] = ()  # a pattern's own strategies; () = every database strategy
+    regional: bool = False  # a global table's: it also runs REGION_VARIANTS (--dynamodb-regions)
     # module:function(target, namespace, rows, reviews=, reset=, progress=, value_size=, allow_existing=,
     # timeout=, parallel=, items=): `cacheswarm seed` on a backend a module describes
     seed: str = ""
@@ -167,7 +178,9 @@ class Binding:
         return getattr(importlib.import_module(module, __package__), name) if self.seed else None
 
     def runs(self, strategy: str) -> bool:
-        return strategy in self.versions if self.versions else strategy in DB_STRATEGIES
+        if self.versions:
+            return strategy in self.versions
+        return strategy in DB_STRATEGIES or (self.regional and strategy in REGION_VARIANTS)
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -179,14 +192,14 @@ def backend(name: str, label: str, database: bool = True, module: str = "") -> N
 
 
 def binding(dataset: str, backend_name: str, store: str, *capabilities: str, versions: tuple[str, ...] = (),
-            seed: str = "", items_file: bool = False) -> None:
+            seed: str = "", items_file: bool = False, regional: bool = False) -> None:
     if backend_name not in BACKENDS:
         raise ValueError(f"binding {dataset}/{backend_name}: register the backend first")
     unknown = set(capabilities) - set(METHODS)
     if unknown:
         raise ValueError(f"binding {dataset}/{backend_name}: unknown capabilities {sorted(unknown)}")
-    BINDINGS[(dataset, backend_name)] = Binding(dataset, backend_name, store, frozenset(capabilities), versions, seed,
-                                                items_file)
+    BINDINGS[(dataset, backend_name)] = Binding(dataset, backend_name, store, frozenset(capabilities), versions,
+                                                seed=seed, items_file=items_file, regional=regional)
 
 
 def described() -> list[Backend]:
@@ -271,8 +284,11 @@ binding("restaurants", "mysql", ".stores.mysql_restaurants:MySQLRestaurants", RE
 # a result carries no version; seeded as restaurants (it reads their reviews)
 binding("queries", "mysql", ".stores.mysql_queries:MySQLQueries", READS, WRITES)
 # a hash key only: no ranges to scan
-binding("products", "dynamodb", ".stores.dynamodb_products:DynamoDBProducts", READS, WRITES, INSERTS, VERSIONS)
-binding("restaurants", "dynamodb", ".stores.dynamodb_restaurants:DynamoDBRestaurants", READS, WRITES, VERSIONS)
+# a global table's regions (--dynamodb-regions) also compare the remedies for the other regions' caches
+binding("products", "dynamodb", ".stores.dynamodb_products:DynamoDBProducts", READS, WRITES, INSERTS, VERSIONS,
+        regional=True)
+binding("restaurants", "dynamodb", ".stores.dynamodb_restaurants:DynamoDBRestaurants", READS, WRITES, VERSIONS,
+        regional=True)
 binding("sessions", "redis", ".patterns:Sessions", versions=("cache-only",))
 binding("ratelimit", "redis", ".patterns:RateLimiter", versions=("lab", "atomic"))
 binding("leaderboard", "redis", ".patterns:Leaderboard", versions=("cache-only",))

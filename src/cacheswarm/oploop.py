@@ -39,18 +39,19 @@ class PhaseLoop:
     """One phase's operation: choose op and key, run the strategy, time it, record it."""
 
     def __init__(self, rt, key: catalog.PhaseKey, measure_from: float, fire,
-                 recorder: Recorder, user_rate: float = 0.0, measure_until: float = float("inf")):
+                 recorder: Recorder, user_rate: float = 0.0, measure_until: float = float("inf"), user: int = 0):
         s = rt.settings
         dataset, backend, strategy = key.dataset, key.backend, key.strategy
         field = key.field  # a capacity step's strategy carries its step (db-only@2): its own series
         binding = catalog.BINDINGS[(dataset, backend)]
         # a global table's user: its home region's replica and Redis, its figures under dynamodb@REGION
-        region = rt.regions.home() if rt.regions is not None and backend == "dynamodb" else None
+        region = rt.regions.home(user) if rt.regions is not None and backend == "dynamodb" else None
         store = (rt.region_stores[(dataset, region)] if region else rt.stores[(dataset, backend)]).for_user()
         shared = rt.regions.caches[region] if region else rt.cache
-        self.cache = (shared.for_user(None if region else rt.reader_cache,
-                                      wait_when_down=strategy == strategies.CacheOnly.name)
-                      if strategies.STRATEGIES[strategy].uses_cache else None)
+        wait = strategy == strategies.CacheOnly.name
+        self.cache = None if not strategies.STRATEGIES[strategy].uses_cache else (
+            rt.regions.user_cache(region, catalog.remedy_of(strategy), wait) if region
+            else shared.for_user(rt.reader_cache, wait_when_down=wait))
         self.shared_cache, self.deferred = shared, []  # double-delete's second DELs still to come
         self.delay = s.cache.double_delete_delay
         rng = random.Random()

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from .catalog import REGION_SEP
+from .catalog import REGION_SEP, REGION_VARIANTS
 from .optbase import BadInput, Opt
 from .targets import _check_redis_url
 
@@ -57,8 +57,9 @@ def split_redis_url(ns) -> tuple[str, dict]:
     return next(iter(urls.values())), {k.strip(): v.strip() for k, v in urls.items()}
 
 
-def region_settings(ns, backends, redis_url: str, per_region: dict, endpoint: str) -> RegionSettings:
+def region_settings(ns, backends, strategies, redis_url: str, per_region: dict, endpoint: str) -> RegionSettings:
     text = str(getattr(ns, "dynamodb_regions", "") or "").strip()
+    remedies = [s for s in strategies if s in REGION_VARIANTS]
     home = str(getattr(ns, "home_region", "") or "").strip()
     lag = str(getattr(ns, "replication_lag", "") or "").strip()
     if not text:
@@ -68,6 +69,9 @@ def region_settings(ns, backends, redis_url: str, per_region: dict, endpoint: st
         if per_region:
             raise BadInput("--redis-url", "REGION=URL is for a global table's run: give --dynamodb-regions too, "
                                           "or one Redis URL")
+        if remedies:
+            raise BadInput("--strategies", f"{remedies[0]} is a remedy for a global table's regional caches: give "
+                                           "--dynamodb-regions too (or drop it)")
         return RegionSettings()
     names = tuple(r.strip() for r in text.split(",") if r.strip())
     bad = [r for r in names if not re.fullmatch(REGION_NAME, r)]

@@ -248,7 +248,8 @@ def settings_from(ns) -> Settings:
     conn = connection_settings(ns)
     if "dynamodb" in backends:
         check_dynamodb(conn)
-    regions = region_settings(ns, backends, conn["redis_url"], conn.pop("regional_redis"), conn["dynamodb_endpoint"])
+    regions = region_settings(ns, backends, strategies, conn["redis_url"], conn.pop("regional_redis"),
+                              conn["dynamodb_endpoint"])
     phase_time = parse_seconds("--phase-time", ns.phase_time)
     warmup = parse_seconds("--warmup", ns.warmup)
     datasets = _comma_list("--dataset", ns.dataset, DATASETS)

@@ -77,6 +77,17 @@ def stamp_writes(client, region: str) -> None:
     path.call = call  # (stores take `for_client(client).call` when they are made)
 
 
+class _Quiet:
+    """A stream consumer's cache: a record of no dataset item (a marker, the seeding record) is skipped."""
+
+    def __init__(self, cache):
+        self.cache = cache
+
+    def delete(self, key) -> None:
+        if key is not None:
+            self.cache.delete(key)
+
+
 def lag_pair(src: str, dst: str, lags: list) -> dict:
     """A region pair's lag probe as the reports keep it: markers sent and arrived, p50 with its 95%
     interval (order statistics), max; None in `lags` is a marker that never arrived."""
@@ -89,6 +100,26 @@ def lag_pair(src: str, dst: str, lags: list) -> dict:
                                round(arrived[hi - 1] * 1000, 2) if hi <= len(arrived) else None],
                     max_ms=round(arrived[-1] * 1000, 2))
     return pair
+
+
+class EveryRegion:
+    """Remedy every-region: a user's cache (its home region's) whose DELs also go to every other region's
+    Redis, in the write's timed call (on AWS each is a cross-region round trip the writer waits for)."""
+
+    def __init__(self, home, others: list):
+        self.home, self.others = home, others
+
+    def __getattr__(self, name):  # everything else is the home region's
+        return getattr(self.home, name)
+
+    def delete(self, key: str) -> None:
+        self.home.delete(key)
+        for cache in self.others:
+            cache.delete(key)
+
+    def close(self) -> None:
+        for cache in (self.home, *self.others):
+            cache.close()
 
 
 class RunRegions:
@@ -105,9 +136,11 @@ class RunRegions:
         self.caches = {n: RedisCache(url, settings.redis_password, 8, settings.op_timeout, settings.redis_ca_cert)
                        for n, url in settings.regions.redis_urls.items()}
         self.replicators: dict = {}  # table -> Replicator (master or local process, embedded)
+        self.invalidators: list = []  # remedy stream: a StreamInvalidator per region, while its phase runs
+        self.invalidating = ""  # the phase they run for
+        self.invalidated: dict = {}  # phase key -> {region: cached items its stream consumer deleted}
         self.tables: list[str] = []  # the run's tables (the lag probe writes its markers into the first)
         self.emulator = ""
-        self._next = 0
 
     def start(self) -> dict:
         """Start one DynamoDB Local per region (embedded); the regions' endpoints."""
@@ -140,13 +173,10 @@ class RunRegions:
                     stamp_writes(self.clients[name], name)
         return self.clients
 
-    def home(self) -> str:
-        """The region of the next user to start: --home-region, else the regions in turn."""
-        if self.settings.regions.home:
-            return self.settings.regions.home
-        name = self.names[self._next % len(self.names)]
-        self._next += 1
-        return name
+    def home(self, user: int) -> str:
+        """The region of a phase's `user`-th user (counted over the run's processes): --home-region, else
+        the regions in turn."""
+        return self.settings.regions.home or self.names[user % len(self.names)]
 
     def backend(self, region: str) -> str:
         return self.settings.regions.backend(region)
@@ -170,12 +200,45 @@ class RunRegions:
         log.info("cacheswarm: replicating %s between %s (emulated, lag %s)", table, ", ".join(self.names),
                  self.settings.regions.lag)
 
+    def user_cache(self, region: str, remedy: str, wait_when_down: bool = False):
+        """A user's cache in `region`: its Redis; with remedy every-region, DELs in every region's."""
+        home = self.caches[region].for_user(wait_when_down=wait_when_down)
+        if remedy != "every-region":
+            return home
+        return EveryRegion(home, [self.caches[r].for_user() for r in self.names if r != region])
+
+    def invalidate_from_streams(self, phase: str, store_of: dict, table: str) -> None:
+        """Remedy stream, for a phase: in each region a consumer of its table's stream DELs that region's
+        cached copy of what a write from another region changed, once it landed there (on AWS, what a
+        Lambda on the stream would do). `store_of`: {region: the dataset's store there} (its cache_key_of)."""
+        self.stop_invalidating()
+        self.invalidating = phase
+        for name in self.names:
+            streams = dynamodb.make_client(self.endpoints.get(name, "aws"), name, 0, 10, self.settings.op_timeout,
+                                           service="dynamodbstreams")
+            cache = self.caches[name].for_user()
+            inv = glob.StreamInvalidator(glob.Region(name, self.clients[name], streams), table,
+                                         _Quiet(cache), store_of[name].cache_key_of)
+            self.invalidators.append(inv.__enter__())
+
+    def stop_invalidating(self) -> dict:
+        """End the stream consumers (kept in `invalidated`); {region: items they invalidated}."""
+        for inv in self.invalidators:
+            inv.__exit__()
+        done = {inv.region.name: inv.invalidated for inv in self.invalidators}
+        if self.invalidators:
+            self.invalidated[self.invalidating] = done
+        self.invalidators = []
+        return done
+
     def summary(self, markers: int = LAG_MARKERS) -> dict:
         """What the report shows of the global table: the lag per region pair (a probe of `markers`
         markers per pair, now), and per table and pair the writes applied and those dropped as older
         than the replica's (lost to last-writer-wins); emulated replication only."""
+        self.stop_invalidating()  # (the last phase is over)
         out = {"regions": self.names, "emulated": self.embedded, "emulator": self.emulator,
-               "replication_lag": self.settings.regions.lag, "pairs": [], "tables": {}}
+               "replication_lag": self.settings.regions.lag, "pairs": [], "tables": {},
+               "stream_invalidated": self.invalidated}
         if not self.tables or len(self.clients) < 2:
             return out
         table = self.tables[0]
@@ -200,6 +263,7 @@ class RunRegions:
         return out
 
     def close(self) -> None:
+        self.stop_invalidating()
         for r in self.replicators.values():
             r.stop()
         for client in self.clients.values():

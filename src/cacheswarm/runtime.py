@@ -304,6 +304,8 @@ class Runtime:
     def prepare(self, phase) -> str:
         """Set the cache state the phase starts from; return its description for the report."""
         s, ns = self.settings, self.settings.namespace
+        if self.regions is not None:
+            self._stream_remedy(phase)
         # before the clear, which removes the id counter that says how far earlier phases inserted
         inserted = self._reset_inserts(phase) if s.workload.insert_ratio else ""
         if phase.strategy == "db-only":
@@ -334,6 +336,17 @@ class Runtime:
             return f"warm: {loaded} keys loaded{where} ({expiry}) after removing {removed} old keys" + inserted
         return f"cold: {removed} keys of namespace '{ns}' removed{where} (SCAN + UNLINK)" + inserted
 
+    def _stream_remedy(self, phase) -> None:
+        """Remedy stream: each region's stream consumer runs while its phase does (and only then)."""
+        done = self.regions.stop_invalidating()
+        if done:
+            log.info("cacheswarm: the stream consumers invalidated %s", ", ".join(f"{n:,} in {r}" for r, n in
+                                                                                  done.items()))
+        if phase.backend == "dynamodb" and catalog.remedy_of(phase.strategy) == "stream":
+            self.regions.invalidate_from_streams(phase.key, {r: self.region_stores[(phase.dataset, r)]
+                                                             for r in self.regions.names},
+                                                 self.stores[(phase.dataset, "dynamodb")].table)
+
     def _reset_inserts(self, phase) -> str:
         """Before a phase with inserts: remove the products earlier phases inserted, so every phase
         starts from the same table, and restart the id counter after the seeded rows."""
@@ -362,12 +375,13 @@ class Runtime:
 
     # ---- during the run (every process that runs users) ----
     def loop(self, phase_key: str, measure_from: float, fire, recorder: Recorder,
-             user_rate: float = 0.0, measure_until: float = float("inf")) -> "PhaseLoop":
+             user_rate: float = 0.0, measure_until: float = float("inf"), user: int = 0) -> "PhaseLoop":
         """A user's operation loop for phase `dataset/backend/strategy`: its own RNG, Redis
         connection and store handle, the process's database pool (or DynamoDB client); open loop
-        at `user_rate` ops/s when it is above 0."""
+        at `user_rate` ops/s when it is above 0. `user`: which of the phase's users it is (a global
+        table's users take the regions in turn)."""
         key = phase_key if isinstance(phase_key, catalog.PhaseKey) else catalog.PhaseKey.parse(phase_key)
-        return PhaseLoop(self, key, measure_from, fire, recorder, user_rate, measure_until)
+        return PhaseLoop(self, key, measure_from, fire, recorder, user_rate, measure_until, user)
 
     def loads_of(self, phase_key: str) -> stampede.Loads:
         """The process's record of a phase's database loads (each phase starts from its own cache).

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from . import stampede
 from .cache import CacheUnavailable
-from .catalog import VARIANTS, policy_of, protection_of
+from .catalog import REGION_VARIANTS, VARIANTS, policy_of, protection_of
 
 OK, HIT, MISS, ERROR, CACHE_ERROR, THROTTLED = "ok", "hit", "miss", "error", "cache_error", "throttled"
 
@@ -297,7 +297,7 @@ class RedisNative:
 
 
 STRATEGIES = {cls.name: cls for cls in (DbOnly, CacheOnly, CacheAside)}
-STRATEGIES.update({name: CacheAside for name in VARIANTS})
+STRATEGIES.update({name: CacheAside for name in VARIANTS + REGION_VARIANTS})
 STRATEGIES.update({"lab": RedisNative, "atomic": RedisNative})
 
 

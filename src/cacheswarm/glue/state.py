@@ -45,6 +45,7 @@ class State:
         self.live = None  # (when, the live tab's figures)
         self.probe = None  # (runtime, greenlet) of the replication lag probe
         self.global_table = None  # a global table's run: regions.RunRegions.summary() at its end
+        self.users_started: dict[str, int] = {}  # phase key -> users this process started in it
 
     def capacity_results(self, final: bool = True) -> dict:
         return objectives.capacity_results(self, final)
@@ -68,4 +69,5 @@ class State:
         self.announced = None
         self.report = None
         self.global_table = None
+        self.users_started = {}
         self.live = None

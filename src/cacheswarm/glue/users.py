@@ -33,8 +33,13 @@ class CacheswarmUser(User):
         self.key, user_rate = STATE.running.get(self.phase_key, (self.phase_key, fixed))
         first = self.key not in STATE.clock.started
         self.batch = StatsBatch(self.environment)  # Locust's stats, fed once per task (stats.py)
+        # which of the phase's users this is: this process's count, offset by the worker's index so that
+        # workers of one user each still spread over a global table's regions
+        user = STATE.users_started.get(self.key, 0)
+        STATE.users_started[self.key] = user + 1
         self.loop = rt.loop(self.key, STATE.clock.measure_from(self.key), self.batch.add,
-                            STATE.recorder, user_rate, STATE.clock.measure_until(self.key))
+                            STATE.recorder, user_rate, STATE.clock.measure_until(self.key),
+                            user + getattr(self.environment.runner, "worker_index", 0))
         if first:  # the plan keeps the phase running until this process's whole window has passed
             self.environment.runner.send_message(OPENED_MESSAGE, {"key": self.key})
 

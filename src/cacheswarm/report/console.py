@@ -13,15 +13,15 @@ def _us(ms) -> str:
 def summary(report: dict) -> str:
     lines = ["cacheswarm summary (µs, measured window; † = too few operations for that percentile, "
              "! = generator-bound):"]
-    lines.append(f"  {'phase':40s} {'ops/s':>9s} {'hit':>5s} {'read p50':>9s} {'read p99':>9s} {'write p99':>9s} "
+    fixed = [s for s in report["summary"] if s.get("step") is None]
+    width = max([40] + [len(s["phase"]) + 2 for s in fixed])  # (a global table's phases name their region)
+    lines.append(f"  {'phase':{width}s} {'ops/s':>9s} {'hit':>5s} {'read p50':>9s} {'read p99':>9s} {'write p99':>9s} "
                  f"{'errors':>7s}")
-    for s in report["summary"]:
-        if s.get("step") is not None:
-            continue
+    for s in fixed:
         thin = set(s.get("thin") or [])
         hit = "–" if s.get("hit_ratio") is None else f"{s['hit_ratio']:.2f}"
         flag = " !" if s.get("generator_bound") else ""
-        lines.append(f"  {s['phase'] + flag:40s} {s['throughput_ops']:>9,.0f} {hit:>5s} "
+        lines.append(f"  {s['phase'] + flag:{width}s} {s['throughput_ops']:>9,.0f} {hit:>5s} "
                      f"{_us(s['read_p50_ms']):>9s} {_us(s['read_p99_ms']) + ('†' if 'read_p99_ms' in thin else ''):>9s} "
                      f"{_us(s['write_p99_ms']) + ('†' if 'write_p99_ms' in thin else ''):>9s} {s['errors']:>7,}"
                      + "".join(f"  {op} p99 {_us(v)}" for op, v in (s.get("ops_p99_ms") or {}).items()))
@@ -30,7 +30,8 @@ def summary(report: dict) -> str:
                      f"in {len(c['steps'])} steps ({c['why_stopped']})")
     for h in report.get("headline") or []:
         lines.append("  " + h["text"])
-    lines += ["  " + line for line in run_lines((report.get("run") or {}).get("global_table"))]
+    lines += ["  " + line for line in run_lines((report.get("run") or {}).get("global_table"),
+                                                          report.get("staleness"))]
     results = report.get("slo") or []
     for r in results:
         lines.append("  " + slo.describe(r))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import statistics
 
+from ..catalog import PhaseKey, regional, remedy_of
+
 REFUSED = "ReplicatedWriteConflictException"  # (stores/dynamodb_global.py counts them)
 
 
@@ -55,12 +57,18 @@ def answer(result: dict) -> list[str]:
     return out
 
 
-def run_lines(gt: dict | None) -> list[str]:
-    """A run's global table (regions.RunRegions.summary()): the lag sentence, then the updates its
-    writes lost to last-writer-wins, per region pair (emulated replication only: AWS does not count them)."""
+REMEDY_WORDS = {"local": "the writer's region only", "every-region": "every region at once",
+                "stream": "each region's stream consumer"}
+
+
+def run_lines(gt: dict | None, staleness: list | None = None) -> list[str]:
+    """A run's global table (regions.RunRegions.summary()): the lag sentence, the updates its writes
+    lost to last-writer-wins per region pair (emulated replication only: AWS does not count them), and
+    with the staleness audit, the stale hits per remedy for the other regions' caches, per region."""
     if not gt:
         return []
     out = answer(gt)
+    out += _remedy_line(staleness or [])
     if gt.get("probe_error"):
         out.append(f"Replication: the lag probe failed ({gt['probe_error']}).")
     elif gt.get("tables") and not any(p.get("arrived") for p in gt.get("pairs") or []):
@@ -80,3 +88,19 @@ def run_lines(gt: dict | None) -> list[str]:
                    f"replica's own and were dropped (updates lost without an error{': ' + where if where else ''})"
                    + (f"; {errors:,} replicated writes failed" if errors else "") + ".")
     return out
+
+
+def _remedy_line(staleness: list) -> list[str]:
+    """'Regional caches: ...' from the staleness audit of a global table's cache-aside phases, per remedy
+    for the other regions' caches (a hit is stale when the region's replica already had a newer version)."""
+    per: dict = {}  # remedy -> [(region, stale rate)]
+    for v in staleness:
+        key = PhaseKey.parse(v["phase"])
+        region = regional(key.backend)[1]
+        if region and v.get("audited_hits") and key.step is None:
+            per.setdefault(remedy_of(key.strategy), []).append((region, v["stale_rate"]))
+    if not per:
+        return []
+    parts = [f"{REMEDY_WORDS[r]}: " + ", ".join(f"{rate:.1%} in {region}" for region, rate in sorted(rows))
+             for r, rows in per.items()]
+    return ["Regional caches, audited hits that were stale, invalidating " + "; ".join(parts) + "."]

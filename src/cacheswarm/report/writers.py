@@ -135,7 +135,7 @@ def write_html(path: str, report: dict) -> None:
         memory=answer.memory_lines(report), staleness=answer.staleness_rows(report),
         stale_summary=(f"{stale:,} stale of {audited:,} audited hits ({stale / audited:.2%})" if audited
                        else "no hits audited"),
-        emulator_note=emulator_note, global_table=run_lines(run.get("global_table")),
+        emulator_note=emulator_note, global_table=run_lines(run.get("global_table"), report.get("staleness")),
         timeline_svgs={k.replace("/dynamodb", "/dynamodb (emulator)", 1) if emulator_of(PhaseKey.parse(k).backend, run)
                        else k: timeline_chart(pts, float(run.get("warmup") or 0))
                        for k, pts in report.get("timeline", {}).items() if PhaseKey.parse(k).step is None})

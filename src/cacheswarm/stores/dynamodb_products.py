@@ -93,6 +93,12 @@ class DynamoDBProducts:
     def cache_key(self, key: int) -> str:
         return f"{self.key_prefix}{key}"  # products.cache_key, without a call more per operation
 
+    def cache_key_of(self, keys: dict) -> str | None:
+        """The cache key of the product a stream record's item key names (None: the seeding record, a
+        probe's marker)."""
+        key = int(keys["id"]["N"])
+        return self.cache_key(key) if key > 0 else None
+
     def take_capacity(self) -> float:
         """Capacity units used since the last call (per user: see for_user)."""
         used, self.consumed = self.consumed, 0.0

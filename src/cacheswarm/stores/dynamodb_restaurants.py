@@ -82,6 +82,22 @@ class DynamoDBRestaurants:
     def cache_key(self, key: int) -> str:
         return restaurants.cache_key(self.namespace, key)
 
+    def cache_key_of(self, keys: dict) -> str | None:
+        """The cache key of the summary a stream record's item belongs to (a restaurant, or a review of it:
+        both have SK REST#<name>); None for the seeding record or a probe's marker."""
+        sk = keys.get("SK", {}).get("S", "")
+        if not sk.startswith("REST#"):
+            return None
+        name = sk[5:]
+        if self.names:
+            if getattr(self, "_index", None) is None:
+                self._index = {n: i + 1 for i, n in enumerate(self.names)}
+            key = self._index.get(name)
+        else:  # restaurants.name(i) ends with " i"
+            tail = name.rpartition(" ")[2]
+            key = int(tail) if tail.isdigit() else None
+        return None if key is None else self.cache_key(key)
+
     def _query(self, name: str, limit: int = 1 + restaurants.SUMMARY_REVIEWS) -> list[dict]:
         r = self.api("Query", {"TableName": self.table, "IndexName": INDEX, "KeyConditionExpression": "GSI1PK = :pk",
                                "ExpressionAttributeValues": {":pk": {"S": f"REST#{name}"}}, "ScanIndexForward": False,
