@@ -196,3 +196,37 @@ def test_the_remedies_for_the_other_regions_caches_are_phases_of_one_run(tmp_pat
         assert 0 <= dels - expected <= len(REGIONS) * USERS_PER_REGION * len(remedies), (region, dels, expected)
     console = r.stdout + r.stderr
     assert "Regional caches, audited hits that were stale, invalidating the writer's region only:" in console
+
+
+def test_a_workers_own_home_region_holds_over_the_masters_options(tmp_path):
+    """Workers on EC2 in one region each: --home-region is the worker's own, though the master's options
+    (sent with the run) replace the others. Both workers say eu-west-1 here, so no user runs in us-east-1,
+    which taking the regions in turn would have given one of them."""
+    import subprocess
+
+    from .conftest import BIN, ROOT
+
+    port = free_port()
+    out = tmp_path / "r"
+    base = [str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py")]
+    run = ["--backend", "dynamodb", "--dataset", "products", "--strategies", "db-only", "--keyspace", "300",
+           "--dynamodb-regions", ",".join(REGIONS), "--replication-lag", "20ms", "--phase-time", "4s", "--warmup",
+           "1s", "--namespace", "cswgthome", "--report-dir", str(out)]
+    master = subprocess.Popen([*base, "--master", "--headless", "--expect-workers", "2", "--master-bind-host",
+                               "127.0.0.1", "--master-bind-port", str(port), "-u", "2", "-r", "10", *run],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    workers = [subprocess.Popen([*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
+                                 "--home-region", "eu-west-1"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        log = master.communicate(timeout=240)[0]
+    finally:
+        for p in (master, *workers):
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=30)
+    assert master.returncode == 0, log[-3000:]
+    (report,) = out.iterdir()
+    doc = json.loads((report / "comparison.json").read_text())
+    assert doc["run"]["workers"] == 2
+    assert {s["phase"] for s in doc["summary"]} == {"products/dynamodb@eu-west-1/db-only"}

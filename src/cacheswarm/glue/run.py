@@ -50,6 +50,8 @@ def fail(message: str) -> None:
 
 def _settings(environment):
     web.restore_redacted(environment.parsed_options, STATE.startup_options)
+    if STATE.home_region:  # a worker's own (the master's options, sent with the run, would replace it)
+        environment.parsed_options.home_region = STATE.home_region
     return options.settings_from(environment.parsed_options)
 
 
@@ -69,6 +71,8 @@ def _on_init(environment, runner=None, **_kwargs):
         web.refuse_bad_form(environment.web_ui, environment.parsed_options, STATE.startup_options)
     if runner is not None and not isinstance(runner, MasterRunner):  # the master sends, every process runs
         runner.register_message(objectives.STEP_MESSAGE, partial(objectives.on_step_message, STATE))
+    if isinstance(runner, WorkerRunner):  # e.g. a worker on EC2 in eu-west-1: --home-region eu-west-1
+        STATE.home_region = str(getattr(environment.parsed_options, "home_region", "") or "")
     if runner is not None and not isinstance(runner, WorkerRunner):
         runner.register_message(OPENED_MESSAGE, _on_opened)
     logging.getLogger("locust.runners").addFilter(process.quiet_spawn_lines)

@@ -46,6 +46,7 @@ class State:
         self.probe = None  # (runtime, greenlet) of the replication lag probe
         self.global_table = None  # a global table's run: regions.RunRegions.summary() at its end
         self.users_started: dict[str, int] = {}  # phase key -> users this process started in it
+        self.home_region = ""  # a worker's own --home-region (a global table's run)
 
     def capacity_results(self, final: bool = True) -> dict:
         return objectives.capacity_results(self, final)
