@@ -129,6 +129,13 @@ def test_the_global_tables_are_cacheswarms_tables_replicated_encrypted_and_watch
                if r["Type"] == "AWS::DynamoDB::Table")
 
 
+def test_the_fleets_workers_run_their_instances_region_in_a_global_tables_run():
+    fleet = _load("fleet.yaml")
+    worker = json.dumps(fleet["Resources"]["WorkerLaunchTemplate"]["Properties"]["LaunchTemplateData"]["UserData"])
+    assert "-- --home-region ${AWS::Region}" in worker  # (bootstrap.sh hands what follows -- to Locust)
+    assert "--home-region" not in json.dumps(fleet["Resources"]["Master"]["Properties"]["UserData"])
+
+
 def test_no_secret_travels_in_user_data_or_outputs():
     fleet = _load("fleet.yaml")
     text = json.dumps(fleet["Resources"]["Master"]["Properties"]["UserData"]) + json.dumps(

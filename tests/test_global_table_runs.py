@@ -139,6 +139,8 @@ def test_one_redis_url_gives_each_region_a_database_of_its_own():
     (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--replication-lag", "soon"],
      "--replication-lag: 'soon' is not a lag"),
     (["--backend", "dynamodb", "--replication-lag", "40ms"], "--replication-lag: is for a global table's run"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--find-capacity", "all", "--slo",
+      "read p99 < 5ms"], "--find-capacity: does not search a global table's regions yet"),
     (["--backend", "dynamodb", "--strategies", "cache-aside+stream"],
      "--strategies: cache-aside+stream is a remedy for a global table's regional caches: give --dynamodb-regions"),
     (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--redis-url",
@@ -230,3 +232,12 @@ def test_a_workers_own_home_region_holds_over_the_masters_options(tmp_path):
     doc = json.loads((report / "comparison.json").read_text())
     assert doc["run"]["workers"] == 2
     assert {s["phase"] for s in doc["summary"]} == {"products/dynamodb@eu-west-1/db-only"}
+
+
+def test_an_objective_on_dynamodb_covers_every_region_and_one_on_a_region_only_that_one():
+    from cacheswarm.slo import parse_rule
+
+    every, one = parse_rule("products/dynamodb: read p99 < 5ms"), parse_rule("dynamodb@eu-west-1: read p99 < 5ms")
+    assert every.applies("products", "dynamodb@eu-west-1") and every.applies("products", "dynamodb@us-east-1")
+    assert one.applies("products", "dynamodb@eu-west-1") and not one.applies("products", "dynamodb@us-east-1")
+    assert not every.applies("products", "mysql")

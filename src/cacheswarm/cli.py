@@ -272,6 +272,7 @@ OPTION_GROUPS = (("Run", "RUN_OPTIONS"),
                   "WORKLOAD_OPTIONS"),
                  ("Cache behaviour: write policies, staleness, stampedes, eviction, replicas", "CACHE_OPTIONS"),
                  ("Objectives and capacity search", "SLO_OPTIONS"),
+                 ("DynamoDB global tables: regions, home regions, replication lag", "REGION_OPTIONS"),
                  ("Connections", "CONNECTION_OPTIONS"))
 OPTIONS_INTRO = ("Options of `locust -f locustfiles/compare.py` (also LOCUST_<NAME> variables, --config files and the "
                  "web UI form)")

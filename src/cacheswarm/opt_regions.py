@@ -81,6 +81,9 @@ def region_settings(ns, backends, strategies, redis_url: str, per_region: dict, 
                                                                        else ""))
     if "dynamodb" not in backends:
         raise BadInput("--dynamodb-regions", "is where DynamoDB's users run: add dynamodb to --backend")
+    if str(getattr(ns, "find_capacity", "") or "").strip():
+        raise BadInput("--find-capacity", "does not search a global table's regions yet: run the capacity search "
+                                          "without --dynamodb-regions, or fixed-load phases with it")
     if home and home not in names:
         raise BadInput("--home-region", f"{home!r} is not one of --dynamodb-regions ({', '.join(names)})")
     if endpoint == "aws":

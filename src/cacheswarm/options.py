@@ -39,7 +39,8 @@ CONNECTION_OPTIONS = tuple(o for b in catalog.described() for o in b.hooks().OPT
     Opt("--dynamodb-endpoint", "embedded", "DynamoDB: embedded (an emulator the run starts and seeds), "
                                            "http://host:port (e.g. DynamoDB Local) or aws (real AWS)"),
     Opt("--dynamodb-retries", 0, "botocore retries per DynamoDB call (0: throttling shows as it happens)", int),
-    Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption)"),
+    Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption); with "
+        "--dynamodb-regions REGION=URL,REGION=URL gives each region its own"),
     Opt("--redis-password", "", "Redis password (overrides the URL's; also CACHESWARM_REDIS_PASSWORD)", secret=True),
     Opt("--redis-ca-cert", "", "CA certificate (PEM) to verify a rediss:// server (default: the system's CAs)"),
     Opt("--namespace", "cacheswarm", "prefix of every table and key cacheswarm writes"),

@@ -57,7 +57,9 @@ class Rule:
 
     def applies(self, dataset: str, backend: str, strategy: str | None = None) -> bool:
         d, b, s = self.scope
-        return (d in (None, dataset)) and (b in (None, backend)) and (s is None or strategy is None or s == strategy)
+        # dynamodb covers a global table's regions (dynamodb@eu-west-1); dynamodb@eu-west-1 only that one
+        return ((d in (None, dataset)) and (b in (None, backend, catalog.regional(backend)[0]))
+                and (s is None or strategy is None or s == strategy))
 
     def applies_to(self, key: str | catalog.PhaseKey) -> bool:
         """applies() to a phase key (as a string where one arrives: a capacity search's, a report's)."""
@@ -91,7 +93,7 @@ def scope_of(text: str, option: str) -> tuple:
 def _scope(text: str, rule: str) -> tuple:
     found = {"dataset": None, "backend": None, "strategy": None}
     for part in (p.strip() for p in text.split("/")):
-        kind = ("dataset" if part in catalog.datasets() else "backend" if part in catalog.backends() else
+        kind = ("dataset" if part in catalog.datasets() else "backend" if catalog.regional(part)[0] in catalog.backends() else
                 "strategy" if part in STRATEGIES else None)
         if part == "*":
             continue

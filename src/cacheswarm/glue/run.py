@@ -50,7 +50,9 @@ def fail(message: str) -> None:
 
 def _settings(environment):
     web.restore_redacted(environment.parsed_options, STATE.startup_options)
-    if STATE.home_region:  # a worker's own (the master's options, sent with the run, would replace it)
+    # a worker's own (the master's options, sent with the run, would replace it); a run of one region ignores it
+    # (the fleet's workers are started with their instance's region)
+    if STATE.home_region and getattr(environment.parsed_options, "dynamodb_regions", ""):
         environment.parsed_options.home_region = STATE.home_region
     return options.settings_from(environment.parsed_options)
 
