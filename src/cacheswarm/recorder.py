@@ -110,6 +110,12 @@ class Recorder:
                    if k.endswith(SEP + LATENCY) and not _is_timeline(k)
                    and (window is None or k.endswith(SEP + window + SEP + LATENCY)))
 
+    def count(self, want) -> int:
+        """Values recorded in the series (every window but the timeline's) whose parsed key `want` takes."""
+        self.flush()
+        return sum(h.get_total_count() for k, h in self.histograms.items()
+                   if not _is_timeline(k) and want(parse_key(k)))
+
     def encode(self) -> dict[str, str]:
         """Every non-empty histogram, encoded (compressed, base64) by series key."""
         return {k: h.encode().decode("ascii") for k, h in self.histograms.items() if h.get_total_count()}

@@ -17,6 +17,7 @@ import logging
 import re
 import statistics
 import time
+from decimal import Decimal
 
 from .cache import RedisCache
 from .quantile_ci import rank_bounds
@@ -75,6 +76,31 @@ def stamp_writes(client, region: str) -> None:
         return plain(target, stamped(target, payload, region) if target in _WRITES else payload)
 
     path.call = call  # (stores take `for_client(client).call` when they are made)
+
+
+COUNTERS = ("version", "one_stars", "two_stars", "three_stars", "four_stars", "five_stars")  # what writes ADD to
+SCAN_LIMIT = 200_000  # items per region the end-of-run convergence check reads at most
+
+
+def table_state(client, table: str) -> tuple[dict, int]:
+    """({item key: item without the replicator's stamps}, the sum of its counters) of a dataset's table:
+    what the end-of-run check compares across regions. Each write of the run ADDs 1 to one counter (a
+    product's version, a restaurant's star count), so the sum rises by the writes that survived."""
+    items, total, start = {}, 0, None
+    while True:
+        page = client.scan(TableName=table, **({"ExclusiveStartKey": start} if start else {}))
+        for item in page["Items"]:
+            key = glob._item("", {k: v for k, v in item.items() if k in ("id", "PK", "SK")})
+            if str(key).find("csw-") >= 0 or any(v.get("N", "1").startswith("-") for k, v in item.items()
+                                                  if k == "id"):
+                continue  # a probe's marker
+            # (a number as a value: a stream's image writes 410.6 where the writer sent 410.60)
+            items[key] = {k: Decimal(v["N"]) if "N" in v else v for k, v in item.items()
+                          if k not in (glob.ORIGIN, glob.WRITTEN)}
+            total += sum(int(item[c]["N"]) for c in COUNTERS if c in item)
+        start = page.get("LastEvaluatedKey")
+        if not start or len(items) > SCAN_LIMIT:
+            return items, total
 
 
 class _Quiet:
@@ -140,6 +166,7 @@ class RunRegions:
         self.invalidating = ""  # the phase they run for
         self.invalidated: dict = {}  # phase key -> {region: cached items its stream consumer deleted}
         self.tables: list[str] = []  # the run's tables (the lag probe writes its markers into the first)
+        self.seeded: dict = {}  # table -> the sum of its counters when replication started (table_state)
         self.emulator = ""
 
     def start(self) -> dict:
@@ -193,6 +220,7 @@ class RunRegions:
             if not client.describe_table(TableName=table)["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
                 client.update_table(TableName=table, StreamSpecification={"StreamEnabled": True,
                                                                           "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        self.seeded[table] = table_state(self.clients[self.names[0]], table)[1]
         regions = [glob.Region(n, c, dynamodb.make_client(self.endpoints[n], n, 0, 10, self.settings.op_timeout,
                                                           service="dynamodbstreams"))
                    for n, c in self.clients.items()]
@@ -259,8 +287,18 @@ class RunRegions:
             out["tables"][name] = {
                 "applied": {f"{a}->{b}": n for (a, b), n in sorted(r.applied.items())},
                 "lost": {f"{a}->{b}": n for (a, b), n in sorted(r.superseded.items())},
-                "errors": len(r.errors), "first_error": r.errors[0] if r.errors else None}
+                "errors": len(r.errors), "first_error": r.errors[0] if r.errors else None,
+                **self._converged(name)}
         return out
+
+    def _converged(self, table: str) -> dict:
+        """After replication drained: how many items every region holds alike, and how far the counters
+        the writes ADD to rose (from the first region) since replication started."""
+        states = [table_state(self.clients[n], table) for n in self.names]
+        first = states[0][0]
+        keys = set().union(*(s[0] for s in states))
+        agree = sum(1 for k in keys if all(s[0].get(k) == first.get(k) for s in states[1:]))
+        return {"items": len(keys), "agree": agree, "counters_rose": states[0][1] - self.seeded.get(table, 0)}
 
     def close(self) -> None:
         self.stop_invalidating()

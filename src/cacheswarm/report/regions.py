@@ -73,20 +73,22 @@ def run_lines(gt: dict | None, staleness: list | None = None) -> list[str]:
         out.append(f"Replication: the lag probe failed ({gt['probe_error']}).")
     elif gt.get("tables") and not any(p.get("arrived") for p in gt.get("pairs") or []):
         out.append("Replication: no marker arrived in another region within 10 s.")
-    applied = lost = errors = 0
-    per_pair: dict = {}
-    for t in (gt.get("tables") or {}).values():
-        for pair, n in t["applied"].items():
-            applied += n
-        for pair, n in t["lost"].items():
-            lost += n
-            per_pair[pair] = per_pair.get(pair, 0) + n
-        errors += t.get("errors") or 0
-    if gt.get("tables"):
-        where = ", ".join(f"{p.replace('->', ' → ')} {n:,}" for p, n in sorted(per_pair.items()) if n)
-        out.append(f"Last writer wins: {lost:,} of {applied + lost:,} replicated writes arrived older than the "
-                   f"replica's own and were dropped (updates lost without an error{': ' + where if where else ''})"
-                   + (f"; {errors:,} replicated writes failed" if errors else "") + ".")
+    for name, t in sorted((gt.get("tables") or {}).items()):
+        dropped = sum(t["lost"].values())
+        where = ", ".join(f"{p.replace('->', ' → ')} {n:,}" for p, n in sorted(t["lost"].items()) if n)
+        replicated = f"{dropped:,} of {dropped + sum(t['applied'].values()):,} replicated writes arrived older than " \
+                     f"the replica's copy and were dropped{' (' + where + ')' if where else ''}"
+        if t.get("writes") is not None and t.get("counters_rose") is not None:
+            lost = max(0, t["writes"] - t["counters_rose"])
+            head = (f"Last writer wins ({name}): {lost:,} of the run's {t['writes']:,} writes are in no replica once "
+                    f"replication settled (updates lost without an error); {replicated}")
+        else:
+            head = f"Last writer wins ({name}): {replicated}"
+        agree = (f"; every replica agrees on {t['agree']:,} of {t['items']:,} items" if t.get("items") is not None
+                 and t["agree"] == t["items"] else
+                 f"; the replicas differ on {t['items'] - t['agree']:,} of {t['items']:,} items" if t.get("items")
+                 else "")
+        out.append(head + agree + (f"; {t['errors']:,} replicated writes failed" if t.get("errors") else "") + ".")
     return out
 
 
