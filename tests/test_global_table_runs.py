@@ -249,3 +249,21 @@ def test_an_objective_on_dynamodb_covers_every_region_and_one_on_a_region_only_t
     assert every.applies("products", "dynamodb@eu-west-1") and every.applies("products", "dynamodb@us-east-1")
     assert one.applies("products", "dynamodb@eu-west-1") and not one.applies("products", "dynamodb@us-east-1")
     assert not every.applies("products", "mysql")
+
+
+def test_clean_also_removes_the_other_regions_caches_of_a_run_on_one_redis_url():
+    import redis
+
+    from .conftest import REDIS_URL, cli
+
+    ns = "cswgtclean"
+    other = redis.Redis.from_url(database(REDIS_URL, 1))
+    other.set(f"{ns}:product:1", b"x")
+    other.set("cswgtcleanother:product:1", b"kept")  # another namespace: not ours to remove
+    try:
+        r = cli("clean", "--namespace", ns, "--yes")
+        assert r.returncode == 0, r.stderr
+        assert "/1, /2" in r.stdout and other.get(f"{ns}:product:1") is None
+        assert other.get("cswgtcleanother:product:1") == b"kept"
+    finally:
+        other.delete(f"{ns}:product:1", "cswgtcleanother:product:1")

@@ -339,9 +339,13 @@ def _clean(args) -> int:
         except ConnectError as e:
             notes.append(f"{b.label} not cleaned ({e})")
     keys = sum(1 for _ in cache.client.scan_iter(match=f"{ns}:*", count=1000))
+    regional = _regional_caches(conn)  # a global table's run on one Redis URL: its other regions' databases
+    keys += sum(1 for c in regional for _ in c.client.scan_iter(match=f"{ns}:*", count=1000))
     if client:
         notes.append(f"DynamoDB tables {ddb_tables or 'none'} at {dynamodb.describe(endpoint)}")
-    print(f"will remove: {'; '.join(notes)}; {keys} Redis keys matching '{ns}:*'")
+    print(f"will remove: {'; '.join(notes)}; {keys} Redis keys matching '{ns}:*'"
+          + (f" (with the databases a global table's run gives its other regions, "
+             f"{', '.join('/' + c.url.rsplit('/', 1)[1] for c in regional)})" if regional else ""))
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput("--yes", "no terminal to confirm on; add --yes to remove without asking")
@@ -352,9 +356,27 @@ def _clean(args) -> int:
         dynamodb.delete_table(client, t)
     for name, names in described.items():
         catalog.BACKENDS[name].hooks().drop_tables(conn["targets"][name], names, conn["op_timeout"])
-    removed = cache.clear(ns)
+    removed = cache.clear(ns) + sum(c.clear(ns) for c in regional)
     print(f"removed {len(ddb_tables) + sum(map(len, described.values()))} table(s) and {removed} key(s)")
     return 0
+
+
+def _regional_caches(conn) -> list:
+    """The Redis databases after --redis-url's that a global table's run on that one URL gives its other
+    regions (opt_regions.database), reachable ones only (a server with fewer databases has none)."""
+    from .cache import CacheError, RedisCache
+    from .opt_regions import MAX_REGIONS, database
+
+    out = []
+    for offset in range(1, MAX_REGIONS):
+        try:
+            cache = RedisCache(database(conn["redis_url"], offset), conn["redis_password"], 2, conn["op_timeout"],
+                               conn["redis_ca_cert"])
+            cache.check(options.redact_url(cache.url))
+        except (BadInput, CacheError):
+            break
+        out.append(cache)
+    return out
 
 if __name__ == "__main__":
     sys.exit(main())
