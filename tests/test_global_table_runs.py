@@ -267,3 +267,44 @@ def test_clean_also_removes_the_other_regions_caches_of_a_run_on_one_redis_url()
         assert other.get("cswgtcleanother:product:1") == b"kept"
     finally:
         other.delete(f"{ns}:product:1", "cswgtcleanother:product:1")
+
+
+def test_an_interrupted_run_writes_what_it_measured_without_the_end_of_run_probes(tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group, the emulators too: the run writes its phases,
+    marked partial (exit 3), says the lag probe and the convergence check did not run, and leaves no
+    DynamoDB Local behind."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    import psutil
+
+    from .conftest import BIN, ROOT
+
+    out = tmp_path / "r"
+    proc = subprocess.Popen([str(BIN / "locust"), "-f", str(ROOT / "locustfiles" / "compare.py"), "--headless", "-u",
+                             "4", "-r", "10", "--backend", "dynamodb", "--keyspace", "300", "--strategies",
+                             "db-only,cache-aside", "--dynamodb-regions", ",".join(REGIONS), "--phase-time", "60s",
+                             "--warmup", "1s", "--namespace", "cswgtint", "--report-dir", str(out)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    emulators = []
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "phase 1/2" in line:
+            break
+    emulators = [p for p in psutil.Process(proc.pid).children(recursive=True) if "java" in p.name()]
+    assert len(emulators) == len(REGIONS), "".join(lines)[-2000:]
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGINT)
+    rest = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 3, rest[-3000:]
+    (report,) = out.iterdir()
+    doc = json.loads((report / "comparison.json").read_text())
+    assert doc["run"]["partial"] and doc["run"]["global_table"]["interrupted"]
+    assert any(s["phase"] == f"products/dynamodb@{r}/db-only" and s["count"] > 0 for s in doc["summary"] for r in REGIONS)
+    assert "the run was interrupted, so neither the lag probe nor the check that the replicas agree ran" in rest
+    psutil.wait_procs(emulators, timeout=20)
+    assert not [p for p in emulators if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]

@@ -259,16 +259,18 @@ class RunRegions:
         self.invalidators = []
         return done
 
-    def summary(self, markers: int = LAG_MARKERS) -> dict:
+    def summary(self, markers: int = LAG_MARKERS, settle: bool = True) -> dict:
         """What the report shows of the global table: the lag per region pair (a probe of `markers`
         markers per pair, now), and per table and pair the writes applied and those dropped as older
-        than the replica's (lost to last-writer-wins); emulated replication only."""
+        than the replica's (lost to last-writer-wins), and with `settle`, whether the replicas agree
+        once replication has settled; emulated replication only. An interrupted run takes neither
+        probe nor check (Ctrl-C reaches the emulators too): markers=0, settle=False."""
         self.stop_invalidating()  # (the last phase is over)
         out = {"regions": self.names, "emulated": self.embedded, "emulator": self.emulator,
                "replication_lag": self.settings.regions.lag, "pairs": [], "tables": {},
                "stream_invalidated": self.invalidated}
-        if not self.tables or len(self.clients) < 2:
-            return out
+        if not markers or not self.tables or len(self.clients) < 2:
+            return self._settled(out, settle)
         table = self.tables[0]
         schema = glob.key_schema(self.clients[self.names[0]], table)
         regions = [glob.Region(n, c, None) for n, c in self.clients.items()]
@@ -278,7 +280,11 @@ class RunRegions:
                     continue
                 out["pairs"].append(lag_pair(src.name, dst.name, glob.probe_lag_keys(src, dst, table, schema,
                                                                                      markers)))
-        for _ in range(2):  # the last records read, and any the readers had still to read
+        return self._settled(out)
+
+    def _settled(self, out: dict, settle: bool = True) -> dict:
+        """`out` with, per table, what replication did (once it has settled, with `settle`)."""
+        for _ in range(2 if settle else 0):  # the last records read, and any the readers had still to read
             deadline = time.monotonic() + 10
             while any(r.pending for r in self.replicators.values()) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -288,7 +294,7 @@ class RunRegions:
                 "applied": {f"{a}->{b}": n for (a, b), n in sorted(r.applied.items())},
                 "lost": {f"{a}->{b}": n for (a, b), n in sorted(r.superseded.items())},
                 "errors": len(r.errors), "first_error": r.errors[0] if r.errors else None,
-                **self._converged(name)}
+                **(self._converged(name) if settle else {})}
         return out
 
     def _converged(self, table: str) -> dict:

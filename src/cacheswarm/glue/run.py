@@ -26,6 +26,7 @@ from ..lease import NamespaceBusy
 from ..options import BadInput
 from ..phases import PhasePlan, plan
 from .state import State
+from ..regions import LAG_MARKERS
 from ..runtime import Preflight, Runtime
 from ..saturation import Monitor
 
@@ -266,9 +267,12 @@ def global_table(rt) -> dict:
     (its users', every window, and the warm-up's; without inserts, which add items rather than ADD
     to a counter): those the counters did not rise by were lost."""
     regions = rt.regions
-    log.info("cacheswarm: probing the replication lag between %s ...", ", ".join(regions.names))
+    if not STATE.partial:
+        log.info("cacheswarm: probing the replication lag between %s ...", ", ".join(regions.names))
     try:
-        out = regions.summary()
+        # interrupted: no lag probe nor convergence check (a Ctrl-C in the terminal stopped the emulators too)
+        out = ({**regions.summary(0, settle=False), "interrupted": True} if STATE.partial
+               else regions.summary(LAG_MARKERS))
         if not STATE.settings.workload.insert_ratio:
             for dataset in STATE.settings.datasets:
                 store = rt.stores.get((dataset, "dynamodb"))

@@ -71,7 +71,10 @@ def run_lines(gt: dict | None, staleness: list | None = None) -> list[str]:
     out += _remedy_line(staleness or [])
     if gt.get("probe_error"):
         out.append(f"Replication: the lag probe failed ({gt['probe_error']}).")
-    elif gt.get("tables") and not any(p.get("arrived") for p in gt.get("pairs") or []):
+    elif gt.get("interrupted"):
+        out.append("Replication: the run was interrupted, so neither the lag probe nor the check that the replicas "
+                   "agree ran.")
+    elif gt.get("pairs") and not any(p.get("arrived") for p in gt["pairs"]):
         out.append("Replication: no marker arrived in another region within 10 s.")
     for name, t in sorted((gt.get("tables") or {}).items()):
         dropped = sum(t["lost"].values())
