@@ -93,7 +93,7 @@ def test_users_in_two_regions_use_their_own_replica_and_cache_and_every_write_re
         users = _series_total(hists, lambda k: k["backend"] == f"dynamodb@{src}" and k["op"] == "write"
                               and k["kind"] == "latency" and k["outcome"] in ("ok", "hit", "miss"))
         warm = doc["run"]["emulator_warmup"][f"products@{src}"]["writes"]
-        replicated = table["applied"].get(f"{src}->{dst}", 0) + table["lost"].get(f"{src}->{dst}", 0)
+        replicated = table["applied"].get(f"{src}->{dst}", 0) + table["dropped"].get(f"{src}->{dst}", 0)
         assert users > 20
         assert 0 <= replicated - (users + warm + 2 * MARKERS) <= 2 * USERS_PER_REGION, (src, replicated, users, warm)
     # after the run every replica holds every item alike, and the products' versions (each write ADDs 1) rose
@@ -102,7 +102,7 @@ def test_users_in_two_regions_use_their_own_replica_and_cache_and_every_write_re
     # end, which the users did not count)
     assert table["agree"] == table["items"] > 500
     lost = table["writes"] - table["counters_rose"]
-    assert -2 * USERS_PER_REGION * len(REGIONS) <= lost <= sum(table["lost"].values()), table
+    assert -2 * USERS_PER_REGION * len(REGIONS) <= lost <= sum(table["dropped"].values()), table
     console = r.stdout + r.stderr
     assert "Replication: eu-west-1 sees us-east-1's writes after" in console
     assert f"Last writer wins (cswgtrun-products): {max(0, lost):,} of the run's {table['writes']:,} writes" in console

@@ -8,7 +8,9 @@ region, seeds each alike, turns on each table's stream and starts a `Replicator`
 user's writes carry who made them and when (`stamp_writes`), which is how the replicator orders them
 and knows its own. At the end `summary()` gives what the report shows beside the phases: the lag per
 region pair (markers written in one region, polled for in the other), the writes each pair applied
-and the ones it dropped as older than what the replica held (updates lost to last-writer-wins).
+and the ones it dropped as older than what the replica held, and once replication settled, whether
+every region holds every item alike and how far the counters the writes ADD to rose (the rest of the
+writes were lost to last-writer-wins).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from decimal import Decimal
 
 from .cache import RedisCache
+from .catalog import remedy_of
 from .quantile_ci import rank_bounds
 from .stores import dynamodb, dynamodb_global as glob, dynamodb_http
 
@@ -82,24 +85,29 @@ COUNTERS = ("version", "one_stars", "two_stars", "three_stars", "four_stars", "f
 SCAN_LIMIT = 200_000  # items per region the end-of-run convergence check reads at most
 
 
-def table_state(client, table: str) -> tuple[dict, int]:
+KEYS = ("id", "PK", "SK")  # the datasets' tables' key attributes (products: id; restaurants: PK, SK)
+
+
+def table_state(client, table: str) -> tuple[dict, int] | None:
     """({item key: item without the replicator's stamps}, the sum of its counters) of a dataset's table:
-    what the end-of-run check compares across regions. Each write of the run ADDs 1 to one counter (a
-    product's version, a restaurant's star count), so the sum rises by the writes that survived."""
+    what the end-of-run check compares across regions (None past SCAN_LIMIT items). Each write of the run
+    ADDs 1 to one counter (a product's version, a restaurant's star count), so the sum rises by the
+    writes that survived. A probe's markers (glob.marker_key: 'csw-...', negative ids) are left out."""
     items, total, start = {}, 0, None
     while True:
         page = client.scan(TableName=table, **({"ExclusiveStartKey": start} if start else {}))
         for item in page["Items"]:
-            key = glob._item("", {k: v for k, v in item.items() if k in ("id", "PK", "SK")})
-            if str(key).find("csw-") >= 0 or any(v.get("N", "1").startswith("-") for k, v in item.items()
-                                                  if k == "id"):
-                continue  # a probe's marker
+            key = tuple((k, *item[k].items()) for k in KEYS if k in item)
+            if any(str(v).startswith(("csw-", "-")) for _, (_, v) in key):
+                continue
             # (a number as a value: a stream's image writes 410.6 where the writer sent 410.60)
             items[key] = {k: Decimal(v["N"]) if "N" in v else v for k, v in item.items()
                           if k not in (glob.ORIGIN, glob.WRITTEN)}
             total += sum(int(item[c]["N"]) for c in COUNTERS if c in item)
         start = page.get("LastEvaluatedKey")
-        if not start or len(items) > SCAN_LIMIT:
+        if len(items) > SCAN_LIMIT:
+            return None
+        if not start:
             return items, total
 
 
@@ -220,7 +228,8 @@ class RunRegions:
             if not client.describe_table(TableName=table)["Table"].get("StreamSpecification", {}).get("StreamEnabled"):
                 client.update_table(TableName=table, StreamSpecification={"StreamEnabled": True,
                                                                           "StreamViewType": "NEW_AND_OLD_IMAGES"})
-        self.seeded[table] = table_state(self.clients[self.names[0]], table)[1]
+        seeded = table_state(self.clients[self.names[0]], table)
+        self.seeded[table] = seeded[1] if seeded else None
         regions = [glob.Region(n, c, dynamodb.make_client(self.endpoints[n], n, 0, 10, self.settings.op_timeout,
                                                           service="dynamodbstreams"))
                    for n, c in self.clients.items()]
@@ -234,6 +243,16 @@ class RunRegions:
         if remedy != "every-region":
             return home
         return EveryRegion(home, [self.caches[r].for_user() for r in self.names if r != region])
+
+    def before_phase(self, phase, store_of: dict, table: str) -> None:
+        """Remedy stream runs while its phase does, and only then: the last phase's consumers stop, a
+        cache-aside+stream phase's start. `store_of`: {region: the phase's dataset's store there}."""
+        done = self.stop_invalidating()
+        if done:
+            log.info("cacheswarm: the stream consumers invalidated %s",
+                     ", ".join(f"{n:,} in {r}" for r, n in done.items()))
+        if phase.backend == "dynamodb" and remedy_of(phase.strategy) == "stream":
+            self.invalidate_from_streams(phase.key, store_of, table)
 
     def invalidate_from_streams(self, phase: str, store_of: dict, table: str) -> None:
         """Remedy stream, for a phase: in each region a consumer of its table's stream DELs that region's
@@ -292,7 +311,7 @@ class RunRegions:
         for name, r in self.replicators.items():
             out["tables"][name] = {
                 "applied": {f"{a}->{b}": n for (a, b), n in sorted(r.applied.items())},
-                "lost": {f"{a}->{b}": n for (a, b), n in sorted(r.superseded.items())},
+                "dropped": {f"{a}->{b}": n for (a, b), n in sorted(r.superseded.items())},
                 "errors": len(r.errors), "first_error": r.errors[0] if r.errors else None,
                 **(self._converged(name) if settle else {})}
         return out
@@ -301,10 +320,13 @@ class RunRegions:
         """After replication drained: how many items every region holds alike, and how far the counters
         the writes ADD to rose (from the first region) since replication started."""
         states = [table_state(self.clients[n], table) for n in self.names]
+        if None in states:  # (too large to read back)
+            return {}
         first = states[0][0]
         keys = set().union(*(s[0] for s in states))
         agree = sum(1 for k in keys if all(s[0].get(k) == first.get(k) for s in states[1:]))
-        return {"items": len(keys), "agree": agree, "counters_rose": states[0][1] - self.seeded.get(table, 0)}
+        seeded = self.seeded.get(table)
+        return {"items": len(keys), "agree": agree, "counters_rose": None if seeded is None else states[0][1] - seeded}
 
     def close(self) -> None:
         self.stop_invalidating()

@@ -304,8 +304,10 @@ class Runtime:
     def prepare(self, phase) -> str:
         """Set the cache state the phase starts from; return its description for the report."""
         s, ns = self.settings, self.settings.namespace
-        if self.regions is not None:
-            self._stream_remedy(phase)
+        if self.regions is not None:  # (remedy stream's consumers: the last phase's stop, this one's start)
+            mine = phase.backend == "dynamodb"
+            self.regions.before_phase(phase, {r: self.region_stores[(phase.dataset, r)] for r in self.regions.names}
+                                      if mine else {}, self.stores[(phase.dataset, phase.backend)].table if mine else "")
         # before the clear, which removes the id counter that says how far earlier phases inserted
         inserted = self._reset_inserts(phase) if s.workload.insert_ratio else ""
         if phase.strategy == "db-only":
@@ -335,17 +337,6 @@ class Runtime:
             expiry = "no TTL" if ttl is None else f"TTL {ttl}s"
             return f"warm: {loaded} keys loaded{where} ({expiry}) after removing {removed} old keys" + inserted
         return f"cold: {removed} keys of namespace '{ns}' removed{where} (SCAN + UNLINK)" + inserted
-
-    def _stream_remedy(self, phase) -> None:
-        """Remedy stream: each region's stream consumer runs while its phase does (and only then)."""
-        done = self.regions.stop_invalidating()
-        if done:
-            log.info("cacheswarm: the stream consumers invalidated %s", ", ".join(f"{n:,} in {r}" for r, n in
-                                                                                  done.items()))
-        if phase.backend == "dynamodb" and catalog.remedy_of(phase.strategy) == "stream":
-            self.regions.invalidate_from_streams(phase.key, {r: self.region_stores[(phase.dataset, r)]
-                                                             for r in self.regions.names},
-                                                 self.stores[(phase.dataset, "dynamodb")].table)
 
     def _reset_inserts(self, phase) -> str:
         """Before a phase with inserts: remove the products earlier phases inserted, so every phase

@@ -77,8 +77,8 @@ def run_lines(gt: dict | None, staleness: list | None = None) -> list[str]:
     elif gt.get("pairs") and not any(p.get("arrived") for p in gt["pairs"]):
         out.append("Replication: no marker arrived in another region within 10 s.")
     for name, t in sorted((gt.get("tables") or {}).items()):
-        dropped = sum(t["lost"].values())
-        where = ", ".join(f"{p.replace('->', ' → ')} {n:,}" for p, n in sorted(t["lost"].items()) if n)
+        dropped = sum(t["dropped"].values())
+        where = ", ".join(f"{p.replace('->', ' → ')} {n:,}" for p, n in sorted(t["dropped"].items()) if n)
         replicated = f"{dropped:,} of {dropped + sum(t['applied'].values()):,} replicated writes arrived older than " \
                      f"the replica's copy and were dropped{' (' + where + ')' if where else ''}"
         if t.get("writes") is not None and t.get("counters_rose") is not None:
