@@ -67,9 +67,27 @@ def _run_info(environment, STATE) -> dict:
                                   else dynamodb.embedded_name()) if STATE.runtime.embedded and "dynamodb" in s.backends
             else None,
             "emulator_warmup": STATE.runtime.warmups or None,
-            "global_table": STATE.global_table,
+            "global_table": _with_writes(STATE.global_table, STATE),
             "private_redis": ({"url": STATE.runtime.redis_url, "maxmemory": s.cache.redis_maxmemory}
                               if STATE.runtime.embedded_redis else None)}
+
+
+def _with_writes(gt: dict | None, STATE) -> dict | None:
+    """A global table's figures with each table's writes during the run, counted now (the master's
+    refresh after the workers' last reports counts theirs): its users' in every window, and the
+    warm-up's; those the counters did not rise by were lost. Not with inserts (they add items, not
+    increments)."""
+    if not gt or STATE.settings.workload.insert_ratio:
+        return gt
+    tables = {}
+    for name, t in gt.get("tables", {}).items():
+        d = t.get("dataset")
+        users = STATE.recorder.count(lambda k: k["dataset"] == d and k["backend"].startswith("dynamodb@")
+                                     and k["op"] in ("write", "rmw-write") and k["kind"] == "latency"
+                                     and k["outcome"] not in ("error", "throttled"))
+        warm = sum(w.get("writes", 0) for k, w in (STATE.runtime.warmups or {}).items() if k.startswith(f"{d}@"))
+        tables[name] = {**t, "writes": users + warm} if d else t
+    return {**gt, "tables": tables}
 
 
 def write_report(environment, STATE) -> str | None:

@@ -263,9 +263,8 @@ def _finish_run(environment) -> bool:
 
 def global_table(rt) -> dict:
     """The global table's figures at the run's end (lag per region pair, lost updates); a probe that
-    fails is said in the report, never the run's end. Each table gets the writes the run made to it
-    (its users', every window, and the warm-up's; without inserts, which add items rather than ADD
-    to a counter): those the counters did not rise by were lost."""
+    fails is said in the report, never the run's end. Each table notes its dataset, whose writes
+    reports.py counts each time the report is written (workers' last ones arrive after this)."""
     regions = rt.regions
     if not STATE.partial:
         log.info("cacheswarm: probing the replication lag between %s ...", ", ".join(regions.names))
@@ -273,15 +272,10 @@ def global_table(rt) -> dict:
         # interrupted: no lag probe nor convergence check (a Ctrl-C in the terminal stopped the emulators too)
         out = ({**regions.summary(0, settle=False), "interrupted": True} if STATE.partial
                else regions.summary(LAG_MARKERS))
-        if not STATE.settings.workload.insert_ratio:
-            for dataset in STATE.settings.datasets:
-                store = rt.stores.get((dataset, "dynamodb"))
-                if store is not None and store.table in out["tables"]:
-                    out["tables"][store.table]["writes"] = (
-                        STATE.recorder.count(lambda k: k["dataset"] == dataset and k["backend"].startswith("dynamodb@")
-                                             and k["op"] in ("write", "rmw-write") and k["kind"] == "latency"
-                                             and k["outcome"] not in ("error", "throttled"))
-                        + sum(w.get("writes", 0) for d, w in rt.warmups.items() if d.startswith(f"{dataset}@")))
+        for dataset in STATE.settings.datasets:
+            store = rt.stores.get((dataset, "dynamodb"))
+            if store is not None and store.table in out["tables"]:
+                out["tables"][store.table]["dataset"] = dataset
         return out
     except Exception as e:  # (the phases' figures are written whatever this says)
         log.warning("cacheswarm: the replication lag probe failed: %s", e)
