@@ -24,11 +24,16 @@ MARKERS = 20  # regions.LAG_MARKERS: the end-of-run probe's markers per pair
 
 def _series_total(histograms: dict, want) -> int:
     """Operations recorded in series whose parsed key `want` accepts, in every window but the timeline's."""
-    from cacheswarm.recorder import Recorder, parse_key
+    from cacheswarm.recorder import Recorder
 
-    rec = Recorder.from_encoded(histograms)
-    return sum(h.get_total_count() for key, h in rec.histograms.items()
-               if not parse_key(key)["window"].startswith("t") and want(parse_key(key)))
+    return Recorder.from_encoded(histograms).count(want)
+
+
+def _report_of(out) -> tuple[dict, dict]:
+    """The run's comparison.json and its raw histograms."""
+    (report,) = out.iterdir()
+    hists = json.loads((report / "histograms.json").read_text())
+    return json.loads((report / "comparison.json").read_text()), hists.get("histograms", hists)
 
 
 @pytest.fixture
@@ -55,10 +60,7 @@ def test_users_in_two_regions_use_their_own_replica_and_cache_and_every_write_re
                     "--redis-url", urls, "--phase-time", "5s", "--warmup", "1s", "--namespace", "cswgtrun",
                     "--report-dir", str(out), "--staleness-sample", "0.2"], tmp_path, timeout=240)
     assert r.returncode == 0, r.stderr[-3000:]
-    (report,) = out.iterdir()
-    doc = json.loads((report / "comparison.json").read_text())
-    hists = json.loads((report / "histograms.json").read_text())
-    hists = hists.get("histograms", hists)
+    doc, hists = _report_of(out)
     phases = {s["phase"]: s for s in doc["summary"]}
     # a phase per strategy, its figures per region: both regions' users ran in it at once
     for region in REGIONS:
@@ -107,7 +109,7 @@ def test_users_in_two_regions_use_their_own_replica_and_cache_and_every_write_re
     assert "Replication: eu-west-1 sees us-east-1's writes after" in console
     assert f"Last writer wins (cswgtrun-products): {max(0, lost):,} of the run's {table['writes']:,} writes" in console
     assert f"every replica agrees on {table['items']:,} of {table['items']:,} items" in console
-    html = (report / "comparison.html").read_text()
+    html = (next(out.iterdir()) / "comparison.html").read_text()
     assert 'id="global-table"' in html and "emulated replication holding each write 100ms" in html
 
 
@@ -174,10 +176,7 @@ def test_the_remedies_for_the_other_regions_caches_are_phases_of_one_run(tmp_pat
                     "--redis-url", urls, "--phase-time", "7s", "--warmup", "1s", "--namespace", "cswgtrem",
                     "--report-dir", str(out), "--staleness-sample", "0.3"], tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    (report,) = out.iterdir()
-    doc = json.loads((report / "comparison.json").read_text())
-    hists = json.loads((report / "histograms.json").read_text())
-    hists = hists.get("histograms", hists)
+    doc, hists = _report_of(out)
     stale = {(v["phase"].split("/")[1].split("@")[1], v["strategy"]): v for v in doc["staleness"]}
     for region in REGIONS:
         rate = {name: stale[(region, strategy)]["stale_rate"] for name, strategy in remedies.items()}

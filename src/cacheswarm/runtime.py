@@ -189,9 +189,9 @@ class Runtime:
             most = EMBEDDED_ROWS if local else MOTO_ROWS
             want = s.keyspace or min([most[dataset], *others])
             regional = self.regions is not None
-            for client in (self.regions.clients.values() if regional else [self.client]):
+            for region, client in (self.regions.clients.items() if regional else [(None, self.client)]):
                 if found.get("dynamodb", 0) < want or client is not self.client:
-                    found["dynamodb"] = self._seed_embedded(dataset, want, client)
+                    found["dynamodb"] = self._seed_embedded(dataset, want, client, region)
             if regional:  # seeded alike in every region: what is written from now on replicates
                 self.regions.replicate(self.stores[(dataset, "dynamodb")].table)
             if local:
@@ -220,10 +220,10 @@ class Runtime:
             return {None: self.stores[(dataset, "dynamodb")]}
         return {r: self.region_stores[(dataset, r)] for r in self.regions.names}
 
-    def _seed_embedded(self, dataset: str, rows: int, client) -> int:
+    def _seed_embedded(self, dataset: str, rows: int, client, region: str | None = None) -> int:
         what = f"{rows} products" if dataset == "products" else f"{rows} restaurants x {EMBEDDED_REVIEWS} reviews"
-        where = next((f" ({n})" for n, c in (self.regions.clients.items() if self.regions else ()) if c is client), "")
-        log.info("cacheswarm: seeding the embedded DynamoDB emulator%s with %s ...", where, what)
+        log.info("cacheswarm: seeding the embedded DynamoDB emulator%s with %s ...", f" ({region})" if region else "",
+                 what)
         started = time.perf_counter()
         if dataset == "products":
             result = dynamodb_products.seed(client, self.settings.namespace, rows,

@@ -111,7 +111,7 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
         key = PhaseKey.of(dataset, backend, field)
         pkey, strategy, step = key.text, key.strategy, key.step
         # a global table's region (dynamodb@eu-west-1): its users ran in the phase of dynamodb, beside the others'
-        ran = PhaseKey(dataset, regional(backend)[0], strategy, step).text
+        ran = ran_as(pkey)
         phase = by_key.get(pkey) or by_key.get(ran, {})
         outcomes = kinds.get(LATENCY, {})
         service, target = kinds.get(SERVICE, {}), kinds.get(TARGET, {})

@@ -27,6 +27,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from ..catalog import REGION_REMEDIES
 from ..optbase import BadInput
 
 ORIGIN = "csw_origin"  # the region whose user made the write
@@ -422,7 +423,7 @@ class EmulatedRegions:
 
 # ---- regional caches: what a user in another region reads through its own cache after a write ----
 
-REMEDIES = ("local", "every-region", "stream")
+REMEDIES = ("local", *REGION_REMEDIES)
 REMEDY_TEXT = {"local": "the writer invalidates its own region's cache",
                "every-region": "the writer invalidates every region's cache",
                "stream": "each region's stream consumer invalidates its cache when the write arrives"}
