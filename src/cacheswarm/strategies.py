@@ -144,8 +144,9 @@ class CacheAside:
         if policy == "versioned":  # each compare-and-set GETs the key first
             sets = d.misses + d.scan_sets + d.writes + d.inserts
             yield "redis", "cmd_get", sets, d.failed
-            yield "redis", "lookups", d.misses + d.writes + d.audit_gets + 2 * d.inserts, d.failed
-            yield "redis_reader", "lookups", d.hits + d.misses + d.probe_reads, d.failed
+            if not d.scans:  # (a scan's MGET is a lookup per key, which the clients do not count)
+                yield "redis", "lookups", d.misses + d.writes + d.audit_gets + 2 * d.inserts, d.failed
+                yield "redis_reader", "lookups", d.hits + d.misses + d.probe_reads, d.failed
             if protection == "none":
                 yield "redis", "cmd_scripts", sets, d.failed
         else:
