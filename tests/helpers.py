@@ -270,3 +270,89 @@ class DelayProxy:
     def stop(self) -> None:
         self.stopped.set()
         self.server.close()
+
+
+class LocalRedisCluster:
+    """A Redis cluster of `primaries` primaries with `replicas` replicas each, on spare loopback
+    ports (each port's cluster bus, port + 10000, spare too), nothing on disk; `redis-cli --cluster
+    create` assigns the slots. `url` is its redis+cluster:// address (any node; here the first)."""
+
+    def __init__(self, directory, primaries: int = 3, replicas: int = 1, password: str = ""):
+        import shutil
+
+        import redis
+
+        self.directory, self.procs, self.ports = directory, [], []
+        os.makedirs(directory, exist_ok=True)
+        while len(self.ports) < primaries * (1 + replicas):
+            port = free_port()
+            if port + 10000 < 65536 and port not in self.ports and _port_free(port + 10000):
+                self.ports.append(port)
+        for port in self.ports:
+            self.procs.append(subprocess.Popen(
+                [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", str(directory), "--cluster-enabled", "yes",
+                 "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "2000",
+                 *(["--requirepass", password, "--masterauth", password] if password else [])],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        self.nodes = [redis.Redis(host="127.0.0.1", port=p, password=password or None) for p in self.ports]
+        try:
+            for node in self.nodes:
+                _wait(node.ping)
+            subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                            "--cluster-replicas", str(replicas), "--cluster-yes", *(["-a", password] if password else [])],
+                           check=True, capture_output=True, timeout=60)
+            for node in self.nodes:
+                _wait(lambda n=node: b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO"))
+            _wait(lambda: self.replicas_synced(replicas))
+        except Exception:
+            self.stop()
+            raise
+        self.url = f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def replicas_synced(self, replicas: int):
+        roles = [n.info("replication") for n in self.nodes]
+        return sum(1 for r in roles if r["role"] == "master" and r.get("connected_slaves", 0) >= replicas) \
+            == len(self.nodes) // (1 + replicas) or None
+
+    def primaries(self):
+        """The primaries' redis-py clients, by 'host:port'."""
+        return {f"127.0.0.1:{p}": n for p, n in zip(self.ports, self.nodes) if n.info("replication")["role"] == "master"}
+
+    def owner(self, key: str) -> str:
+        """'host:port' of the primary that holds `key`'s slot."""
+        from redis.crc import key_slot
+
+        slot = key_slot(key.encode())
+        for first, last, primary, *_ in self.nodes[0].execute_command("CLUSTER", "SLOTS"):
+            if first <= slot <= last:
+                return f"{primary[0].decode()}:{primary[1]}"
+        raise KeyError(key)
+
+    def stop(self):
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait(timeout=10)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _wait(check, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as e:  # not up yet
+            last = e
+        time.sleep(0.05)
+    raise RuntimeError(f"the local Redis cluster did not come up ({last})")

@@ -64,6 +64,14 @@ CASES = [
     (["--phase-time", "99999999999h"], "--phase-time"),
     (["--warmup", "99999999999h"], "--warmup"),
     (["--redis-url", "redis://127.0.0.1:6379/abc"], "--redis-url"),
+    # a Redis cluster: database 0 only, no separate reader or private Redis, and a Redis that is one
+    (["--redis-url", "redis+cluster://127.0.0.1:6379/3"], "only database 0"),
+    (["--redis-url", "redis+cluster://127.0.0.1:6379", "--redis-reader-url", "redis://127.0.0.1:6379/0"],
+     "--redis-reader-url"),
+    (["--redis-url", "redis+cluster://127.0.0.1:6379", "--redis-maxmemory", "2mb"], "--redis-maxmemory"),
+    (["--redis-url", "redis+cluster://127.0.0.1:6379"], "is not a cluster"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--redis-url",
+      "redis+cluster://127.0.0.1:6379"], "give REGION=URL"),
     (["-u", "0"], "-u/--users"),
     # a password holding '/' (not percent-encoded) is refused without echoing it
     (["--mysql-url", "mysql://root:not/the-password@127.0.0.1:3306/test"], "percent-encode"),

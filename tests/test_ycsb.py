@@ -193,7 +193,7 @@ def test_workload_d_inserts_across_processes_and_the_servers_agree(seeded, targe
         count, low, high = cur.fetchone()
     # the last phase's inserts (earlier phases' were removed before each phase), after the seeded rows: every id
     # the counter handed out, but those of inserts a user was stopped in (at most one per user, at the end)
-    allocated = int(redis.Redis.from_url(REDIS_URL).get(f"{seeded}:ids:products:mysql:next"))
+    allocated = int(redis.Redis.from_url(REDIS_URL).get(f"{seeded}:{{ids:products:mysql}}:next"))
     assert count > 0 and low == N + 1 and high <= allocated and count >= allocated - N - 6
 
 

@@ -5,7 +5,7 @@ YCSB's inserts take the next id of a counter (its transaction insert key sequenc
 highest id below which every insert has completed). Across users, processes and workers both live
 in Redis, under the run's namespace:
 
-- `INCR <ns>:ids:<dataset>:<backend>:next` allocates an id: no two inserts get the same one;
+- `INCR <ns>:{ids:<dataset>:<backend>}:next` allocates an id: no two inserts get the same one;
 - a bitmap `...:acked` marks each id whose insert has completed, and BITPOS finds the first id not
   yet acknowledged. As in YCSB, a failed insert is acknowledged too (its record may be missing, as
   YCSB's would), so one failure does not freeze `latest` for the rest of the phase.
@@ -13,7 +13,8 @@ in Redis, under the run's namespace:
 Each process keeps its view of how many records exist (seeded + acknowledged), refreshed after each
 of its own inserts in the same round trip as the acknowledgement, outside the timed operation: a
 view lags the other processes' inserts by at most the time to this process's next insert.
-Inserted ids start after the seeded rows; the master resets the counter before each phase, after
+The two keys share a hash tag (`{...}`), so the master's reset (one MULTI/EXEC over both) runs on
+a Redis cluster too, where a transaction's keys must share a slot. Inserted ids start after the seeded rows; the master resets the counter before each phase, after
 removing the rows earlier phases inserted, so every phase starts from the same table.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 
 def counter_key(namespace: str, dataset: str, backend: str) -> str:
-    return f"{namespace}:ids:{dataset}:{backend}"
+    return f"{namespace}:{{ids:{dataset}:{backend}}}"
 
 
 class InsertIds:

@@ -59,6 +59,13 @@ def cache_settings(ns) -> CacheSettings:
     if maxmemory and redis_reader:
         raise BadInput("--redis-reader-url", "cannot be used with --redis-maxmemory (its private Redis has no "
                                              "replica); drop one of them")
+    if "+cluster://" in str(getattr(ns, "redis_url", "") or ""):
+        if redis_reader:
+            raise BadInput("--redis-reader-url", "is for one Redis and its replica; a cluster's replicas are its "
+                                                 "shards' own: drop --redis-reader-url")
+        if maxmemory:
+            raise BadInput("--redis-maxmemory", "starts one private Redis instead of --redis-url, which names a "
+                                                "cluster: drop one of them")
     return CacheSettings(
         write_policy=_choice("--write-policy", ns.write_policy, WRITE_POLICIES),
         double_delete_delay=_ranged("--double-delete-delay", ns.double_delete_delay, 0.0, 60.0),

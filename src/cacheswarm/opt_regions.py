@@ -106,6 +106,9 @@ def region_settings(ns, backends, strategies, redis_url: str, per_region: dict, 
     elif endpoint == "aws":
         raise BadInput("--redis-url", "on AWS each region reads its own Redis: give REGION=URL for each of "
                                       f"{', '.join(names)} (rediss://... for ElastiCache with TLS)")
+    elif "+cluster://" in redis_url:
+        raise BadInput("--redis-url", "one URL gives each region a database of its own, and a Redis cluster has only "
+                                      f"database 0: give REGION=URL for each of {', '.join(names)}")
     else:
         urls = {n: database(redis_url, i) for i, n in enumerate(names)}
     return RegionSettings(names, home, lag, urls)

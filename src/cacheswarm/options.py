@@ -39,8 +39,9 @@ CONNECTION_OPTIONS = tuple(o for b in catalog.described() for o in b.hooks().OPT
     Opt("--dynamodb-endpoint", "embedded", "DynamoDB: embedded (an emulator the run starts and seeds), "
                                            "http://host:port (e.g. DynamoDB Local) or aws (real AWS)"),
     Opt("--dynamodb-retries", 0, "botocore retries per DynamoDB call (0: throttling shows as it happens)", int),
-    Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption); with "
-        "--dynamodb-regions REGION=URL,REGION=URL gives each region its own"),
+    Opt("--redis-url", DEFAULT_REDIS_URL, "Redis URL redis:// or rediss:// (ElastiCache in-transit encryption); a "
+        "Redis cluster (ElastiCache cluster mode: its configuration endpoint) redis+cluster:// or rediss+cluster://; "
+        "with --dynamodb-regions REGION=URL,REGION=URL gives each region its own"),
     Opt("--redis-password", "", "Redis password (overrides the URL's; also CACHESWARM_REDIS_PASSWORD)", secret=True),
     Opt("--redis-ca-cert", "", "CA certificate (PEM) to verify a rediss:// server (default: the system's CAs)"),
     Opt("--namespace", "cacheswarm", "prefix of every table and key cacheswarm writes"),
@@ -208,8 +209,9 @@ def connection_settings(ns) -> dict:
     if ca_cert and not os.path.isfile(ca_cert):
         raise BadInput("--redis-ca-cert", f"{ca_cert!r} is not a file; give the PEM file of the CA that signed the "
                                           "Redis server's certificate")
-    if ca_cert and not redis_url.startswith("rediss://"):
-        raise BadInput("--redis-ca-cert", "is only used with TLS; write the URL as rediss://host:port/db")
+    if ca_cert and not redis_url.startswith(("rediss://", "rediss+cluster://")):
+        raise BadInput("--redis-ca-cert", "is only used with TLS; write the URL as rediss://host:port/db "
+                                          "(a cluster: rediss+cluster://host:port)")
     region = _region(ns)
     targets = {b.name: b.hooks().target(ns, region) for b in catalog.described()}
     readers = {b.name: r for b in catalog.described() if hasattr(b.hooks(), "reader")

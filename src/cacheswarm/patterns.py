@@ -27,6 +27,7 @@ import json
 import random
 import time
 
+from .cache import mget
 from .strategies import HIT, MISS, OK
 
 DENIED = "denied"  # a rate-limited request
@@ -204,7 +205,7 @@ class RateLimiter(Pattern):
         windows = admitted = over = exceeded = 0
         keys = list(client.scan_iter(match=f"{self.namespace}:rladmitted:*", count=1000))
         for start in range(0, len(keys), 1000):
-            for value in client.mget(keys[start:start + 1000]):
+            for value in mget(client, keys[start:start + 1000]):
                 if value is None:
                     continue
                 n = int(value)

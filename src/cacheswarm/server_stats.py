@@ -24,7 +24,11 @@ MEMORY_SAMPLE = 200  # cached values whose MEMORY USAGE is read after a phase
 
 
 def redis_sample(client) -> dict:
-    """Counters and gauges from one INFO call (several sections), or {"error": why}."""
+    """Counters and gauges from one INFO call (several sections), or {"error": why}. A cluster's
+    (a redis-py RedisCluster): every primary's, summed, and each under "shards" by its host:port
+    (its slots' share of the commands: a hot key shows as a hot shard)."""
+    if hasattr(client, "get_primaries"):
+        return _cluster_sample(client)
     try:
         try:
             info = client.execute_command("INFO", *REDIS_SECTIONS)
@@ -40,6 +44,47 @@ def redis_sample(client) -> dict:
         stats = info.get(f"cmdstat_{name}")
         out[f"cmd_{name}"] = int(stats["calls"]) if isinstance(stats, dict) else 0
     out["keys"] = sum(v.get("keys", 0) for k, v in info.items() if k.startswith("db") and isinstance(v, dict))
+    return out
+
+
+def _cluster_sample(client) -> dict:
+    try:
+        nodes = {n.name: client.get_redis_connection(n) for n in client.get_primaries()}
+    except Exception as e:
+        return {"error": f"the cluster's primaries are not known: {type(e).__name__}: {str(e)[:120]}"}
+    shards = {name: redis_sample(node) for name, node in sorted(nodes.items())}
+    failed = [f"{name}: {s['error']}" for name, s in shards.items() if "error" in s]
+    if failed:
+        return {"error": "; ".join(failed)}
+    out: dict = {"at": round(time.time(), 3), "shards": shards,
+                 # a restart or failover of any shard shows as another run_id, as one server's restart does
+                 "run_id": ",".join(s.get("run_id") or "" for s in shards.values()),
+                 "uptime_s": min(s.get("uptime_s") or 0 for s in shards.values())}
+    for k in REDIS_COUNTERS + tuple(f"cmd_{c}" for c in REDIS_COMMANDS) + ("keys", "used_memory", "maxmemory",
+                                                                           "connected_clients"):
+        values = [s[k] for s in shards.values() if k in s]
+        if values:
+            out[k] = round(sum(values), 6) if isinstance(values[0], float) else sum(values)
+    out["maxmemory_policy"] = next(iter(shards.values())).get("maxmemory_policy")
+    return out
+
+
+def shard_delta(first: dict, last: dict) -> dict:
+    """Per shard of a cluster (by host:port): its commands and keyspace lookups over the phase and
+    its share of the commands; {} for one Redis or when the shards changed (a failover, a reshard)."""
+    a, b = first.get("shards") or {}, last.get("shards") or {}
+    if not a or set(a) != set(b):
+        return {}
+    out = {}
+    for name in sorted(b):
+        d = delta(a[name], b[name], ("total_commands_processed", "keyspace_hits", "keyspace_misses", "cmd_get",
+                                     "cmd_set", "cmd_del"), ("keys", "used_memory"))
+        if "error" in d:
+            return {}
+        out[name] = d
+    total = sum(d.get("total_commands_processed", 0) for d in out.values())
+    for d in out.values():
+        d["share"] = round(d.get("total_commands_processed", 0) / total, 4) if total else None
     return out
 
 

@@ -86,13 +86,18 @@ def _check_userinfo(option: str, url: str, parts, password_option: str) -> None:
 def _check_redis_url(url: str, option: str = "--redis-url") -> None:
     parts = urlsplit(url)
     _check_userinfo(option, url, parts, "--redis-password or CACHESWARM_REDIS_PASSWORD")
-    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
-        raise BadInput(option, f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0")
+    if parts.scheme not in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster") or (
+            parts.scheme != "unix" and not parts.hostname):
+        raise BadInput(option, f"{redact_url(url)!r} is not a Redis URL; use redis://host:6379/0 or rediss://host:6379/0 "
+                               "(a cluster: redis+cluster://host:6379)")
     try:
         parts.port
     except ValueError:
         raise BadInput(option, f"{redact_url(url)!r} has a bad port; use host:6379") from None
     db = parts.path.lstrip("/")
+    if parts.scheme.endswith("+cluster") and db not in ("", "0"):
+        raise BadInput(option, f"{redact_url(url)!r} names database {db}; a Redis cluster has only database 0: "
+                               "drop the /" + db)
     if parts.scheme != "unix" and db and not (db.isdigit() and int(db) < 1_000_000):
         raise BadInput(option, f"{redact_url(url)!r} names database {db!r}; a Redis database is a number: "
                                       "end the URL with /0 (or /1, /2 ...)")

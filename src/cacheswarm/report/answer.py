@@ -238,6 +238,23 @@ def memory_lines(report: dict) -> list[str]:
     return out
 
 
+def shard_lines(report: dict) -> list[str]:
+    """A Redis cluster's shards per phase: each primary's share of the phase's commands, and how far
+    the busiest is above an even share (a zipfian hot key makes its slot's shard the hot one)."""
+    out = []
+    for v in report.get("server") or []:
+        shards = (v.get("redis") or {}).get("shards")
+        if not shards or "@" in v["phase"]:
+            continue
+        shares = {name: d.get("share") or 0.0 for name, d in shards.items()}
+        busiest = max(shares, key=shares.get)
+        even = 1 / len(shares)
+        parts = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
+        out.append(f"{v['phase']}: Redis cluster of {len(shares)} shards, commands {parts}; the busiest "
+                   f"({busiest}) took {shares[busiest] / even:.1f}× an even share")
+    return out
+
+
 def staleness_rows(report: dict) -> list[dict]:
     """The staleness audit once per phase: a capacity search's steps added up (counts summed, rates
     recomputed, the oldest stale read kept; medians only where one step had any)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..recorder import EVENT, LATENCY, MEASURED, SCAN_LOADED, WARMUP, parse_key
 from ..replication import summarize
-from ..server_stats import REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta
+from ..server_stats import REDIS_COMMANDS, REDIS_COUNTERS, REDIS_GAUGES, delta, shard_delta
 from ..stampede import WAITED
 from ..staleness import AUDIT, AUDIT_ERROR, AUDIT_GET, FRESH, MISS_CHECKED, STALE
 from .. import catalog
@@ -153,6 +153,9 @@ def _redis_delta(first: dict, last: dict, under_load: dict, seconds) -> dict:
     r["hit_ratio"] = round(r["keyspace_hits"] / r["lookups"], 4) if r["lookups"] else None
     cpu = r.get("used_cpu_sys", 0) + r.get("used_cpu_user", 0)
     r["cpu_percent"] = round(100 * cpu / seconds, 1) if seconds else None
+    shards = shard_delta(first, last)
+    if shards:
+        r["shards"] = shards
     return r
 
 
