@@ -277,7 +277,8 @@ class LocalRedisCluster:
     ports (each port's cluster bus, port + 10000, spare too), nothing on disk; `redis-cli --cluster
     create` assigns the slots. `url` is its redis+cluster:// address (any node; here the first)."""
 
-    def __init__(self, directory, primaries: int = 3, replicas: int = 1, password: str = ""):
+    def __init__(self, directory, primaries: int = 3, replicas: int = 1, password: str = "", tls=None):
+        """`tls`: a directory from make_ca_and_server_cert: every node (and the cluster bus) on TLS only."""
         import shutil
 
         import redis
@@ -293,14 +294,20 @@ class LocalRedisCluster:
                 [shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", str(directory), "--cluster-enabled", "yes",
                  "--cluster-config-file", f"nodes-{port}.conf", "--cluster-node-timeout", "2000",
-                 *(["--requirepass", password, "--masterauth", password] if password else [])],
+                 *(["--requirepass", password, "--masterauth", password] if password else []),
+                 *([] if tls is None else ["--port", "0", "--tls-port", str(port), "--tls-cluster", "yes",
+                                           "--tls-replication", "yes", "--tls-cert-file", str(tls / "server.pem"),
+                                           "--tls-key-file", str(tls / "server.key"),
+                                           "--tls-ca-cert-file", str(tls / "ca.pem"), "--tls-auth-clients", "no"])],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        self.nodes = [redis.Redis(host="127.0.0.1", port=p, password=password or None) for p in self.ports]
+        secure = {} if tls is None else {"ssl": True, "ssl_ca_certs": str(tls / "ca.pem")}
+        self.nodes = [redis.Redis(host="127.0.0.1", port=p, password=password or None, **secure) for p in self.ports]
         try:
             for node in self.nodes:
                 _wait(node.ping)
             subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-                            "--cluster-replicas", str(replicas), "--cluster-yes", *(["-a", password] if password else [])],
+                            "--cluster-replicas", str(replicas), "--cluster-yes", *(["-a", password] if password else []),
+                            *([] if tls is None else ["--tls", "--cacert", str(tls / "ca.pem")])],
                            check=True, capture_output=True, timeout=60)
             for node in self.nodes:
                 _wait(lambda n=node: b"cluster_state:ok" in n.execute_command("CLUSTER", "INFO"))
@@ -308,7 +315,7 @@ class LocalRedisCluster:
         except Exception:
             self.stop()
             raise
-        self.url = f"redis+cluster://127.0.0.1:{self.ports[0]}"
+        self.url = f"{'redis' if tls is None else 'rediss'}+cluster://127.0.0.1:{self.ports[0]}"
 
     def replicas_synced(self, replicas: int):
         roles = [n.info("replication") for n in self.nodes]

@@ -12,7 +12,7 @@ from cacheswarm.cache import RedisCache
 from cacheswarm.stores import mysql_products
 
 from .conftest import MYSQL_URL, cli, run_locust
-from .helpers import LocalRedisCluster
+from .helpers import LocalRedisCluster, make_ca_and_server_cert
 from .test_end_to_end import only_report
 
 PASSWORD = "cluster-secret-4c1d"
@@ -131,5 +131,28 @@ def test_a_cluster_with_a_password(tmp_path, namespace, target):
         cache = RedisCache(secured.url, PASSWORD)
         assert cache.clear(namespace) > 0  # the run's keys were there, on the secured shards
         cache.close()
+    finally:
+        secured.stop()
+
+
+def test_a_cluster_on_tls(tmp_path, namespace, target):
+    """rediss+cluster:// with --redis-ca-cert: every node verified (the cluster bus on TLS too); without
+    the CA the run is refused with the option that fixes it."""
+    tls = make_ca_and_server_cert(tmp_path / "tls")
+    secured = LocalRedisCluster(tmp_path / "nodes", primaries=3, replicas=0, tls=tls)
+    try:
+        mysql_products.seed(target, namespace, 1000)
+        assert secured.url.startswith("rediss+cluster://")
+        out = _run(namespace, tmp_path, secured.url, "--strategies", "cache-only,cache-aside", "--keyspace", "1000",
+                   "--redis-ca-cert", str(tls / "ca.pem"))
+        assert out.returncode == 0, out.stderr[-3000:]
+        _, views = _views(tmp_path)
+        for phase in ("products/mysql/cache-only", "products/mysql/cache-aside"):
+            assert views[phase]["checks"] and not views[phase]["mismatches"], views[phase]["checks"]
+            assert len(views[phase]["redis"]["shards"]) == 3
+        (tmp_path / "w").mkdir()
+        refused = _run(namespace, tmp_path / "w", secured.url, "--strategies", "cache-only")
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("cacheswarm: error:")]
+        assert refused.returncode == 2 and len(errors) == 1 and "--redis-ca-cert" in errors[0], refused.stderr[-2000:]
     finally:
         secured.stop()

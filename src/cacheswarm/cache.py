@@ -124,6 +124,9 @@ class RedisCache:
         except CacheError:
             raise
         except redis.exceptions.RedisClusterException as e:
+            if "CERTIFICATE" in str(e).upper() or "SSL" in str(e).upper():
+                raise CacheError(f"TLS with the Redis cluster at {where} failed ({e}): give the CA that signed its "
+                                 "nodes' certificates with --redis-ca-cert") from None
             raise CacheError(f"the Redis cluster at {where} cannot be used ({e}): check that every node is up "
                              "and the slots are covered (redis-cli --cluster check), or fix --redis-url") from None
         except redis.AuthenticationError:
