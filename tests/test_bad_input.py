@@ -64,6 +64,11 @@ CASES = [
     (["--phase-time", "99999999999h"], "--phase-time"),
     (["--warmup", "99999999999h"], "--warmup"),
     (["--redis-url", "redis://127.0.0.1:6379/abc"], "--redis-url"),
+    # drills: a kind, a time inside the measured window, a phase that uses the cache
+    (["--drill", "reboot@10s"], "--drill"),
+    (["--drill", "cache-flush"], "--drill"),
+    (["--drill", "cache-flush@29s"], "--drill"),
+    (["--drill", "cache-flush@10s", "--strategies", "db-only"], "--drill"),
     # a Redis cluster: database 0 only, no separate reader or private Redis, and a Redis that is one
     (["--redis-url", "redis+cluster://127.0.0.1:6379/3"], "only database 0"),
     (["--redis-url", "redis+cluster://127.0.0.1:6379", "--redis-reader-url", "redis://127.0.0.1:6379/0"],

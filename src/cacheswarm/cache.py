@@ -163,13 +163,15 @@ class RedisCache:
             progress(left)
         return count
 
-    def clear(self, namespace: str, batch: int = 1000) -> int:
-        """UNLINK every key under `<namespace>:` but the run's lease; returns how many were removed."""
+    def clear(self, namespace: str, batch: int = 1000, keep: tuple = ()) -> int:
+        """UNLINK every key under `<namespace>:` but the run's lease (and those starting with one of
+        `keep`); returns how many were removed."""
         removed = 0
         keys = []
         lease = lease_key(namespace).encode()
+        keep = tuple(k.encode() for k in keep)
         for key in self.client.scan_iter(match=f"{namespace}:*", count=batch):
-            if key == lease:
+            if key == lease or (keep and key.startswith(keep)):
                 continue
             keys.append(key)
             if len(keys) >= batch:

@@ -270,7 +270,7 @@ def _compare(args) -> int:
 OPTION_GROUPS = (("Run", "RUN_OPTIONS"),
                  ("Operations and datasets: YCSB inserts, scans, read-modify-writes; query caching; rate limiting",
                   "WORKLOAD_OPTIONS"),
-                 ("Cache behaviour: write policies, staleness, stampedes, eviction, replicas", "CACHE_OPTIONS"),
+                 ("Cache behaviour: write policies, staleness, stampedes, eviction, replicas, drills", "CACHE_OPTIONS"),
                  ("Objectives and capacity search", "SLO_OPTIONS"),
                  ("DynamoDB global tables: regions, home regions, replication lag", "REGION_OPTIONS"),
                  ("Connections", "CONNECTION_OPTIONS"))

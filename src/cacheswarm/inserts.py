@@ -21,6 +21,11 @@ removing the rows earlier phases inserted, so every phase starts from the same t
 from __future__ import annotations
 
 
+def inserts_prefix(namespace: str) -> str:
+    """What every insert counter's keys start with."""
+    return f"{namespace}:{{ids:"
+
+
 def counter_key(namespace: str, dataset: str, backend: str) -> str:
     return f"{namespace}:{{ids:{dataset}:{backend}}}"
 

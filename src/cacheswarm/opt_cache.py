@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from .catalog import PROTECTIONS, WRITE_POLICIES
+from .drills import DRILL_OPTIONS
 from .optbase import BadInput, Opt, _choice, _ranged
 from .targets import _check_redis_url
 
@@ -25,7 +26,7 @@ CACHE_OPTIONS = (
         "it instead of --redis-url: watch eviction (default: off)"),
     Opt("--redis-reader-url", "", "Redis replica (e.g. the ElastiCache reader endpoint): cache reads go there, "
         "SET/DEL to --redis-url; its replication lag is probed every 100 ms"),
-)
+) + DRILL_OPTIONS
 
 
 def _memory_size(value) -> str:
@@ -48,6 +49,7 @@ class CacheSettings:
     ttl_jitter: float = 0.0
     redis_maxmemory: str = ""
     redis_reader_url: str = field(default="", repr=False)
+    drill: tuple | None = None  # (kind, seconds into the phase): drills.parse, once the phases are known
 
 
 def cache_settings(ns) -> CacheSettings:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .optbase import BadInput, Opt, _as_bool, _choice, _ranged  # noqa: F401  (re-exported)
 from .products import MAX_VALUE_SIZE
-from . import catalog, slo
+from . import catalog, drills, slo
 from .catalog import ALL_STRATEGIES, STRATEGIES, combos, policy_of
 from .opt_cache import CACHE_OPTIONS, CacheSettings, cache_settings
 from .opt_regions import REGION_OPTIONS, RegionSettings, region_settings, split_redis_url
@@ -263,6 +263,7 @@ def settings_from(ns) -> Settings:
     read_ratio = _ranged("--read-ratio", ns.read_ratio, 0.0, 1.0)
     cache = cache_settings(ns)
     backends, strategies = phases_of(ns, datasets, backends, strategies, catalog.DEFAULT_BACKEND, ",".join(STRATEGIES))
+    cache = replace(cache, drill=drills.parse(getattr(ns, "drill", ""), phase_time, warmup, strategies))
     return Settings(
         **conn,
         **_objectives(ns, strategies, combos(datasets, backends, strategies)),

@@ -31,6 +31,7 @@ class Phase:
     rate: float | None = None  # the step's target rate, ops/s
     server: dict = field(default_factory=dict)  # server_stats samples: start, end, drained
     last_began: float | None = None  # when (master's clock) the last process began its window
+    drill: dict | None = None  # what a drill did mid-phase (drills.act)
 
     @property
     def phase_key(self) -> catalog.PhaseKey:
@@ -54,7 +55,7 @@ class Phase:
         return {"index": self.index, "dataset": self.dataset, "backend": self.backend,
                 "strategy": self.strategy, "started": self.started, "ended": self.ended,
                 "measured_seconds": round(self.measured_seconds(warmup), 3), "cache_state": self.cache_state,
-                "step": self.step, "target_rate": self.rate, "server": self.server,
+                "step": self.step, "target_rate": self.rate, "server": self.server, "drill": self.drill,
                 "last_process_began_s": None if self.last_began is None else round(self.last_began - self.started, 3)}
 
 
@@ -93,6 +94,7 @@ class PhasePlan:
     after: callable = None
     sample: callable = None
     opened: callable = None  # phase -> when (plan clock) the last process began its window, or None
+    began: callable = None  # phase -> None, as it begins (a drill's timer)
     current: int = 0
     state: str = DRAIN
     done: bool = False
@@ -136,6 +138,8 @@ class PhasePlan:
         phase.cache_state = self.prepare(phase)
         self._sample(phase, "start")
         phase.started = self.clock()
+        if self.began is not None:
+            self.began(phase)
         self.state = RUN
         return RUN, phase
 

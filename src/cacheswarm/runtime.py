@@ -17,7 +17,7 @@ from . import catalog, restaurants, server_stats, stampede, strategies
 from . import embedded_redis
 from .cache import CacheError, RedisCache
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
-from .inserts import InsertIds
+from .inserts import InsertIds, inserts_prefix
 from .oploop import PhaseLoop
 from .options import BadInput, Settings, redact_url
 from .recorder import Recorder
@@ -337,6 +337,14 @@ class Runtime:
             expiry = "no TTL" if ttl is None else f"TTL {ttl}s"
             return f"warm: {loaded} keys loaded{where} ({expiry}) after removing {removed} old keys" + inserted
         return f"cold: {removed} keys of namespace '{ns}' removed{where} (SCAN + UNLINK)" + inserted
+
+    def clear_cache(self) -> int:
+        """A drill's flush, mid-phase: every cached value of the namespace, in every region's Redis; the
+        run's own state (lease, insert ids) stays. Returns how many keys were removed."""
+        ns, keep = self.settings.namespace, (inserts_prefix(self.settings.namespace),)
+        caches = [self.cache] + ([c for c in self.regions.caches.values() if c.url != self.cache.url]
+                                 if self.regions is not None else [])
+        return sum(c.clear(ns, keep=keep) for c in caches)
 
     def _reset_inserts(self, phase) -> str:
         """Before a phase with inserts: remove the products earlier phases inserted, so every phase

@@ -18,7 +18,7 @@ import gevent
 from locust import events
 from locust.runners import WORKER_REPORT_INTERVAL, MasterRunner, WorkerRunner
 
-from .. import options
+from .. import drills, options
 from . import namespace, objectives, probe, process, progress, web
 from ..report import console
 from .reports import live_report, lost_workers, write_report
@@ -177,7 +177,17 @@ def begin_run(environment) -> None:
     STATE.plan = PhasePlan(plan(STATE.settings, first_rate), STATE.settings.phase_time, _prepare(rt),
                            sleep=gevent.sleep, settle=objectives.make_settle(environment.runner, STATE),
                            after=objectives.make_after(environment, STATE), sample=rt.server_sample,
-                           opened=_last_opened)
+                           opened=_last_opened, began=_drill_timer(rt))
+
+
+def _drill_timer(rt):
+    """--drill: a greenlet per phase it applies to, which does it at its time (drills.act)."""
+    drill = STATE.settings.cache.drill
+
+    def began(phase):
+        if drills.applies(drill, phase):
+            gevent.spawn(drills.act, drill, phase, rt, rt.server_sample, gevent.sleep)
+    return began
 
 
 def _on_opened(environment=None, msg=None, **_kwargs) -> None:

@@ -30,6 +30,7 @@ def summary(report: dict) -> str:
                      f"in {len(c['steps'])} steps ({c['why_stopped']})")
     for h in report.get("headline") or []:
         lines.append("  " + h["text"])
+    lines += ["  drill " + d["text"] for d in report.get("drills") or []]
     lines += ["  " + line for line in run_lines((report.get("run") or {}).get("global_table"),
                                                           report.get("staleness"))]
     results = report.get("slo") or []

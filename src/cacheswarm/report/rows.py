@@ -7,6 +7,7 @@ from ..quantile_ci import intervals
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TARGET, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
 from ..workload import PARTS
+from .drills import drill_views
 from .server import phase_key, server_views
 from .stampede import stampede_views
 from .staleness import staleness_views
@@ -198,6 +199,7 @@ def build(data: dict, recorder: Recorder | None = None) -> dict:
     return {"run": run, "phases": phases, "rows": rows, "summary": summary, "curves": curves,
             "warmup": warmup, "hists": hists, "timeline": timeline,
             "stampede": stampede_views(phases, recorder.histograms, timeline, run),
+            "drills": drill_views(phases, timeline, summary, run),
             "server": server_views(phases, recorder.histograms, run),
             "staleness": staleness_views(phases, recorder.histograms, run.get("write_policy", "invalidate"),
                                          run.get("staleness_sample"))}
@@ -233,7 +235,7 @@ def timelines(histograms: dict) -> dict:
                 merged.add(h)
             ops = merged.get_total_count()
             looked = slot["hit"] + slot["miss"]
-            points.append({"t": t, "ops": ops, "failed": slot["failed"], "misses": slot["miss"],
+            points.append({"t": t, "ops": ops, "failed": slot["failed"], "misses": slot["miss"], "hits": slot["hit"],
                            "hit_ratio": round(slot["hit"] / looked, 4) if looked else None,
                            "p99_ms": _ms(merged.get_value_at_percentile(99)) if ops else None})
         out[phase] = points

@@ -44,7 +44,7 @@ def write_json(path: str, report: dict) -> None:
            "capacity": report.get("capacity", {}), "phases": report["phases"], "summary": report["summary"],
            "rows": report["rows"], "timeline": report.get("timeline", {}),
            "server": report.get("server", []), "staleness": report.get("staleness", []),
-           "stampede": report.get("stampede", [])}
+           "stampede": report.get("stampede", []), "drills": report.get("drills", [])}
     _atomic(path, json.dumps(doc, indent=2) + "\n")
 
 

@@ -1,0 +1,60 @@
+"""Drills mid-phase (`--drill`): what users and the database saw when the cache went away."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from cacheswarm.stores import mysql_products
+
+from .conftest import MYSQL_URL, REDIS_URL, run_locust
+from .test_end_to_end import only_report
+
+
+def test_a_cache_flush_mid_phase_sends_every_read_to_the_database_and_the_report_says_how_long(
+        namespace, target, tmp_path):
+    """A warm cache emptied 4 s into an 8 s phase: the misses jump, the database's own count of SELECTs
+    after the drill equals the misses the users counted, and the run's own keys (lease, insert ids)
+    survive it (inserts go on without a duplicate id)."""
+    mysql_products.seed(target, namespace, 2000)
+    out = run_locust(["--headless", "-u", "8", "-r", "8", "--namespace", namespace, "--mysql-url", MYSQL_URL,
+                      "--redis-url", REDIS_URL, "--keyspace", "2000", "--phase-time", "8s", "--warmup", "1s",
+                      "--strategies", "db-only,cache-aside", "--warm-cache", "--staleness-sample", "0",
+                      "--insert-ratio", "0.02", "--drill", "cache-flush@4s", "--report-dir", str(tmp_path / "r")],
+                     cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = only_report(tmp_path / "r")
+    doc = json.loads((report / "comparison.json").read_text())
+    assert [d["phase"] for d in doc["drills"]] == ["products/mysql/cache-aside"]  # db-only has no cache to flush
+    d = doc["drills"][0]
+    assert d["kind"] == "cache-flush" and 3.0 <= d["at_s"] <= 5.0, d
+    assert 1000 < d["keys_removed"] <= 2000 + 200, d  # the warm keyspace (less what writes had deleted; + inserts)
+    assert d["peak_misses_per_s"] > 3 * max(d["steady_misses_per_s"], 1), d
+    assert d["steady_hit_ratio"] > 0.8
+    # the database's own count after the drill is the users' misses (the drill's second is split)
+    assert abs(d["database_reads_after"] - d["client_misses_after"]) <= max(d["steady_misses_per_s"], 20), d
+    assert d["database_counter"] == "Com_select" and d["database_reference"] == "db-only phase's throughput"
+    timeline = {pt["t"]: pt for pt in doc["timeline"]["products/mysql/cache-aside"]}
+    assert timeline[d["peak_at_s"]]["hit_ratio"] < 0.8 * d["steady_hit_ratio"]
+    summary = {s["phase"]: s for s in doc["summary"]}
+    assert summary["products/mysql/cache-aside"]["errors"] == 0  # the insert ids survived the flush
+    views = {v["phase"]: v for v in doc["server"]}
+    assert not views["products/mysql/cache-aside"]["mismatches"], views["products/mysql/cache-aside"]["checks"]
+    assert "drill products/mysql/cache-aside: cache-flush at 4s removed" in out.stderr + out.stdout
+    assert "Drills: what users saw" in (report / "comparison.html").read_text()
+    client = redis.Redis.from_url(REDIS_URL)
+    assert client.get(f"{namespace}:lease") is None  # released at the end as usual (it was kept through the drill)
+
+
+def test_a_drill_in_a_run_without_a_drilled_phase_does_nothing(namespace, target, tmp_path):
+    """Capacity steps are left alone: a search with a drill reports no drill."""
+    mysql_products.seed(target, namespace, 1000)
+    out = run_locust(["--headless", "-u", "4", "-r", "4", "--namespace", namespace, "--mysql-url", MYSQL_URL,
+                      "--redis-url", REDIS_URL, "--keyspace", "1000", "--phase-time", "4s", "--warmup", "1s",
+                      "--strategies", "cache-aside", "--find-capacity", "products/mysql", "--capacity-max-rate", "400",
+                      "--capacity-start", "200", "--capacity-steps", "2", "--capacity-refine", "0", "--slo", "read p99 < 500ms", "--drill", "cache-flush@2s",
+                      "--report-dir", str(tmp_path / "r")], cwd=tmp_path, timeout=240)
+    assert out.returncode in (0, 4), out.stderr[-3000:]
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    assert doc["drills"] == [] and any(p["step"] for p in doc["phases"])
