@@ -363,3 +363,51 @@ def _wait(check, timeout: float = 20.0):
             last = e
         time.sleep(0.05)
     raise RuntimeError(f"the local Redis cluster did not come up ({last})")
+
+
+class SentinelPair:
+    """A Redis primary and its replica on spare loopback ports, watched by one Redis Sentinel (quorum
+    1: SENTINEL FAILOVER needs no agreement), nothing on disk. `url` is its redis+sentinel:// address."""
+
+    SERVICE = "cswprimary"
+
+    def __init__(self, directory):
+        import shutil
+
+        import redis
+
+        os.makedirs(directory, exist_ok=True)
+        binary = shutil.which("redis-server")
+        self.ports = [free_port(), free_port(), free_port()]
+        primary, replica, sentinel = self.ports
+        common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(directory)]
+        self.procs = [subprocess.Popen([binary, "--port", str(primary), *common], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL),
+                      subprocess.Popen([binary, "--port", str(replica), "--replicaof", "127.0.0.1", str(primary),
+                                        *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        conf = os.path.join(str(directory), "sentinel.conf")
+        with open(conf, "w") as f:
+            f.write(f"port {sentinel}\nbind 127.0.0.1\ndir {directory}\n"
+                    f"sentinel monitor {self.SERVICE} 127.0.0.1 {primary} 1\n"
+                    f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+                    f"sentinel failover-timeout {self.SERVICE} 5000\n")
+        self.procs.append(subprocess.Popen([binary, conf, "--sentinel"], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+        self.nodes = [redis.Redis(host="127.0.0.1", port=p) for p in (primary, replica)]
+        self.sentinel = redis.Redis(host="127.0.0.1", port=sentinel, decode_responses=True)
+        try:
+            _wait(lambda: self.nodes[1].info("replication").get("master_link_status") == "up")
+            _wait(lambda: len(self.sentinel.execute_command("SENTINEL", "REPLICAS", self.SERVICE)) == 1)
+        except Exception:
+            self.stop()
+            raise
+        self.url = f"redis+sentinel://127.0.0.1:{sentinel}/{self.SERVICE}"
+
+    def primary_port(self) -> int:
+        return int(self.sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.SERVICE)[1])
+
+    def stop(self):
+        for proc in self.procs:
+            proc.kill()
+        for proc in self.procs:
+            proc.wait(timeout=10)

@@ -68,7 +68,10 @@ CASES = [
     (["--drill", "reboot@10s"], "--drill"),
     (["--drill", "cache-flush"], "--drill"),
     (["--drill", "cache-flush@29s"], "--drill"),
-    (["--drill", "cache-flush@10s", "--strategies", "db-only"], "--drill"),
+    (["--drill", "cache-flush@3s", "--strategies", "db-only"], "no phase uses the cache"),
+    (["--drill", "cache-failover@3s"], "redis+sentinel://"),
+    (["--redis-url", "redis+sentinel://127.0.0.1:26379"], "names no service"),
+    (["--redis-url", "redis+sentinel://127.0.0.1:1/cswprimary"], "sentinels"),
     # a Redis cluster: database 0 only, no separate reader or private Redis, and a Redis that is one
     (["--redis-url", "redis+cluster://127.0.0.1:6379/3"], "only database 0"),
     (["--redis-url", "redis+cluster://127.0.0.1:6379", "--redis-reader-url", "redis://127.0.0.1:6379/0"],

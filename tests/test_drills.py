@@ -58,3 +58,38 @@ def test_a_drill_in_a_run_without_a_drilled_phase_does_nothing(namespace, target
     assert out.returncode in (0, 4), out.stderr[-3000:]
     doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
     assert doc["drills"] == [] and any(p["step"] for p in doc["phases"])
+
+
+def test_a_cache_failover_moves_users_to_the_new_primary_through_the_sentinels(namespace, target, tmp_path):
+    """A primary + replica watched by Redis Sentinel; SENTINEL FAILOVER 4 s into the phase: the sentinels
+    name the replica, the users' connections to the old primary close, their reads go to the database
+    while Redis does not answer (cache_error, then back to hits from the new primary, which holds the
+    replicated keys), and every GET after the drill reached the new primary."""
+    from .helpers import SentinelPair
+
+    pair = SentinelPair(tmp_path / "pair")
+    try:
+        old = pair.primary_port()
+        mysql_products.seed(target, namespace, 2000)
+        out = run_locust(["--headless", "-u", "8", "-r", "8", "--namespace", namespace, "--mysql-url", MYSQL_URL,
+                          "--redis-url", pair.url, "--keyspace", "2000", "--phase-time", "9s", "--warmup", "1s",
+                          "--strategies", "cache-aside", "--warm-cache", "--staleness-sample", "0",
+                          "--drill", "cache-failover@4s", "--report-dir", str(tmp_path / "r")], cwd=tmp_path)
+        assert out.returncode == 1, out.stderr[-3000:]  # (reads that fell back to the database: exit 1)
+        doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+        d = doc["drills"][0]
+        new = pair.primary_port()
+        assert new != old and d["old_primary"] == f"127.0.0.1:{old}" and d["new_primary"] == f"127.0.0.1:{new}", d
+        assert d["connections_dropped"] >= 8  # every user's
+        assert 0 < d["degraded_reads_after"] and d["degraded_seconds"] <= 4, d  # the ~1 s circuit breaker, not more
+        assert d["recovered_after_s"] is not None, d  # hits again: the new primary holds the replicated keys
+        gets = {p: int(n.info("commandstats").get("cmdstat_get", {}).get("calls", 0)) for p, n in
+                zip(pair.ports, pair.nodes)}
+        timeline = doc["timeline"]["products/mysql/cache-aside"]
+        after = sum(pt["hits"] + pt["misses"] for pt in timeline if pt["t"] > d["at_s"] + 2)
+        assert gets[new] >= after > 0, (gets, after)  # the reads after the drill were the new primary's
+        assert abs(d["database_reads_after"] - d["client_misses_after"]) <= 0.1 * d["client_misses_after"] + \
+            2 * d["steady_misses_per_s"], d
+        assert "moved the primary from" in out.stderr + out.stdout
+    finally:
+        pair.stop()

@@ -4,6 +4,10 @@ uses the cache, and what the users saw then (report/drills.py reads the phase's 
 - `cache-flush@T`: T seconds into the phase, every key of the run's namespace is removed (SCAN +
   UNLINK, the namespace only: a cache node replaced, a FLUSHALL by someone else, a cold restart).
   What cache-aside fears most: every read misses at once and goes to the database.
+- `cache-failover@T`: T seconds in, Redis Sentinel is told to fail the primary over to its replica
+  (`SENTINEL FAILOVER`; --redis-url redis+sentinel://...), as ElastiCache's Multi-AZ automatic
+  failover does: the users' connections to the old primary break (or its READONLY replies do), they
+  reconnect through the sentinels to the new one, which holds what was replicated.
 
 The master (or the one local process) acts: right before, it samples the servers ("drill" moment),
 so the report can set the database's own counters after the drill beside the misses the users
@@ -19,16 +23,18 @@ import time
 from . import strategies
 from .optbase import BadInput, Opt
 
-DRILLS = ("cache-flush",)
+DRILLS = ("cache-flush", "cache-failover")
+FAILOVER_WAIT_S = 15.0  # how long the drill waits for the sentinels to name the new primary
 DRILL_OPTIONS = (
     Opt("--drill", "", "do something that goes wrong in production mid-phase, in each phase that uses the cache, "
         "and report what users saw: cache-flush@T (T seconds into the phase, remove every key of the namespace: "
-        "a cold cache under load); default: none"),
+        "a cold cache under load) or cache-failover@T (Redis Sentinel fails the primary over: needs --redis-url "
+        "redis+sentinel://host:26379/SERVICE); default: none"),
 )
 _SPEC = re.compile(r"([a-z-]+)@([0-9]+(?:\.[0-9]+)?)(s|ms)?")
 
 
-def parse(value, phase_time: float, warmup: float, strategies_: tuple) -> tuple[str, float] | None:
+def parse(value, phase_time: float, warmup: float, strategies_: tuple, redis_url: str = "") -> tuple[str, float] | None:
     """'cache-flush@20s' -> ('cache-flush', 20.0), or None for no drill; BadInput naming --drill."""
     text = str(value or "").strip()
     if not text or text == "none":
@@ -43,6 +49,9 @@ def parse(value, phase_time: float, warmup: float, strategies_: tuple) -> tuple[
         raise BadInput("--drill", f"{text!r} must act at least 1 s after the warm-up ({warmup:g}s, to measure the "
                                   f"steady state before) and 2 s before the phase ends ({phase_time:g}s, to see the "
                                   "recovery); choose a time in between or a longer --phase-time")
+    if kind == "cache-failover" and not redis_url.startswith("redis+sentinel://"):
+        raise BadInput("--drill", "cache-failover asks Redis Sentinel to fail the primary over: give --redis-url "
+                                  "redis+sentinel://host:26379/SERVICE (ElastiCache's TestFailover is not driven yet)")
     if not any(strategies.STRATEGIES[s].uses_cache for s in strategies_):
         raise BadInput("--drill", "no phase uses the cache (--strategies); add cache-aside or cache-only")
     return kind, offset
@@ -64,10 +73,31 @@ def act(drill, phase, runtime, sample, sleep=time.sleep, clock=time.time) -> Non
     phase.server["drill"] = sample(phase, "drill")
     at = clock()
     t0 = time.perf_counter()
+    done = {"kind": kind, "offset_s": offset, "at": round(at, 3)}
     try:
-        removed = runtime.clear_cache()
-    except Exception as e:  # (Redis away: the drill says so; the run goes on)
-        phase.drill = {"kind": kind, "offset_s": offset, "at": round(at, 3), "error": f"{type(e).__name__}: {e}"}
+        if kind == "cache-flush":
+            done["keys_removed"] = runtime.clear_cache()
+        else:
+            done.update(_fail_over(runtime.cache, sleep))
+    except Exception as e:  # (Redis or its sentinels away: the drill says so; the run goes on)
+        phase.drill = {**done, "error": f"{type(e).__name__}: {e}"}
         return
-    phase.drill = {"kind": kind, "offset_s": offset, "at": round(at, 3), "keys_removed": removed,
-                   "took_s": round(time.perf_counter() - t0, 3)}
+    phase.drill = {**done, "took_s": round(time.perf_counter() - t0, 3)}
+
+
+def _fail_over(cache, sleep) -> dict:
+    """SENTINEL FAILOVER, then wait until the sentinels name another primary."""
+    old = cache.primary()
+    cache.fail_over()
+    deadline = time.monotonic() + FAILOVER_WAIT_S
+    while time.monotonic() < deadline:
+        sleep(0.05)
+        new = cache.primary()
+        if new != old:
+            took = round(FAILOVER_WAIT_S - (deadline - time.monotonic()), 2)
+            # the demoted primary would go on serving reads to the connections it has (a replica reads);
+            # on ElastiCache it is replaced, and its clients' connections go with it
+            dropped = cache.drop_clients_of(old)
+            return {"old_primary": f"{old[0]}:{old[1]}", "new_primary": f"{new[0]}:{new[1]}",
+                    "promoted_after_s": took, "connections_dropped": dropped}
+    raise TimeoutError(f"the sentinels still named {old[0]}:{old[1]} {FAILOVER_WAIT_S:g} s after SENTINEL FAILOVER")

@@ -263,7 +263,8 @@ def settings_from(ns) -> Settings:
     read_ratio = _ranged("--read-ratio", ns.read_ratio, 0.0, 1.0)
     cache = cache_settings(ns)
     backends, strategies = phases_of(ns, datasets, backends, strategies, catalog.DEFAULT_BACKEND, ",".join(STRATEGIES))
-    cache = replace(cache, drill=drills.parse(getattr(ns, "drill", ""), phase_time, warmup, strategies))
+    cache = replace(cache, drill=drills.parse(getattr(ns, "drill", ""), phase_time, warmup, strategies,
+                                              conn["redis_url"]))
     return Settings(
         **conn,
         **_objectives(ns, strategies, combos(datasets, backends, strategies)),

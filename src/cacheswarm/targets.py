@@ -84,6 +84,12 @@ def _check_userinfo(option: str, url: str, parts, password_option: str) -> None:
 
 
 def _check_redis_url(url: str, option: str = "--redis-url") -> None:
+    if url.startswith("redis+sentinel://"):
+        try:
+            parse_sentinel(url)
+        except ValueError as e:
+            raise BadInput(option, f"{redact_url(url)!r}: {e}; write redis+sentinel://host:26379/SERVICE") from None
+        return
     parts = urlsplit(url)
     _check_userinfo(option, url, parts, "--redis-password or CACHESWARM_REDIS_PASSWORD")
     if parts.scheme not in ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster") or (
@@ -101,6 +107,30 @@ def _check_redis_url(url: str, option: str = "--redis-url") -> None:
     if parts.scheme != "unix" and db and not (db.isdigit() and int(db) < 1_000_000):
         raise BadInput(option, f"{redact_url(url)!r} names database {db!r}; a Redis database is a number: "
                                       "end the URL with /0 (or /1, /2 ...)")
+
+
+def parse_sentinel(url: str) -> tuple[list, str, int, str]:
+    """redis+sentinel://[:password@]host:port[,host:port]/SERVICE[/db] -> ([(host, port)], service, db,
+    password); ValueError saying what is wrong."""
+    rest = url.split("://", 1)[1]
+    netloc, _, path = rest.partition("/")
+    password = ""
+    if "@" in netloc:
+        auth, netloc = netloc.rsplit("@", 1)
+        password = unquote(auth.split(":", 1)[-1])
+    hosts = []
+    for item in netloc.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{item.strip() or '(nothing)'} is not host:port")
+        hosts.append((host, int(port)))
+    service, _, db = path.strip("/").partition("/")
+    if not service:
+        raise ValueError("it names no service: end it with /SERVICE (the name the sentinels monitor)")
+    if db and not db.isdigit():
+        raise ValueError(f"database {db!r} is not a number")
+    return hosts, service, int(db or 0), password
+
 
 
 def _region(ns) -> str:

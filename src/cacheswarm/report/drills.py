@@ -15,6 +15,12 @@ from .. import catalog
 RECOVERED = 0.95  # of the steady hit ratio
 
 
+def _db(pt: dict) -> int:
+    """Reads that second sent to the database: its misses, and the reads that went there because Redis
+    did not answer (cache_error)."""
+    return pt["misses"] + pt.get("degraded_reads", 0)
+
+
 def drill_views(phases: list[dict], timeline: dict, summary: list[dict], run: dict) -> list[dict]:
     warmup = float(run.get("warmup") or 0)
     out = []
@@ -40,21 +46,23 @@ def drill_views(phases: list[dict], timeline: dict, summary: list[dict], run: di
         hits = sum(pt.get("hits", 0) for pt in before)
         looked = hits + sum(pt["misses"] for pt in before)
         steady_hit = hits / looked if looked else None
-        steady_misses = sum(pt["misses"] for pt in before) / len(before)
-        peak = max(after, key=lambda pt: pt["misses"])
+        steady_misses = sum(_db(pt) for pt in before) / len(before)
+        peak = max(after, key=_db)
         recovered = next((pt for pt in after if pt["t"] > second and steady_hit is not None
                           and pt["hit_ratio"] is not None and pt["hit_ratio"] >= RECOVERED * steady_hit), None)
         p99_before = sorted(pt["p99_ms"] for pt in before if pt["p99_ms"] is not None)
         worst = max((pt for pt in after if pt["p99_ms"] is not None), key=lambda pt: pt["p99_ms"], default=None)
         view.update({
             "at_s": round(at, 2), "steady_hit_ratio": None if steady_hit is None else round(steady_hit, 4),
-            "steady_misses_per_s": round(steady_misses, 1), "peak_misses_per_s": peak["misses"], "peak_at_s": peak["t"],
+            "steady_misses_per_s": round(steady_misses, 1), "peak_misses_per_s": _db(peak), "peak_at_s": peak["t"],
             "recovered_after_s": None if recovered is None else round(recovered["t"] + 1 - at, 1),
             "seconds_after": len(after), "error_seconds": sum(1 for pt in after if pt["failed"]),
             "errors": sum(pt["failed"] for pt in after),
             "p99_before_ms": p99_before[len(p99_before) // 2] if p99_before else None,
             "p99_worst_after_ms": worst["p99_ms"] if worst else None,
-            "client_misses_after": sum(pt["misses"] for pt in after),
+            "client_misses_after": sum(_db(pt) for pt in after),
+            "degraded_reads_after": sum(pt.get("degraded_reads", 0) for pt in after),
+            "degraded_seconds": sum(1 for pt in after if pt.get("degraded_reads")),
         })
         view.update(_database_reads(p))
         view.update(_against_capacity(p, summary, run, after))
@@ -91,23 +99,29 @@ def _against_capacity(p: dict, summary: list[dict], run: dict, after: list[dict]
         if not row or not row.get("throughput_ops"):
             return {}
         ref, what = float(row["throughput_ops"]), "db-only phase's throughput"
-    peak = max(pt["misses"] for pt in after)
+    peak = max(_db(pt) for pt in after)
     return {"database_reference_ops": round(ref, 1), "database_reference": what,
             "peak_over_reference": round(peak / ref, 2),
-            "seconds_over_reference": sum(1 for pt in after if pt["misses"] > ref)}
+            "seconds_over_reference": sum(1 for pt in after if _db(pt) > ref)}
 
 
 def sentence(v: dict) -> str:
     head = f'{v["phase"]}: {v["kind"]} at {v["offset_s"]:g}s'
     if v.get("error"):
         return f"{head} could not be done ({v['error']})"
+    did = (f"removed {v.get('keys_removed', 0):,} keys" if v["kind"] == "cache-flush" else
+           f"moved the primary from {v.get('old_primary')} to {v.get('new_primary')} in {v.get('promoted_after_s', 0):g} s "
+           f"and closed {v.get('connections_dropped', 0)} connections to the old one")
     if "steady_misses_per_s" not in v:
-        return f"{head} removed {v.get('keys_removed', 0):,} keys; {v.get('note', 'nothing measured around it')}"
-    text = (f"{head} removed {v['keys_removed']:,} keys; misses rose from {v['steady_misses_per_s']:,.0f}/s to "
+        return f"{head} {did}; {v.get('note', 'nothing measured around it')}"
+    text = (f"{head} {did}; reads sent to the database rose from {v['steady_misses_per_s']:,.0f}/s to "
             f"{v['peak_misses_per_s']:,}/s")
+    if v.get("degraded_reads_after"):
+        text += (f", {v['degraded_reads_after']:,} of them in {v['degraded_seconds']} s because Redis did not answer "
+                 "(cache_error)")
     if v.get("database_reads_after") is not None:
         text += (f" (the database counted {v['database_reads_after']:,} {v['database_counter']} after it, the users "
-                 f"{v['client_misses_after']:,} misses)")
+                 f"{v['client_misses_after']:,} reads)")
     if v.get("database_reference_ops"):
         over = v["seconds_over_reference"]
         text += (f", {v['peak_over_reference']:.1f}× the {v['database_reference']} of "

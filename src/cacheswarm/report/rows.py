@@ -6,6 +6,7 @@ from ..catalog import PhaseKey, regional
 from ..quantile_ci import intervals
 from ..recorder import (CAPACITY, LATENCY, MEASURED, SERVICE, START_DELAY, TARGET, TIMELINE, TIMELINE_HIGHEST_US, Recorder,
                         new_histogram, parse_key)
+from ..strategies import CACHE_ERROR
 from ..workload import PARTS
 from .drills import drill_views
 from .server import phase_key, server_views
@@ -217,7 +218,7 @@ def timelines(histograms: dict) -> dict:
         if not k["window"].startswith(TIMELINE) or not k["window"][1:].lstrip("-").isdigit():
             continue
         slot = per.setdefault(f'{k["dataset"]}/{k["backend"]}/{k["strategy"]}', {}).setdefault(
-            int(k["window"][1:]), {"hists": [], "hit": 0, "miss": 0, "failed": 0})
+            int(k["window"][1:]), {"hists": [], "hit": 0, "miss": 0, "failed": 0, "degraded": 0})
         n = h.get_total_count()
         if k["outcome"] in FAILED:
             slot["failed"] += n
@@ -225,6 +226,8 @@ def timelines(histograms: dict) -> dict:
         slot["hists"].append(h)
         if k["op"] == "read" and k["outcome"] in ("hit", "miss"):
             slot[k["outcome"]] += n
+        elif k["op"] == "read" and k["outcome"] == CACHE_ERROR:  # Redis away: read from the database instead
+            slot["degraded"] += n
     out = {}
     for phase, seconds in per.items():
         points = []
@@ -236,6 +239,7 @@ def timelines(histograms: dict) -> dict:
             ops = merged.get_total_count()
             looked = slot["hit"] + slot["miss"]
             points.append({"t": t, "ops": ops, "failed": slot["failed"], "misses": slot["miss"], "hits": slot["hit"],
+                           "degraded_reads": slot["degraded"],
                            "hit_ratio": round(slot["hit"] / looked, 4) if looked else None,
                            "p99_ms": _ms(merged.get_value_at_percentile(99)) if ops else None})
         out[phase] = points
