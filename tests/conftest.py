@@ -14,7 +14,7 @@ import redis
 
 from cacheswarm.cache import RedisCache
 from cacheswarm.options import parse_mysql_url
-from cacheswarm.stores import mysql, mysql_products, mysql_restaurants
+from cacheswarm.stores import mysql, mysql_orders, mysql_products, mysql_restaurants
 from cacheswarm.stores.mysql import Pool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def drop_namespace(namespace: str) -> None:
                            database=target.database, autocommit=True)
     with conn, conn.cursor() as cur:
         for table in (mysql_products.table_name(namespace), *mysql_restaurants.table_names(namespace),
-                      mysql.probe_table(namespace)):
+                      mysql_orders.table_name(namespace), mysql.probe_table(namespace)):
             cur.execute(f"DROP TABLE IF EXISTS `{table}`")
     RedisCache(REDIS_URL).clear(namespace)
 

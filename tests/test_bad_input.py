@@ -50,7 +50,7 @@ CASES = [
     (["--strategies", "db-only,db-only"], "--strategies"),
     (["--phase-time", "ten minutes"], "--phase-time"),
     (["--backend", "mysql,cassandra"], "--backend"),
-    (["--dataset", "orders"], "--dataset"),
+    (["--dataset", "invoices"], "--dataset"),
     (["--backend", "dynamodb", "--dynamodb-endpoint", "ftp://127.0.0.1:8000"], "--dynamodb-endpoint"),
     (["--backend", "dynamodb", "--dynamodb-retries", "-1"], "--dynamodb-retries"),
     # not-a-number and infinity are refused for every numeric option (nan ran with KeyError tracebacks)

@@ -19,7 +19,7 @@ from cacheswarm.options import BadInput, settings_from
 from cacheswarm.phases import Phase, PhaseClock
 from cacheswarm.recorder import Recorder
 from cacheswarm.runtime import Runtime
-from cacheswarm.stores import dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
+from cacheswarm.stores import dynamodb_orders, dynamodb_products, dynamodb_restaurants, mysql_products, mysql_restaurants
 
 from .conftest import drop_namespace
 from .test_end_to_end import locust_like_options
@@ -41,6 +41,7 @@ def product_namespace(target, dynamodb_client):
     mysql_restaurants.seed(target, ns, 20, 3)
     dynamodb_products.seed(dynamodb_client, ns, 300)
     dynamodb_restaurants.seed(dynamodb_client, ns, 20, 3)
+    dynamodb_orders.seed(dynamodb_client, ns, 20, 3)
     described = {b.name: b.hooks().target(SimpleNamespace(), "") for b in catalog.described()}
     for binding in catalog.BINDINGS.values():  # a backend a module describes: its binding's own seed
         if binding.seeder() is not None:

@@ -7,7 +7,7 @@ import subprocess
 
 from .conftest import BIN, ROOT
 
-from cacheswarm.stores import items_file, mysql_products, mysql_restaurants
+from cacheswarm.stores import items_file, mysql_orders, mysql_products, mysql_restaurants
 
 
 def _run(script, *args):
@@ -38,5 +38,9 @@ def test_the_seed_scripts_seed_like_cacheswarm_seed(namespace, pool):
     rest, reviews = mysql_restaurants.table_names(namespace)
     assert _count(pool, f"SELECT COUNT(*) FROM `{rest}`") == 10
     assert _count(pool, f"SELECT COUNT(*) FROM `{reviews}`") == 30
+    r = _run("orders.py", "--customers", "40", "--orders-per-customer", "3", "--namespace", namespace)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _count(pool, f"SELECT COUNT(*) FROM `{mysql_orders.table_name(namespace)}`") == 120
+    assert "status-index: PENDING" in r.stdout
     bad = _run("products.py", "--rows", "0", "--namespace", namespace)
     assert bad.returncode == 2 and "--rows" in bad.stderr and "Traceback" not in bad.stderr

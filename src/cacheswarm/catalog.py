@@ -289,6 +289,10 @@ binding("products", "dynamodb", ".stores.dynamodb_products:DynamoDBProducts", RE
         regional=True)
 binding("restaurants", "dynamodb", ".stores.dynamodb_restaurants:DynamoDBRestaurants", READS, WRITES, VERSIONS,
         regional=True)
+# seed 002's Lab 4: a customer's orders (Query on customer_id), create order; a status-index GSI
+binding("orders", "mysql", ".stores.mysql_orders:MySQLOrders", READS, WRITES, VERSIONS,
+        seed=".stores.mysql_orders:seed_binding")
+binding("orders", "dynamodb", ".stores.dynamodb_orders:DynamoDBOrders", READS, WRITES, VERSIONS)
 binding("sessions", "redis", ".patterns:Sessions", versions=("cache-only",))
 binding("ratelimit", "redis", ".patterns:RateLimiter", versions=("lab", "atomic"))
 binding("leaderboard", "redis", ".patterns:Leaderboard", versions=("cache-only",))

@@ -14,6 +14,8 @@ import time
 from . import catalog, options
 from . import global_tables
 from .global_tables import Unusable
+from . import orders
+from .orders import DEFAULT_ORDERS, MAX_SEEDED_ORDERS
 from .restaurants import DEFAULT_REVIEWS
 from .options import BadInput
 
@@ -23,7 +25,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"cacheswarm: error: {message} (see `cacheswarm {self.prog.split()[-1]} --help`)\n")
 
 
-SEEDED = ("products", "restaurants")  # the datasets with tables of their own
+SEEDED = ("products", "restaurants", "orders")  # the datasets with tables of their own
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     seed = sub.add_parser("seed", help="create and load a dataset's tables (deterministic, idempotent)")
-    seed.add_argument("dataset", choices=SEEDED, help="products or restaurants (the queries dataset reads the "
-                                                      "restaurants' reviews; the Redis-native ones need no seeding)")
+    seed.add_argument("dataset", choices=SEEDED, help="products, restaurants or orders (the queries dataset reads "
+                                                      "the restaurants' reviews; the Redis-native ones need no seeding)")
     seed.add_argument("--backend", default=catalog.DEFAULT_BACKEND, help="where to seed: " + ", ".join(
         b + " (default)" if b == catalog.DEFAULT_BACKEND else b for b in catalog.databases()))
     seed.add_argument("--rows", type=int, default=100_000, help="products: how many (default 100000)")
@@ -40,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--reviews-per-restaurant", type=int, default=DEFAULT_REVIEWS,
                       help=f"restaurants: seeded reviews per restaurant (default {DEFAULT_REVIEWS}; changing it "
                            "needs --reset)")
+    seed.add_argument("--customers", type=int, default=1000, help="orders: how many customers (default 1000)")
+    seed.add_argument("--orders-per-customer", type=int, default=DEFAULT_ORDERS,
+                      help=f"orders: seeded orders per customer (default {DEFAULT_ORDERS}; changing it needs --reset)")
     seed.add_argument("--items-file", default="", help="restaurants: load this JSON-lines file of the tutorial's "
                                                        "items (one DynamoDB item per line) instead of generated data")
     seed.add_argument("--value-size", type=int, default=0,
@@ -148,9 +153,13 @@ def _seed(args) -> int:
                        (b.items_file or not b.seed)]  # (DynamoDB's seed is wired by name, and loads one)
         raise BadInput("--items-file", f"is loaded on {' or '.join(loads_items)}; drop it to seed {backend}")
     for flag, value in (("--rows", args.rows), ("--restaurants", args.restaurants),
-                        ("--reviews-per-restaurant", args.reviews_per_restaurant)):
+                        ("--reviews-per-restaurant", args.reviews_per_restaurant), ("--customers", args.customers),
+                        ("--orders-per-customer", args.orders_per_customer)):
         if value < 1:
             raise BadInput(flag, f"{value} must be at least 1")
+    if args.orders_per_customer > MAX_SEEDED_ORDERS:
+        raise BadInput("--orders-per-customer", f"{args.orders_per_customer} is too many; use at most "
+                                                f"{MAX_SEEDED_ORDERS}")
     if args.reviews_per_restaurant > 1000:
         raise BadInput("--reviews-per-restaurant", f"{args.reviews_per_restaurant} is too many; use at most 1000")
     if args.parallel < 0 or args.parallel > MAX_PARALLEL:
@@ -184,22 +193,27 @@ def _seed(args) -> int:
         raise _Unusable(str(e)) from None
     took = time.perf_counter() - started
     rate = result["loaded"] / took if took and result["loaded"] else 0
-    unit = "products" if args.dataset == "products" else "restaurants"
+    unit = {"products": "products", "orders": "customers"}.get(args.dataset, "restaurants")
     print(f"{result['table']}: {result['rows']} {unit} ({result['loaded']} items loaded"
           + (f", {result['trimmed']} trimmed" if result.get("trimmed") else "") + f") in {took:.1f}s"
           + (f", {rate:,.0f} items/s" if rate else ""))
+    if args.dataset == "orders":  # the lab's hot partition, as the table now holds it
+        print(orders.hot_partition(result["status_counts"]))
     return 0
 
 
 def _seeder(args, backend: str, conn: dict, items):
     """(seed(progress) -> result, total items) for the dataset and backend."""
-    from .stores import dynamodb, dynamodb_products, dynamodb_restaurants
+    from .stores import dynamodb, dynamodb_orders, dynamodb_products, dynamodb_restaurants
 
     ns, reset, allow = conn["namespace"], args.reset, conn["allow_existing_table"]
     n, m = args.restaurants, args.reviews_per_restaurant
+    if args.dataset == "orders":  # customers, and orders per customer in the place of reviews per restaurant
+        n, m = args.customers, args.orders_per_customer
     seeder = catalog.BINDINGS[(args.dataset, backend)].seeder()
     if seeder is not None:  # a backend a module describes: its binding's own seed
-        rows, total = (args.rows, args.rows) if args.dataset == "products" else (n, n * (m + 1))
+        rows, total = ((args.rows, args.rows) if args.dataset == "products" else
+                       (n, n * m) if args.dataset == "orders" else (n, n * (m + 1)))
         return (lambda p: seeder(conn["targets"][backend], ns, rows, reviews=m, reset=reset, progress=p,
                                  value_size=args.value_size, allow_existing=allow, parallel=args.parallel or 2,
                                  timeout=max(conn["op_timeout"], 60), **({"items": items} if items else {}))), \
@@ -210,6 +224,8 @@ def _seeder(args, backend: str, conn: dict, items):
     if args.dataset == "products":
         return (lambda p: dynamodb_products.seed(client, ns, args.rows, progress=p, value_size=args.value_size,
                                                  **kw)), args.rows
+    if args.dataset == "orders":
+        return (lambda p: dynamodb_orders.seed(client, ns, n, m, progress=p, **kw)), n * m
     if items is not None:
         return (lambda p: dynamodb_restaurants.load_items(client, ns, items, progress=p, **kw)), len(items)
     return (lambda p: dynamodb_restaurants.seed(client, ns, n, m, progress=p, **kw)), n * (m + 1)
@@ -308,7 +324,7 @@ def _options(args) -> int:
 def _clean(args) -> int:
     from .cache import CacheError, RedisCache
     from .lease import lease_key
-    from .stores import ConnectError, dynamodb, dynamodb_products, dynamodb_restaurants
+    from .stores import ConnectError, dynamodb, dynamodb_orders, dynamodb_products, dynamodb_restaurants
 
     conn = options.connection_settings(args)
     ns, endpoint = conn["namespace"], conn["dynamodb_endpoint"]
@@ -324,7 +340,7 @@ def _clean(args) -> int:
             options.check_dynamodb(conn)
             client = dynamodb.make_client(endpoint, conn["aws_region"], 2, 10, conn["op_timeout"])
             dynamodb.check_reachable(client, endpoint)
-            for mod in (dynamodb_products, dynamodb_restaurants):
+            for mod in (dynamodb_products, dynamodb_restaurants, dynamodb_orders):
                 t = mod.table_name(ns)
                 if dynamodb.table_status(client, t) is not None and dynamodb.owned(client, t, mod.OWNER_KEY):
                     ddb_tables.append(t)

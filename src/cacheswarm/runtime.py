@@ -13,7 +13,7 @@ from statistics import median_high
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import catalog, restaurants, server_stats, stampede, strategies
+from . import catalog, orders, restaurants, server_stats, stampede, strategies
 from . import embedded_redis
 from .cache import CacheError, RedisCache
 from .embedded_redis import EmbeddedRedis, EmbeddedRedisError
@@ -22,14 +22,15 @@ from .oploop import PhaseLoop
 from .options import BadInput, Settings, redact_url
 from .recorder import Recorder
 from .regions import RunRegions
-from .stores import ConnectError, ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_products, dynamodb_restaurants
+from .stores import (ConnectError, ForeignTable, NotSeeded, dynamodb, dynamodb_http, dynamodb_orders, dynamodb_products,
+                     dynamodb_restaurants)
 
 log = logging.getLogger("cacheswarm")
 # what a run seeds into the embedded emulator (it lives for one run), unless --keyspace says
 # otherwise or another backend in the run has fewer rows
 # (DynamoDB Local seeds ~7,000 items/s here; moto answers a GSI Query by scanning the table, so fewer there)
-EMBEDDED_ROWS = {"products": 10_000, "restaurants": 1_000}
-MOTO_ROWS = {"products": 10_000, "restaurants": 200}
+EMBEDDED_ROWS = {"products": 10_000, "restaurants": 1_000, "orders": 1_000}
+MOTO_ROWS = {"products": 10_000, "restaurants": 200, "orders": 200}
 EMBEDDED_REVIEWS = 10
 WARM_BATCH, WARM_USERS, WARM_LIMIT_S = 200, 8, 10.0  # DynamoDB Local's warm-up (Runtime._warm_embedded)
 
@@ -221,7 +222,8 @@ class Runtime:
         return {r: self.region_stores[(dataset, r)] for r in self.regions.names}
 
     def _seed_embedded(self, dataset: str, rows: int, client, region: str | None = None) -> int:
-        what = f"{rows} products" if dataset == "products" else f"{rows} restaurants x {EMBEDDED_REVIEWS} reviews"
+        what = {"products": f"{rows} products", "orders": f"{rows} customers x {orders.DEFAULT_ORDERS} orders"}.get(
+            dataset, f"{rows} restaurants x {EMBEDDED_REVIEWS} reviews")
         log.info("cacheswarm: seeding the embedded DynamoDB emulator%s with %s ...", f" ({region})" if region else "",
                  what)
         started = time.perf_counter()
@@ -229,6 +231,9 @@ class Runtime:
             result = dynamodb_products.seed(client, self.settings.namespace, rows,
                                             value_size=self.settings.value_size,
                                             price_index=self.settings.workload.product_read == "page")
+        elif dataset == "orders":
+            result = dynamodb_orders.seed(client, self.settings.namespace, rows)
+            log.info("cacheswarm: %s", orders.hot_partition(result["status_counts"]))
         else:
             result = dynamodb_restaurants.seed(client, self.settings.namespace, rows, EMBEDDED_REVIEWS)
         took = time.perf_counter() - started
@@ -294,7 +299,7 @@ class Runtime:
         table's size (a seed fills the gaps below it)."""
         s = self.settings
         size = (f"--rows {rows or 100000}{f' --value-size {s.value_size}' if s.value_size else ''}"
-                if dataset == "products"
+                if dataset == "products" else f"--customers {rows or 1000}" if dataset == "orders"
                 else f"--restaurants {rows or 1000} --reviews-per-restaurant {restaurants.DEFAULT_REVIEWS}")
         dataset = "restaurants" if dataset == "queries" else dataset  # queries read the restaurants' reviews
         where = (catalog.BACKENDS[backend].hooks().seed_flags(s.targets[backend]) if backend in s.targets
