@@ -71,6 +71,9 @@ CASES = [
     (["--drill", "cache-flush@3s", "--strategies", "db-only"], "no phase uses the cache"),
     (["--drill", "cache-failover@3s"], "redis+sentinel://"),
     (["--redis-url", "redis+sentinel://127.0.0.1:26379"], "names no service"),
+    (["--redis-url", "redis+sentinel://127.0.0.1:26379/cswprimary", "--redis-maxmemory", "2mb"], "--redis-maxmemory"),
+    (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--redis-url",
+      "redis+sentinel://127.0.0.1:26379/cswprimary"], "give REGION=URL"),
     (["--redis-url", "redis+sentinel://127.0.0.1:1/cswprimary"], "sentinels"),
     # a Redis cluster: database 0 only, no separate reader or private Redis, and a Redis that is one
     (["--redis-url", "redis+cluster://127.0.0.1:6379/3"], "only database 0"),

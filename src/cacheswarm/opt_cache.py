@@ -61,6 +61,9 @@ def cache_settings(ns) -> CacheSettings:
     if maxmemory and redis_reader:
         raise BadInput("--redis-reader-url", "cannot be used with --redis-maxmemory (its private Redis has no "
                                              "replica); drop one of them")
+    if maxmemory and str(getattr(ns, "redis_url", "") or "").startswith("redis+sentinel://"):
+        raise BadInput("--redis-maxmemory", "starts one private Redis instead of --redis-url, which names a primary "
+                                            "the sentinels watch: drop one of them")
     if "+cluster://" in str(getattr(ns, "redis_url", "") or ""):
         if redis_reader:
             raise BadInput("--redis-reader-url", "is for one Redis and its replica; a cluster's replicas are its "

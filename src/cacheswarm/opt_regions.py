@@ -106,9 +106,10 @@ def region_settings(ns, backends, strategies, redis_url: str, per_region: dict, 
     elif endpoint == "aws":
         raise BadInput("--redis-url", "on AWS each region reads its own Redis: give REGION=URL for each of "
                                       f"{', '.join(names)} (rediss://... for ElastiCache with TLS)")
-    elif "+cluster://" in redis_url:
-        raise BadInput("--redis-url", "one URL gives each region a database of its own, and a Redis cluster has only "
-                                      f"database 0: give REGION=URL for each of {', '.join(names)}")
+    elif "+cluster://" in redis_url or redis_url.startswith("redis+sentinel://"):
+        raise BadInput("--redis-url", "one URL gives each region a database of its own, which a Redis cluster "
+                                      "(database 0 only) or a sentinel URL does not number: give REGION=URL for "
+                                      f"each of {', '.join(names)}")
     else:
         urls = {n: database(redis_url, i) for i, n in enumerate(names)}
     return RegionSettings(names, home, lag, urls)
