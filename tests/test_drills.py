@@ -91,5 +91,7 @@ def test_a_cache_failover_moves_users_to_the_new_primary_through_the_sentinels(n
         assert abs(d["database_reads_after"] - d["client_misses_after"]) <= 0.1 * d["client_misses_after"] + \
             2 * d["steady_misses_per_s"], d
         assert "moved the primary from" in out.stderr + out.stdout
+        restarts = {v["phase"]: v["restarts"] for v in doc["server"]}["products/mysql/cache-aside"]
+        assert restarts and "the drill's failover" in restarts[0], restarts
     finally:
         pair.stop()

@@ -167,9 +167,13 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     under_load = samples.get("end") or last
     seconds = (p["ended"] - p["started"]) if p.get("ended") and p.get("started") else None
     view: dict = {"phase": phase_key(p), "complete": "drained" in samples, "checks": []}
+    failover = (p.get("drill") or {}).get("kind") == "cache-failover"
     for role in ROLES:
         if role in first and role in last:
             view[role] = _redis_delta(first[role], last[role], under_load.get(role, {}), seconds)
+            if failover and view[role].get("restarted"):  # (not a restart: the drill moved the primary)
+                view[role]["error"] = ("another server was the primary at the end (the drill's failover): the "
+                                       "counters of two servers are not compared")
     names = dict(WHAT)
     for b in catalog.described():  # a backend a module describes: its own counters, deltas and names
         for role in (b.name, f"{b.name}_reader"):  # its primary and its replica
