@@ -54,6 +54,24 @@ class NotSeeded(Exception):
         self.rows = rows
 
 
+def dense_ids(table: str, count: int, top: int, unit: str = "rows") -> int:
+    """`count` records with ids up to `top` are seeded ids 1..n: n, or NotSeeded (empty, or gaps)."""
+    if count == 0:
+        raise NotSeeded(f"table {table} is empty")
+    if count != top:
+        raise NotSeeded(f"table {table} has gaps ({unit} {count}, highest id {top})", rows=top)
+    return count
+
+
+def each_value(n: int, read, cache_key) -> Iterator[tuple[str, bytes]]:
+    """(cache key, value) of keys 1..n read one at a time (iter_values of a store without a bulk read);
+    keys with no value are left out."""
+    for key in range(1, n + 1):
+        value = read(key)
+        if value is not None:
+            yield cache_key(key), value
+
+
 class ConnectError(Exception):
     """A database cannot be used; str() says why and what to do."""
 

@@ -12,7 +12,7 @@ import random
 
 from .. import orders
 from ..optbase import BadInput
-from . import NotSeeded, dynamodb, dynamodb_http
+from . import NotSeeded, dynamodb, dynamodb_http, each_value
 from .dynamodb import capacity
 
 META_KEY = {"customer_id": {"N": "0"}, "order_date": {"S": "META#cacheswarm"}}  # the seeding record
@@ -99,10 +99,7 @@ class DynamoDBOrders:
         return meta["customers"]
 
     def iter_values(self, n: int):
-        for key in range(1, n + 1):
-            value = self.read(key)
-            if value is not None:
-                yield self.cache_key(key), value
+        return each_value(n, self.read, self.cache_key)
 
     def status_counts(self) -> dict:
         """Orders per status: a COUNT Query of each status's partition of the index."""

@@ -18,7 +18,7 @@ import random
 from .. import restaurants
 from ..optbase import BadInput
 from . import dynamodb, dynamodb_http, items_file
-from . import NotSeeded
+from . import NotSeeded, each_value
 from .dynamodb import capacity
 
 META_KEY = {"PK": {"S": "META#cacheswarm"}, "SK": {"S": "META#cacheswarm"}}  # the seeding record
@@ -158,10 +158,7 @@ class DynamoDBRestaurants:
         return meta["restaurants"]
 
     def iter_values(self, n: int):
-        for key in range(1, n + 1):
-            value = self.read(key)
-            if value is not None:
-                yield self.cache_key(key), value
+        return each_value(n, self.read, self.cache_key)
 
 
 def read_meta(client, table: str) -> dict | None:

@@ -11,7 +11,7 @@ import random
 
 from .. import orders
 from ..optbase import BadInput
-from . import OWNER_COMMENT, NotSeeded, refuse_foreign
+from . import OWNER_COMMENT, NotSeeded, dense_ids, each_value, refuse_foreign
 from .mysql import Pool, connect
 from .mysql_products import table_owner
 from .parallel import in_threads
@@ -96,18 +96,11 @@ class MySQLOrders:
                 raise NotSeeded(f"table {self.table} is missing")
             cur.execute(f"SELECT COUNT(DISTINCT customer_id), COALESCE(MAX(customer_id), 0) FROM `{self.table}`")
             customers, top = map(int, cur.fetchone())
-        if customers == 0:
-            raise NotSeeded(f"table {self.table} is empty")
-        if customers != top:
-            raise NotSeeded(f"table {self.table} has gaps (customers {customers}, highest id {top})", rows=top)
-        return customers
+        return dense_ids(self.table, customers, top, "customers")
 
     def iter_values(self, n: int):
         with self.pool.cursor() as cur:
-            for key in range(1, n + 1):
-                value = self._read(cur, key)
-                if value is not None:
-                    yield self.cache_key(key), value
+            yield from each_value(n, lambda key: self._read(cur, key), self.cache_key)
 
     def status_counts(self) -> dict:
         """Orders per status (over the status index)."""

@@ -11,7 +11,7 @@ import random
 
 from .. import restaurants
 from ..optbase import BadInput
-from . import NotSeeded, refuse_foreign
+from . import NotSeeded, dense_ids, each_value, refuse_foreign
 from .mysql import Pool, connect
 from .mysql_products import OWNER_COMMENT, refuse_foreign_table, table_owner
 from .parallel import in_threads
@@ -125,25 +125,17 @@ class MySQLRestaurants:
                 refuse_foreign(self.owner_of(cur, t), t, allow_existing)
 
     def seeded(self) -> int:
-        rest = self.table
         with self.pool.cursor() as cur:
             for t in self.tables:
                 if self.owner_of(cur, t) is None:
                     raise NotSeeded(f"table {t} is missing")
             cur.execute(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {self.quoted}")
             rows, top = map(int, cur.fetchone())
-        if rows == 0:
-            raise NotSeeded(f"table {rest} is empty")
-        if rows != top:
-            raise NotSeeded(f"table {rest} has gaps (rows {rows}, highest id {top})", rows=top)
-        return rows
+        return dense_ids(self.table, rows, top)
 
     def iter_values(self, n: int):
         with self.pool.cursor() as cur:
-            for key in range(1, n + 1):
-                value = self._read(cur, key)
-                if value is not None:
-                    yield self.cache_key(key), value
+            yield from each_value(n, lambda key: self._read(cur, key), self.cache_key)
 
 
 def _rest_row(i: int, r: dict) -> tuple:
