@@ -411,3 +411,41 @@ class SentinelPair:
             proc.kill()
         for proc in self.procs:
             proc.wait(timeout=10)
+
+
+class MariaDBPair:
+    """A MariaDB primary and its standby (asynchronous replication, binary logs on both, the standby
+    read-only), each a PrivateMariaDB on a spare loopback port, with the general log in a table so a
+    test can see which server each client statement reached. `url` names both (primary first)."""
+
+    def __init__(self, tmp_path):
+        common = ("--log-bin=binlog", "--general-log=ON", "--log-output=TABLE")
+        for name in "ab":
+            os.makedirs(tmp_path / name, exist_ok=True)
+        self.servers = [PrivateMariaDB(tmp_path / "a", *common, "--server-id=1"),
+                        PrivateMariaDB(tmp_path / "b", *common, "--server-id=2", "--read-only=ON")]
+        primary, standby = self.servers
+        try:
+            standby.sql(f"CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={primary.port}, MASTER_USER='root', "
+                        "MASTER_PASSWORD=''")
+            standby.sql("START SLAVE")
+            _wait(lambda: self.replicating(standby))
+        except Exception:
+            self.stop()
+            raise
+        self.url = f"mysql://root@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/test"
+
+    @staticmethod
+    def replicating(server) -> bool:
+        import pymysql
+
+        conn = pymysql.connect(unix_socket=str(server.dir / "sock"), user="root", autocommit=True,
+                               cursorclass=pymysql.cursors.DictCursor)
+        with conn, conn.cursor() as cur:
+            cur.execute("SHOW SLAVE STATUS")
+            row = cur.fetchone()
+        return bool(row) and row["Slave_IO_Running"] == "Yes" and row["Slave_SQL_Running"] == "Yes"
+
+    def stop(self):
+        for server in self.servers:
+            server.stop()

@@ -95,3 +95,60 @@ def test_a_cache_failover_moves_users_to_the_new_primary_through_the_sentinels(n
         assert restarts and "the drill's failover" in restarts[0], restarts
     finally:
         pair.stop()
+
+
+def test_a_database_failover_moves_users_to_the_standby_and_the_cache_answers_meanwhile(namespace, tmp_path):
+    """A MariaDB primary and its standby named by one --mysql-url; 3 s into each phase the drill fails the
+    primary over (read-only, its clients' connections closed, the standby caught up and, 2 s after the
+    fence, promoted; the old primary replicating it): the users' operations fail while no server is
+    writable, then reconnect to the new primary; the second phase fails back. By each server's own general log, no client statement
+    reached the old primary after it was fenced, and the writes went on at the new one; both servers end
+    with the same rows; cache-aside answered reads from Redis in the seconds with errors, db-only none."""
+    from cacheswarm.targets import parse_mysql_url
+
+    from .helpers import MariaDBPair
+
+    pair = MariaDBPair(tmp_path / "pair")
+    try:
+        a, b = (f"127.0.0.1:{s.port}" for s in pair.servers)
+        mysql_products.seed(parse_mysql_url(pair.url), namespace, 2000)
+        out = run_locust(["--headless", "-u", "6", "-r", "6", "--namespace", namespace, "--mysql-url", pair.url,
+                          "--redis-url", REDIS_URL, "--keyspace", "2000", "--phase-time", "8s", "--warmup", "1s",
+                          "--strategies", "db-only,cache-aside", "--warm-cache", "--staleness-sample", "0",
+                          "--read-ratio", "0.8", "--drill", "db-failover@3s+2s", "--report-dir", str(tmp_path / "r")],
+                         cwd=tmp_path)
+        assert out.returncode == 1, out.stderr[-3000:]  # (the operations the failover broke: exit 1)
+        report = only_report(tmp_path / "r")
+        doc = json.loads((report / "comparison.json").read_text())
+        drills = {d["phase"]: d for d in doc["drills"]}
+        first, second = drills["products/mysql/db-only"], drills["products/mysql/cache-aside"]
+        assert (first["old_primary"], first["new_primary"]) == (a, b), first
+        assert (second["old_primary"], second["new_primary"]) == (b, a), second  # failed back: b replicated a
+        for d in (first, second):
+            assert d["old_primary_replicates"] and d["connections_dropped"] >= 1, d
+            assert d["promoted_after_s"] >= d["fenced_after_s"] + 2 and d["hold_s"] == 2, d
+            assert d["error_seconds"] >= 2 and d["errors_until_s"] >= 2, d  # nothing writable for 2 s
+        assert first["hits_in_error_seconds"] == 0 and second["hits_in_error_seconds"] > 0, (first, second)
+
+        def share(d):
+            return d["ok_in_error_seconds"] / (d["ok_in_error_seconds"] + d["errors"])
+        assert share(second) > share(first), (first, second)  # the cache answered while the database was away
+        phases = {p["strategy"]: p for p in doc["phases"]}
+        for strategy, d, old, new in (("db-only", first, pair.servers[0], pair.servers[1]),
+                                      ("cache-aside", second, pair.servers[1], pair.servers[0])):
+            fenced = d["fenced_at"]  # (from then on, no client of the old primary is left)
+            ended = phases[strategy]["ended"]
+            table = f"{namespace}_products"
+            count = ("SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Query' AND user_host LIKE 'root[root]%%' "
+                     "AND argument LIKE "
+                     f"'UPDATE `{table}`%%' AND UNIX_TIMESTAMP(event_time) BETWEEN %s AND %s")
+            assert old.sql(count % (fenced, ended))[0][0] == 0  # nothing reached the fenced primary
+            assert new.sql(count % (fenced, ended))[0][0] > 0  # the writes went on at the promoted one
+        checksums = [s.sql(f"CHECKSUM TABLE test.`{namespace}_products`")[0][1] for s in pair.servers]
+        assert checksums[0] == checksums[1] and checksums[0], checksums
+        assert "another server was the primary at the end" in json.dumps(doc["server"])
+        text = out.stderr + out.stdout
+        assert f"db-failover at 3s moved the primary from {a} to {b}" in text, text[-3000:]
+        assert "reads answered by the cache" in text
+    finally:
+        pair.stop()

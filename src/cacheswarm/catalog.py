@@ -144,6 +144,8 @@ class Backend:
       reader(ns, primary) the replica's target, or None; Settings.readers[name]
       PROBE               {"write"|"read": {counter: n}}: the lag probe's statements
       probe_create(pool, namespace), probe_write(pool, namespace, token), probe_read(pool, namespace)
+    and, for a backend whose primary --drill db-failover can fail over to a standby (MySQL's):
+      fail_over(target)   do it (the target names both); what was done, as a dict for the report
     (DynamoDB predates this and is still wired by name.)"""
     name: str  # as --backend and the phase key spell it
     label: str  # as a sentence names it

@@ -8,6 +8,10 @@ uses the cache, and what the users saw then (report/drills.py reads the phase's 
   (`SENTINEL FAILOVER`; --redis-url redis+sentinel://...), as ElastiCache's Multi-AZ automatic
   failover does: the users' connections to the old primary break (or its READONLY replies do), they
   reconnect through the sentinels to the new one, which holds what was replicated.
+- `db-failover@T`: T seconds into each phase that uses MySQL, its primary fails over to its standby
+  (--mysql-url of two hosts, primary,standby replicating it: stores/mysql.fail_over), as RDS
+  Multi-AZ's reboot with failover does: the database is away from the fence to the promotion, its
+  clients' connections break, and a cache-aside phase answers its hits meanwhile.
 
 The master (or the one local process) acts: right before, it samples the servers ("drill" moment),
 so the report can set the database's own counters after the drill beside the misses the users
@@ -20,22 +24,26 @@ from __future__ import annotations
 import re
 import time
 
-from . import strategies
+from . import catalog, strategies
 from .optbase import BadInput, Opt
 
-DRILLS = ("cache-flush", "cache-failover")
+DRILLS = ("cache-flush", "cache-failover", "db-failover")
 FAILOVER_WAIT_S = 15.0  # how long the drill waits for the sentinels to name the new primary
 DRILL_OPTIONS = (
-    Opt("--drill", "", "do something that goes wrong in production mid-phase, in each phase that uses the cache, "
-        "and report what users saw: cache-flush@T (T seconds into the phase, remove every key of the namespace: "
+    Opt("--drill", "", "do something that goes wrong in production mid-phase, in each phase that uses what it "
+        "breaks, and report what users saw: cache-flush@T (T seconds into the phase, remove every key of the namespace: "
         "a cold cache under load) or cache-failover@T (Redis Sentinel fails the primary over: needs --redis-url "
-        "redis+sentinel://host:26379/SERVICE); default: none"),
+        "redis+sentinel://host:26379/SERVICE) or db-failover@T (in each phase on MySQL, its primary fails over to "
+        "its standby: --mysql-url mysql://user@primary:3306,standby:3306/db; db-failover@T+D keeps the database away "
+        "D seconds first, as RDS Multi-AZ's failover takes a minute or two); default: none"),
 )
-_SPEC = re.compile(r"([a-z-]+)@([0-9]+(?:\.[0-9]+)?)(s|ms)?")
+_SPEC = re.compile(r"([a-z-]+)@([0-9]+(?:\.[0-9]+)?)(s|ms)?(?:\+([0-9]+(?:\.[0-9]+)?)(s|ms)?)?")
 
 
-def parse(value, phase_time: float, warmup: float, strategies_: tuple, redis_url: str = "") -> tuple[str, float] | None:
-    """'cache-flush@20s' -> ('cache-flush', 20.0), or None for no drill; BadInput naming --drill."""
+def parse(value, phase_time: float, warmup: float, strategies_: tuple, redis_url: str = "", backends: tuple = (),
+          targets=None) -> tuple[str, float] | None:
+    """'cache-flush@20s' -> ('cache-flush', 20.0, 0.0), 'db-failover@20s+60s' -> ('db-failover', 20.0, 60.0)
+    (the database away 60 s before its standby is promoted), or None for no drill; BadInput naming --drill."""
     text = str(value or "").strip()
     if not text or text == "none":
         return None
@@ -43,28 +51,54 @@ def parse(value, phase_time: float, warmup: float, strategies_: tuple, redis_url
     if m is None:
         raise BadInput("--drill", f"{text!r} is not KIND@TIME; write e.g. cache-flush@20s")
     kind, offset = m.group(1), float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
+    hold = float(m.group(4) or 0) / (1000 if m.group(5) == "ms" else 1)
     if kind not in DRILLS:
         raise BadInput("--drill", f"{kind!r} is not a drill; use one of {', '.join(DRILLS)} (e.g. cache-flush@20s)")
-    if not warmup + 1 <= offset <= phase_time - 2:
+    if hold and kind != "db-failover":
+        raise BadInput("--drill", f"{text!r}: only db-failover holds the database away (+TIME); write {kind}@"
+                                  f"{m.group(2)}{m.group(3) or 's'}")
+    if not warmup + 1 <= offset <= phase_time - 2 - hold:
         raise BadInput("--drill", f"{text!r} must act at least 1 s after the warm-up ({warmup:g}s, to measure the "
                                   f"steady state before) and 2 s before the phase ends ({phase_time:g}s, to see the "
-                                  "recovery); choose a time in between or a longer --phase-time")
+                                  f"recovery{', after the hold' if hold else ''}); choose a time in between or a longer "
+                                  "--phase-time")
     if kind == "cache-failover" and not redis_url.startswith("redis+sentinel://"):
         raise BadInput("--drill", "cache-failover asks Redis Sentinel to fail the primary over: give --redis-url "
                                   "redis+sentinel://host:26379/SERVICE (ElastiCache's TestFailover is not driven yet)")
-    if not any(strategies.STRATEGIES[s].uses_cache for s in strategies_):
+    if kind == "db-failover":
+        able = [b for b in backends if _can_fail_over(b)]
+        if not able:
+            raise BadInput("--drill", "db-failover fails a database's primary over: add mysql to --backend")
+        if any(len(getattr((targets or {}).get(b), "hosts", ())) < 2 for b in able):
+            raise BadInput("--drill", "db-failover needs the primary and its standby: give --mysql-url "
+                                      "mysql://user@primary:3306,standby:3306/db (RDS's reboot with failover is not "
+                                      "driven yet)")
+        if not any(getattr(strategies.STRATEGIES[s], "uses_database", False) for s in strategies_):
+            raise BadInput("--drill", "no phase uses the database (--strategies); add db-only or cache-aside")
+    elif not any(strategies.STRATEGIES[s].uses_cache for s in strategies_):
         raise BadInput("--drill", "no phase uses the cache (--strategies); add cache-aside or cache-only")
-    return kind, offset
+    return kind, offset, hold
+
+
+def _can_fail_over(backend: str) -> bool:
+    """A backend whose module can fail its primary over (its hooks' fail_over(target))."""
+    described = catalog.BACKENDS.get(backend)
+    return bool(described and described.module and hasattr(described.hooks(), "fail_over"))
 
 
 def applies(drill, phase) -> bool:
-    return drill is not None and phase.step is None and strategies.STRATEGIES[phase.strategy].uses_cache
+    if drill is None or phase.step is not None:
+        return False
+    strategy = strategies.STRATEGIES[phase.strategy]
+    if drill[0] == "db-failover":
+        return _can_fail_over(phase.backend) and getattr(strategy, "uses_database", False)
+    return strategy.uses_cache
 
 
 def act(drill, phase, runtime, sample, sleep=time.sleep, clock=time.time) -> None:
     """Wait until the drill's time in `phase` (begun at phase.started, plan clock), then do it and
     note what was done in phase.drill. A phase that ended first is left alone."""
-    kind, offset = drill
+    kind, offset, hold = drill
     wait = phase.started + offset - clock()
     if wait > 0:
         sleep(wait)
@@ -73,10 +107,12 @@ def act(drill, phase, runtime, sample, sleep=time.sleep, clock=time.time) -> Non
     phase.server["drill"] = sample(phase, "drill")
     at = clock()
     t0 = time.perf_counter()
-    done = {"kind": kind, "offset_s": offset, "at": round(at, 3)}
+    done = {"kind": kind, "offset_s": offset, "at": round(at, 3), **({"hold_s": hold} if hold else {})}
     try:
         if kind == "cache-flush":
             done["keys_removed"] = runtime.clear_cache()
+        elif kind == "db-failover":
+            done.update(runtime.fail_over_database(phase.backend, hold, sleep))
         else:
             done.update(_fail_over(runtime.cache, sleep))
     except Exception as e:  # (Redis or its sentinels away: the drill says so; the run goes on)

@@ -49,7 +49,7 @@ class CacheSettings:
     ttl_jitter: float = 0.0
     redis_maxmemory: str = ""
     redis_reader_url: str = field(default="", repr=False)
-    drill: tuple | None = None  # (kind, seconds into the phase): drills.parse, once the phases are known
+    drill: tuple | None = None  # (kind, seconds into the phase, seconds held): drills.parse, once the phases are known
 
 
 def cache_settings(ns) -> CacheSettings:

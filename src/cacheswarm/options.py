@@ -264,7 +264,7 @@ def settings_from(ns) -> Settings:
     cache = cache_settings(ns)
     backends, strategies = phases_of(ns, datasets, backends, strategies, catalog.DEFAULT_BACKEND, ",".join(STRATEGIES))
     cache = replace(cache, drill=drills.parse(getattr(ns, "drill", ""), phase_time, warmup, strategies,
-                                              conn["redis_url"]))
+                                              conn["redis_url"], backends, conn["targets"]))
     return Settings(
         **conn,
         **_objectives(ns, strategies, combos(datasets, backends, strategies)),

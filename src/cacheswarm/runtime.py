@@ -351,6 +351,11 @@ class Runtime:
                                  if self.regions is not None else [])
         return sum(c.clear(ns, keep=keep) for c in caches)
 
+    def fail_over_database(self, backend: str, hold: float = 0.0, sleep=time.sleep) -> dict:
+        """A drill's database failover, mid-phase: the backend's primary to its standby (its hooks' fail_over),
+        the database away `hold` seconds before the promotion."""
+        return catalog.BACKENDS[backend].hooks().fail_over(self.pools[backend].target, hold=hold, sleep=sleep)
+
     def _reset_inserts(self, phase) -> str:
         """Before a phase with inserts: remove the products earlier phases inserted, so every phase
         starts from the same table, and restart the id counter after the seeded rows."""

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from .optbase import BadInput
 
@@ -26,11 +26,15 @@ class DatabaseTarget:
     database: str
     ssl_ca: str = ""
     iam_region: str = ""  # set: log in with an RDS IAM token made for this region
+    # a primary and its standbys (a URL of several hosts, the first the primary as given): connections go to
+    # the one that is writable, as an RDS Multi-AZ endpoint follows a failover (stores/mysql.connect)
+    hosts: tuple = ()
     SCHEME: ClassVar[str] = ""
 
     def redacted(self) -> str:
         pw = ":***" if self.password else ""
-        return f"{self.SCHEME}://{quote(self.user)}{pw}@{self.host}:{self.port}/{self.database}"
+        where = ",".join(f"{h}:{p}" for h, p in self.hosts) if self.hosts else f"{self.host}:{self.port}"
+        return f"{self.SCHEME}://{quote(self.user)}{pw}@{where}/{self.database}"
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,16 @@ class MySQLTarget(DatabaseTarget):
 
 
 def parse_mysql_url(url: str, password: str = "", option: str = "--mysql-url") -> MySQLTarget:
+    """mysql://user:password@host:port/db; several hosts (host:port,host:port) name a primary and its standbys."""
     parts = urlsplit(url)
     _check_userinfo(option, url, parts, "--mysql-password or CACHESWARM_MYSQL_PASSWORD")
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    if "," in hostlist:
+        hosts = tuple(_host_port(option, url, h) for h in hostlist.split(","))
+        if len(set(hosts)) != len(hosts):
+            raise BadInput(option, f"{redact_url(url)!r} names a host twice; list the primary and each standby once")
+        one = parse_mysql_url(urlunsplit(parts._replace(netloc=userinfo + at + "%s:%d" % hosts[0])), password, option)
+        return replace(one, hosts=hosts)
     if parts.scheme not in ("mysql", "mariadb") or not parts.hostname:
         raise BadInput(option, f"{redact_url(url)!r} is not a MySQL URL; use mysql://user:password@host:3306/database")
     database = parts.path.lstrip("/")
@@ -52,6 +64,15 @@ def parse_mysql_url(url: str, password: str = "", option: str = "--mysql-url") -
         raise BadInput(option, f"{redact_url(url)!r} has a bad port; use host:3306") from None
     pw = password or os.environ.get("CACHESWARM_MYSQL_PASSWORD", "") or unquote(parts.password or "")
     return MySQLTarget(parts.hostname, port, unquote(parts.username or "root"), pw, database)
+
+
+def _host_port(option: str, url: str, text: str) -> tuple[str, int]:
+    host, colon, port = text.strip().rpartition(":")
+    if not colon:
+        host, port = text.strip(), "3306"
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(option, f"{redact_url(url)!r}: {text!r} is not host:port; write host:3306,host:3307")
+    return host.strip("[]"), int(port)
 
 
 REDACTED = "***"

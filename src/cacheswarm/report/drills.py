@@ -64,6 +64,12 @@ def drill_views(phases: list[dict], timeline: dict, summary: list[dict], run: di
             "degraded_reads_after": sum(pt.get("degraded_reads", 0) for pt in after),
             "degraded_seconds": sum(1 for pt in after if pt.get("degraded_reads")),
         })
+        bad = [pt for pt in after if pt["failed"]]
+        view.update({  # the seconds with errors: what still succeeded, what the cache answered
+            "ok_in_error_seconds": sum(pt["ops"] for pt in bad), "hits_in_error_seconds": sum(pt.get("hits", 0) for pt in bad),
+            "errors_until_s": round(bad[-1]["t"] + 1 - at, 1) if bad else None})
+        if drill["kind"] == "db-failover":  # (the database's counters after it are another server's)
+            continue
         view.update(_database_reads(p))
         view.update(_against_capacity(p, summary, run, after))
     for view in out:
@@ -114,6 +120,8 @@ def sentence(v: dict) -> str:
            f"and closed {v.get('connections_dropped', 0)} connections to the old one")
     if "steady_misses_per_s" not in v:
         return f"{head} {did}; {v.get('note', 'nothing measured around it')}"
+    if v["kind"] == "db-failover":
+        return _db_failover_sentence(head, did, v)
     text = (f"{head} {did}; reads sent to the database rose from {v['steady_misses_per_s']:,.0f}/s to "
             f"{v['peak_misses_per_s']:,}/s")
     if v.get("degraded_reads_after"):
@@ -134,4 +142,22 @@ def sentence(v: dict) -> str:
              else "; no operation failed")
     if v.get("p99_before_ms") is not None and v.get("p99_worst_after_ms") is not None:
         text += f"; p99 per second {v['p99_before_ms']:g} ms before, {v['p99_worst_after_ms']:g} ms at worst after"
+    return text
+
+
+def _db_failover_sentence(head: str, did: str, v: dict) -> str:
+    """The database away: what failed, for how long, what still succeeded (the cache's hits among it)."""
+    text = f"{head} {did} (read-only after {v.get('fenced_after_s', 0):g} s, the standby caught up after " \
+           f"{v.get('caught_up_after_s', 0):g} s)"
+    if v.get("errors"):
+        ok, failed = v["ok_in_error_seconds"], v["errors"]
+        text += (f"; {failed:,} operations failed in {v['error_seconds']} s, the last {v['errors_until_s']:g} s after "
+                 f"the drill; in those seconds {ok / (ok + failed):.0%} of operations succeeded "
+                 f"({v['hits_in_error_seconds']:,} reads answered by the cache)")
+    else:
+        text += "; no operation failed"
+    if v.get("p99_before_ms") is not None and v.get("p99_worst_after_ms") is not None:
+        text += f"; p99 per second {v['p99_before_ms']:g} ms before, {v['p99_worst_after_ms']:g} ms at worst after"
+    if v.get("note"):
+        text += f"; {v['note']}"
     return text

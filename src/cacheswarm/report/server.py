@@ -159,6 +159,13 @@ def _redis_delta(first: dict, last: dict, under_load: dict, seconds) -> dict:
     return r
 
 
+def _failed_over(view: dict, drilled: bool) -> None:
+    """Another server at the end of a phase whose drill failed it over: not a restart, and not compared."""
+    if drilled and view.get("restarted"):
+        view["error"] = ("another server was the primary at the end (the drill's failover): the counters of two "
+                         "servers are not compared")
+
+
 def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     samples = p.get("server") or {}
     first, last = samples.get("start"), samples.get("drained") or samples.get("end")
@@ -167,18 +174,17 @@ def phase_view(p: dict, counts: dict, run: dict) -> dict | None:
     under_load = samples.get("end") or last
     seconds = (p["ended"] - p["started"]) if p.get("ended") and p.get("started") else None
     view: dict = {"phase": phase_key(p), "complete": "drained" in samples, "checks": []}
-    failover = (p.get("drill") or {}).get("kind") == "cache-failover"
+    failover = (p.get("drill") or {}).get("kind")
     for role in ROLES:
         if role in first and role in last:
             view[role] = _redis_delta(first[role], last[role], under_load.get(role, {}), seconds)
-            if failover and view[role].get("restarted"):  # (not a restart: the drill moved the primary)
-                view[role]["error"] = ("another server was the primary at the end (the drill's failover): the "
-                                       "counters of two servers are not compared")
+            _failed_over(view[role], failover == "cache-failover")
     names = dict(WHAT)
     for b in catalog.described():  # a backend a module describes: its own counters, deltas and names
         for role in (b.name, f"{b.name}_reader"):  # its primary and its replica
             if role in first and role in last:
                 view[role] = b.hooks().delta(first[role], last[role], under_load.get(role, {}))
+                _failed_over(view[role], failover == "db-failover" and role == b.name)
                 names.update(getattr(b.hooks(), "WHAT", {}))
     lag = samples.get("lag") or {}
     want, unsure = expected(p["dataset"], p["strategy"], run, counts, lag, p["backend"])

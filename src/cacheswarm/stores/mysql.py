@@ -10,6 +10,7 @@ returned to the pool half-read.
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 import time
@@ -26,7 +27,8 @@ from . import pool as pools
 NAME = "mysql"
 DEFAULT_URL = "mysql://root@127.0.0.1:3306/test"
 OPTIONS = (
-    Opt("--mysql-url", DEFAULT_URL, "MySQL/MariaDB URL mysql://user[:password]@host:port/db"),
+    Opt("--mysql-url", DEFAULT_URL, "MySQL/MariaDB URL mysql://user[:password]@host:port/db; a primary and its "
+        "standby: host:port,host:port (connections go to the writable one; --drill db-failover)"),
     Opt("--mysql-password", "", "MySQL password (overrides the URL's; also CACHESWARM_MYSQL_PASSWORD)", secret=True),
     Opt("--mysql-ssl-ca", "", "CA certificate (PEM) to connect to MySQL over TLS (e.g. the RDS CA bundle)"),
     Opt("--mysql-iam-auth", False, "log in to RDS with an IAM token (boto3 generate_db_auth_token); needs --mysql-ssl-ca",
@@ -150,7 +152,143 @@ def _learn_tls(target: MySQLTarget, conn: pymysql.Connection) -> None:
     _TLS[key] = (getattr(conn, "ctx", None) or tls_context(None)) if row and row[1] else False
 
 
+# a primary and its standbys (a URL of several hosts): the host found writable last, per target
+_WRITABLE: dict = {}
+
+
 def connect(target: MySQLTarget, timeout: float, local_infile: bool = False) -> pymysql.Connection:
+    """A connection to the target; of a primary and its standbys, to the writable one (the one found
+    writable last tried first): a standby is read-only, and so is a primary being failed over, so a
+    connection follows a failover as an RDS Multi-AZ endpoint's DNS name does."""
+    if not target.hosts:
+        return connect_one(target, timeout, local_infile)
+    first = _WRITABLE.get(target.hosts, 0)
+    seen = []
+    for n in (*range(first, len(target.hosts)), *range(first)):
+        host, port = target.hosts[n]
+        try:
+            conn = connect_one(replace(target, host=host, port=port, hosts=()), timeout, local_infile)
+        except ConnectError as e:
+            if not str(e).startswith("cannot reach"):  # a login, TLS or database refused: the same on every host
+                raise
+            seen.append(f"{host}:{port} unreachable")
+            continue
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@global.read_only")
+                read_only = int(cur.fetchone()[0])
+        except pymysql.err.MySQLError as e:
+            conn._force_close()
+            seen.append(f"{host}:{port} {e.args[-1] if e.args else e}")
+            continue
+        if not read_only:
+            _WRITABLE[target.hosts] = n
+            return conn
+        conn.close()
+        seen.append(f"{host}:{port} read-only")
+    raise ConnectError(f"no server of --mysql-url {target.redacted()} is writable ({', '.join(seen)}): a failover "
+                       "under way, or no primary among the hosts given")
+
+
+def primary_of(target: MySQLTarget) -> tuple[str, int]:
+    """The host:port a connection to the target reaches now (of a primary and standbys, the writable one)."""
+    if not target.hosts:
+        return target.host, target.port
+    conn = connect(target, 5.0)
+    try:
+        return conn.host, conn.port
+    finally:
+        conn.close()
+
+
+def _query(conn, sql: str, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall()
+
+
+def fail_over(target: MySQLTarget, wait_s: float = 30.0, hold: float = 0.0, sleep=time.sleep,
+              clock=time.monotonic) -> dict:
+    """Fail a primary over to its standby as RDS Multi-AZ does on a reboot with failover, on servers
+    named by a URL of several hosts (MySQL/MariaDB replication, every host with a binary log):
+    the primary is made read-only and its clients' connections are closed (the primary goes away);
+    once the standby has applied all it had written, the standby stops replicating and becomes
+    writable (promoted), `hold` seconds after the fence at the earliest (RDS's takes a minute or two); the old primary then replicates from it (the new standby), so the pair can
+    be failed over again. Connections made meanwhile find no writable host and fail; after it,
+    they reach the new primary (connect above). Needs the URL's user to hold SUPER (or READ_ONLY
+    ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ADMIN) on both."""
+    t0 = clock()
+    old_host = primary_of(target)
+    others = [h for h in target.hosts if h != old_host]
+    old = connect_one(replace(target, host=old_host[0], port=old_host[1], hosts=()), wait_s)
+    try:
+        _query(old, "SET GLOBAL read_only = ON")
+        mine = _query(old, "SELECT CONNECTION_ID()")[0][0]
+        clients = [row[0] for row in _query(
+            old, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> %s AND USER NOT IN "
+                 "('system user', 'event_scheduler') AND COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID', "
+                 "'Daemon')", (mine,))]
+        dropped = 0
+        for cid in clients:
+            try:
+                _query(old, f"KILL CONNECTION {int(cid)}")
+                dropped += 1
+            except pymysql.err.MySQLError:  # (gone meanwhile)
+                pass
+        fenced, fenced_at = clock(), math.ceil(time.time() * 1000) / 1000
+        status = _query(old, "SHOW MASTER STATUS")
+        if not status:
+            raise ConnectError(f"the primary {old_host[0]}:{old_host[1]} keeps no binary log: start it with "
+                               "--log-bin so its standby can replicate it")
+        log_file, log_pos = status[0][0], int(status[0][1])
+        new_host, new = None, None
+        for host in others:  # the standby that replicates the primary
+            try:
+                conn = connect_one(replace(target, host=host[0], port=host[1], hosts=()), wait_s)
+            except ConnectError:
+                continue
+            waited = _query(conn, "SELECT MASTER_POS_WAIT(%s, %s, %s)", (log_file, log_pos, wait_s))[0][0]
+            if waited is None or int(waited) < 0:
+                conn.close()
+                continue
+            new_host, new = host, conn
+            break
+        if new is None:
+            _query(old, "SET GLOBAL read_only = OFF")  # (nothing was promoted: the primary stays one)
+            raise ConnectError(f"no standby of {target.redacted()} replicated the primary up to {log_file}:{log_pos} "
+                               f"within {wait_s:g} s (replication stopped or behind): the primary was kept")
+        caught_up = clock()
+        if fenced + hold > caught_up:
+            sleep(fenced + hold - caught_up)  # (the database stays away, as RDS's failover keeps it)
+        try:
+            _query(new, "STOP SLAVE")
+            _query(new, "RESET SLAVE ALL")
+            new_status = _query(new, "SHOW MASTER STATUS")
+            _query(new, "SET GLOBAL read_only = OFF")
+        finally:
+            new.close()
+        promoted = clock()
+        out = {"old_primary": f"{old_host[0]}:{old_host[1]}", "new_primary": f"{new_host[0]}:{new_host[1]}",
+               "connections_dropped": dropped, "fenced_at": fenced_at, "fenced_after_s": round(fenced - t0, 3),
+               "caught_up_after_s": round(caught_up - t0, 3), "promoted_after_s": round(promoted - t0, 3)}
+        try:  # the old primary becomes the new one's standby
+            if not new_status:
+                raise ConnectError(f"{new_host[0]}:{new_host[1]} keeps no binary log (--log-bin)")
+            _query(old, "CHANGE MASTER TO MASTER_HOST = %s, MASTER_PORT = %s, MASTER_USER = %s, MASTER_PASSWORD = %s, "
+                        "MASTER_LOG_FILE = %s, MASTER_LOG_POS = %s",
+                   (new_host[0], new_host[1], target.user, target.password, new_status[0][0], int(new_status[0][1])))
+            _query(old, "START SLAVE")
+            out["old_primary_replicates"] = True
+        except Exception as e:  # (the failover is done: the old primary stays read-only)
+            out["old_primary_replicates"] = False
+            out["note"] = f"the old primary stays read-only and does not replicate the new one ({e})"
+        _WRITABLE.pop(target.hosts, None)
+        return out
+    finally:
+        old.close()
+
+
+def connect_one(target: MySQLTarget, timeout: float, local_infile: bool = False) -> pymysql.Connection:
     password = iam_token(target) if target.iam_region else target.password  # a fresh token per connection
     try:
         conn = pymysql.connect(
@@ -195,14 +333,20 @@ def pool(t: MySQLTarget, size: int, timeout: float) -> Pool:
 def sample(p: Pool, _namespace: str = "") -> dict:
     """SHOW GLOBAL STATUS for the counters and gauges above, or {"error": why}. (The whole server's:
     another client's traffic shows, and the report says so when the counts disagree.)"""
-    try:
-        with p.connection() as conn, conn.cursor() as cur:
-            cur.execute(STATUS_QUERY)
-            rows = cur.fetchall()
-    except Exception as e:
-        return {"error": f"SHOW GLOBAL STATUS failed: {type(e).__name__}: {str(e)[:120]}"}
+    for attempt in (1, 2):  # (a connection the server closed meanwhile, e.g. in a failover, fails once)
+        try:
+            with p.connection() as conn, conn.cursor() as cur:
+                cur.execute(STATUS_QUERY)
+                rows = cur.fetchall()
+                server = f"{conn.host}:{conn.port}"
+            break
+        except Exception as e:
+            if attempt == 2:
+                return {"error": f"SHOW GLOBAL STATUS failed: {type(e).__name__}: {str(e)[:120]}"}
     out = {name: int(value) for name, value in rows if str(value).lstrip("-").isdigit()}
-    out.update(uptime_s=out.pop("Uptime", None), at=round(time.time(), 3))
+    # a primary and standbys: which server answered (another one at the end of a phase: a failover, as Redis's run_id)
+    out.update(uptime_s=out.pop("Uptime", None), at=round(time.time(), 3),
+               **({"run_id": server} if p.target.hosts else {}))
     return out
 
 
