@@ -152,3 +152,93 @@ def test_a_database_failover_moves_users_to_the_standby_and_the_cache_answers_me
         assert "reads answered by the cache" in text
     finally:
         pair.stop()
+
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+
+
+def _moto_requests(endpoint: str, action: str) -> list[dict]:
+    """The requests moto's recorder saw for one API action, as form fields."""
+    import base64
+    import urllib.parse
+    import urllib.request
+
+    with urllib.request.urlopen(f"{endpoint}/moto-api/recorder/download-recording") as r:
+        entries = [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+    out = []
+    for e in entries:
+        body = base64.b64decode(e["body"]).decode() if e.get("body_encoded") else (e.get("body") or "")
+        fields = dict(urllib.parse.parse_qsl(body))
+        if fields.get("Action") == action:
+            out.append(fields)
+    return out
+
+
+def test_an_rds_failover_is_asked_of_the_named_and_confirmed_instance_only(namespace, target, tmp_path):
+    """--drill db-failover with --drill-aws-target rds:ID (and the same in --drill-confirm) sends RDS one
+    RebootDBInstance with ForceFailover for that instance per drilled phase, here to moto's RDS (which
+    records it; the users' database is the local MariaDB, which RDS's emulator cannot move), and the
+    report names the instance. Without the confirmation nothing runs (exit 2, no request)."""
+    import urllib.request
+
+    import boto3
+
+    from cacheswarm.emulator import MotoServer
+
+    mysql_products.seed(target, namespace, 1000)
+    with MotoServer() as moto:
+        urllib.request.urlopen(urllib.request.Request(f"{moto.endpoint}/moto-api/recorder/start-recording",
+                                                      method="POST")).close()
+        rds = boto3.client("rds", endpoint_url=moto.endpoint, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        for name in ("cswdb", "otherdb"):
+            rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="mysql",
+                                   MasterUsername="admin", MasterUserPassword="password1", AllocatedStorage=20,
+                                   MultiAZ=True)
+        env = {**AWS_ENV, "AWS_ENDPOINT_URL_RDS": moto.endpoint}
+        args = ["--headless", "-u", "4", "-r", "4", "--namespace", namespace, "--mysql-url", MYSQL_URL,
+                "--redis-url", REDIS_URL, "--keyspace", "1000", "--phase-time", "13s", "--warmup", "1s",
+                "--strategies", "cache-aside", "--warm-cache", "--staleness-sample", "0",
+                "--drill", "db-failover@3s", "--drill-aws-target", "rds:cswdb", "--report-dir", str(tmp_path / "r")]
+        refused = run_locust([*args, "--drill-confirm", "rds:otherdb"], cwd=tmp_path, env=env)
+        assert refused.returncode == 2 and "--drill-confirm rds:cswdb" in refused.stderr, refused.stderr[-2000:]
+        assert _moto_requests(moto.endpoint, "RebootDBInstance") == []
+        out = run_locust([*args, "--drill-confirm", "rds:cswdb"], cwd=tmp_path, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        asked = _moto_requests(moto.endpoint, "RebootDBInstance")
+        assert [(r["DBInstanceIdentifier"], r["ForceFailover"]) for r in asked] == [("cswdb", "true")], asked
+        d = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())["drills"][0]
+        assert d["aws_target"] == "rds:cswdb" and "error" not in d and d["promoted_after_s"] >= 6, d
+        assert "db-failover at 3s moved the primary of rds:cswdb" in out.stderr + out.stdout
+
+
+def test_an_elasticache_failover_asks_test_failover_of_the_named_node_group(tmp_path, monkeypatch):
+    """elasticache:GROUP: the drill finds the group's one node group and sends TestFailover for it; moto's
+    ElastiCache has no TestFailover, so the drill says what the service answered (on AWS: the replica
+    promoted, which only AWS can show)."""
+    import urllib.request
+
+    import boto3
+
+    from cacheswarm import aws_drills
+    from cacheswarm.emulator import MotoServer
+
+    with MotoServer() as moto:
+        urllib.request.urlopen(urllib.request.Request(f"{moto.endpoint}/moto-api/recorder/start-recording",
+                                                      method="POST")).close()
+        ec = boto3.client("elasticache", endpoint_url=moto.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        ec.create_replication_group(ReplicationGroupId="cswcache", ReplicationGroupDescription="drill",
+                                    Engine="redis", CacheNodeType="cache.t3.micro", NumCacheClusters=2,
+                                    AutomaticFailoverEnabled=True)
+        for k, v in {**AWS_ENV, "AWS_ENDPOINT_URL_ELASTICACHE": moto.endpoint}.items():
+            monkeypatch.setenv(k, v)
+        try:
+            aws_drills.fail_over("elasticache:cswcache", "us-east-1", sleep=lambda s: None)
+            answered = None
+        except Exception as e:
+            answered = str(e)
+        asked = _moto_requests(moto.endpoint, "TestFailover")
+        groups = ec.describe_replication_groups(ReplicationGroupId="cswcache")["ReplicationGroups"][0]["NodeGroups"]
+        assert [(r["ReplicationGroupId"], r["NodeGroupId"]) for r in asked] == [("cswcache", groups[0]["NodeGroupId"])]
+        assert answered, "moto has no TestFailover: the drill must say what the service answered"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import time
 
-from . import catalog, strategies
+from . import aws_drills, catalog, strategies
 from .optbase import BadInput, Opt
 
 DRILLS = ("cache-flush", "cache-failover", "db-failover")
@@ -36,16 +36,26 @@ DRILL_OPTIONS = (
         "redis+sentinel://host:26379/SERVICE) or db-failover@T (in each phase on MySQL, its primary fails over to "
         "its standby: --mysql-url mysql://user@primary:3306,standby:3306/db; db-failover@T+D keeps the database away "
         "D seconds first, as RDS Multi-AZ's failover takes a minute or two); default: none"),
+    Opt("--drill-aws-target", "", "fail a real AWS resource over instead, named explicitly (never by default): "
+        "rds:DB_INSTANCE_ID with --drill db-failover@T (RebootDBInstance with ForceFailover; needs "
+        "rds:DescribeDBInstances and rds:RebootDBInstance) or elasticache:REPLICATION_GROUP[/NODE_GROUP] with --drill "
+        "cache-failover@T (TestFailover; needs elasticache:DescribeReplicationGroups and elasticache:TestFailover); "
+        "once in each phase the drill applies to"),
+    Opt("--drill-confirm", "", "repeat --drill-aws-target's value to confirm that it may be failed over"),
 )
 _SPEC = re.compile(r"([a-z-]+)@([0-9]+(?:\.[0-9]+)?)(s|ms)?(?:\+([0-9]+(?:\.[0-9]+)?)(s|ms)?)?")
 
 
 def parse(value, phase_time: float, warmup: float, strategies_: tuple, redis_url: str = "", backends: tuple = (),
-          targets=None) -> tuple[str, float] | None:
-    """'cache-flush@20s' -> ('cache-flush', 20.0, 0.0), 'db-failover@20s+60s' -> ('db-failover', 20.0, 60.0)
-    (the database away 60 s before its standby is promoted), or None for no drill; BadInput naming --drill."""
+          targets=None, aws_target: str = "", confirm: str = "") -> tuple | None:
+    """'cache-flush@20s' -> ('cache-flush', 20.0, 0.0, ''), 'db-failover@20s+60s' -> ('db-failover', 20.0, 60.0, '')
+    (the database away 60 s before its standby is promoted), with an AWS target ('rds:mydb') last; or None for
+    no drill; BadInput naming --drill (or --drill-aws-target, --drill-confirm)."""
     text = str(value or "").strip()
     if not text or text == "none":
+        if str(aws_target or "").strip() or str(confirm or "").strip():
+            raise BadInput("--drill-aws-target" if str(aws_target or "").strip() else "--drill-confirm",
+                           "names a resource for no drill: add --drill db-failover@T or cache-failover@T")
         return None
     m = _SPEC.fullmatch(text)
     if m is None:
@@ -62,22 +72,42 @@ def parse(value, phase_time: float, warmup: float, strategies_: tuple, redis_url
                                   f"steady state before) and 2 s before the phase ends ({phase_time:g}s, to see the "
                                   f"recovery{', after the hold' if hold else ''}); choose a time in between or a longer "
                                   "--phase-time")
-    if kind == "cache-failover" and not redis_url.startswith("redis+sentinel://"):
-        raise BadInput("--drill", "cache-failover asks Redis Sentinel to fail the primary over: give --redis-url "
-                                  "redis+sentinel://host:26379/SERVICE (ElastiCache's TestFailover is not driven yet)")
+    aws = aws_drills.parse(aws_target, confirm, kind)
+    if aws and hold:
+        raise BadInput("--drill", f"{text!r}: AWS decides how long its failover takes; drop the +TIME")
     if kind == "db-failover":
-        able = [b for b in backends if _can_fail_over(b)]
-        if not able:
-            raise BadInput("--drill", "db-failover fails a database's primary over: add mysql to --backend")
-        if any(len(getattr((targets or {}).get(b), "hosts", ())) < 2 for b in able):
-            raise BadInput("--drill", "db-failover needs the primary and its standby: give --mysql-url "
-                                      "mysql://user@primary:3306,standby:3306/db (RDS's reboot with failover is not "
-                                      "driven yet)")
+        _check_database(aws, backends, targets or {})
         if not any(getattr(strategies.STRATEGIES[s], "uses_database", False) for s in strategies_):
             raise BadInput("--drill", "no phase uses the database (--strategies); add db-only or cache-aside")
-    elif not any(strategies.STRATEGIES[s].uses_cache for s in strategies_):
+        return kind, offset, hold, aws
+    if kind == "cache-failover" and not aws and not redis_url.startswith("redis+sentinel://"):
+        raise BadInput("--drill", "cache-failover asks Redis Sentinel to fail the primary over: give --redis-url "
+                                  "redis+sentinel://host:26379/SERVICE (on ElastiCache: --drill-aws-target "
+                                  "elasticache:GROUP)")
+    if not any(strategies.STRATEGIES[s].uses_cache for s in strategies_):
         raise BadInput("--drill", "no phase uses the cache (--strategies); add cache-aside or cache-only")
-    return kind, offset, hold
+    return kind, offset, hold, aws
+
+
+def _check_database(aws: str, backends: tuple, targets: dict) -> None:
+    """db-failover's database: an RDS instance named (any SQL backend), else a primary and standby in a URL."""
+    if aws:
+        if not any(_sql(b) for b in backends):
+            raise BadInput("--drill-aws-target", f"{aws} fails a database over: add mysql or postgres to --backend")
+        return
+    able = [b for b in backends if _can_fail_over(b)]
+    if not able:
+        raise BadInput("--drill", "db-failover fails a database's primary over: add mysql to --backend")
+    if any(len(getattr(targets.get(b), "hosts", ())) < 2 for b in able):
+        raise BadInput("--drill", "db-failover needs the primary and its standby: give --mysql-url "
+                                  "mysql://user@primary:3306,standby:3306/db (on RDS: --drill-aws-target "
+                                  "rds:DB_INSTANCE_ID)")
+
+
+def _sql(backend: str) -> bool:
+    """A database a module describes (MySQL, PostgreSQL): what an RDS instance can be."""
+    described = catalog.BACKENDS.get(backend)
+    return bool(described and described.module and described.database)
 
 
 def _can_fail_over(backend: str) -> bool:
@@ -91,14 +121,15 @@ def applies(drill, phase) -> bool:
         return False
     strategy = strategies.STRATEGIES[phase.strategy]
     if drill[0] == "db-failover":
-        return _can_fail_over(phase.backend) and getattr(strategy, "uses_database", False)
+        able = _sql(phase.backend) if drill[3] else _can_fail_over(phase.backend)
+        return able and getattr(strategy, "uses_database", False)
     return strategy.uses_cache
 
 
 def act(drill, phase, runtime, sample, sleep=time.sleep, clock=time.time) -> None:
     """Wait until the drill's time in `phase` (begun at phase.started, plan clock), then do it and
     note what was done in phase.drill. A phase that ended first is left alone."""
-    kind, offset, hold = drill
+    kind, offset, hold, aws = drill
     wait = phase.started + offset - clock()
     if wait > 0:
         sleep(wait)
@@ -107,18 +138,23 @@ def act(drill, phase, runtime, sample, sleep=time.sleep, clock=time.time) -> Non
     phase.server["drill"] = sample(phase, "drill")
     at = clock()
     t0 = time.perf_counter()
-    done = {"kind": kind, "offset_s": offset, "at": round(at, 3), **({"hold_s": hold} if hold else {})}
+    # (in the phase at once: a failover on AWS may outlast the phase, and the phase's record would lack it)
+    phase.drill = done = {"kind": kind, "offset_s": offset, "at": round(at, 3), **({"hold_s": hold} if hold else {}),
+                          **({"error": "not over when the phase ended"} if aws else {})}
     try:
-        if kind == "cache-flush":
+        if aws:
+            done.update(aws_drills.fail_over(aws, runtime.settings.aws_region, sleep))
+            done.pop("error")
+        elif kind == "cache-flush":
             done["keys_removed"] = runtime.clear_cache()
         elif kind == "db-failover":
             done.update(runtime.fail_over_database(phase.backend, hold, sleep))
         else:
             done.update(_fail_over(runtime.cache, sleep))
     except Exception as e:  # (Redis or its sentinels away: the drill says so; the run goes on)
-        phase.drill = {**done, "error": f"{type(e).__name__}: {e}"}
+        done["error"] = f"{type(e).__name__}: {e}"
         return
-    phase.drill = {**done, "took_s": round(time.perf_counter() - t0, 3)}
+    done["took_s"] = round(time.perf_counter() - t0, 3)
 
 
 def _fail_over(cache, sleep) -> dict:

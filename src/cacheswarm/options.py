@@ -264,7 +264,8 @@ def settings_from(ns) -> Settings:
     cache = cache_settings(ns)
     backends, strategies = phases_of(ns, datasets, backends, strategies, catalog.DEFAULT_BACKEND, ",".join(STRATEGIES))
     cache = replace(cache, drill=drills.parse(getattr(ns, "drill", ""), phase_time, warmup, strategies,
-                                              conn["redis_url"], backends, conn["targets"]))
+                                              conn["redis_url"], backends, conn["targets"],
+                                              getattr(ns, "drill_aws_target", ""), getattr(ns, "drill_confirm", "")))
     return Settings(
         **conn,
         **_objectives(ns, strategies, combos(datasets, backends, strategies)),

@@ -116,6 +116,8 @@ def sentence(v: dict) -> str:
     if v.get("error"):
         return f"{head} could not be done ({v['error']})"
     did = (f"removed {v.get('keys_removed', 0):,} keys" if v["kind"] == "cache-flush" else
+           f"moved the primary of {v['aws_target']} from {v.get('old_primary')} to {v.get('new_primary')} in "
+           f"{v.get('promoted_after_s', 0):g} s" if v.get("aws_target") else
            f"moved the primary from {v.get('old_primary')} to {v.get('new_primary')} in {v.get('promoted_after_s', 0):g} s "
            f"and closed {v.get('connections_dropped', 0)} connections to the old one")
     if "steady_misses_per_s" not in v:
@@ -147,8 +149,10 @@ def sentence(v: dict) -> str:
 
 def _db_failover_sentence(head: str, did: str, v: dict) -> str:
     """The database away: what failed, for how long, what still succeeded (the cache's hits among it)."""
-    text = f"{head} {did} (read-only after {v.get('fenced_after_s', 0):g} s, the standby caught up after " \
-           f"{v.get('caught_up_after_s', 0):g} s)"
+    text = f"{head} {did}"
+    if "fenced_after_s" in v:
+        text += (f" (read-only after {v['fenced_after_s']:g} s, the standby caught up after "
+                 f"{v.get('caught_up_after_s', 0):g} s)")
     if v.get("errors"):
         ok, failed = v["ok_in_error_seconds"], v["errors"]
         text += (f"; {failed:,} operations failed in {v['error_seconds']} s, the last {v['errors_until_s']:g} s after "
