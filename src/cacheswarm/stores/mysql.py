@@ -84,6 +84,8 @@ def reader(ns, primary: MySQLTarget) -> MySQLTarget | None:
     if not url:
         return None
     t = parse_mysql_url(url, "", "--mysql-reader-url")
+    if t.hosts:
+        raise BadInput("--mysql-reader-url", f"{t.redacted()!r} names several hosts; give the one read replica")
     return replace(t, password=t.password or primary.password, ssl_ca=primary.ssl_ca, iam_region=primary.iam_region)
 
 ACCESS_DENIED = 1045
@@ -213,8 +215,8 @@ def fail_over(target: MySQLTarget, wait_s: float = 30.0, hold: float = 0.0, slee
     named by a URL of several hosts (MySQL/MariaDB replication, every host with a binary log):
     the primary is made read-only and its clients' connections are closed (the primary goes away);
     once the standby has applied all it had written, the standby stops replicating and becomes
-    writable (promoted), `hold` seconds after the fence at the earliest (RDS's takes a minute or two); the old primary then replicates from it (the new standby), so the pair can
-    be failed over again. Connections made meanwhile find no writable host and fail; after it,
+    writable (promoted), `hold` seconds after the fence at the earliest (RDS's takes a minute or two);
+    the old primary then replicates from it (the new standby), so the pair can be failed over again. Connections made meanwhile find no writable host and fail; after it,
     they reach the new primary (connect above). Needs the URL's user to hold SUPER (or READ_ONLY
     ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ADMIN) on both."""
     t0 = clock()
