@@ -69,3 +69,9 @@ def test_seed_killed_by_sigterm_leaves_no_temp_files(namespace):
     assert proc.returncode == 3, err[-2000:]
     assert "interrupted" in err and "Traceback" not in err
     assert not (_seed_temp_dirs() - before)
+
+
+def test_an_option_no_subcommand_knows_points_to_that_subcommands_help():
+    """argparse's top parser refuses what the subcommand does not know: the line names the subcommand's help."""
+    one_error_line(cli("clean", "--namespace", "cswnothing", "--bogus"), "(see `cacheswarm clean --help`)")
+    one_error_line(cli("seed", "products", "--rows", "x"), "(see `cacheswarm seed --help`)")

@@ -22,7 +22,10 @@ from .options import BadInput
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, like every other bad input
-        self.exit(2, f"cacheswarm: error: {message} (see `cacheswarm {self.prog.split()[-1]} --help`)\n")
+        # (arguments no subcommand knows are the top parser's to refuse: name the subcommand given)
+        command = self.prog.split()[-1] if self.prog != "cacheswarm" else next(
+            (a for a in sys.argv[1:2] if not a.startswith("-")), "")
+        self.exit(2, f"cacheswarm: error: {message} (see `{' '.join(['cacheswarm', command]).strip()} --help`)\n")
 
 
 SEEDED = ("products", "restaurants", "orders")  # the datasets with tables of their own
