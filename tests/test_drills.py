@@ -133,6 +133,7 @@ def test_a_database_failover_moves_users_to_the_standby_and_the_cache_answers_me
         def share(d):
             return d["ok_in_error_seconds"] / (d["ok_in_error_seconds"] + d["errors"])
         assert share(second) > share(first), (first, second)  # the cache answered while the database was away
+        assert second["db_only_share"] == round(share(first), 4) and "db_only_share" not in first
         phases = {p["strategy"]: p for p in doc["phases"]}
         for strategy, d, old, new in (("db-only", first, pair.servers[0], pair.servers[1]),
                                       ("cache-aside", second, pair.servers[1], pair.servers[0])):

@@ -4,6 +4,7 @@ agree, create order tops a customer's list, the status index's hot partition, an
 from __future__ import annotations
 
 import json
+import random
 
 import pymysql
 
@@ -68,6 +69,10 @@ def test_both_stores_return_the_same_list_and_a_new_order_tops_it(namespace, tar
             assert store.version_of(store.read(17))[0] > store.version_of(store.read(16))[0]  # now vs seeded
         after = ddb.status_counts()  # the new order went into the index's PENDING partition
         assert after["PENDING"] == before["PENDING"] + 1 and after["SHIPPED"] == before["SHIPPED"]
+        # what the report's partition line counts per new order: the emulator's own units for the index
+        used = dynamodb_client.put_item(TableName=ddb.table, Item=dynamodb_orders.order_item(orders.new_order(
+            18, random.Random(1))), ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]
+        assert used["GlobalSecondaryIndexes"][dynamodb_orders.INDEX]["CapacityUnits"] == orders.INDEX_WRITE_UNITS
     finally:
         pool.close()
         dynamodb_client.delete_table(TableName=dynamodb_orders.table_name(namespace))
@@ -103,3 +108,10 @@ def test_a_run_on_orders_caches_each_customers_list_and_the_servers_agree(namesp
     # the embedded DynamoDB Local, seeded by the run, with the lab's status index and its hot partition
     assert summary["orders/dynamodb/db-only"]["errors"] == 0 and summary["orders/dynamodb/db-only"]["throughput_ops"] > 0
     assert "status-index: PENDING" in out.stderr
+    # each phase that writes to DynamoDB: its new orders/s against the index's PENDING partition
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.startswith("  partition ")]
+    assert [line.split()[1].rstrip(":") for line in lines] == [
+        "orders/dynamodb/db-only", "orders/dynamodb/cache-aside", "orders/dynamodb/cache-aside+versioned"], lines
+    rows = {r["phase"]: r for r in doc["rows"] if r["op"] == "write" and r["outcome"] == "all"}
+    aside = rows["orders/dynamodb/cache-aside"]
+    assert f"{(aside['count'] - aside['errors']) / aside['measured_seconds']:,.0f} new orders/s" in lines[1]

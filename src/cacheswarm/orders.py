@@ -101,6 +101,23 @@ def cache_key(namespace: str, c: int) -> str:
     return f"{namespace}:orders:{c}"
 
 
+# every new order is PENDING, and an order's item (< 1 KB) costs 1 write unit in the status index: its copy
+# lands in the index's PENDING partition (DynamoDB Local's ConsumedCapacity per index says so: tests/test_orders.py)
+INDEX_WRITE_UNITS = 1
+PARTITION_WCU = 1000  # what one DynamoDB partition takes per second
+
+
+def index_line(phase: str, new_orders_per_s: float) -> str:
+    """What a phase's new orders do to the status index's PENDING partition, against a partition's limit."""
+    wcu = new_orders_per_s * INDEX_WRITE_UNITS
+    text = (f"{phase}: {new_orders_per_s:,.0f} new orders/s, each {INDEX_WRITE_UNITS} write unit in status-index's "
+            f"{STATUSES[0]} partition ({wcu:,.0f} WCU/s on one partition key); a DynamoDB partition takes at most "
+            f"{PARTITION_WCU:,} WCU/s, so the index throttles new orders near {PARTITION_WCU // INDEX_WRITE_UNITS:,}/s")
+    if wcu:
+        text += f", {PARTITION_WCU / wcu:,.1f}× this phase's rate"
+    return text + ", whatever the table's capacity (the emulator has no partitions: only AWS throttles)"
+
+
 def hot_partition(counts: dict) -> str:
     """What the status index's partitions hold, and what it means for its writes."""
     total = sum(counts.values())

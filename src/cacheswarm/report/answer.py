@@ -5,7 +5,7 @@ Pure functions of the report dict, so the HTML, a test and a reader of compariso
 
 from __future__ import annotations
 
-from .. import strategies
+from .. import orders, strategies
 from ..slo import parse_rules
 from ..workload import PARTS
 from .headline import _main_op, backend_label
@@ -252,6 +252,20 @@ def shard_lines(report: dict) -> list[str]:
         parts = ", ".join(f"{name} {share:.0%}" for name, share in shares.items())
         out.append(f"{v['phase']}: Redis cluster of {len(shares)} shards, commands {parts}; the busiest "
                    f"({busiest}) took {shares[busiest] / even:.1f}× an even share")
+    return out
+
+
+def partition_lines(report: dict) -> list[str]:
+    """Orders on DynamoDB: each phase's new orders against the status index's hot PENDING partition."""
+    out = []
+    for s in report.get("summary") or []:
+        if s["dataset"] != "orders" or s["backend"] != "dynamodb" or s.get("step") is not None \
+                or not getattr(strategies.STRATEGIES.get(s["strategy"]), "uses_database", False):
+            continue
+        row = next((r for r in report.get("rows") or [] if r["phase"] == s["phase"] and r["op"] == "write"
+                    and r["outcome"] == "all" and r.get("step") is None), None)
+        if row and row.get("measured_seconds"):
+            out.append(orders.index_line(s["phase"], (row["count"] - row["errors"]) / row["measured_seconds"]))
     return out
 
 

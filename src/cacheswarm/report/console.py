@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import slo
+from . import answer
 from .regions import run_lines
 
 
@@ -31,6 +32,7 @@ def summary(report: dict) -> str:
     for h in report.get("headline") or []:
         lines.append("  " + h["text"])
     lines += ["  drill " + d["text"] for d in report.get("drills") or []]
+    lines += ["  partition " + line for line in answer.partition_lines(report)]
     lines += ["  " + line for line in run_lines((report.get("run") or {}).get("global_table"),
                                                           report.get("staleness"))]
     results = report.get("slo") or []

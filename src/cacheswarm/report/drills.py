@@ -72,9 +72,26 @@ def drill_views(phases: list[dict], timeline: dict, summary: list[dict], run: di
             continue
         view.update(_database_reads(p))
         view.update(_against_capacity(p, summary, run, after))
+    _against_db_only(out)
     for view in out:
         view["text"] = sentence(view)
     return out
+
+
+def _share(v: dict) -> float | None:
+    """Of the operations in the seconds with errors after the drill, the share that succeeded."""
+    ok, failed = v.get("ok_in_error_seconds"), v.get("errors")
+    return ok / (ok + failed) if failed and ok is not None else None
+
+
+def _against_db_only(views: list[dict]) -> None:
+    """A database failover in a cache phase beside db-only's of the same data: what the cache kept up."""
+    db_only = {v["phase"].rpartition("/")[0]: v for v in views
+               if v["kind"] == "db-failover" and v["phase"].endswith("/db-only")}
+    for v in views:
+        ref = db_only.get(v["phase"].rpartition("/")[0])
+        if v["kind"] == "db-failover" and ref is not None and ref is not v and _share(ref) is not None:
+            v["db_only_share"] = round(_share(ref), 4)
 
 
 def _database_reads(p: dict) -> dict:
@@ -157,7 +174,8 @@ def _db_failover_sentence(head: str, did: str, v: dict) -> str:
         ok, failed = v["ok_in_error_seconds"], v["errors"]
         text += (f"; {failed:,} operations failed in {v['error_seconds']} s, the last {v['errors_until_s']:g} s after "
                  f"the drill; in those seconds {ok / (ok + failed):.0%} of operations succeeded "
-                 f"({v['hits_in_error_seconds']:,} reads answered by the cache)")
+                 f"({v['hits_in_error_seconds']:,} reads answered by the cache"
+                 + (f"; db-only's phase {v['db_only_share']:.0%} in its failover)" if "db_only_share" in v else ")"))
     else:
         text += "; no operation failed"
     if v.get("p99_before_ms") is not None and v.get("p99_worst_after_ms") is not None:

@@ -132,7 +132,7 @@ def write_html(path: str, report: dict) -> None:
         capacity_svgs={g: capacity_chart(c, objective[g], colors) for g, c in caps.items()}, capacities=caps,
         throughput_svg=throughput_chart(fixed, colors, emulator=emulator_of("dynamodb", run) is not None),
         server=answer.server_rows(report), server_summary=answer.server_summary(report.get("server") or []),
-        memory=answer.memory_lines(report), shards=answer.shard_lines(report), staleness=answer.staleness_rows(report),
+        memory=answer.memory_lines(report), shards=answer.shard_lines(report) + answer.partition_lines(report), staleness=answer.staleness_rows(report),
         stale_summary=(f"{stale:,} stale of {audited:,} audited hits ({stale / audited:.2%})" if audited
                        else "no hits audited"),
         emulator_note=emulator_note, global_table=run_lines(run.get("global_table"), report.get("staleness")),
