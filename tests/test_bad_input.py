@@ -90,6 +90,8 @@ CASES = [
      "drop the +TIME"),
     (["--mysql-url", "mysql://root@127.0.0.1:3306,127.0.0.1:x/test"], "is not host:port"),
     (["--mysql-reader-url", "mysql://root@127.0.0.1:3306,127.0.0.1:3307/test"], "give the one read replica"),
+    (["--orders-write", "update-status"], "applies to the orders dataset"),
+    (["--orders-write", "cancel", "--dataset", "orders"], "--orders-write"),
     (["--redis-url", "redis+sentinel://127.0.0.1:26379"], "names no service"),
     (["--redis-url", "redis+sentinel://127.0.0.1:26379/cswprimary", "--redis-maxmemory", "2mb"], "--redis-maxmemory"),
     (["--backend", "dynamodb", "--dynamodb-regions", "us-east-1,eu-west-1", "--redis-url",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pymysql
 
@@ -41,6 +42,15 @@ def test_seeding_is_deterministic_with_the_labs_keys_and_status_index(namespace,
     assert again.returncode == 0 and "(0 items loaded)" in again.stdout  # idempotent
     other = cli("seed", "orders", "--customers", "300", "--orders-per-customer", "6", "--namespace", namespace)
     assert other.returncode == 2 and "--orders-per-customer" in other.stderr and "Traceback" not in other.stderr
+    # a table an earlier cacheswarm seeded (no status_ms): refused in one line, made again with --reset
+    _sql(target, f"ALTER TABLE `{table}` DROP COLUMN status_ms")
+    old = cli("seed", "orders", "--customers", "300", "--orders-per-customer", "4", "--namespace", namespace)
+    assert old.returncode == 2 and "--reset" in old.stderr and "Traceback" not in old.stderr, old.stderr
+    redone = cli("seed", "orders", "--customers", "300", "--orders-per-customer", "4", "--namespace", namespace,
+                 "--reset")
+    assert redone.returncode == 0 and "(1200 items loaded)" in redone.stdout, redone.stdout + redone.stderr
+    assert _sql(target, f"SELECT status_ms FROM `{table}` WHERE order_id = 'o000000001'")[0][0] == \
+        orders.order(1, 0, 4)["status_ms"]
     cleaned = cli("clean", "--yes", "--namespace", namespace)
     assert cleaned.returncode == 0 and table in cleaned.stdout + cleaned.stderr
     assert not _sql(target, f"SHOW TABLES LIKE '{table}'")
@@ -69,6 +79,22 @@ def test_both_stores_return_the_same_list_and_a_new_order_tops_it(namespace, tar
             assert store.version_of(store.read(17))[0] > store.version_of(store.read(16))[0]  # now vs seeded
         after = ddb.status_counts()  # the new order went into the index's PENDING partition
         assert after["PENDING"] == before["PENDING"] + 1 and after["SHIPPED"] == before["SHIPPED"]
+        # update status: customer 17's newest order (the PENDING one just made) moves on, in both stores, and the
+        # list's version moves with it (the staleness audit and the versioned policy see the change)
+        for store in (sql, ddb):
+            store.update_status = True
+            was = json.loads(store.read(17))
+            time.sleep(0.002)  # (a version is a time in ms)
+            store.write(17)
+            now = json.loads(store.read(17))
+            assert [o["status"] for o in now["orders"]][0] == "SHIPPED" and now["version"] > was["version"]
+            assert [o["order_id"] for o in now["orders"]] == [o["order_id"] for o in was["orders"]]  # nothing added
+            store.write(17)
+            assert json.loads(store.read(17))["orders"][0]["status"] == "DELIVERED"
+            store.update_status = False
+        moved = ddb.status_counts()
+        assert moved["DELIVERED"] == after["DELIVERED"] + 1 and moved["PENDING"] == after["PENDING"] - 1
+        assert moved == sql.status_counts()
         # what the report's partition line counts per new order: the emulator's own units for the index
         used = dynamodb_client.put_item(TableName=ddb.table, Item=dynamodb_orders.order_item(orders.new_order(
             18, random.Random(1))), ReturnConsumedCapacity="INDEXES")["ConsumedCapacity"]
@@ -115,3 +141,32 @@ def test_a_run_on_orders_caches_each_customers_list_and_the_servers_agree(namesp
     rows = {r["phase"]: r for r in doc["rows"] if r["op"] == "write" and r["outcome"] == "all"}
     aside = rows["orders/dynamodb/cache-aside"]
     assert f"{(aside['count'] - aside['errors']) / aside['measured_seconds']:,.0f} new orders/s" in lines[1]
+
+
+def test_status_updates_are_one_update_each_and_the_servers_agree(namespace, target, tmp_path):
+    """--orders-write update-status: each write moves the customer's newest order not yet delivered on,
+    one UPDATE on MySQL (its count equals the clients' writes), the list invalidated or compared by its
+    version; on DynamoDB Local the same, with no error; no order is added, some move on."""
+    mysql_orders.seed(target, namespace, 500)
+    table = mysql_orders.table_name(namespace)
+    before = dict(_sql(target, f"SELECT status, COUNT(*) FROM `{table}` GROUP BY status"))
+    out = run_locust(["--headless", "-u", "6", "-r", "6", "--namespace", namespace, "--mysql-url", MYSQL_URL,
+                      "--redis-url", REDIS_URL, "--dataset", "orders", "--backend", "mysql,dynamodb",
+                      "--orders-write", "update-status", "--read-ratio", "0.8", "--phase-time", "4s", "--warmup", "1s",
+                      "--staleness-sample", "0.2", "--strategies", "db-only,cache-aside,cache-aside+versioned",
+                      "--report-dir", str(tmp_path / "r")], cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    doc = json.loads((only_report(tmp_path / "r") / "comparison.json").read_text())
+    views = {v["phase"]: v for v in doc["server"]}
+    for phase in ("orders/mysql/db-only", "orders/mysql/cache-aside", "orders/mysql/cache-aside+versioned"):
+        checks = {c["counter"]: c for c in views[phase]["checks"]}
+        assert not views[phase]["mismatches"] and checks["Com_update"]["client"] > 0, views[phase]["checks"]
+        assert "Com_insert" not in checks  # a status update inserts nothing
+    after = dict(_sql(target, f"SELECT status, COUNT(*) FROM `{table}` GROUP BY status"))
+    assert sum(after.values()) == sum(before.values()) == 500 * orders.DEFAULT_ORDERS
+    assert after["PENDING"] < before["PENDING"] and after["DELIVERED"] > before["DELIVERED"]
+    stale = {v["phase"]: v for v in doc["staleness"]}
+    assert stale["orders/mysql/cache-aside"]["audited_hits"] > 50
+    summary = {s["phase"]: s for s in doc["summary"]}
+    assert all(summary[f"orders/dynamodb/{s}"]["errors"] == 0 for s in ("db-only", "cache-aside"))
+    assert not [line for line in out.stdout.splitlines() if line.startswith("  partition ")]  # (creates only)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import catalog
+from . import catalog, orders
 from .optbase import BadInput, Opt, _choice, _ranged
 
 SCAN_LENGTH_DISTRIBUTIONS = ("uniform", "zipfian")
@@ -28,6 +28,10 @@ WORKLOAD_OPTIONS = (
                                  "of its category are cheaper, counted by the database over an index on category and "
                                  "price: MySQL a COUNT subquery, DynamoDB a GetItem then a Query with Select COUNT "
                                  "on a GSI), a read whose database cost exceeds the client's", choices=PRODUCT_READS),
+    Opt("--orders-write", "create", "orders: what a write does. create: a new PENDING order for the customer (every "
+                                    "one into the status index's PENDING partition). update-status: the customer's "
+                                    "newest order not yet delivered moves on (PENDING to SHIPPED to DELIVERED)",
+        choices=orders.WRITES),
     Opt("--queries", 1000, "the queries dataset: distinct SQL queries whose results are cached (keys: a hash of "
                            "the SQL text)", int),
     Opt("--rate-limit", 10, "the ratelimit dataset: requests a client may make per window", int),
@@ -43,6 +47,7 @@ class WorkloadSettings:
     scan_ratio: float = 0.0
     rmw_ratio: float = 0.0
     product_read: str = "row"
+    orders_write: str = "create"
     queries: int = 1000
     query_max_rows: int = 75
     rate_limit: int = 10
@@ -73,7 +78,10 @@ def workload_settings(ns, read_ratio: float, datasets) -> WorkloadSettings:
     if product_read == "page" and (mix["insert"] or mix["scan"]):
         raise BadInput("--product-read", "page reads cache product pages, which inserts and scans (rows under the same "
                                          "keys) do not make; use --product-read row with --insert-ratio/--scan-ratio")
-    return WorkloadSettings(product_read=product_read,
+    orders_write = _choice("--orders-write", getattr(ns, "orders_write", "create"), orders.WRITES)
+    if orders_write != "create" and "orders" not in datasets:
+        raise BadInput("--orders-write", "applies to the orders dataset; add orders to --dataset or drop it")
+    return WorkloadSettings(product_read=product_read, orders_write=orders_write,
                 rate_limit=_ranged("--rate-limit", getattr(ns, "rate_limit", 10), 1, 1_000_000_000, kind=int),
                 rate_window=_ranged("--rate-window", getattr(ns, "rate_window", 1), 1, 86_400, kind=int),
                 queries=_ranged("--queries", getattr(ns, "queries", 1000), 1, 10_000_000, kind=int),

@@ -4,9 +4,11 @@ order list (their newest orders), which both stores return and Redis caches as o
 The lab's table: partition key `customer_id`, sort key `order_date`, a `status-index` GSI on
 `status` (+ `order_date`). The read is "a customer's orders" (Query on the customer, newest first,
 at most LIST_ORDERS), cached as the lab would: the key `<ns>:orders:<customer>`, invalidated (or
-written through) when that customer orders. The write is "create order": a new PENDING order for
-the customer. Seeded orders are PENDING, SHIPPED or DELIVERED by a fixed hash (STATUS_SHARE), and
-every new one is PENDING: the status index's PENDING partition is the classic hot partition.
+written through) when that customer's orders change. The write (--orders-write) is "create order",
+a new PENDING order for the customer, or "update status", the customer's newest order not yet
+DELIVERED moving on (PENDING -> SHIPPED -> DELIVERED). Seeded orders are PENDING, SHIPPED or
+DELIVERED by a fixed hash (STATUS_SHARE), and every new one is PENDING: the status index's PENDING
+partition is the classic hot partition. Each order keeps `status_ms`, when its status last changed.
 
 Customer `c` (1-based) and its `k` seeded orders are pure functions of (c, k). An order's
 `order_date` is an ISO time in milliseconds followed by `#` and 6 hex digits, so two orders of a
@@ -24,7 +26,9 @@ LIST_ORDERS = 10  # orders in a customer's list (newest first)
 DEFAULT_ORDERS = 5  # seeded orders per customer
 STATUSES = ("PENDING", "SHIPPED", "DELIVERED")
 STATUS_SHARE = (70, 20, 10)  # percent of the seeded orders in each status
-ORDER_FIELDS = ("order_id", "customer_id", "order_date", "status", "total_cents", "items")
+ORDER_FIELDS = ("order_id", "customer_id", "order_date", "status", "total_cents", "items", "status_ms")
+WRITES = ("create", "update-status")  # --orders-write
+NEXT_STATUS = {"PENDING": "SHIPPED", "SHIPPED": "DELIVERED"}  # what update status moves an order to
 BASE_MS = int(datetime(2025, 1, 1, tzinfo=timezone.utc).timestamp() * 1000)
 MAX_SEEDED_ORDERS = 1000
 
@@ -52,7 +56,8 @@ def order(c: int, j: int, k: int = DEFAULT_ORDERS) -> dict:
     h = _mix(n + 1)
     ms = BASE_MS + j * 86_400_000 + c * 1000  # a customer's orders a day apart
     return {"order_id": f"o{n + 1:09d}", "customer_id": c, "order_date": f"{_iso(ms)}#{h & 0xFFFFFF:06x}",
-            "status": status_of(h >> 8), "total_cents": 500 + (h >> 3) % 20_000, "items": 1 + (h >> 17) % 6}
+            "status": status_of(h >> 8), "total_cents": 500 + (h >> 3) % 20_000, "items": 1 + (h >> 17) % 6,
+            "status_ms": ms}
 
 
 def orders(c: int, k: int = DEFAULT_ORDERS) -> list[dict]:
@@ -65,7 +70,11 @@ def new_order(c: int, rng: random.Random) -> dict:
     h = rng.getrandbits(32)
     return {"order_id": f"r{rng.getrandbits(64):016x}", "customer_id": c,
             "order_date": f"{_iso(ms)}#{h & 0xFFFFFF:06x}", "status": STATUSES[0],
-            "total_cents": 500 + (h >> 3) % 20_000, "items": 1 + (h >> 17) % 6}
+            "total_cents": 500 + (h >> 3) % 20_000, "items": 1 + (h >> 17) % 6, "status_ms": ms}
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _ms(order_date: str) -> int:
@@ -76,12 +85,16 @@ def _ms(order_date: str) -> int:
 
 
 def order_list(c: int, newest: list[dict]) -> bytes:
-    """The cached value: {"customer_id": c, "version": the newest order's time in ms, "orders": [newest
-    first, at most LIST_ORDERS]} as compact JSON. A customer's orders only grow, newest last, so the
-    newest order's time is a version (the staleness audit's, and the versioned write policy's Lua
-    compare-and-set reads `version` as it does a product's; two orders in one millisecond share one)."""
+    """The cached value: {"customer_id": c, "version": the list's latest change in ms, "orders": [newest
+    first, at most LIST_ORDERS]} as compact JSON. A list changes when the customer orders (a newer
+    order) or an order's status moves on (a newer status_ms), so the latest of those times is a
+    version (the staleness audit's, and the versioned write policy's Lua compare-and-set reads
+    `version` as it does a product's; two changes in one millisecond share one). An order's status_ms
+    is never before its order_date (it starts there), so the latest status_ms is that time; a table
+    seeded before status_ms has none: its newest order's time."""
     top = newest[:LIST_ORDERS]
-    doc = {"customer_id": c, "version": _ms(top[0]["order_date"]) if top else 0,
+    changed = max((o.get("status_ms") or 0 for o in top), default=0)
+    doc = {"customer_id": c, "version": changed or (_ms(top[0]["order_date"]) if top else 0),
            "orders": [{f: o.get(f) for f in ORDER_FIELDS} for o in top]}
     return json.dumps(doc, separators=(",", ":")).encode()
 

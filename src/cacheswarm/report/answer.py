@@ -258,6 +258,8 @@ def shard_lines(report: dict) -> list[str]:
 def partition_lines(report: dict) -> list[str]:
     """Orders on DynamoDB: each phase's new orders against the status index's hot PENDING partition."""
     out = []
+    if (report.get("run") or {}).get("orders_write", "create") != "create":
+        return out  # (status updates spread over the index's partitions)
     for s in report.get("summary") or []:
         if s["dataset"] != "orders" or s["backend"] != "dynamodb" or s.get("step") is not None \
                 or not getattr(strategies.STRATEGIES.get(s["strategy"]), "uses_database", False):

@@ -120,7 +120,10 @@ def expected(dataset: str, strategy: str, run: dict, counts: dict, lag: dict | N
         for counter, k in per.get(read, {}).items():
             add(reader, counter, k * reads, failed)
             add(backend, counter, k * audits, failed)
-        for role, op, k_ops in ((backend, "write_value" if through else "write", writes), (backend, "insert", inserts),
+        write = "write_value" if through else "write"
+        if run.get("orders_write") == "update-status" and write.replace("write", "write_update") in per:
+            write = write.replace("write", "write_update")
+        for role, op, k_ops in ((backend, write, writes), (backend, "insert", inserts),
                                 (reader, "scan", scans_sent)):
             if op in ("insert", "scan") and not k_ops:  # a mix without them: their counters are not checked
                 continue

@@ -2,13 +2,18 @@
 (N), sort key `order_date` (S), and the GSI `status-index` on `status` + `order_date` (all attributes).
 
 A customer's orders = Query on the customer, newest first, Limit 10; create order = PutItem (which
-also writes the index: every new order lands in its PENDING partition). The seeding record and the
+also writes the index: every new order lands in its PENDING partition); update status = that Query
+(consistent) for the newest order not yet delivered, then UpdateItem of its status if it still has
+the one read (another user that moved it first made this one's moot: nothing more is done), which
+moves its copy in the index from one status's partition to the next's. The seeding record and the
 owner mark live under customer_id 0 and have no status, so the index never holds them.
 """
 
 from __future__ import annotations
 
 import random
+
+from botocore.exceptions import ClientError
 
 from .. import orders
 from ..optbase import BadInput
@@ -27,7 +32,8 @@ def table_name(namespace: str) -> str:
 def order_item(o: dict) -> dict:
     return {"customer_id": {"N": str(o["customer_id"])}, "order_date": {"S": o["order_date"]},
             "order_id": {"S": o["order_id"]}, "status": {"S": o["status"]},
-            "total_cents": {"N": str(o["total_cents"])}, "items": {"N": str(o["items"])}}
+            "total_cents": {"N": str(o["total_cents"])}, "items": {"N": str(o["items"])},
+            "status_ms": {"N": str(o["status_ms"])}}
 
 
 def _plain(item: dict) -> dict:
@@ -45,36 +51,61 @@ class DynamoDBOrders:
         self.table = table_name(namespace)
         self.rng = rng or random.Random()
         self.consumed = 0.0
+        self.update_status = False  # --orders-write update-status
 
     version_of = staticmethod(orders.version_of)
 
     def configure(self, settings) -> None:
-        """Nothing of the run's settings changes an order list."""
+        """--orders-write: what a write does."""
+        self.update_status = settings.workload.orders_write == "update-status"
 
     def cache_key(self, key: int) -> str:
         return orders.cache_key(self.namespace, key)
 
-    def read(self, key: int, consistent: bool = False) -> bytes | None:
+    def _newest(self, key: int, consistent: bool) -> list[dict]:
         r = self.api("Query", {"TableName": self.table, "KeyConditionExpression": "customer_id = :c",
                                "ExpressionAttributeValues": {":c": {"N": str(key)}}, "ScanIndexForward": False,
                                "Limit": orders.LIST_ORDERS, "ConsistentRead": consistent,
                                "ReturnConsumedCapacity": "TOTAL"})
         self.consumed += capacity(r)
-        items = r.get("Items", [])
-        return orders.order_list(key, [_plain(i) for i in items]) if items else None
+        return [_plain(i) for i in r.get("Items", [])]
+
+    def read(self, key: int, consistent: bool = False) -> bytes | None:
+        newest = self._newest(key, consistent)
+        return orders.order_list(key, newest) if newest else None
 
     def read_primary(self, key: int) -> bytes | None:
         """A strongly consistent read (the staleness audit's truth)."""
         return self.read(key, consistent=True)
 
     def write(self, key: int, want_value: bool = False) -> bytes | None:
-        """Create an order for customer `key` (PENDING, now); it must not exist yet."""
-        o = orders.new_order(key, self.rng)
-        r = self.api("PutItem", {"TableName": self.table, "Item": order_item(o),
-                                 "ConditionExpression": "attribute_not_exists(order_date)",
-                                 "ReturnConsumedCapacity": "TOTAL"})
-        self.consumed += capacity(r)
+        """Create an order for customer `key` (PENDING, now; it must not exist yet), or move their newest
+        order not yet delivered on."""
+        if self.update_status:
+            self._update_status(key)
+        else:
+            r = self.api("PutItem", {"TableName": self.table, "Item": order_item(orders.new_order(key, self.rng)),
+                                     "ConditionExpression": "attribute_not_exists(order_date)",
+                                     "ReturnConsumedCapacity": "TOTAL"})
+            self.consumed += capacity(r)
         return self.read(key, consistent=True) if want_value else None
+
+    def _update_status(self, key: int) -> None:
+        o = next((o for o in self._newest(key, True) if o.get("status") in orders.NEXT_STATUS), None)
+        if o is None:
+            return
+        try:
+            r = self.api("UpdateItem", {
+                "TableName": self.table, "Key": {"customer_id": {"N": str(key)}, "order_date": {"S": o["order_date"]}},
+                "UpdateExpression": "SET #s = :next, status_ms = :t", "ConditionExpression": "#s = :was",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":next": {"S": orders.NEXT_STATUS[o["status"]]}, ":was": {"S": o["status"]},
+                                              ":t": {"N": str(orders.now_ms())}},
+                "ReturnConsumedCapacity": "TOTAL"})
+            self.consumed += capacity(r)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
 
     def fresh_value(self, key: int) -> bytes:
         return orders.fresh_list(key, self.rng)
@@ -84,7 +115,9 @@ class DynamoDBOrders:
         return used
 
     def for_user(self) -> "DynamoDBOrders":
-        return DynamoDBOrders(self.client, self.namespace)
+        mine = DynamoDBOrders(self.client, self.namespace)
+        mine.update_status = self.update_status
+        return mine
 
     def check_owned(self, allow_existing: bool) -> None:
         dynamodb.refuse_foreign_table(self.client, self.table, allow_existing, OWNER_KEY)

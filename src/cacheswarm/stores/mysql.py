@@ -45,7 +45,9 @@ PER_OP = {
                  "scan": {"Com_select": 1}},
     "restaurants": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},
                     "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
-    "orders": {"read": {"Com_select": 1}, "write": {"Com_insert": 1}, "write_value": {"Com_insert": 1, "Com_select": 1}},
+    "orders": {"read": {"Com_select": 1}, "write": {"Com_insert": 1}, "write_value": {"Com_insert": 1, "Com_select": 1},
+               # --orders-write update-status
+               "write_update": {"Com_update": 1}, "write_update_value": {"Com_update": 1, "Com_select": 1}},
     "queries": {"read": {"Com_select": 1}, "write": {"Com_insert": 1, "Com_update": 1},  # a review posted
                 "write_value": {"Com_insert": 1, "Com_update": 1, "Com_select": 1}},
 }

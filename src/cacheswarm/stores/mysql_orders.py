@@ -2,7 +2,8 @@
 order_date) as the lab's DynamoDB table, and `status_index` (status, order_date) as its GSI.
 
 A customer's orders = one range read of the primary key backwards (newest first, LIMIT 10); create
-order = one INSERT.
+order = one INSERT; update status = one UPDATE of the customer's newest order not yet delivered
+(ORDER BY order_date DESC LIMIT 1 over the primary key).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .mysql_products import table_owner
 from .parallel import in_threads
 
 COLUMNS = ", ".join(orders.ORDER_FIELDS)
+PLACES = ", ".join(["%s"] * len(orders.ORDER_FIELDS))
 
 
 def table_name(namespace: str) -> str:
@@ -31,6 +33,7 @@ def create_sql(table: str) -> str:
   status VARCHAR(16) NOT NULL,
   total_cents INT NOT NULL,
   items INT NOT NULL,
+  status_ms BIGINT NOT NULL,
   PRIMARY KEY (customer_id, order_date),
   KEY status_index (status, order_date)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='{OWNER_COMMENT}'"""
@@ -46,13 +49,18 @@ class MySQLOrders:
         self.table = table_name(namespace)
         self._list = (f"SELECT {COLUMNS} FROM `{self.table}` WHERE customer_id = %s ORDER BY order_date DESC "
                       f"LIMIT {orders.LIST_ORDERS}")
-        self._insert = f"INSERT INTO `{self.table}` ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+        self._insert = f"INSERT INTO `{self.table}` ({COLUMNS}) VALUES ({PLACES})"
+        self._update = (f"UPDATE `{self.table}` SET status = IF(status = 'PENDING', 'SHIPPED', 'DELIVERED'), "
+                        "status_ms = %s WHERE customer_id = %s AND status <> 'DELIVERED' ORDER BY order_date DESC "
+                        "LIMIT 1")
         self.rng = rng or random.Random()
+        self.update_status = False  # --orders-write update-status
 
     version_of = staticmethod(orders.version_of)
 
     def configure(self, settings) -> None:
-        """Nothing of the run's settings changes an order list."""
+        """--orders-write: what a write does."""
+        self.update_status = settings.workload.orders_write == "update-status"
 
     def cache_key(self, key: int) -> str:
         return orders.cache_key(self.namespace, key)
@@ -71,10 +79,13 @@ class MySQLOrders:
         return self.read(key, self.pool)
 
     def write(self, key: int, want_value: bool = False) -> bytes | None:
-        """Create an order for customer `key` (PENDING, now)."""
-        o = orders.new_order(key, self.rng)
+        """Create an order for customer `key` (PENDING, now), or move their newest order not yet delivered on."""
         with self.pool.cursor() as cur:
-            cur.execute(self._insert, tuple(o[f] for f in orders.ORDER_FIELDS))
+            if self.update_status:
+                cur.execute(self._update, (orders.now_ms(), key))
+            else:
+                o = orders.new_order(key, self.rng)
+                cur.execute(self._insert, tuple(o[f] for f in orders.ORDER_FIELDS))
             return self._read(cur, key) if want_value else None
 
     def fresh_value(self, key: int) -> bytes:
@@ -82,7 +93,7 @@ class MySQLOrders:
 
     def for_user(self) -> "MySQLOrders":
         mine = type(self)(self.pool, self.namespace)
-        mine.reader = self.reader
+        mine.reader, mine.update_status = self.reader, self.update_status
         return mine
 
     def check_owned(self, allow_existing: bool) -> None:
@@ -94,6 +105,7 @@ class MySQLOrders:
         with self.pool.cursor() as cur:
             if table_owner(cur, self.table) is None:
                 raise NotSeeded(f"table {self.table} is missing")
+            refuse_old_table(cur, self.table)
             cur.execute(f"SELECT COUNT(DISTINCT customer_id), COALESCE(MAX(customer_id), 0) FROM `{self.table}`")
             customers, top = map(int, cur.fetchone())
         return dense_ids(self.table, customers, top, "customers")
@@ -109,6 +121,14 @@ class MySQLOrders:
             return {s: int(n) for s, n in cur.fetchall()}
 
 
+def refuse_old_table(cur, table: str) -> None:
+    """A table an earlier cacheswarm seeded, before orders kept status_ms: NotSeeded, reseed with --reset."""
+    cur.execute(f"SHOW COLUMNS FROM `{table}` LIKE 'status_ms'")
+    if not cur.fetchall():
+        raise NotSeeded(f"table {table} was seeded by an earlier cacheswarm (its orders keep no status_ms): seed it "
+                        "again with --reset")
+
+
 def seed(target, namespace: str, n: int, k: int = orders.DEFAULT_ORDERS, parallel: int = 2, timeout: float = 60.0,
          progress=None, reset: bool = False, allow_existing: bool = False) -> dict:
     """Customers 1..n with k orders each (deterministic). Idempotent: missing orders added, customers
@@ -116,8 +136,17 @@ def seed(target, namespace: str, n: int, k: int = orders.DEFAULT_ORDERS, paralle
     table = table_name(namespace)
     conn = connect(target, timeout)
     with conn, conn.cursor() as cur:
-        refuse_foreign(table_owner(cur, table), table, allow_existing)
+        owner = table_owner(cur, table)
+        refuse_foreign(owner, table, allow_existing)
+        if reset and owner == OWNER_COMMENT:  # (ours: it may be an earlier cacheswarm's, without status_ms)
+            cur.execute(f"DROP TABLE `{table}`")
+        elif reset and owner is not None:  # (another's, allowed: its rows only)
+            cur.execute(f"DELETE FROM `{table}`")
         cur.execute(create_sql(table))
+        try:
+            refuse_old_table(cur, table)
+        except NotSeeded as e:
+            raise BadInput("--reset", str(e)) from None
         cur.execute(f"SELECT COUNT(DISTINCT customer_id) FROM `{table}`")
         before = int(cur.fetchone()[0])
         if before and not reset:
@@ -126,11 +155,9 @@ def seed(target, namespace: str, n: int, k: int = orders.DEFAULT_ORDERS, paralle
             if seeded != k:
                 raise BadInput("--orders-per-customer", f"table {table} was seeded with {seeded} orders per customer, "
                                                         f"not {k}: seed with --orders-per-customer {seeded}, or --reset")
-        if reset:
-            cur.execute(f"DELETE FROM `{table}`")
         trimmed = cur.execute(f"DELETE FROM `{table}` WHERE customer_id > %s", (n,))
     rows = [tuple(o[f] for f in orders.ORDER_FIELDS) for c in range(1, n + 1) for o in orders.orders(c, k)]
-    sql = f"INSERT IGNORE INTO `{table}` ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)"
+    sql = f"INSERT IGNORE INTO `{table}` ({COLUMNS}) VALUES ({PLACES})"
     chunks = [(sql, rows[i:i + 2000]) for i in range(0, len(rows), 2000)]
     written = [0] * max(1, parallel)
 
