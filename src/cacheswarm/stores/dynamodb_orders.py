@@ -3,7 +3,8 @@
 
 A customer's orders = Query on the customer, newest first, Limit 10; create order = PutItem (which
 also writes the index: every new order lands in its PENDING partition); update status = that Query
-(consistent) for the newest order not yet delivered, then UpdateItem of its status if it still has
+(consistent) for the newest order not yet delivered among the 10 (MySQL's UPDATE looks past them, which
+changes no list: the lists, and so the cache, agree), then UpdateItem of its status if it still has
 the one read (another user that moved it first made this one's moot: nothing more is done), which
 moves its copy in the index from one status's partition to the next's. The seeding record and the
 owner mark live under customer_id 0 and have no status, so the index never holds them.
