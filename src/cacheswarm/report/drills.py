@@ -60,7 +60,8 @@ def drill_views(phases: list[dict], timeline: dict, summary: list[dict], run: di
             "errors": sum(pt["failed"] for pt in after),
             "p99_before_ms": p99_before[len(p99_before) // 2] if p99_before else None,
             "p99_worst_after_ms": worst["p99_ms"] if worst else None,
-            "client_misses_after": sum(_db(pt) for pt in after),
+            # (beside the database's count up to the drained sample: the last, partial second too)
+            "client_misses_after": sum(_db(pt) for pt in after + timeline.get(key, [])[-1:] if pt["t"] >= second),
             "degraded_reads_after": sum(pt.get("degraded_reads", 0) for pt in after),
             "degraded_seconds": sum(1 for pt in after if pt.get("degraded_reads")),
         })
