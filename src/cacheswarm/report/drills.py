@@ -172,9 +172,8 @@ def _db_failover_sentence(head: str, did: str, v: dict) -> str:
         text += (f" (read-only after {v['fenced_after_s']:g} s, the standby caught up after "
                  f"{v.get('caught_up_after_s', 0):g} s)")
     if v.get("errors"):
-        ok, failed = v["ok_in_error_seconds"], v["errors"]
-        text += (f"; {failed:,} operations failed in {v['error_seconds']} s, the last {v['errors_until_s']:g} s after "
-                 f"the drill; in those seconds {ok / (ok + failed):.0%} of operations succeeded "
+        text += (f"; {v['errors']:,} operations failed in {v['error_seconds']} s, the last {v['errors_until_s']:g} s "
+                 f"after the drill; in those seconds {_share(v):.0%} of operations succeeded "
                  f"({v['hits_in_error_seconds']:,} reads answered by the cache"
                  + (f"; db-only's phase {v['db_only_share']:.0%} in its failover)" if "db_only_share" in v else ")"))
     else:

@@ -194,17 +194,6 @@ def connect(target: MySQLTarget, timeout: float, local_infile: bool = False) -> 
                        "under way, or no primary among the hosts given")
 
 
-def primary_of(target: MySQLTarget) -> tuple[str, int]:
-    """The host:port a connection to the target reaches now (of a primary and standbys, the writable one)."""
-    if not target.hosts:
-        return target.host, target.port
-    conn = connect(target, 5.0)
-    try:
-        return conn.host, conn.port
-    finally:
-        conn.close()
-
-
 def _query(conn, sql: str, args=None):
     with conn.cursor() as cur:
         cur.execute(sql, args)
@@ -222,9 +211,9 @@ def fail_over(target: MySQLTarget, wait_s: float = 30.0, hold: float = 0.0, slee
     they reach the new primary (connect above). Needs the URL's user to hold SUPER (or READ_ONLY
     ADMIN, CONNECTION ADMIN, REPLICATION SLAVE ADMIN) on both."""
     t0 = clock()
-    old_host = primary_of(target)
+    old = connect(target, wait_s)  # (the writable one: the primary now)
+    old_host = (old.host, old.port)
     others = [h for h in target.hosts if h != old_host]
-    old = connect_one(replace(target, host=old_host[0], port=old_host[1], hosts=()), wait_s)
     try:
         _query(old, "SET GLOBAL read_only = ON")
         mine = _query(old, "SELECT CONNECTION_ID()")[0][0]
